@@ -1,0 +1,219 @@
+//! Commissions: `Venue.commissionRates`, the `CommissionRate` type, and the
+//! `CommissionAssignment` type (a promoter's rate over a period). Visible to MANAGER or
+//! above at the venue (financial reads).
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use prima_entity::enums::{CommissionModel, PromoterTier};
+use prima_entity::{commission_assignments, commission_rates};
+use prima_service::access::Actor;
+use prima_service::db::Db;
+use prima_service::money;
+use prima_service::paging::{Page, PageArgs};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::bookings::currency_of;
+use crate::connection::{Conn, connection, wants_total};
+use crate::context::loader;
+use crate::error::{ApiError, Result};
+use crate::loaders::{CommissionRateId, PageQuery, VenueId};
+use crate::promoters::{Promoter, promoter_by_id};
+use crate::scalars::Money;
+use crate::venues::{Venue, load_page};
+
+/// The GraphQL `CommissionRate` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct CommissionRate(pub commission_rates::Model);
+
+/// A venue's commission rate for one promoter tier and model, over a period. For
+/// TIERED, the venue's active rows of one tier form a ladder by `minMonthlyBookings`.
+#[Object]
+impl CommissionRate {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The venue that pays the commission.
+    async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
+        loader(ctx)?
+            .load_one(VenueId(self.0.venue_id))
+            .await?
+            .map(Venue)
+            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+    }
+    /// The promoter tier this rate applies to.
+    async fn tier(&self) -> PromoterTier {
+        self.0.tier
+    }
+    /// How the commission is computed.
+    async fn model(&self) -> CommissionModel {
+        self.0.model
+    }
+    /// The rate: a fraction of the base fee for PERCENT_OF_SPEND and TIERED (`0.1000` =
+    /// 10 %), an amount in the venue's currency per diner for PER_COVER and per booking for
+    /// FLAT_RATE.
+    async fn value(&self) -> Decimal {
+        money::rate(self.0.value)
+    }
+    /// No commission for a booking whose base fee is below this.
+    async fn minimum_booking(&self, ctx: &Context<'_>) -> Result<Money> {
+        Ok(Money::cents(
+            self.0.minimum_booking,
+            &currency_of(ctx, self.0.venue_id).await?,
+        ))
+    }
+    /// The most one booking's commission can be; null for no cap.
+    async fn maximum_payout(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        Ok(match self.0.maximum_payout {
+            Some(cents) => Some(Money::cents(
+                cents,
+                &currency_of(ctx, self.0.venue_id).await?,
+            )),
+            None => None,
+        })
+    }
+    /// TIERED: the promoter's bookings this month from which this rung applies.
+    async fn min_monthly_bookings(&self) -> Option<i32> {
+        self.0.min_monthly_bookings
+    }
+    /// Eligibility: the least conversion rate the promoter needs, as a fraction.
+    async fn min_conversion_rate(&self) -> Option<Decimal> {
+        self.0.min_conversion_rate.map(money::rate)
+    }
+    /// Eligibility: the highest cancel rate the promoter may have, as a fraction.
+    async fn max_cancel_rate(&self) -> Option<Decimal> {
+        self.0.max_cancel_rate.map(money::rate)
+    }
+    /// Start of validity.
+    async fn effective_from(&self) -> DateTime<Utc> {
+        self.0.effective_from
+    }
+    /// End of validity (exclusive); null while in force.
+    async fn effective_to(&self) -> Option<DateTime<Utc>> {
+        self.0.effective_to
+    }
+    /// Whether the rate may apply at all.
+    async fn is_active(&self) -> bool {
+        self.0.is_active
+    }
+    /// Id of the user who created the rate.
+    async fn created_by(&self) -> ID {
+        ID(self.0.created_by.to_string())
+    }
+    /// When the rate was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the rate was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// The GraphQL `CommissionAssignment` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct CommissionAssignment(pub commission_assignments::Model);
+
+/// Which commission rate applies to a promoter over which period; its tier, model and rate
+/// are copied from the rate when assigned.
+#[Object]
+impl CommissionAssignment {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The promoter; null when your role may not see them.
+    async fn promoter(&self, ctx: &Context<'_>) -> Result<Option<Promoter>> {
+        promoter_by_id(ctx, self.0.promoter_id).await
+    }
+    /// The rate assigned; null when your role may not see it.
+    async fn commission_rate(&self, ctx: &Context<'_>) -> Result<Option<CommissionRate>> {
+        Ok(loader(ctx)?
+            .load_one(CommissionRateId(self.0.commission_rate_id))
+            .await?
+            .map(CommissionRate))
+    }
+    /// The promoter tier at assignment.
+    async fn tier(&self) -> PromoterTier {
+        self.0.tier
+    }
+    /// How the commission is computed.
+    async fn model(&self) -> CommissionModel {
+        self.0.model
+    }
+    /// The rate, with the meaning of `CommissionRate.value` for this model.
+    async fn rate(&self) -> Decimal {
+        money::rate(self.0.rate)
+    }
+    /// Start of validity: bookings at or after this time use this assignment.
+    async fn effective_from(&self) -> DateTime<Utc> {
+        self.0.effective_from
+    }
+    /// End of validity (exclusive); null while in force.
+    async fn effective_to(&self) -> Option<DateTime<Utc>> {
+        self.0.effective_to
+    }
+    /// Id of the user who made the assignment.
+    async fn assigned_by(&self) -> ID {
+        ID(self.0.assigned_by.to_string())
+    }
+    /// When the assignment was made.
+    async fn assigned_at(&self) -> DateTime<Utc> {
+        self.0.assigned_at
+    }
+    /// Notes.
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
+    }
+}
+
+/// `Venue.commissionRates`: the venue's rates, newest `effectiveFrom` first; FORBIDDEN
+/// below MANAGER.
+pub async fn venue_rates(
+    ctx: &Context<'_>,
+    venue_id: Uuid,
+    active_only: bool,
+    page: PageArgs,
+) -> Result<Conn<CommissionRate>> {
+    let query = VenueRates {
+        active_only,
+        page,
+        with_total: wants_total(ctx),
+    };
+    Ok(connection(
+        load_page(ctx, venue_id, query).await?,
+        CommissionRate,
+    ))
+}
+
+/// A venue's commission rates.
+#[derive(PartialEq, Eq, Hash)]
+struct VenueRates {
+    active_only: bool,
+    page: PageArgs,
+    with_total: bool,
+}
+
+impl PageQuery for VenueRates {
+    type Node = commission_rates::Model;
+
+    async fn fetch(
+        &self,
+        db: &Db,
+        actor: &Actor,
+        parents: &[Uuid],
+    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+        prima_service::commissions::rate_pages_by_venue(
+            &db.conn,
+            actor,
+            parents,
+            self.active_only,
+            &self.page,
+            self.with_total,
+        )
+        .await
+    }
+}

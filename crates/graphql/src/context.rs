@@ -1,0 +1,80 @@
+//! What a resolver takes from the request: the dependencies and the caller.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+use prima_service::Error;
+use prima_service::access::Actor;
+use prima_service::auth::Tokens;
+use prima_service::db::Db;
+
+use crate::error::{ApiError, Result};
+use crate::loaders::Loaders;
+
+/// Process-wide dependencies, put into the schema once.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// The database.
+    pub db: Db,
+    /// Token issuer and checker.
+    pub tokens: Tokens,
+    /// How long a dataloader waits to gather a batch (see `loaders::BATCH_DELAY`).
+    pub batch_delay: std::time::Duration,
+}
+
+/// The per-request caller: the authenticated actor, or why there is none (no token, or a
+/// token that is bad, expired, or whose user was suspended).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Result<Arc<Actor>, Error>);
+
+/// The per-request dataloader (with its cache), built for the caller.
+pub type RequestLoader = DataLoader<Loaders, HashMapCache>;
+
+/// The dependencies.
+pub fn deps<'a>(ctx: &Context<'a>) -> &'a Deps {
+    ctx.data_unchecked::<Deps>()
+}
+
+/// The authenticated caller, or UNAUTHENTICATED.
+pub fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor> {
+    match ctx.data_opt::<Caller>().map(|caller| &caller.0) {
+        Some(Ok(actor)) => Ok(actor),
+        Some(Err(err)) => Err(ApiError(err.clone())),
+        None => Err(not_logged_in()),
+    }
+}
+
+/// The request's dataloader; only present for authenticated requests.
+pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader> {
+    actor(ctx)?;
+    ctx.data_opt::<RequestLoader>().ok_or_else(|| {
+        ApiError(Error::internal(anyhow::anyhow!(
+            "the request has a caller but no dataloader"
+        )))
+    })
+}
+
+fn not_logged_in() -> ApiError {
+    ApiError(Error::Unauthenticated(
+        "log in first: send `Authorization: Bearer <token>` from the `login` mutation".into(),
+    ))
+}
+
+/// Builds the request data from the outcome of authentication: the caller and, for an
+/// authenticated caller, a dataloader bound to them.
+pub fn request_data(
+    deps: &Deps,
+    outcome: Result<Option<Actor>, Error>,
+) -> (Caller, Option<RequestLoader>) {
+    match outcome {
+        Err(err) => (Caller(Err(err)), None),
+        Ok(None) => (Caller(Err(not_logged_in().0)), None),
+        Ok(Some(actor)) => {
+            let actor = Arc::new(actor);
+            let loader =
+                crate::loaders::new_loader(deps.db.clone(), actor.clone(), deps.batch_delay);
+            (Caller(Ok(actor)), Some(loader))
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Guests: the `guest` query and the `Guest` type, masked per the caller's role.
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, NaiveDate, Utc};
+use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
+use prima_service::access::Actor;
+use prima_service::db::Db;
+use prima_service::guests::GuestView;
+use prima_service::paging::{Page, PageArgs};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::bookings::{Booking, BookingFilterInput, BookingOrderInput, GuestBookings};
+use crate::connection::{Conn, connection, page_args};
+use crate::context::loader;
+use crate::error::{ApiError, Result, parse_id};
+use crate::loaders::{GuestId, PageQuery};
+use crate::venues::load_page;
+
+/// A guest who books at the portfolio's venues. Last name, email and phone are masked
+/// (`J***`, `j***@example.com`) unless you are MANAGER or above where they booked.
+#[derive(Clone)]
+pub struct Guest(pub GuestView);
+
+fn strings(json: &Option<serde_json::Value>) -> Vec<String> {
+    json.as_ref()
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A guest who books at the portfolio's venues. Last name, email and phone are masked
+/// (`J***`, `j***@example.com`) unless you are MANAGER or above where they booked.
+#[Object]
+impl Guest {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.guest.id.to_string())
+    }
+    /// First name.
+    async fn first_name(&self) -> &str {
+        &self.0.guest.first_name
+    }
+    /// Last name (masked for COORDINATOR and VIEWER).
+    async fn last_name(&self) -> &str {
+        &self.0.guest.last_name
+    }
+    /// Email (masked for COORDINATOR and VIEWER).
+    async fn email(&self) -> &str {
+        &self.0.guest.email
+    }
+    /// Phone (masked for COORDINATOR and VIEWER).
+    async fn phone(&self) -> Option<&str> {
+        self.0.guest.phone.as_deref()
+    }
+    /// Whether contact fields were masked for you.
+    async fn contact_masked(&self) -> bool {
+        self.0.masked
+    }
+    /// Date of birth.
+    async fn birth_date(&self) -> Option<NaiveDate> {
+        self.0.guest.birth_date
+    }
+    /// Gender, if given.
+    async fn gender(&self) -> Option<Gender> {
+        self.0.guest.gender
+    }
+    /// Dietary restrictions, e.g. `vegetarian`.
+    async fn dietary_restrictions(&self) -> Vec<String> {
+        strings(&self.0.guest.dietary_restrictions)
+    }
+    /// Preferred seating.
+    async fn seating_preference(&self) -> Option<SeatingPreference> {
+        self.0.guest.seating_preference
+    }
+    /// Accepts email.
+    async fn communication_email(&self) -> bool {
+        self.0.guest.communication_email
+    }
+    /// Accepts SMS.
+    async fn communication_sms(&self) -> bool {
+        self.0.guest.communication_sms
+    }
+    /// Accepts push notifications.
+    async fn communication_push(&self) -> bool {
+        self.0.guest.communication_push
+    }
+    /// All bookings ever made (every status, every venue).
+    async fn total_bookings(&self) -> i32 {
+        self.0.guest.total_bookings
+    }
+    /// Bookings cancelled.
+    async fn cancelled_bookings(&self) -> i32 {
+        self.0.guest.cancelled_bookings
+    }
+    /// Bookings not shown up for.
+    async fn no_show_bookings(&self) -> i32 {
+        self.0.guest.no_show_bookings
+    }
+    /// Sum of the total fees of completed bookings, in cents of the venues' currencies.
+    /// Mixed currencies are not converted; prefer per-venue figures for money.
+    async fn total_spent(&self) -> Decimal {
+        prima_service::money::cents(self.0.guest.total_spent)
+    }
+    /// Average party size.
+    async fn average_party_size(&self) -> Decimal {
+        prima_service::money::from_units(self.0.guest.average_party_size, 1)
+    }
+    /// Time of the latest booking.
+    async fn last_booking_at(&self) -> Option<DateTime<Utc>> {
+        self.0.guest.last_booking_at
+    }
+    /// ACTIVE, VIP or BLOCKED (a blocked guest cannot book).
+    async fn status(&self) -> GuestStatus {
+        self.0.guest.status
+    }
+    /// Free tags.
+    async fn tags(&self) -> Vec<String> {
+        strings(&self.0.guest.tags)
+    }
+    /// When the guest was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.guest.created_at
+    }
+    /// The guest's bookings at venues you can see.
+    #[allow(clippy::too_many_arguments)]
+    async fn bookings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which bookings.")] filter: Option<BookingFilterInput>,
+        #[graphql(desc = "Order (default: booking time, soonest first).")] order_by: Option<
+            BookingOrderInput,
+        >,
+        #[graphql(desc = "Return the first n bookings (at most 100, default 20).")] first: Option<
+            i32,
+        >,
+        #[graphql(desc = "Return bookings after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n bookings (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Return bookings before this cursor.")] before: Option<String>,
+    ) -> Result<Conn<Booking>> {
+        let query = GuestBookings(crate::bookings::booking_query(
+            ctx,
+            filter,
+            order_by,
+            page_args(first, after, last, before),
+        )?);
+        Ok(connection(
+            load_page(ctx, self.0.guest.id, query).await?,
+            Booking,
+        ))
+    }
+}
+
+/// The guests who booked at a venue.
+#[derive(PartialEq, Eq, Hash)]
+pub struct VenueGuests {
+    /// Which page.
+    pub page: PageArgs,
+    /// Count them too.
+    pub with_total: bool,
+}
+
+impl PageQuery for VenueGuests {
+    type Node = GuestView;
+
+    async fn fetch(
+        &self,
+        db: &Db,
+        actor: &Actor,
+        parents: &[Uuid],
+    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+        let pages = prima_service::guests::pages_by_venue(
+            &db.conn,
+            actor,
+            parents,
+            &self.page,
+            self.with_total,
+        )
+        .await?;
+        Ok(crate::loaders::all_ok(pages))
+    }
+}
+
+/// Guest queries.
+#[derive(Default)]
+pub struct GuestQuery;
+
+/// Guest queries.
+#[Object]
+impl GuestQuery {
+    /// One guest by id; NOT_FOUND unless they booked at a venue you can see.
+    async fn guest(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The guest's id.")] id: ID,
+    ) -> Result<Guest> {
+        let id = parse_id("id", &id)?;
+        loader(ctx)?
+            .load_one(GuestId(id))
+            .await?
+            .map(Guest)
+            .ok_or(ApiError(prima_service::Error::NotFound { what: "guest" }))
+    }
+}

@@ -1,0 +1,352 @@
+//! Incentives: the `incentive` query, `Venue.incentives`, the `Incentive` type with its
+//! live leaderboard, and `IncentiveProgress`. Visible to MANAGER or above at the venue
+//! (financial reads).
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use prima_entity::enums::{
+    IncentiveStatus, IncentiveType, PeriodType, ProgressStatus, PromoterTier, RewardType,
+    TargetComparison,
+};
+use prima_entity::{incentive_progress, incentives};
+use prima_service::access::Actor;
+use prima_service::db::Db;
+use prima_service::incentives::Ranked;
+use prima_service::money;
+use prima_service::paging::{Page, PageArgs};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::connection::{Conn, connection, page_args, wants_total};
+use crate::context::loader;
+use crate::error::{ApiError, Result, parse_id};
+use crate::loaders::{IncentiveId, PageQuery, VenueId, all_ok};
+use crate::promoters::{Promoter, promoter_by_id};
+use crate::scalars::Money;
+use crate::venues::{Venue, load_page};
+
+/// Hundredths of the measured unit as a decimal (`2000` is `20.00`).
+fn hundredths(units: i64) -> Decimal {
+    money::from_units(units, 2)
+}
+
+/// The GraphQL `Incentive` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct Incentive(pub incentives::Model);
+
+/// An incentive programme a venue runs for its promoters: a target over a period and a
+/// reward for the winners.
+#[Object]
+impl Incentive {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The venue running the programme.
+    async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
+        loader(ctx)?
+            .load_one(VenueId(self.0.venue_id))
+            .await?
+            .map(Venue)
+            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// What the programme is about.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// What is measured for each promoter.
+    async fn r#type(&self) -> IncentiveType {
+        self.0.r#type
+    }
+    /// Name of the measured metric, as the venue labels it.
+    async fn target_metric(&self) -> &str {
+        &self.0.target_metric
+    }
+    /// The threshold in the measured unit (`20.00` bookings, an amount of money, or N for
+    /// TOP_N).
+    async fn target_threshold(&self) -> Decimal {
+        hundredths(self.0.target_threshold)
+    }
+    /// How a promoter's value is compared with the threshold.
+    async fn target_comparison(&self) -> TargetComparison {
+        self.0.target_comparison
+    }
+    /// What winners receive.
+    async fn reward_type(&self) -> RewardType {
+        self.0.reward_type
+    }
+    /// The reward: an amount in `rewardCurrency` for FIXED_AMOUNT, a percent of the
+    /// promoter's commissions in the period for PERCENTAGE_BONUS (`10.00` = 10 %).
+    async fn reward_value(&self) -> Decimal {
+        hundredths(self.0.reward_value)
+    }
+    /// ISO 4217 currency of the reward.
+    async fn reward_currency(&self) -> &str {
+        &self.0.reward_currency
+    }
+    /// The reward in words.
+    async fn reward_description(&self) -> Option<&str> {
+        self.0.reward_description.as_deref()
+    }
+    /// Length of a period.
+    async fn period_type(&self) -> PeriodType {
+        self.0.period_type
+    }
+    /// Start of the current period (inclusive).
+    async fn period_start(&self) -> DateTime<Utc> {
+        self.0.period_start
+    }
+    /// End of the current period (exclusive).
+    async fn period_end(&self) -> DateTime<Utc> {
+        self.0.period_end
+    }
+    /// Whether a new period opens when this one is finalised.
+    async fn is_recurring(&self) -> bool {
+        self.0.is_recurring
+    }
+    /// The promoter tiers that may take part.
+    async fn eligible_tiers(&self) -> Vec<PromoterTier> {
+        serde_json::from_value(self.0.eligible_tiers.clone()).unwrap_or_default()
+    }
+    /// Promoters must have joined at least this many days before the period starts.
+    async fn min_tenure_days(&self) -> i32 {
+        self.0.min_tenure_days
+    }
+    /// Promoters with this many wins in the venue's earlier programmes are not eligible.
+    async fn max_previous_wins(&self) -> Option<i32> {
+        self.0.max_previous_wins
+    }
+    /// Life of the programme.
+    async fn status(&self) -> IncentiveStatus {
+        self.0.status
+    }
+    /// Eligible promoters taking part.
+    async fn participant_count(&self) -> i32 {
+        self.0.participant_count
+    }
+    /// Winners, once finalised.
+    async fn winner_count(&self) -> i32 {
+        self.0.winner_count
+    }
+    /// Rewards paid out, once finalised.
+    async fn total_payout(&self) -> Money {
+        Money::cents(self.0.total_payout, &self.0.reward_currency)
+    }
+    /// Id of the user who created the programme.
+    async fn created_by(&self) -> ID {
+        ID(self.0.created_by.to_string())
+    }
+    /// When the programme was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the programme last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The live leaderboard: participants by value, highest first (equal values by
+    /// promoter id), each with its competition rank (1, 2, 2, 4).
+    async fn leaderboard(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the first n participants (at most 100, default 20).")]
+        first: Option<i32>,
+        #[graphql(desc = "Return participants after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n participants (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Return participants before this cursor.")] before: Option<String>,
+    ) -> Result<Conn<IncentiveProgress>> {
+        let query = Leaderboard {
+            page: page_args(first, after, last, before),
+            with_total: wants_total(ctx),
+        };
+        Ok(connection(
+            load_page(ctx, self.0.id, query).await?,
+            |ranked| IncentiveProgress {
+                row: ranked.progress,
+                rank: Some(ranked.rank),
+            },
+        ))
+    }
+}
+
+/// The GraphQL `IncentiveProgress` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct IncentiveProgress {
+    /// The stored row.
+    pub row: incentive_progress::Model,
+    /// The leaderboard rank, when read through a leaderboard.
+    pub rank: Option<i64>,
+}
+
+/// A promoter's progress in one incentive programme.
+#[Object]
+impl IncentiveProgress {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+    /// Competition rank in the programme (1, 2, 2, 4); null unless read through
+    /// `Incentive.leaderboard`.
+    async fn rank(&self) -> Option<i64> {
+        self.rank
+    }
+    /// The programme.
+    async fn incentive(&self, ctx: &Context<'_>) -> Result<Option<Incentive>> {
+        Ok(loader(ctx)?
+            .load_one(IncentiveId(self.row.incentive_id))
+            .await?
+            .map(Incentive))
+    }
+    /// The promoter; null when your role may not see them.
+    async fn promoter(&self, ctx: &Context<'_>) -> Result<Option<Promoter>> {
+        promoter_by_id(ctx, self.row.promoter_id).await
+    }
+    /// The measured value so far, in the programme's unit.
+    async fn current_value(&self) -> Decimal {
+        hundredths(self.row.current_value)
+    }
+    /// The value to reach, in the programme's unit.
+    async fn target_value(&self) -> Decimal {
+        hundredths(self.row.target_value)
+    }
+    /// `min(100, current / target * 100)`, as a percent (`75.50` = 75.5 %).
+    async fn percent_complete(&self) -> Decimal {
+        hundredths(self.row.percent_complete)
+    }
+    /// The promoter's standing in the programme.
+    async fn status(&self) -> ProgressStatus {
+        self.row.status
+    }
+    /// When the target was first met.
+    async fn achieved_at(&self) -> Option<DateTime<Utc>> {
+        self.row.achieved_at
+    }
+    /// The reward earned, in the programme's reward currency, once finalised.
+    async fn reward_earned(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        let Some(cents) = self.row.reward_earned else {
+            return Ok(None);
+        };
+        let incentive = loader(ctx)?
+            .load_one(IncentiveId(self.row.incentive_id))
+            .await?
+            .ok_or(ApiError(prima_service::Error::NotFound {
+                what: "incentive",
+            }))?;
+        Ok(Some(Money::cents(cents, &incentive.reward_currency)))
+    }
+    /// When the reward was paid.
+    async fn reward_paid_at(&self) -> Option<DateTime<Utc>> {
+        self.row.reward_paid_at
+    }
+    /// When the value last changed.
+    async fn last_updated(&self) -> DateTime<Utc> {
+        self.row.last_updated
+    }
+    /// When the promoter joined the programme.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+}
+
+/// `Venue.incentives`: the venue's programmes, latest period first; FORBIDDEN below
+/// MANAGER.
+pub async fn venue_incentives(
+    ctx: &Context<'_>,
+    venue_id: Uuid,
+    page: PageArgs,
+) -> Result<Conn<Incentive>> {
+    let query = VenueIncentives {
+        page,
+        with_total: wants_total(ctx),
+    };
+    Ok(connection(
+        load_page(ctx, venue_id, query).await?,
+        Incentive,
+    ))
+}
+
+/// A venue's programmes.
+#[derive(PartialEq, Eq, Hash)]
+struct VenueIncentives {
+    page: PageArgs,
+    with_total: bool,
+}
+
+impl PageQuery for VenueIncentives {
+    type Node = incentives::Model;
+
+    async fn fetch(
+        &self,
+        db: &Db,
+        actor: &Actor,
+        parents: &[Uuid],
+    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+        prima_service::incentives::pages_by_venue(
+            &db.conn,
+            actor,
+            parents,
+            &self.page,
+            self.with_total,
+        )
+        .await
+    }
+}
+
+/// A programme's leaderboard.
+#[derive(PartialEq, Eq, Hash)]
+struct Leaderboard {
+    page: PageArgs,
+    with_total: bool,
+}
+
+impl PageQuery for Leaderboard {
+    type Node = Ranked;
+
+    async fn fetch(
+        &self,
+        db: &Db,
+        actor: &Actor,
+        parents: &[Uuid],
+    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+        let pages = prima_service::incentives::leaderboard_pages(
+            &db.conn,
+            actor,
+            parents,
+            &self.page,
+            self.with_total,
+        )
+        .await?;
+        Ok(all_ok(pages))
+    }
+}
+
+/// Incentive queries.
+#[derive(Default)]
+pub struct IncentiveQuery;
+
+/// Incentive queries.
+#[Object]
+impl IncentiveQuery {
+    /// One incentive programme by id; NOT_FOUND when it does not exist or your role at
+    /// its venue may not see financial data (MANAGER or above).
+    async fn incentive(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The programme's id.")] id: ID,
+    ) -> Result<Incentive> {
+        let id = parse_id("id", &id)?;
+        loader(ctx)?
+            .load_one(IncentiveId(id))
+            .await?
+            .map(Incentive)
+            .ok_or(ApiError(prima_service::Error::NotFound {
+                what: "incentive",
+            }))
+    }
+}

@@ -1,0 +1,84 @@
+//! The PRIMA GraphQL schema. Resolvers are thin: they take the caller and the dataloader
+//! from the context, call one service function, and convert types. No SQL, no business
+//! rules and no permission checks live here; errors are converted once (`error`).
+//!
+//! One module per domain (`venues`, `bookings`, `guests`, `promoters`, `commissions`,
+//! `ledger`, `payouts`, `incentives`, `users`), merged into one schema.
+
+pub mod bookings;
+pub mod commissions;
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod guests;
+pub mod incentives;
+pub mod ledger;
+pub mod loaders;
+pub mod payouts;
+pub mod promoters;
+pub mod scalars;
+pub mod users;
+pub mod venues;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+pub use context::{Caller, Deps, RequestLoader, request_data};
+
+/// Every query, merged.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    users::UserQuery,
+    venues::VenueQuery,
+    bookings::BookingQueryRoot,
+    guests::GuestQuery,
+    promoters::PromoterQuery,
+    payouts::PayoutQuery,
+    incentives::IncentiveQuery,
+);
+
+/// Every mutation, merged.
+#[derive(MergedObject, Default)]
+pub struct Mutation(users::AuthMutation);
+
+/// The schema type the server mounts.
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Query limits, on by default.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Deepest selection allowed.
+    pub max_depth: usize,
+    /// Largest query complexity allowed (one per field, times the page size of lists).
+    pub max_complexity: usize,
+    /// Whether introspection (the docs GraphiQL shows) is allowed.
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 16,
+            max_complexity: 50_000,
+            introspection: true,
+        }
+    }
+}
+
+/// Builds the schema. `deps` is `None` only for exporting the SDL.
+pub fn build_schema(deps: Option<Deps>, limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(deps) = deps {
+        builder = builder.data(deps);
+    }
+    builder.finish()
+}
+
+/// The schema's SDL, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    build_schema(None, &Limits::default()).sdl()
+}

@@ -1,0 +1,337 @@
+//! Payouts: the `payout` query, `Venue.payouts`, and the `Payout` type with its items,
+//! holds and audit trail. Visible to MANAGER or above at the venue (financial reads).
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use prima_entity::enums::{PayoutMethod, PayoutStatus, TransactionType};
+use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
+use prima_service::access::Actor;
+use prima_service::db::Db;
+use prima_service::paging::{Page, PageArgs};
+use uuid::Uuid;
+
+use crate::connection::{Conn, connection, wants_total};
+use crate::context::loader;
+use crate::error::{ApiError, Result, parse_id};
+use crate::ledger::Transaction;
+use crate::loaders::{
+    PageQuery, PayoutAuditOf, PayoutHoldsOf, PayoutId, PayoutItemsOf, TransactionId, UserId,
+    VenueId,
+};
+use crate::promoters::{Promoter, promoter_by_id};
+use crate::scalars::Money;
+use crate::users::User;
+use crate::venues::{Venue, load_page};
+
+/// The GraphQL `Payout` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct Payout(pub payouts::Model);
+
+/// A user by id through the dataloader; null when you may not see them.
+async fn user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>> {
+    Ok(match id {
+        Some(id) => loader(ctx)?.load_one(UserId(id)).await?.map(User),
+        None => None,
+    })
+}
+
+/// A payment to a promoter at one venue for a period `[periodFrom, periodTo)`, built from
+/// their earned transactions: `amount = commissions + incentives + adjustments - fees`.
+#[Object]
+impl Payout {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The venue that pays.
+    async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
+        loader(ctx)?
+            .load_one(VenueId(self.0.venue_id))
+            .await?
+            .map(Venue)
+            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+    }
+    /// The promoter paid.
+    async fn promoter(&self, ctx: &Context<'_>) -> Result<Option<Promoter>> {
+        match self.0.promoter_id {
+            Some(id) => promoter_by_id(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// What is paid: commissions + incentives + adjustments - fees.
+    async fn amount(&self) -> Money {
+        Money::cents(self.0.amount, &self.0.currency)
+    }
+    /// ISO 4217 currency of every amount of the payout (the venue's).
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// Start of the period (inclusive).
+    async fn period_from(&self) -> DateTime<Utc> {
+        self.0.period_from
+    }
+    /// End of the period (exclusive).
+    async fn period_to(&self) -> DateTime<Utc> {
+        self.0.period_to
+    }
+    /// Where the payout is in its approval and payment.
+    async fn status(&self) -> PayoutStatus {
+        self.0.status
+    }
+    /// When the payment is planned.
+    async fn scheduled_for(&self) -> DateTime<Utc> {
+        self.0.scheduled_for
+    }
+    /// When the payment was made.
+    async fn processed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.processed_at
+    }
+    /// Sum of the PROMOTER_COMMISSION items.
+    async fn commissions_amount(&self) -> Money {
+        Money::cents(self.0.commissions_amount, &self.0.currency)
+    }
+    /// Sum of the INCENTIVE_PAYOUT items.
+    async fn incentives_amount(&self) -> Money {
+        Money::cents(self.0.incentives_amount, &self.0.currency)
+    }
+    /// Sum of the ADJUSTMENT items; negative when clawbacks exceed other adjustments.
+    async fn adjustments_amount(&self) -> Money {
+        Money::cents(self.0.adjustments_amount, &self.0.currency)
+    }
+    /// Fees deducted.
+    async fn fees_amount(&self) -> Money {
+        Money::cents(self.0.fees_amount, &self.0.currency)
+    }
+    /// How the promoter is paid.
+    async fn method(&self) -> PayoutMethod {
+        self.0.method
+    }
+    /// Payment reference.
+    async fn reference(&self) -> Option<&str> {
+        self.0.reference.as_deref()
+    }
+    /// Who approved the payout; null until approved, or when you may not see that user.
+    async fn approved_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, self.0.approved_by).await
+    }
+    /// When it was approved.
+    async fn approved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.approved_at
+    }
+    /// When the payout was generated.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the payout last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The transactions this payout pays, oldest first.
+    async fn items(&self, ctx: &Context<'_>) -> Result<Vec<PayoutItem>> {
+        Ok(loader(ctx)?
+            .load_one(PayoutItemsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| PayoutItem(item, self.0.currency.clone()))
+            .collect())
+    }
+    /// Holds on this payout, released ones included, oldest first. An active hold stops
+    /// the payout from moving to PROCESSING.
+    async fn holds(&self, ctx: &Context<'_>) -> Result<Vec<PayoutHold>> {
+        Ok(loader(ctx)?
+            .load_one(PayoutHoldsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|hold| PayoutHold(hold, self.0.currency.clone()))
+            .collect())
+    }
+    /// Every status change of this payout, oldest first.
+    async fn audit(&self, ctx: &Context<'_>) -> Result<Vec<PayoutAuditEntry>> {
+        Ok(loader(ctx)?
+            .load_one(PayoutAuditOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(PayoutAuditEntry)
+            .collect())
+    }
+}
+
+/// The GraphQL `PayoutItem` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct PayoutItem(pub payout_items::Model, pub String);
+
+/// One transaction a payout pays, with a copy of its amount and type.
+#[Object]
+impl PayoutItem {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The transaction paid.
+    async fn transaction(&self, ctx: &Context<'_>) -> Result<Option<Transaction>> {
+        Ok(loader(ctx)?
+            .load_one(TransactionId(self.0.transaction_id))
+            .await?
+            .map(Transaction))
+    }
+    /// The transaction's amount; may be negative (a clawback).
+    async fn amount(&self) -> Money {
+        Money::cents(self.0.amount, &self.1)
+    }
+    /// The transaction's type.
+    async fn r#type(&self) -> TransactionType {
+        self.0.r#type
+    }
+    /// When the item was added.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// The GraphQL `PayoutHold` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct PayoutHold(pub payout_holds::Model, pub String);
+
+/// A hold that stops a payout from being processed until it is released or `holdUntil`
+/// passes.
+#[Object]
+impl PayoutHold {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The amount held.
+    async fn amount(&self) -> Money {
+        Money::cents(self.0.amount, &self.1)
+    }
+    /// Why the payout is held.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// The hold ends by itself at this time; null: only when released.
+    async fn hold_until(&self) -> Option<DateTime<Utc>> {
+        self.0.hold_until
+    }
+    /// Whether the hold blocks the payout now: not released, and `holdUntil` null or in
+    /// the future.
+    async fn active(&self) -> bool {
+        prima_service::payouts::hold_is_active(&self.0, prima_service::time::now())
+    }
+    /// Who placed the hold; null when you may not see that user.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, Some(self.0.created_by)).await
+    }
+    /// When the hold was placed.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Who released the hold; null while held, or when you may not see that user.
+    async fn released_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, self.0.released_by).await
+    }
+    /// When the hold was released.
+    async fn released_at(&self) -> Option<DateTime<Utc>> {
+        self.0.released_at
+    }
+}
+
+/// The GraphQL `PayoutAuditEntry` type; its schema description is on the `#[Object]` impl.
+#[derive(Clone)]
+pub struct PayoutAuditEntry(pub payout_audit::Model);
+
+/// One status change of a payout: who, when, from, to.
+#[Object]
+impl PayoutAuditEntry {
+    /// Unique identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The status before; null for the creation of the payout.
+    async fn from_status(&self) -> Option<PayoutStatus> {
+        self.0.from_status
+    }
+    /// The status after.
+    async fn to_status(&self) -> PayoutStatus {
+        self.0.to_status
+    }
+    /// Who made the change; null for the system, or when you may not see that user.
+    async fn performed_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        user(ctx, self.0.performed_by).await
+    }
+    /// Why, when a reason was given.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// When the change happened.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// `Venue.payouts`: the venue's payouts, newest period first; FORBIDDEN below MANAGER.
+pub async fn venue_payouts(
+    ctx: &Context<'_>,
+    venue_id: Uuid,
+    page: PageArgs,
+) -> Result<Conn<Payout>> {
+    let query = VenuePayouts {
+        page,
+        with_total: wants_total(ctx),
+    };
+    Ok(connection(load_page(ctx, venue_id, query).await?, Payout))
+}
+
+/// A venue's payouts.
+#[derive(PartialEq, Eq, Hash)]
+struct VenuePayouts {
+    page: PageArgs,
+    with_total: bool,
+}
+
+impl PageQuery for VenuePayouts {
+    type Node = payouts::Model;
+
+    async fn fetch(
+        &self,
+        db: &Db,
+        actor: &Actor,
+        parents: &[Uuid],
+    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+        prima_service::payouts::pages_by_venue(
+            &db.conn,
+            actor,
+            parents,
+            &self.page,
+            self.with_total,
+        )
+        .await
+    }
+}
+
+/// Payout queries.
+#[derive(Default)]
+pub struct PayoutQuery;
+
+/// Payout queries.
+#[Object]
+impl PayoutQuery {
+    /// One payout by id; NOT_FOUND when it does not exist or your role at its venue may
+    /// not see financial data (MANAGER or above).
+    async fn payout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The payout's id.")] id: ID,
+    ) -> Result<Payout> {
+        let id = parse_id("id", &id)?;
+        loader(ctx)?
+            .load_one(PayoutId(id))
+            .await?
+            .map(Payout)
+            .ok_or(ApiError(prima_service::Error::NotFound { what: "payout" }))
+    }
+}

@@ -1,0 +1,337 @@
+//! The HTTP server: GraphiQL, GraphQL over HTTP and WebSocket (graphql-transport-ws),
+//! health, readiness and metrics. Every request authenticates its bearer token afresh.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{Data, ParseRequestError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{MatchedPath, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Duration;
+use prima_graphql::{AppSchema, Deps, Limits, build_schema, request_data};
+use prima_service::Error;
+use prima_service::access::Actor;
+use prima_service::auth::{TokenSecret, Tokens};
+use prima_service::db::Db;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::ServeArgs;
+use crate::metrics::Metrics;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Database and token issuer.
+    pub deps: Deps,
+    /// The GraphQL schema.
+    pub schema: AppSchema,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+    /// Redis, when configured (checked by `/readyz`).
+    pub redis: Option<redis::Client>,
+}
+
+/// Builds the application for a migrated database.
+pub fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState)> {
+    let secret = match &args.token_secret {
+        Some(secret) => TokenSecret::new(secret.0.as_bytes()),
+        None => {
+            tracing::warn!(
+                "no PRIMA_TOKEN_SECRET set: using a random secret; tokens end when this process does"
+            );
+            TokenSecret::random()
+        }
+    };
+    let tokens = Tokens::new(secret, Duration::hours(i64::from(args.token_ttl_hours)));
+    let deps = Deps {
+        db,
+        tokens,
+        batch_delay: std::time::Duration::from_millis(args.batch_delay_ms),
+    };
+    let limits = Limits {
+        max_depth: args.max_depth,
+        max_complexity: args.max_complexity,
+        introspection: args.introspection,
+    };
+    let schema = build_schema(Some(deps.clone()), &limits);
+    let redis = args
+        .redis_url
+        .as_deref()
+        .map(redis::Client::open)
+        .transpose()
+        .context("parsing REDIS_URL")?;
+    let state = AppState {
+        deps,
+        schema,
+        metrics: Arc::new(Metrics::default()),
+        redis,
+    };
+    let router = Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(websocket))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state.clone());
+    Ok((router, state))
+}
+
+/// A server running in the background (tests, and `prima serve` itself).
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state (database, metrics).
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests, and waits for the server to end.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .context("joining the server task")??;
+        Ok(())
+    }
+
+    /// Waits until the server ends (it ends on `shutdown` or when its task fails).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task)
+            .await
+            .context("joining the server task")??;
+        Ok(())
+    }
+}
+
+/// Binds `args.bind` and serves in a background task.
+pub async fn spawn(db: Db, args: &ServeArgs) -> anyhow::Result<Running> {
+    let (router, state) = build(db, args)?;
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    state.metrics.record(
+        &method,
+        &path,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("PRIMA Partner API")
+            .finish(),
+    )
+}
+
+/// The caller behind an `Authorization: Bearer` header: none without a header, an error
+/// (reported on the first field that needs a caller) for a bad one.
+async fn caller_from(state: &AppState, token: Option<&str>) -> Result<Option<Actor>, Error> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    prima_service::auth::authenticate(&state.deps.db.conn, &state.deps.tokens, token)
+        .await
+        .map(Some)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, Error>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                Error::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
+            }),
+    )
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest<BadRequest>,
+) -> GraphQLResponse {
+    let outcome = match bearer(&headers) {
+        None => Ok(None),
+        Some(Err(err)) => Err(err),
+        Some(Ok(token)) => caller_from(&state, Some(token)).await,
+    };
+    let (caller, loader) = request_data(&state.deps, outcome);
+    let mut request = request.into_inner().data(caller);
+    if let Some(loader) = loader {
+        request = request.data(loader);
+    }
+    let mut response = state.schema.execute(request).await;
+    label_request_errors(&mut response);
+    response.into()
+}
+
+/// Errors the resolvers raise carry `extensions.code` already; the rest come from parsing
+/// and validating the request (syntax, unknown fields, limits, argument types) and get
+/// `GRAPHQL_VALIDATION_FAILED`, so clients can rely on a code on every error.
+fn label_request_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+        }
+    }
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let init_state = state.clone();
+            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = token_in_init(&payload);
+                    let outcome = caller_from(&init_state, token.as_deref()).await;
+                    if let Err(err) = &outcome {
+                        return Err(async_graphql::Error::new(err.to_string()));
+                    }
+                    let (caller, loader) = request_data(&init_state.deps, outcome);
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    if let Some(loader) = loader {
+                        data.insert(loader);
+                    }
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// The token of a `connection_init` payload: `{"authorization": "Bearer <t>"}` (any case)
+/// or `{"token": "<t>"}`.
+fn token_in_init(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    for (key, value) in object {
+        let Some(text) = value.as_str() else { continue };
+        if key.eq_ignore_ascii_case("authorization") {
+            return Some(
+                text.strip_prefix("Bearer ")
+                    .unwrap_or(text)
+                    .trim()
+                    .to_owned(),
+            );
+        }
+        if key == "token" {
+            return Some(text.trim().to_owned());
+        }
+    }
+    None
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if let Err(err) = state.deps.db.conn.ping().await {
+        tracing::warn!(error = %err, "readiness: database unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response();
+    }
+    if let Some(redis) = &state.redis {
+        let reachable = async {
+            let mut conn = redis.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        }
+        .await;
+        if let Err(err) = reachable {
+            tracing::warn!(error = %err, "readiness: redis unreachable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "redis unreachable").into_response();
+        }
+    }
+    "ready".into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.deps.db.stats),
+    )
+        .into_response()
+}
+
+/// A request body that is not a GraphQL request, answered in GraphQL's error shape.
+pub struct BadRequest(ParseRequestError);
+
+impl From<ParseRequestError> for BadRequest {
+    fn from(err: ParseRequestError) -> Self {
+        BadRequest(err)
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        let (status, message) = match self.0 {
+            ParseRequestError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large".to_owned(),
+            ),
+            other => (
+                StatusCode::BAD_REQUEST,
+                format!("the request body is not a GraphQL request: {other}"),
+            ),
+        };
+        let body = serde_json::json!({
+            "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }]
+        });
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,153 @@
+//! The subcommands of `prima`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use prima_service::db::{self, Db, PoolSettings};
+
+use crate::config::{Cli, Command, CreateUserArgs, ServeArgs};
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let pool = PoolSettings {
+        max_connections: cli.db_pool_size,
+        ..PoolSettings::default()
+    };
+    match cli.command {
+        Command::ExportSchema => {
+            print!("{}", prima_graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let db = open(&cli.database_url, &pool).await?;
+            tracing::info!("migrations applied");
+            drop(db);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Seed(args) => {
+            let db = open(&cli.database_url, &pool).await?;
+            let started = std::time::Instant::now();
+            let report = prima_service::seed::seed(
+                &db.conn,
+                &prima_service::seed::SeedOptions {
+                    bookings: args.bookings,
+                    now: prima_service::time::now(),
+                },
+            )
+            .await?;
+            println!(
+                "seeded in {:.1}s: {report:?}\nlog in as admin@prima.demo, owner@prima.demo, manager@prima.demo, coordinator@prima.demo or viewer@prima.demo with the password {}",
+                started.elapsed().as_secs_f64(),
+                prima_service::seed::DEMO_PASSWORD
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CreateUser(args) => {
+            let db = open(&cli.database_url, &pool).await?;
+            create_user(&db, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let db = open(&cli.database_url, &pool).await?;
+            serve(db, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn open(url: &str, pool: &PoolSettings) -> anyhow::Result<Db> {
+    let db = db::connect(url, pool).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
+    if args.seed_demo {
+        if prima_service::users::exists(&db.conn, "admin@prima.demo").await? {
+            tracing::info!("demo data already present");
+        } else {
+            let report = prima_service::seed::seed(
+                &db.conn,
+                &prima_service::seed::SeedOptions {
+                    bookings: 2_000,
+                    now: prima_service::time::now(),
+                },
+            )
+            .await
+            .context("loading the demo portfolio")?;
+            tracing::info!(
+                ?report,
+                "demo portfolio loaded; password for every demo user: prima-demo"
+            );
+        }
+    }
+    let mut running = crate::app::spawn(db, &args).await?;
+    tracing::info!(
+        "PRIMA Partner API on http://{addr}/graphql (GraphiQL), WebSocket ws://{addr}/graphql/ws",
+        addr = running.addr
+    );
+    tokio::select! {
+        result = running.wait() => result,
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: draining requests");
+            running.shutdown().await
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+async fn create_user(db: &Db, args: CreateUserArgs) -> anyhow::Result<()> {
+    use sea_orm::ActiveEnum;
+    let role = prima_entity::enums::UserRole::try_from_value(&args.role.to_uppercase())
+        .map_err(|_| anyhow::anyhow!("--role must be ADMIN, MANAGER, COORDINATOR or VIEWER"))?;
+    let mut venues = Vec::new();
+    for grant in &args.venues {
+        let (venue, venue_role) = grant
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--venue takes <venue id>:<ROLE>, got {grant}"))?;
+        let venue = venue
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{venue} is not a venue id"))?;
+        let venue_role = prima_entity::enums::VenueRole::try_from_value(&venue_role.to_uppercase())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "a venue role is OWNER, ADMIN, MANAGER or COORDINATOR, got {venue_role}"
+                )
+            })?;
+        venues.push((venue, venue_role));
+    }
+    let user = prima_service::users::create_user(
+        &db.conn,
+        prima_service::users::NewUser {
+            email: args.email,
+            password: args.password.0,
+            first_name: args.first_name,
+            last_name: args.last_name,
+            role,
+            venues,
+        },
+    )
+    .await
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    println!("created user {} ({})", user.email, user.id);
+    Ok(())
+}

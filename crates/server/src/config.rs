@@ -1,0 +1,177 @@
+//! Configuration: one typed struct per command, every setting a flag and an environment
+//! variable (12-factor). The defaults make `prima serve` work with no settings at all:
+//! SQLite file `prima.db`, the in-process event bus, 127.0.0.1:8000.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// PRIMA Partner API: the GraphQL back end of the PRIMA partner dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "prima", version, about)]
+pub struct Cli {
+    /// Database URL: `postgres://user:pass@host/db`, or `sqlite://file.db?mode=rwc` (the
+    /// default, a file in the working directory). Used by every subcommand.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        default_value = "sqlite://prima.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Most database connections in the pool.
+    #[arg(long, env = "PRIMA_DB_POOL_SIZE", global = true, default_value_t = 10)]
+    pub db_pool_size: u32,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (migrations are applied first).
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Load the deterministic demo portfolio into an empty database.
+    Seed(SeedArgs),
+    /// Print the GraphQL schema (SDL) and exit.
+    ExportSchema,
+    /// Create a user (and optionally grant venue roles).
+    CreateUser(CreateUserArgs),
+}
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < 16 {
+            return Err("the token secret must be at least 16 characters".into());
+        }
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Settings of `prima serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PRIMA_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// Redis URL (`redis://host:6379`) for the event bus shared by API replicas; without
+    /// it events stay in this process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Secret that signs login tokens (at least 16 characters). Without it a random one is
+    /// made per process: tokens then stop working at restart and are not shared by
+    /// replicas, so production must set it.
+    #[arg(long, env = "PRIMA_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<Secret>,
+
+    /// How long a login token stays valid, in hours.
+    #[arg(long, env = "PRIMA_TOKEN_TTL_HOURS", default_value_t = 12)]
+    pub token_ttl_hours: u32,
+
+    /// Deepest query selection allowed.
+    #[arg(long, env = "PRIMA_MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+
+    /// Largest query complexity allowed (each field counts one, times the page size of the
+    /// lists it is inside).
+    #[arg(long, env = "PRIMA_MAX_COMPLEXITY", default_value_t = 50_000)]
+    pub max_complexity: usize,
+
+    /// Allow introspection (schema docs in GraphiQL). Turn off in production if the schema
+    /// should not be public: `--introspection false`.
+    #[arg(long, env = "PRIMA_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// How long, in milliseconds, a dataloader waits to gather the keys of one query level
+    /// into one SQL statement.
+    #[arg(long, env = "PRIMA_BATCH_DELAY_MS", default_value_t = 5)]
+    pub batch_delay_ms: u64,
+
+    /// Load the demo portfolio at start when the database is empty (see `prima seed`).
+    #[arg(long, env = "PRIMA_SEED_DEMO", default_value_t = false)]
+    pub seed_demo: bool,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            bind: "127.0.0.1:0".parse().expect("a literal address"),
+            redis_url: None,
+            token_secret: None,
+            token_ttl_hours: 12,
+            max_depth: 16,
+            max_complexity: 50_000,
+            introspection: true,
+            batch_delay_ms: 5,
+            seed_demo: false,
+        }
+    }
+}
+
+/// Settings of `prima seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// How many bookings to generate (up to millions; inserted in bulk).
+    #[arg(long, default_value_t = 2_000)]
+    pub bookings: u64,
+}
+
+/// Settings of `prima create-user`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateUserArgs {
+    /// Login email.
+    #[arg(long)]
+    pub email: String,
+    /// Password (at least 8 characters).
+    #[arg(long, env = "PRIMA_USER_PASSWORD", hide_env_values = true)]
+    pub password: Secret8,
+    /// First name.
+    #[arg(long)]
+    pub first_name: String,
+    /// Last name.
+    #[arg(long)]
+    pub last_name: String,
+    /// Global role: ADMIN, MANAGER, COORDINATOR or VIEWER.
+    #[arg(long, default_value = "MANAGER")]
+    pub role: String,
+    /// A venue role to grant, as `<venue id>:<OWNER|ADMIN|MANAGER|COORDINATOR>`; repeatable.
+    #[arg(long = "venue")]
+    pub venues: Vec<String>,
+}
+
+/// A password argument that never prints.
+#[derive(Clone)]
+pub struct Secret8(pub String);
+
+impl fmt::Debug for Secret8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret8 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret8(s.to_owned()))
+    }
+}

@@ -1,0 +1,7 @@
+//! The `prima` binary's library: configuration, the HTTP server and the CLI commands, kept
+//! in a library so the black-box tests can start real servers in-process.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod metrics;

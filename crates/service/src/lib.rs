@@ -1,0 +1,27 @@
+//! The PRIMA domain: access control, venues, bookings, guests, promoters, commissions, the
+//! ledger, payouts, incentives and events. It knows nothing of GraphQL or HTTP: if a rule
+//! would still hold with a REST API in front, it lives here.
+//!
+//! Every public function takes the caller ([`access::Actor`]) and applies the caller's venue
+//! access inside its SQL, so no path (top-level query, nested field, dataloader batch) can
+//! return a row of a venue the caller cannot see.
+
+pub mod access;
+pub mod auth;
+pub mod bookings;
+pub mod commissions;
+pub mod db;
+pub mod error;
+pub mod guests;
+pub mod incentives;
+pub mod ledger;
+pub mod money;
+pub mod paging;
+pub mod payouts;
+pub mod promoters;
+pub mod seed;
+pub mod time;
+pub mod users;
+pub mod venues;
+
+pub use error::{Error, Result};

@@ -1,0 +1,491 @@
+//! Relay cursor connections, paged in SQL, for one parent or many at once.
+//!
+//! Policy: every list that can grow without bound is paged here. `first` defaults to 20
+//! and is capped at 100. Ordering is a [`Sort`] whose last key is unique (the id), so a
+//! cursor names exactly one position. Cursors are opaque base64url JSON carrying the sort's
+//! name and the row's key values; a cursor of another ordering is refused.
+//!
+//! Nested connections (`venues { bookings(first: 50) }`) are paged for all parents in one
+//! statement: the caller's query selects its rows plus the parent id as `__parent`, and
+//! [`fetch_pages`] wraps it in `ROW_NUMBER() OVER (PARTITION BY __parent ORDER BY ...)`
+//! (and `COUNT(*) OVER (PARTITION BY __parent)` when the total is asked for), so the number
+//! of statements does not grow with the number of parents.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement, SimpleExpr, Value,
+    WindowStatement,
+};
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Page size when the client gives none.
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+/// The most rows one page may ask for.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The column alias the inner query gives the parent id.
+pub const PARENT: &str = "__parent";
+const TOTAL: &str = "__total";
+const ROW: &str = "__rn";
+
+/// Relay paging arguments as the client sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PageArgs {
+    /// Rows after the cursor `after`.
+    pub first: Option<i32>,
+    /// Start after this cursor.
+    pub after: Option<String>,
+    /// Rows before the cursor `before`.
+    pub last: Option<i32>,
+    /// End before this cursor.
+    pub before: Option<String>,
+}
+
+/// The type of a sort key, to encode and decode it in a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A timestamp.
+    Time,
+    /// Text.
+    Text,
+    /// A UUID.
+    Uuid,
+    /// An integer.
+    Int,
+}
+
+/// One key of an ordering.
+#[derive(Debug, Clone, Copy)]
+pub struct SortKey {
+    /// The column name in the inner query.
+    pub column: &'static str,
+    /// Its type.
+    pub kind: KeyKind,
+    /// Descending order.
+    pub descending: bool,
+}
+
+/// An ordering: its keys, the last one unique.
+#[derive(Debug, Clone, Copy)]
+pub struct Sort {
+    /// A stable name, written into cursors (e.g. `bookings.booking_time.asc`).
+    pub name: &'static str,
+    /// The keys, most significant first; the last one must be unique.
+    pub keys: &'static [SortKey],
+}
+
+impl Sort {
+    /// Orders by one column, then by `id` in the same direction.
+    pub const fn key(column: &'static str, kind: KeyKind, descending: bool) -> SortKey {
+        SortKey {
+            column,
+            kind,
+            descending,
+        }
+    }
+}
+
+/// What to fetch, validated.
+#[derive(Debug, Clone)]
+pub struct Window {
+    limit: u64,
+    forward: bool,
+    cursor: Option<Vec<Value>>,
+}
+
+/// One row of a page with its cursor.
+#[derive(Debug, Clone)]
+pub struct Edge<T> {
+    /// Opaque position of this row.
+    pub cursor: String,
+    /// The row.
+    pub node: T,
+}
+
+/// One page of one parent's rows.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The rows, in the requested order.
+    pub edges: Vec<Edge<T>>,
+    /// More rows follow the last edge.
+    pub has_next_page: bool,
+    /// More rows precede the first edge.
+    pub has_previous_page: bool,
+    /// Rows matching the filters, ignoring paging (when it was asked for).
+    pub total_count: Option<u64>,
+}
+
+impl<T> Page<T> {
+    /// A page with no rows (the parent had none).
+    pub fn empty(window: &Window, with_total: bool) -> Self {
+        Page {
+            edges: Vec::new(),
+            has_next_page: !window.forward && window.cursor.is_some(),
+            has_previous_page: window.forward && window.cursor.is_some(),
+            total_count: with_total.then_some(0),
+        }
+    }
+
+    /// The same page with its nodes converted.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            edges: self
+                .edges
+                .into_iter()
+                .map(|edge| Edge {
+                    cursor: edge.cursor,
+                    node: f(edge.node),
+                })
+                .collect(),
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            total_count: self.total_count,
+        }
+    }
+}
+
+impl PageArgs {
+    /// Checks the arguments against the ordering: sizes within 0..=100, no mixing of
+    /// forward and backward paging, and cursors that belong to this ordering.
+    pub fn window(&self, sort: &Sort) -> Result<Window> {
+        let size = |field: &str, value: Option<i32>| -> Result<Option<u64>> {
+            match value {
+                None => Ok(None),
+                Some(n) if n < 0 => Err(Error::invalid(
+                    field,
+                    format!("`{field}` must not be negative"),
+                )),
+                Some(n) if n as u64 > MAX_PAGE_SIZE => Err(Error::invalid(
+                    field,
+                    format!("`{field}` is at most {MAX_PAGE_SIZE}; page with `after` to see more"),
+                )),
+                Some(n) => Ok(Some(n as u64)),
+            }
+        };
+        let first = size("first", self.first)?;
+        let last = size("last", self.last)?;
+        if first.is_some() && last.is_some() {
+            return Err(Error::invalid(
+                "last",
+                "give either `first` or `last`, not both",
+            ));
+        }
+        if self.after.is_some() && self.before.is_some() {
+            return Err(Error::invalid(
+                "before",
+                "give either `after` or `before`, not both",
+            ));
+        }
+        let backward = last.is_some() || (first.is_none() && self.before.is_some());
+        if backward && self.after.is_some() {
+            return Err(Error::invalid(
+                "after",
+                "`after` pages forward: use it with `first`",
+            ));
+        }
+        if !backward && self.before.is_some() {
+            return Err(Error::invalid(
+                "before",
+                "`before` pages backward: use it with `last`",
+            ));
+        }
+        let (cursor, field) = if backward {
+            (self.before.as_deref(), "before")
+        } else {
+            (self.after.as_deref(), "after")
+        };
+        let cursor = cursor.map(|c| decode_cursor(sort, c, field)).transpose()?;
+        Ok(Window {
+            limit: if backward { last } else { first }.unwrap_or(DEFAULT_PAGE_SIZE),
+            forward: !backward,
+            cursor,
+        })
+    }
+}
+
+fn decode_cursor(sort: &Sort, cursor: &str, field: &str) -> Result<Vec<Value>> {
+    let bad = || Error::invalid(field, format!("`{field}` is not a cursor of this list"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let json: Json = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if json.get("o").and_then(Json::as_str) != Some(sort.name) {
+        return Err(bad());
+    }
+    let keys = json.get("k").and_then(Json::as_array).ok_or_else(bad)?;
+    if keys.len() != sort.keys.len() {
+        return Err(bad());
+    }
+    sort.keys
+        .iter()
+        .zip(keys)
+        .map(|(key, value)| {
+            let value = match key.kind {
+                KeyKind::Time => value
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| Value::from(t.with_timezone(&Utc))),
+                KeyKind::Text => value.as_str().map(|s| Value::from(s.to_owned())),
+                KeyKind::Uuid => value
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .map(Value::from),
+                KeyKind::Int => value.as_i64().map(Value::from),
+            };
+            value.ok_or_else(bad)
+        })
+        .collect()
+}
+
+fn encode_cursor(sort: &Sort, row: &QueryResult) -> Result<String> {
+    let keys = sort
+        .keys
+        .iter()
+        .map(|key| {
+            Ok(match key.kind {
+                KeyKind::Time => Json::from(
+                    row.try_get::<DateTime<Utc>>("", key.column)?
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                ),
+                KeyKind::Text => Json::from(row.try_get::<String>("", key.column)?),
+                KeyKind::Uuid => Json::from(row.try_get::<Uuid>("", key.column)?.to_string()),
+                KeyKind::Int => Json::from(row.try_get::<i64>("", key.column)?),
+            })
+        })
+        .collect::<Result<Vec<Json>, sea_orm::DbErr>>()?;
+    let json = serde_json::json!({ "o": sort.name, "k": keys });
+    Ok(URL_SAFE_NO_PAD.encode(json.to_string()))
+}
+
+/// Rows strictly beyond the cursor in the direction of travel:
+/// `k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...` with `<` for descending keys.
+fn beyond(sort: &Sort, values: &[Value], forward: bool) -> Condition {
+    let mut any = Condition::any();
+    for (i, key) in sort.keys.iter().enumerate() {
+        let mut all = Condition::all();
+        for (prev, value) in sort.keys[..i].iter().zip(values) {
+            all = all.add(Expr::col(Alias::new(prev.column)).eq(value.clone()));
+        }
+        let column = Expr::col(Alias::new(key.column));
+        let ascending = key.descending != forward;
+        let step: SimpleExpr = if ascending {
+            column.gt(values[i].clone())
+        } else {
+            column.lt(values[i].clone())
+        };
+        any = any.add(all.add(step));
+    }
+    any
+}
+
+/// Pages the rows of `inner` per parent. `inner` must select the row's columns and the
+/// parent id aliased [`PARENT`], with every filter and access condition already applied.
+/// Parents without rows are absent from the map (use [`Page::empty`]).
+pub async fn fetch_pages<M: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    inner: SelectStatement,
+    sort: &Sort,
+    window: &Window,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<M>>> {
+    let counted = if with_total {
+        let mut q = Query::select();
+        q.column((Alias::new("c"), Asterisk))
+            .expr_window_as(
+                Expr::cust("COUNT(*)"),
+                WindowStatement::partition_by(Alias::new(PARENT)),
+                Alias::new(TOTAL),
+            )
+            .from_subquery(inner, Alias::new("c"));
+        q
+    } else {
+        inner
+    };
+    let mut numbered = Query::select();
+    let mut over = WindowStatement::partition_by(Alias::new(PARENT));
+    for key in sort.keys {
+        let ascending = key.descending != window.forward;
+        over.order_by(
+            Alias::new(key.column),
+            if ascending { Order::Asc } else { Order::Desc },
+        );
+    }
+    numbered
+        .column((Alias::new("n"), Asterisk))
+        .expr_window_as(Expr::cust("ROW_NUMBER()"), over, Alias::new(ROW))
+        .from_subquery(counted, Alias::new("n"));
+    if let Some(values) = &window.cursor {
+        numbered.cond_where(beyond(sort, values, window.forward));
+    }
+    let mut outer = Query::select();
+    outer
+        .column(Asterisk)
+        .from_subquery(numbered, Alias::new("p"))
+        .and_where(Expr::col(Alias::new(ROW)).lte((window.limit + 1) as i64))
+        .order_by(Alias::new(PARENT), Order::Asc)
+        .order_by(Alias::new(ROW), Order::Asc);
+
+    let rows = db.query_all(&outer).await?;
+    let mut pages: HashMap<Uuid, Page<M>> = HashMap::new();
+    for row in rows {
+        let parent: Uuid = row.try_get("", PARENT)?;
+        let number: i64 = row.try_get("", ROW)?;
+        let page = pages
+            .entry(parent)
+            .or_insert_with(|| Page::empty(window, false));
+        if with_total && page.total_count.is_none() {
+            page.total_count = Some(row.try_get::<i64>("", TOTAL)? as u64);
+        }
+        if number as u64 > window.limit {
+            if window.forward {
+                page.has_next_page = true;
+            } else {
+                page.has_previous_page = true;
+            }
+            continue;
+        }
+        let cursor = encode_cursor(sort, &row)?;
+        page.edges.push(Edge {
+            cursor,
+            node: M::from_query_result(&row, "")?,
+        });
+    }
+    if !window.forward {
+        for page in pages.values_mut() {
+            page.edges.reverse();
+        }
+    }
+    Ok(pages)
+}
+
+/// Pages of the given parents, in the parents' order, an empty page for a parent with none.
+pub fn pages_for<M>(
+    parents: &[Uuid],
+    mut pages: HashMap<Uuid, Page<M>>,
+    window: &Window,
+    with_total: bool,
+) -> HashMap<Uuid, Page<M>> {
+    for parent in parents {
+        pages
+            .entry(*parent)
+            .or_insert_with(|| Page::empty(window, with_total));
+    }
+    pages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SORT: Sort = Sort {
+        name: "test.time.asc",
+        keys: &[
+            Sort::key("booking_time", KeyKind::Time, false),
+            Sort::key("id", KeyKind::Uuid, false),
+        ],
+    };
+    const OTHER: Sort = Sort {
+        name: "test.name.asc",
+        keys: &[
+            Sort::key("name", KeyKind::Text, false),
+            Sort::key("id", KeyKind::Uuid, false),
+        ],
+    };
+
+    fn cursor(sort: &Sort, keys: Json) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::json!({"o": sort.name, "k": keys}).to_string())
+    }
+
+    #[test]
+    fn first_defaults_to_twenty_and_is_capped_at_one_hundred() {
+        let window = PageArgs::default().window(&SORT).unwrap();
+        assert_eq!(window.limit, 20);
+        assert!(window.forward);
+        let err = PageArgs {
+            first: Some(1000),
+            ..Default::default()
+        }
+        .window(&SORT)
+        .unwrap_err();
+        assert!(matches!(err, Error::Invalid { ref field, .. } if field == "first"));
+        assert!(
+            PageArgs {
+                first: Some(-1),
+                ..Default::default()
+            }
+            .window(&SORT)
+            .is_err()
+        );
+        assert_eq!(
+            PageArgs {
+                first: Some(100),
+                ..Default::default()
+            }
+            .window(&SORT)
+            .unwrap()
+            .limit,
+            100
+        );
+    }
+
+    #[test]
+    fn mixing_directions_is_refused() {
+        for args in [
+            PageArgs {
+                first: Some(1),
+                last: Some(1),
+                ..Default::default()
+            },
+            PageArgs {
+                last: Some(1),
+                after: Some("x".into()),
+                ..Default::default()
+            },
+            PageArgs {
+                first: Some(1),
+                before: Some("x".into()),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(args.window(&SORT).unwrap_err().code(), "BAD_USER_INPUT");
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_another_ordering_or_garbage_is_refused() {
+        let foreign = cursor(&OTHER, serde_json::json!(["a", Uuid::nil().to_string()]));
+        for after in [foreign, "not base64!".into(), URL_SAFE_NO_PAD.encode("{}")] {
+            let err = PageArgs {
+                after: Some(after),
+                ..Default::default()
+            }
+            .window(&SORT)
+            .unwrap_err();
+            assert!(matches!(err, Error::Invalid { ref field, .. } if field == "after"));
+        }
+    }
+
+    #[test]
+    fn a_well_formed_cursor_decodes_to_typed_values() {
+        let after = cursor(
+            &SORT,
+            serde_json::json!(["2026-11-26T06:00:00.000001Z", Uuid::nil().to_string()]),
+        );
+        let window = PageArgs {
+            first: Some(5),
+            after: Some(after),
+            ..Default::default()
+        }
+        .window(&SORT)
+        .unwrap();
+        let values = window.cursor.unwrap();
+        assert_eq!(values.len(), 2);
+        assert_eq!(values[1], Value::from(Uuid::nil()));
+    }
+}

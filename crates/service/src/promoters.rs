@@ -1,0 +1,657 @@
+//! Promoters: reads scoped to the venues where the caller holds financial reads.
+//!
+//! Policy (DOMAIN.md "Access"): promoters are financial data, visible to MANAGER or above
+//! at the promoter's venue and to a global ADMIN. A promoter of any other venue is
+//! indistinguishable from one that does not exist; a venue's promoter list under a venue
+//! the caller can read but without the capability is FORBIDDEN for that venue.
+
+use std::collections::HashMap;
+
+use prima_entity::promoters;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+use uuid::Uuid;
+
+use crate::access::{self, Actor, Capability};
+use crate::error::{Error, Result};
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort, Window};
+
+/// Pages keyed by parent, each one a page or the error of a parent the caller may not list.
+pub type PagesOrDenied<M> = HashMap<Uuid, Result<Page<M>>>;
+
+/// Splits venue parents into those where the caller holds financial reads and the errors
+/// of the rest (FORBIDDEN for a venue the caller can read, NOT_FOUND otherwise).
+pub(crate) fn split_financial_venues(
+    actor: &Actor,
+    venue_ids: &[Uuid],
+) -> (Vec<Uuid>, HashMap<Uuid, Error>) {
+    access::split_by_capability(
+        actor,
+        venue_ids.iter().map(|venue| (*venue, *venue)),
+        Capability::ReadFinancial,
+    )
+}
+
+/// Joins the pages of the allowed parents (an empty page for one without rows) with the
+/// errors of the denied ones.
+pub(crate) fn with_denied<M>(
+    allowed: &[Uuid],
+    pages: HashMap<Uuid, Page<M>>,
+    denied: HashMap<Uuid, Error>,
+    window: &Window,
+    with_total: bool,
+) -> PagesOrDenied<M> {
+    let mut out: PagesOrDenied<M> = paging::pages_for(allowed, pages, window, with_total)
+        .into_iter()
+        .map(|(parent, page)| (parent, Ok(page)))
+        .collect();
+    out.extend(denied.into_iter().map(|(parent, err)| (parent, Err(err))));
+    out
+}
+
+/// The promoters among `ids` that the caller may see (financial reads at their venue).
+#[tracing::instrument(skip_all, fields(ids = ids.len()))]
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, promoters::Model>> {
+    let rows = promoters::Entity::find()
+        .filter(promoters::Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            actor
+                .venues_where(Capability::ReadFinancial)
+                .condition((promoters::Entity, promoters::Column::VenueId)),
+        )
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+}
+
+/// One promoter the caller may see; NOT_FOUND otherwise, whether it exists or not.
+pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<promoters::Model> {
+    by_ids(db, actor, &[id])
+        .await?
+        .remove(&id)
+        .ok_or(Error::NotFound { what: "promoter" })
+}
+
+const PROMOTER_SORT: Sort = Sort {
+    name: "promoters.last_name.asc",
+    keys: &[
+        Sort::key("last_name", KeyKind::Text, false),
+        Sort::key("first_name", KeyKind::Text, false),
+        Sort::key("id", KeyKind::Uuid, false),
+    ],
+};
+
+/// For each venue, a page of the promoters whose primary venue it is, by last name, first
+/// name, id; FORBIDDEN for a venue where the caller lacks financial reads.
+#[tracing::instrument(skip_all, fields(venues = venue_ids.len()))]
+pub async fn pages_by_venue(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    venue_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<PagesOrDenied<promoters::Model>> {
+    let window = page.window(&PROMOTER_SORT)?;
+    let (allowed, denied) = split_financial_venues(actor, venue_ids);
+    let pages = if allowed.is_empty() {
+        HashMap::new()
+    } else {
+        let inner = promoters::Entity::find()
+            .filter(promoters::Column::VenueId.is_in(allowed.iter().copied()))
+            .filter(
+                actor
+                    .venues_where(Capability::ReadFinancial)
+                    .condition((promoters::Entity, promoters::Column::VenueId)),
+            )
+            .expr_as(
+                Expr::col((promoters::Entity, promoters::Column::VenueId)),
+                PARENT,
+            )
+            .into_query();
+        paging::fetch_pages(db, inner, &PROMOTER_SORT, &window, with_total).await?
+    };
+    Ok(with_denied(&allowed, pages, denied, &window, with_total))
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Minimal rows for the unit tests of the financial modules.
+
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration, Utc};
+    use prima_entity::enums::*;
+    use prima_entity::{
+        bookings, commission_assignments, commission_rates, guests, incentive_progress, incentives,
+        payout_holds, payouts, promoters, transactions, users, venues,
+    };
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel};
+    use uuid::Uuid;
+
+    use crate::access::{Actor, Level};
+    use crate::db::Db;
+
+    /// A fresh, migrated in-memory database.
+    pub async fn db() -> Db {
+        let db = crate::db::connect("sqlite::memory:", &Default::default())
+            .await
+            .unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        db
+    }
+
+    /// A fixed instant, so tests never depend on the clock.
+    pub fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// A caller with the given levels.
+    pub fn actor(user_id: Uuid, role: UserRole, venues: &[(Uuid, Level)]) -> Actor {
+        Actor {
+            user_id,
+            name: "Test User".into(),
+            role,
+            venues: Arc::new(venues.iter().copied().collect()),
+        }
+    }
+
+    async fn insert<A>(db: &impl ConnectionTrait, model: impl IntoActiveModel<A>)
+    where
+        A: ActiveModelTrait + Send,
+    {
+        <A::Entity as EntityTrait>::insert(model.into_active_model().reset_all())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+
+    /// A user.
+    pub async fn user(db: &Db) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            users::Model {
+                id,
+                email: format!("{id}@example.com"),
+                password_hash: "x".into(),
+                first_name: "Una".into(),
+                last_name: "User".into(),
+                phone: None,
+                role: UserRole::Manager,
+                status: UserStatus::Active,
+                email_verified: true,
+                two_factor_enabled: false,
+                preferences: None,
+                last_login_at: None,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// Grants a user a role at a venue.
+    pub async fn grant(db: &Db, user: Uuid, venue: Uuid, role: VenueRole) {
+        insert(
+            &db.conn,
+            prima_entity::user_venue_access::Model {
+                id: Uuid::new_v4(),
+                user_id: user,
+                venue_id: venue,
+                role,
+                granted_by: None,
+                granted_at: t0(),
+                revoked_at: None,
+            },
+        )
+        .await;
+    }
+
+    /// A venue.
+    pub async fn venue(db: &Db) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            venues::Model {
+                id,
+                name: "Venue".into(),
+                r#type: VenueType::Restaurant,
+                tier: VenueTier::Casual,
+                address_street: "1 Main St".into(),
+                address_city: "Springfield".into(),
+                address_state: "IL".into(),
+                address_zip: "62701".into(),
+                address_country: "US".into(),
+                coordinates_lat: None,
+                coordinates_lng: None,
+                timezone: "America/Chicago".into(),
+                contact_phone: None,
+                contact_email: None,
+                contact_website: None,
+                capacity_seated: 50,
+                capacity_standing: None,
+                capacity_private: None,
+                currency: "USD".into(),
+                language: "en".into(),
+                auto_confirm_bookings: false,
+                require_approval: false,
+                average_daily_bookings: 0,
+                prime_ratio: 0,
+                average_booking_value: 0,
+                status: VenueStatus::Active,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// A promoter of a venue.
+    pub async fn promoter(db: &Db, venue: Uuid, last_name: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            promoters::Model {
+                id,
+                venue_id: venue,
+                first_name: "Pat".into(),
+                last_name: last_name.into(),
+                email: format!("{id}@example.com"),
+                phone: None,
+                title: None,
+                company: None,
+                bio: None,
+                social_media: None,
+                total_bookings: 0,
+                total_revenue: 0,
+                average_booking_value: 0,
+                conversion_rate: 0,
+                no_show_rate: 0,
+                cancel_rate: 0,
+                month_bookings: 0,
+                month_revenue: 0,
+                month_new_guests: 0,
+                month_repeat_guests: 0,
+                status: PromoterStatus::Active,
+                tier: PromoterTier::Standard,
+                joined_at: t0(),
+                last_active_at: None,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// A confirmed booking at a venue, brought by a promoter.
+    pub async fn booking(db: &Db, venue: Uuid, promoter: Option<Uuid>) -> Uuid {
+        let guest = Uuid::new_v4();
+        insert(
+            &db.conn,
+            guests::Model {
+                id: guest,
+                first_name: "Gus".into(),
+                last_name: "Guest".into(),
+                email: format!("{guest}@example.com"),
+                phone: None,
+                birth_date: None,
+                gender: None,
+                dietary_restrictions: None,
+                seating_preference: None,
+                communication_email: true,
+                communication_sms: false,
+                communication_push: false,
+                total_bookings: 0,
+                cancelled_bookings: 0,
+                no_show_bookings: 0,
+                total_spent: 0,
+                average_party_size: 0,
+                last_booking_at: None,
+                status: GuestStatus::Active,
+                tags: None,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            bookings::Model {
+                id,
+                venue_id: venue,
+                promoter_id: promoter,
+                guest_id: guest,
+                diners: 2,
+                booking_time: t0() + Duration::days(3),
+                duration_minutes: 120,
+                special_requests: None,
+                notes: None,
+                r#type: BookingType::NonPrime,
+                source: BookingSource::Promoter,
+                status: BookingStatus::Confirmed,
+                base_fee: 10000,
+                platform_fee: 1000,
+                total_fee: 11000,
+                promoter_commission: 500,
+                confirmed_at: Some(t0()),
+                cancelled_at: None,
+                no_show_at: None,
+                completed_at: None,
+                ip_address: None,
+                user_agent: None,
+                referrer: None,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// A ledger row of a venue.
+    pub async fn transaction(
+        db: &Db,
+        venue: Uuid,
+        booking: Option<Uuid>,
+        promoter: Option<Uuid>,
+        r#type: TransactionType,
+        amount: i64,
+        created_at: DateTime<Utc>,
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            transactions::Model {
+                id,
+                booking_id: booking,
+                promoter_id: promoter,
+                venue_id: venue,
+                r#type,
+                amount,
+                currency: "USD".into(),
+                description: "test".into(),
+                commission_rate: None,
+                commission_amount: None,
+                commission_tier: None,
+                status: TransactionStatus::Pending,
+                processed_at: None,
+                settled_at: None,
+                external_transaction_id: None,
+                payout_id: None,
+                created_at,
+                updated_at: created_at,
+                reverses_transaction_id: None,
+                incentive_id: None,
+            },
+        )
+        .await;
+        id
+    }
+
+    /// A draft payout of a promoter at a venue for the period starting at `from`.
+    pub async fn payout(db: &Db, venue: Uuid, promoter: Uuid, from: DateTime<Utc>) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            payouts::Model {
+                id,
+                venue_id: venue,
+                promoter_id: Some(promoter),
+                amount: 500,
+                currency: "USD".into(),
+                period_from: from,
+                period_to: from + Duration::days(7),
+                status: PayoutStatus::Draft,
+                scheduled_for: from + Duration::days(8),
+                processed_at: None,
+                commissions_amount: 500,
+                incentives_amount: 0,
+                adjustments_amount: 0,
+                fees_amount: 0,
+                method: PayoutMethod::BankTransfer,
+                reference: None,
+                approved_by: None,
+                approved_at: None,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// A hold on a payout.
+    pub async fn hold(
+        db: &Db,
+        payout: Uuid,
+        by: Uuid,
+        hold_until: Option<DateTime<Utc>>,
+        released_at: Option<DateTime<Utc>>,
+    ) -> payout_holds::Model {
+        let model = payout_holds::Model {
+            id: Uuid::new_v4(),
+            payout_id: payout,
+            amount: 100,
+            reason: "dispute".into(),
+            hold_until,
+            created_by: by,
+            created_at: t0(),
+            released_by: released_at.map(|_| by),
+            released_at,
+        };
+        insert(&db.conn, model.clone()).await;
+        model
+    }
+
+    /// A commission rate of a venue.
+    pub async fn rate(db: &Db, venue: Uuid, by: Uuid, active: bool) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            commission_rates::Model {
+                id,
+                venue_id: venue,
+                tier: PromoterTier::Standard,
+                model: CommissionModel::PercentOfSpend,
+                value: 1000,
+                minimum_booking: 0,
+                maximum_payout: None,
+                min_monthly_bookings: None,
+                min_conversion_rate: None,
+                max_cancel_rate: None,
+                effective_from: t0() + Duration::seconds(id.as_u128() as i64 % 1000),
+                effective_to: None,
+                is_active: active,
+                created_by: by,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// An assignment of a rate to a promoter from `from`.
+    pub async fn assignment(
+        db: &Db,
+        promoter: Uuid,
+        rate: Uuid,
+        by: Uuid,
+        from: DateTime<Utc>,
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            commission_assignments::Model {
+                id,
+                promoter_id: promoter,
+                commission_rate_id: rate,
+                tier: PromoterTier::Standard,
+                model: CommissionModel::PercentOfSpend,
+                rate: 1000,
+                effective_from: from,
+                effective_to: None,
+                assigned_by: by,
+                assigned_at: t0(),
+                notes: None,
+            },
+        )
+        .await;
+        id
+    }
+
+    /// An active BOOKING_COUNT incentive of a venue.
+    pub async fn incentive(db: &Db, venue: Uuid, by: Uuid) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            incentives::Model {
+                id,
+                venue_id: venue,
+                name: "Top sellers".into(),
+                description: None,
+                r#type: IncentiveType::BookingCount,
+                target_metric: "bookings".into(),
+                target_threshold: 300,
+                target_comparison: TargetComparison::TopN,
+                reward_type: RewardType::FixedAmount,
+                reward_value: 10000,
+                reward_currency: "USD".into(),
+                reward_description: None,
+                period_type: PeriodType::Monthly,
+                period_start: t0(),
+                period_end: t0() + Duration::days(30),
+                is_recurring: false,
+                eligible_tiers: serde_json::json!(["STANDARD", "PREMIUM"]),
+                min_tenure_days: 0,
+                max_previous_wins: None,
+                status: IncentiveStatus::Active,
+                participant_count: 0,
+                winner_count: 0,
+                total_payout: 0,
+                created_by: by,
+                created_at: t0(),
+                updated_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// A promoter's progress in an incentive.
+    pub async fn progress(db: &Db, incentive: Uuid, promoter: Uuid, current: i64) -> Uuid {
+        let id = Uuid::new_v4();
+        insert(
+            &db.conn,
+            incentive_progress::Model {
+                id,
+                incentive_id: incentive,
+                promoter_id: promoter,
+                current_value: current,
+                target_value: 2000,
+                percent_complete: (current * 10000 / 2000).min(10000),
+                status: ProgressStatus::InProgress,
+                achieved_at: None,
+                reward_earned: None,
+                reward_paid_at: None,
+                last_updated: t0(),
+                created_at: t0(),
+            },
+        )
+        .await;
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prima_entity::enums::UserRole;
+
+    use super::fixtures::*;
+    use super::*;
+    use crate::access::Level;
+
+    #[tokio::test]
+    async fn a_manager_of_venue_a_gets_nothing_of_venue_b() {
+        let db = db().await;
+        let (a, b) = (venue(&db).await, venue(&db).await);
+        let pa = promoter(&db, a, "Adams").await;
+        let pb = promoter(&db, b, "Baker").await;
+        let manager = actor(Uuid::new_v4(), UserRole::Manager, &[(a, Level::Manager)]);
+
+        let found = by_ids(&db.conn, &manager, &[pa, pb]).await.unwrap();
+        assert!(found.contains_key(&pa));
+        assert!(
+            !found.contains_key(&pb),
+            "a promoter of venue B must be invisible"
+        );
+        assert_eq!(
+            get(&db.conn, &manager, pb).await.unwrap_err().code(),
+            "NOT_FOUND"
+        );
+
+        let pages = pages_by_venue(&db.conn, &manager, &[a, b], &PageArgs::default(), true)
+            .await
+            .unwrap();
+        let page_a = pages[&a].as_ref().unwrap();
+        assert_eq!(page_a.edges.len(), 1);
+        assert_eq!(page_a.total_count, Some(1));
+        assert_eq!(pages[&b].as_ref().unwrap_err().code(), "NOT_FOUND");
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_is_forbidden_a_venues_promoters() {
+        let db = db().await;
+        let a = venue(&db).await;
+        promoter(&db, a, "Adams").await;
+        let coordinator = actor(
+            Uuid::new_v4(),
+            UserRole::Coordinator,
+            &[(a, Level::Coordinator)],
+        );
+        let pages = pages_by_venue(&db.conn, &coordinator, &[a], &PageArgs::default(), false)
+            .await
+            .unwrap();
+        assert_eq!(pages[&a].as_ref().unwrap_err().code(), "FORBIDDEN");
+    }
+
+    #[tokio::test]
+    async fn a_venues_promoters_are_ordered_by_last_then_first_name() {
+        let db = db().await;
+        let a = venue(&db).await;
+        for name in ["Young", "Adams", "Miller"] {
+            promoter(&db, a, name).await;
+        }
+        let admin = actor(Uuid::new_v4(), UserRole::Admin, &[]);
+        let pages = pages_by_venue(
+            &db.conn,
+            &admin,
+            &[a],
+            &PageArgs {
+                first: Some(2),
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        let page = pages[&a].as_ref().unwrap();
+        let names: Vec<&str> = page
+            .edges
+            .iter()
+            .map(|e| e.node.last_name.as_str())
+            .collect();
+        assert_eq!(names, ["Adams", "Miller"]);
+        assert!(page.has_next_page);
+    }
+}

@@ -1,0 +1,4539 @@
+//! The demo portfolio: a deterministic, realistic data set that exercises every table and
+//! obeys every rule of DOMAIN.md, for demos, manual testing and load tests.
+//!
+//! [`seed`] fills an already-migrated, empty database. The same [`SeedOptions`] (booking count
+//! and reference instant `now`) always produce the same rows: every choice comes from a
+//! fixed-seed splitmix64 generator, every UUID is drawn from it (version 4 bits set), and
+//! every timestamp is an offset from `now`. Only the argon2 password hash differs between runs
+//! (its salt is random); it is computed once and shared by every demo user.
+//!
+//! # What it contains
+//!
+//! - **Users** (password [`DEMO_PASSWORD`]): `admin@prima.demo` (global ADMIN),
+//!   `owner@prima.demo` (MANAGER, OWNER of every venue but the last), `manager@prima.demo`
+//!   (MANAGER, MANAGER of the last venue), `gm@prima.demo` (MANAGER, venue ADMIN of the last
+//!   venue, who approves its payouts), `coordinator@prima.demo` (COORDINATOR of the first
+//!   venue), `viewer@prima.demo` (global VIEWER with a COORDINATOR row on the second venue),
+//!   `suspended@prima.demo` (SUSPENDED user, COORDINATOR row on the third venue) and
+//!   `revoked@prima.demo` (COORDINATOR whose row on the fourth venue was revoked 10 days ago).
+//! - **Six venues** of different types, tiers, cities and time zones (New York, Los Angeles,
+//!   London in GBP, Miami, Paris in EUR, San Francisco); the last one does not auto-confirm
+//!   (`auto_confirm_bookings = false`, `require_approval = true`). Each has two pricing rows:
+//!   the original one, closed (`effective_to`) at local midnight 45 days ago, and the current
+//!   one (`effective_to` NULL), with discounts on some venues.
+//! - **Guests**: `max(50, bookings / 8)`, split into a US, a UK and a French pool by the
+//!   currency of the venues they book (so no guest total mixes currencies); about 5 % VIP,
+//!   exactly one BLOCKED (blocked 21 days ago; no booking made after that), JSON arrays of
+//!   dietary restrictions and tags.
+//! - **Promoters**: 4 or 5 per venue, every tier and every status (ACTIVE, INACTIVE,
+//!   SUSPENDED, PENDING_APPROVAL), social media JSON. A promoter brings bookings to its own
+//!   venue only; INACTIVE and SUSPENDED ones only bookings whose time is before the day they
+//!   stopped, PENDING_APPROVAL ones none.
+//! - **Commission rates**: every venue has a rate for each tier; PERCENT_OF_SPEND,
+//!   PER_COVER and FLAT_RATE venues, and one venue also has a TIERED ladder
+//!   (`min_monthly_bookings` 0 / 10 / 25) for every tier. **Assignments**: every promoter has
+//!   one; promoters promoted to their tier also have the closed assignment of their previous
+//!   tier, INACTIVE ones have only closed assignments. Assignments use the non-tiered models.
+//! - **Bookings**: exactly [`SeedOptions::bookings`], unevenly spread over the venues, created
+//!   from 120 days before `now` until `now`, for local meal times from 120 days in the past
+//!   to 30 days in the future (`booking_time > created_at` always), 1 to 12 diners within the
+//!   party limits of the pricing row in force. Bookings are generated in `created_at` order.
+//! - **Booking history**: one `CREATED` row per booking and one `STATUS_CHANGED` row per
+//!   status change (previous / new value `{"status": ...}`, who did it and their role).
+//! - **Transactions**: the ledger of every booking that was ever CONFIRMED.
+//! - **Payouts**: COMPLETED payouts for past months (items, SETTLED transactions, a released
+//!   hold, full audit trail) and one PENDING_APPROVAL payout with an active hold.
+//! - **Incentives**: per venue, three ACTIVE programmes for the current month (venue time
+//!   zone): BOOKING_COUNT and REVENUE_TARGET (GREATER_EQUAL) and NEW_GUESTS (TOP_N 3), with
+//!   the progress of every eligible promoter.
+//!
+//! # Rules the generator applies (DOMAIN.md, and where DOMAIN.md is silent)
+//!
+//! - **Fees**: "Pricing a booking", with the pricing row in force at `created_at`. The repeat
+//!   customer discount applies when the guest has a booking at the venue COMPLETED before this
+//!   one's `created_at` (bookings are generated in `created_at` order, so this is exact).
+//! - **Lifecycle**: bookings at an auto-confirming venue are created CONFIRMED (one history
+//!   row); at the approval venue they are created PENDING and confirmed by the venue manager
+//!   before `booking_time`, or still PENDING if that moment is after `now`. About 9 % are
+//!   cancelled at a moment between creation and 30 minutes before `booking_time` (only those
+//!   whose moment is before `now` are cancelled yet). A confirmed booking whose
+//!   `booking_time + duration_minutes` is before `now` is COMPLETED at that moment, or (about
+//!   5 %) NO_SHOW 30 minutes after `booking_time`; otherwise it is still CONFIRMED.
+//! - **Commission**: computed when the booking becomes CONFIRMED from the assignment in force
+//!   at `booking_time`: PER_COVER `rate * diners`, PERCENT_OF_SPEND `rate * base_fee`,
+//!   FLAT_RATE `rate`; 0 when `base_fee` is below the rate's `minimum_booking`, capped at its
+//!   `maximum_payout`, rounded once. It stays on the booking if the booking is later
+//!   cancelled or a no-show (its ledger row is then CANCELLED); bookings never confirmed or
+//!   without a promoter have 0.
+//! - **Ledger**: a booking that becomes CONFIRMED writes BOOKING_FEE, PLATFORM_FEE and (when
+//!   > 0) PROMOTER_COMMISSION at the confirmation moment, PENDING. COMPLETED: all CONFIRMED;
+//!   NO_SHOW: fees CONFIRMED, commission CANCELLED; cancelled after confirmation: all
+//!   CANCELLED; still CONFIRMED: all PENDING. `processed_at` is the moment a row became
+//!   CONFIRMED. The commission row records the applied rate (`commission_rate`, same units as
+//!   the assignment's `rate`), `commission_amount` and `commission_tier`.
+//! - **Payouts**: a payout covers one promoter, one venue and one calendar month of the venue
+//!   time zone; it holds every PROMOTER_COMMISSION transaction of that promoter created in the
+//!   month and CONFIRMED when the payout was generated. `amount = commissions + incentives +
+//!   adjustments - fees` (fees: 1.50 for DIGITAL_WALLET, else 0). COMPLETED payouts settle
+//!   their transactions (`status = SETTLED`, `settled_at`, `payout_id`); the
+//!   PENDING_APPROVAL one only sets `payout_id`. Submitted by the admin, approved by the venue
+//!   OWNER or ADMIN (never the submitter).
+//! - **Promoter metrics** ("Promoter and guest metrics"): over all of the promoter's
+//!   bookings. `total_bookings` / `total_revenue` (sum of `total_fee`) count CONFIRMED +
+//!   COMPLETED; `average_booking_value = total_revenue / total_bookings` rounded to the cent;
+//!   `cancel_rate = cancelled / all` (all statuses, PENDING included), `no_show_rate = no_show
+//!   / (completed + no_show)`, `conversion_rate = completed / (completed + cancelled +
+//!   no_show)`, each rounded half away from zero to 4 places, 0 when the divisor is 0. The
+//!   month fields cover bookings whose `booking_time` is in the current calendar month of the
+//!   venue's time zone: `month_bookings` / `month_revenue` count CONFIRMED + COMPLETED;
+//!   `month_new_guests` counts guests whose first booking (earliest `booking_time`, any
+//!   status) with the promoter is in the month; `month_repeat_guests` counts guests with a
+//!   booking (any status) in the month whose first booking with the promoter is earlier.
+//!   `last_active_at` is the `created_at` of the promoter's latest booking.
+//! - **Guest metrics**: `total_bookings` (all statuses), `cancelled_bookings`,
+//!   `no_show_bookings`, `total_spent` (sum of `total_fee` of COMPLETED bookings),
+//!   `average_party_size` (mean diners over all bookings, rounded half away from zero to one
+//!   decimal; 2.0, the column default, for a guest without bookings), `last_booking_at`
+//!   (latest `booking_time`, any status).
+//! - **Incentives**: bookings count by `booking_time` in `[period_start, period_end)`.
+//!   BOOKING_COUNT counts CONFIRMED + COMPLETED bookings, REVENUE_TARGET sums their
+//!   `total_fee`, NEW_GUESTS counts guests whose first booking with the promoter falls in the
+//!   period. A GREATER_EQUAL participant is ACHIEVED at the first moment (replaying
+//!   confirmations, cancellations and no-shows in time order, not before the programme was
+//!   created) its value reached the threshold; TOP_N participants stay IN_PROGRESS until the
+//!   period ends; their `target_value` is the value currently needed to be in the top N
+//!   (the N-th best value, at least 1). `percent_complete = min(100, current / target_value *
+//!   100)`, in hundredths of a percent, rounded half away from zero. Thresholds are set
+//!   from the generated volume so that some promoters reach them and some do not.
+//!   `winner_count` counts the ACHIEVED participants so far.
+//!
+//! # Speed
+//!
+//! Rows are generated in memory a chunk at a time and written with multi-row `INSERT`s sized
+//! under the bind-parameter limit of the backend (65,535 on PostgreSQL, 32,766 on SQLite);
+//! guest and promoter aggregates are accumulated while generating and written once at the
+//! end (one multi-row upsert per chunk). The whole seed runs in one database transaction, so
+//! a failure leaves the database empty.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+use prima_entity::enums::{
+    BookingSource, BookingStatus, BookingType, CommissionModel, Gender, GuestStatus,
+    IncentiveStatus, IncentiveType, PayoutMethod, PayoutStatus, PeriodType, ProgressStatus,
+    PromoterStatus, PromoterTier, RewardType, SeatingPreference, TargetComparison,
+    TransactionStatus, TransactionType, UserRole, UserStatus, VenueRole, VenueStatus, VenueTier,
+    VenueType,
+};
+use prima_entity::{
+    booking_history, bookings, commission_assignments, commission_rates, guests,
+    incentive_progress, incentives, payout_audit, payout_holds, payout_items, payouts, promoters,
+    transactions, user_venue_access, users, venue_pricing, venues,
+};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, InsertMany,
+    IntoActiveModel, Iterable, QueryFilter, TransactionTrait,
+};
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use crate::money::{cents, rate, round_money, to_units};
+
+/// The password of every demo user.
+pub const DEMO_PASSWORD: &str = "prima-demo";
+
+/// What to seed.
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    /// Total number of bookings (default 2,000).
+    pub bookings: u64,
+    /// The reference instant every timestamp is derived from; callers pass
+    /// [`crate::time::now`]. The same value gives the same data.
+    pub now: DateTime<Utc>,
+}
+
+impl Default for SeedOptions {
+    fn default() -> Self {
+        SeedOptions {
+            bookings: 2_000,
+            now: crate::time::now(),
+        }
+    }
+}
+
+/// How many rows [`seed`] wrote, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    /// Venues.
+    pub venues: u64,
+    /// Platform users.
+    pub users: u64,
+    /// Promoters.
+    pub promoters: u64,
+    /// Guests.
+    pub guests: u64,
+    /// Bookings.
+    pub bookings: u64,
+    /// Ledger transactions.
+    pub transactions: u64,
+    /// Booking history rows.
+    pub history: u64,
+    /// Payouts.
+    pub payouts: u64,
+    /// Incentive programmes.
+    pub incentives: u64,
+}
+
+/// Seeds the demo portfolio (see the module documentation) into an already-migrated, empty
+/// database, in one transaction. Fails, writing nothing, if `admin@prima.demo` exists.
+pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Result<SeedReport> {
+    let already = users::Entity::find()
+        .filter(users::Column::Email.eq(ADMIN_EMAIL))
+        .one(db)
+        .await
+        .context("checking whether the database is already seeded")?;
+    if already.is_some() {
+        bail!("the database is already seeded ({ADMIN_EMAIL} exists); seed an empty database");
+    }
+    let password_hash = crate::auth::hash_password(DEMO_PASSWORD)
+        .map_err(|err| anyhow::anyhow!("hashing the demo password: {err:?}"))?;
+    let max_params = match db.get_database_backend() {
+        DbBackend::Postgres => 65_000,
+        _ => 32_000,
+    };
+    let txn = db.begin().await.context("starting the seed transaction")?;
+    let mut seeder = Seeder::new(options, password_hash);
+    let writer = Writer {
+        conn: &txn,
+        max_params,
+    };
+    seeder.run(&writer).await?;
+    txn.commit().await.context("committing the seed")?;
+    Ok(seeder.report)
+}
+
+const ADMIN_EMAIL: &str = "admin@prima.demo";
+
+// ---------------------------------------------------------------------------------------
+// Deterministic randomness
+// ---------------------------------------------------------------------------------------
+
+/// splitmix64: tiny, fast, and good enough for demo data. Never used for secrets.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(stream: u64) -> Self {
+        Rng(0x5052_494d_415f_5345 ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.below((hi - lo) as u64 + 1) as i64
+    }
+
+    /// True with probability `per_mille / 1000`.
+    fn chance(&mut self, per_mille: u32) -> bool {
+        self.below(1000) < u64::from(per_mille)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    /// An index drawn with the given weights (all zero: the first).
+    fn weighted(&mut self, weights: &[u32]) -> usize {
+        let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+        let mut draw = self.below(total);
+        for (i, w) in weights.iter().enumerate() {
+            let w = u64::from(*w);
+            if draw < w {
+                return i;
+            }
+            draw -= w;
+        }
+        0
+    }
+
+    /// A version 4 UUID made of generator output.
+    fn uuid(&mut self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+}
+
+/// Independent generator streams, so that adding a column to one table does not reshuffle
+/// the rows of another.
+mod stream {
+    pub const IDS: u64 = 1;
+    pub const GUESTS: u64 = 2;
+    pub const BOOKINGS: u64 = 3;
+    pub const BOOKING_IDS: u64 = 4;
+    pub const PAYOUTS: u64 = 5;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed demo data
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+struct PricingSpec {
+    non_prime_per_diner: i64,
+    non_prime_pct: i64,
+    prime_base_for_2: i64,
+    prime_additional: i64,
+    prime_pct: i64,
+    minimum_amount: i64,
+    min_party: i32,
+    max_party: i32,
+    early_bird: Option<i64>,
+    repeat: Option<i64>,
+    group: Option<i64>,
+}
+
+/// A commission rate of one tier: value (ten-thousandths), minimum booking and maximum
+/// payout (cents).
+type RateSpec = (i64, i64, Option<i64>);
+
+#[derive(Debug)]
+struct VenueSpec {
+    name: &'static str,
+    kind: VenueType,
+    tier: VenueTier,
+    street: &'static str,
+    city: &'static str,
+    state: &'static str,
+    zip: &'static str,
+    country: &'static str,
+    lat: i64,
+    lng: i64,
+    timezone: &'static str,
+    phone: &'static str,
+    email: &'static str,
+    website: &'static str,
+    seated: i32,
+    standing: Option<i32>,
+    private: Option<i32>,
+    currency: &'static str,
+    language: &'static str,
+    auto_confirm: bool,
+    require_approval: bool,
+    daily: i32,
+    prime_ratio: i64,
+    average_value: i64,
+    /// Relative share of all bookings.
+    share: u32,
+    /// Per mille of the venue's bookings brought by a promoter.
+    promoter_share: u32,
+    /// Bookable local times: first and last slot (minutes after midnight) and the step.
+    slots: (u32, u32, u32),
+    duration: i32,
+    old_pricing: PricingSpec,
+    pricing: PricingSpec,
+    model: CommissionModel,
+    /// STANDARD, PREMIUM, VIP.
+    rates: [RateSpec; 3],
+    /// Also a TIERED ladder for every tier.
+    tiered: bool,
+}
+
+const VENUES: [VenueSpec; 6] = [
+    VenueSpec {
+        name: "Maison Laurent",
+        kind: VenueType::Restaurant,
+        tier: VenueTier::HighEnd,
+        street: "114 West 22nd Street",
+        city: "New York",
+        state: "NY",
+        zip: "10011",
+        country: "US",
+        lat: 4_074_258_000,
+        lng: -7_399_401_000,
+        timezone: "America/New_York",
+        phone: "+1 212 555 0142",
+        email: "reservations@maisonlaurent.example",
+        website: "https://maisonlaurent.example",
+        seated: 120,
+        standing: Some(40),
+        private: Some(24),
+        currency: "USD",
+        language: "en",
+        auto_confirm: true,
+        require_approval: false,
+        daily: 60,
+        prime_ratio: 65,
+        average_value: 9_500,
+        share: 30,
+        promoter_share: 450,
+        slots: (17 * 60, 22 * 60 + 30, 15),
+        duration: 120,
+        old_pricing: PricingSpec {
+            non_prime_per_diner: 1_250,
+            non_prime_pct: 1_000,
+            prime_base_for_2: 4_500,
+            prime_additional: 1_800,
+            prime_pct: 1_200,
+            minimum_amount: 2_000,
+            min_party: 1,
+            max_party: 12,
+            early_bird: Some(1_000),
+            repeat: Some(500),
+            group: Some(1_500),
+        },
+        pricing: PricingSpec {
+            non_prime_per_diner: 1_500,
+            non_prime_pct: 1_000,
+            prime_base_for_2: 5_000,
+            prime_additional: 2_000,
+            prime_pct: 1_200,
+            minimum_amount: 2_500,
+            min_party: 1,
+            max_party: 12,
+            early_bird: Some(1_000),
+            repeat: Some(500),
+            group: Some(1_500),
+        },
+        model: CommissionModel::PercentOfSpend,
+        rates: [
+            (800, 2_500, Some(5_000)),
+            (1_000, 2_500, Some(6_500)),
+            (1_200, 2_500, Some(8_000)),
+        ],
+        tiered: false,
+    },
+    VenueSpec {
+        name: "The Copper Still",
+        kind: VenueType::Bar,
+        tier: VenueTier::MidTier,
+        street: "2210 Sunset Boulevard",
+        city: "Los Angeles",
+        state: "CA",
+        zip: "90026",
+        country: "US",
+        lat: 3_407_730_000,
+        lng: -11_826_050_000,
+        timezone: "America/Los_Angeles",
+        phone: "+1 323 555 0188",
+        email: "hello@copperstill.example",
+        website: "https://copperstill.example",
+        seated: 80,
+        standing: Some(150),
+        private: None,
+        currency: "USD",
+        language: "en",
+        auto_confirm: true,
+        require_approval: false,
+        daily: 45,
+        prime_ratio: 50,
+        average_value: 4_800,
+        share: 22,
+        promoter_share: 600,
+        slots: (18 * 60, 23 * 60 + 30, 30),
+        duration: 150,
+        old_pricing: PricingSpec {
+            non_prime_per_diner: 800,
+            non_prime_pct: 1_000,
+            prime_base_for_2: 3_000,
+            prime_additional: 1_200,
+            prime_pct: 1_000,
+            minimum_amount: 0,
+            min_party: 1,
+            max_party: 12,
+            early_bird: None,
+            repeat: None,
+            group: Some(1_000),
+        },
+        pricing: PricingSpec {
+            non_prime_per_diner: 900,
+            non_prime_pct: 1_000,
+            prime_base_for_2: 3_500,
+            prime_additional: 1_500,
+            prime_pct: 1_100,
+            minimum_amount: 0,
+            min_party: 1,
+            max_party: 12,
+            early_bird: None,
+            repeat: None,
+            group: Some(1_000),
+        },
+        model: CommissionModel::PerCover,
+        rates: [
+            (30_000, 0, Some(4_000)),
+            (40_000, 0, Some(5_000)),
+            (50_000, 0, Some(6_000)),
+        ],
+        tiered: false,
+    },
+    VenueSpec {
+        name: "Harbourview Hotel & Terrace",
+        kind: VenueType::Hotel,
+        tier: VenueTier::Premium,
+        street: "1 Butler's Wharf",
+        city: "London",
+        state: "England",
+        zip: "SE1 2YE",
+        country: "GB",
+        lat: 5_150_390_000,
+        lng: -7_190_000,
+        timezone: "Europe/London",
+        phone: "+44 20 7946 0321",
+        email: "dining@harbourview.example",
+        website: "https://harbourview.example",
+        seated: 160,
+        standing: Some(220),
+        private: Some(40),
+        currency: "GBP",
+        language: "en",
+        auto_confirm: true,
+        require_approval: false,
+        daily: 50,
+        prime_ratio: 70,
+        average_value: 11_000,
+        share: 18,
+        promoter_share: 300,
+        slots: (12 * 60, 21 * 60 + 30, 30),
+        duration: 120,
+        old_pricing: PricingSpec {
+            non_prime_per_diner: 1_800,
+            non_prime_pct: 1_000,
+            prime_base_for_2: 6_000,
+            prime_additional: 2_500,
+            prime_pct: 1_200,
+            minimum_amount: 3_000,
+            min_party: 1,
+            max_party: 10,
+            early_bird: Some(800),
+            repeat: Some(1_000),
+            group: None,
+        },
+        pricing: PricingSpec {
+            non_prime_per_diner: 2_000,
+            non_prime_pct: 1_100,
+            prime_base_for_2: 6_500,
+            prime_additional: 2_800,
+            prime_pct: 1_250,
+            minimum_amount: 3_000,
+            min_party: 1,
+            max_party: 10,
+            early_bird: Some(800),
+            repeat: Some(1_000),
+            group: None,
+        },
+        model: CommissionModel::FlatRate,
+        rates: [
+            (50_000, 4_000, None),
+            (75_000, 4_000, None),
+            (95_000, 4_000, None),
+        ],
+        tiered: false,
+    },
+    VenueSpec {
+        name: "Loft 22",
+        kind: VenueType::EventSpace,
+        tier: VenueTier::HighEnd,
+        street: "22 NW 27th Street",
+        city: "Miami",
+        state: "FL",
+        zip: "33127",
+        country: "US",
+        lat: 2_580_100_000,
+        lng: -8_019_900_000,
+        timezone: "America/New_York",
+        phone: "+1 305 555 0122",
+        email: "events@loft22.example",
+        website: "https://loft22.example",
+        seated: 200,
+        standing: Some(450),
+        private: Some(60),
+        currency: "USD",
+        language: "en",
+        auto_confirm: true,
+        require_approval: false,
+        daily: 20,
+        prime_ratio: 80,
+        average_value: 32_000,
+        share: 12,
+        promoter_share: 500,
+        slots: (18 * 60, 22 * 60, 60),
+        duration: 240,
+        old_pricing: PricingSpec {
+            non_prime_per_diner: 2_500,
+            non_prime_pct: 800,
+            prime_base_for_2: 9_000,
+            prime_additional: 3_500,
+            prime_pct: 1_000,
+            minimum_amount: 10_000,
+            min_party: 4,
+            max_party: 40,
+            early_bird: Some(1_500),
+            repeat: None,
+            group: Some(1_000),
+        },
+        pricing: PricingSpec {
+            non_prime_per_diner: 2_800,
+            non_prime_pct: 800,
+            prime_base_for_2: 10_000,
+            prime_additional: 4_000,
+            prime_pct: 1_000,
+            minimum_amount: 12_000,
+            min_party: 4,
+            max_party: 40,
+            early_bird: Some(1_500),
+            repeat: None,
+            group: Some(1_000),
+        },
+        model: CommissionModel::PercentOfSpend,
+        rates: [
+            (700, 10_000, Some(15_000)),
+            (900, 10_000, Some(20_000)),
+            (1_100, 10_000, Some(25_000)),
+        ],
+        tiered: true,
+    },
+    VenueSpec {
+        name: "Café Lumière",
+        kind: VenueType::Cafe,
+        tier: VenueTier::Casual,
+        street: "18 Rue de Bretagne",
+        city: "Paris",
+        state: "Île-de-France",
+        zip: "75003",
+        country: "FR",
+        lat: 4_886_320_000,
+        lng: 236_210_000,
+        timezone: "Europe/Paris",
+        phone: "+33 1 99 00 42 17",
+        email: "bonjour@cafelumiere.example",
+        website: "https://cafelumiere.example",
+        seated: 45,
+        standing: None,
+        private: None,
+        currency: "EUR",
+        language: "fr",
+        auto_confirm: true,
+        require_approval: false,
+        daily: 35,
+        prime_ratio: 30,
+        average_value: 1_800,
+        share: 10,
+        promoter_share: 200,
+        slots: (8 * 60, 15 * 60 + 30, 30),
+        duration: 75,
+        old_pricing: PricingSpec {
+            non_prime_per_diner: 400,
+            non_prime_pct: 800,
+            prime_base_for_2: 1_500,
+            prime_additional: 600,
+            prime_pct: 800,
+            minimum_amount: 0,
+            min_party: 1,
+            max_party: 8,
+            early_bird: None,
+            repeat: Some(1_000),
+            group: None,
+        },
+        pricing: PricingSpec {
+            non_prime_per_diner: 450,
+            non_prime_pct: 800,
+            prime_base_for_2: 1_800,
+            prime_additional: 700,
+            prime_pct: 900,
+            minimum_amount: 0,
+            min_party: 1,
+            max_party: 8,
+            early_bird: None,
+            repeat: Some(1_000),
+            group: None,
+        },
+        model: CommissionModel::PerCover,
+        rates: [
+            (5_000, 0, Some(1_000)),
+            (7_500, 0, Some(1_500)),
+            (10_000, 0, Some(2_000)),
+        ],
+        tiered: false,
+    },
+    VenueSpec {
+        name: "Sakura Omakase",
+        kind: VenueType::Restaurant,
+        tier: VenueTier::Premium,
+        street: "425 Hayes Street",
+        city: "San Francisco",
+        state: "CA",
+        zip: "94102",
+        country: "US",
+        lat: 3_777_640_000,
+        lng: -12_242_400_000,
+        timezone: "America/Los_Angeles",
+        phone: "+1 415 555 0199",
+        email: "omakase@sakura-sf.example",
+        website: "https://sakura-sf.example",
+        seated: 24,
+        standing: None,
+        private: Some(8),
+        currency: "USD",
+        language: "en",
+        auto_confirm: false,
+        require_approval: true,
+        daily: 16,
+        prime_ratio: 85,
+        average_value: 28_000,
+        share: 8,
+        promoter_share: 350,
+        slots: (17 * 60 + 30, 21 * 60 + 30, 30),
+        duration: 150,
+        old_pricing: PricingSpec {
+            non_prime_per_diner: 3_500,
+            non_prime_pct: 1_200,
+            prime_base_for_2: 12_000,
+            prime_additional: 5_000,
+            prime_pct: 1_200,
+            minimum_amount: 5_000,
+            min_party: 1,
+            max_party: 8,
+            early_bird: Some(500),
+            repeat: Some(750),
+            group: None,
+        },
+        pricing: PricingSpec {
+            non_prime_per_diner: 4_000,
+            non_prime_pct: 1_200,
+            prime_base_for_2: 15_000,
+            prime_additional: 6_000,
+            prime_pct: 1_300,
+            minimum_amount: 5_000,
+            min_party: 1,
+            max_party: 8,
+            early_bird: Some(500),
+            repeat: Some(750),
+            group: None,
+        },
+        model: CommissionModel::FlatRate,
+        rates: [
+            (60_000, 5_000, None),
+            (80_000, 5_000, None),
+            (99_000, 5_000, None),
+        ],
+        tiered: false,
+    },
+];
+
+/// Index of the venue that needs approval (the last one; the owner has no access to it).
+const APPROVAL_VENUE: usize = 5;
+
+struct UserSpec {
+    email: &'static str,
+    first: &'static str,
+    last: &'static str,
+    phone: Option<&'static str>,
+    role: UserRole,
+    status: UserStatus,
+}
+
+const USERS: [UserSpec; 8] = [
+    UserSpec {
+        email: ADMIN_EMAIL,
+        first: "Alexandra",
+        last: "Reyes",
+        phone: Some("+1 646 555 0101"),
+        role: UserRole::Admin,
+        status: UserStatus::Active,
+    },
+    UserSpec {
+        email: "owner@prima.demo",
+        first: "Marcus",
+        last: "Whitfield",
+        phone: Some("+1 917 555 0102"),
+        role: UserRole::Manager,
+        status: UserStatus::Active,
+    },
+    UserSpec {
+        email: "manager@prima.demo",
+        first: "Priya",
+        last: "Raman",
+        phone: Some("+1 415 555 0103"),
+        role: UserRole::Manager,
+        status: UserStatus::Active,
+    },
+    UserSpec {
+        email: "gm@prima.demo",
+        first: "Sofia",
+        last: "Marchetti",
+        phone: Some("+1 415 555 0104"),
+        role: UserRole::Manager,
+        status: UserStatus::Active,
+    },
+    UserSpec {
+        email: "coordinator@prima.demo",
+        first: "Daniel",
+        last: "Okafor",
+        phone: Some("+1 212 555 0105"),
+        role: UserRole::Coordinator,
+        status: UserStatus::Active,
+    },
+    UserSpec {
+        email: "viewer@prima.demo",
+        first: "Hannah",
+        last: "Schultz",
+        phone: None,
+        role: UserRole::Viewer,
+        status: UserStatus::Active,
+    },
+    UserSpec {
+        email: "suspended@prima.demo",
+        first: "Tom",
+        last: "Fletcher",
+        phone: Some("+44 20 7946 0107"),
+        role: UserRole::Coordinator,
+        status: UserStatus::Suspended,
+    },
+    UserSpec {
+        email: "revoked@prima.demo",
+        first: "Olivia",
+        last: "Grant",
+        phone: Some("+1 305 555 0108"),
+        role: UserRole::Coordinator,
+        status: UserStatus::Active,
+    },
+];
+
+const ADMIN: usize = 0;
+const OWNER: usize = 1;
+const MANAGER: usize = 2;
+const GM: usize = 3;
+const COORDINATOR: usize = 4;
+const VIEWER: usize = 5;
+const SUSPENDED: usize = 6;
+const REVOKED: usize = 7;
+
+/// Days before `now` the revoked user lost access to the fourth venue.
+const REVOKED_DAYS_AGO: i64 = 10;
+
+/// (user, venue, role, revoked).
+const ACCESS: [(usize, usize, VenueRole, bool); 11] = [
+    (OWNER, 0, VenueRole::Owner, false),
+    (OWNER, 1, VenueRole::Owner, false),
+    (OWNER, 2, VenueRole::Owner, false),
+    (OWNER, 3, VenueRole::Owner, false),
+    (OWNER, 4, VenueRole::Owner, false),
+    (MANAGER, 5, VenueRole::Manager, false),
+    (GM, 5, VenueRole::Admin, false),
+    (COORDINATOR, 0, VenueRole::Coordinator, false),
+    (VIEWER, 1, VenueRole::Coordinator, false),
+    (SUSPENDED, 2, VenueRole::Coordinator, false),
+    (REVOKED, 3, VenueRole::Coordinator, true),
+];
+
+struct PromoterSpec {
+    venue: usize,
+    first: &'static str,
+    last: &'static str,
+    tier: PromoterTier,
+    status: PromoterStatus,
+    joined_days_ago: i64,
+    /// INACTIVE / SUSPENDED: days ago they stopped.
+    stopped_days_ago: Option<i64>,
+    /// Share of the venue's promoter bookings.
+    weight: u32,
+    /// Previous tier and the day (days ago) the current tier started.
+    previous: Option<(PromoterTier, i64)>,
+    title: &'static str,
+    company: &'static str,
+    handle: &'static str,
+}
+
+const fn promoter(
+    venue: usize,
+    first: &'static str,
+    last: &'static str,
+    tier: PromoterTier,
+    status: PromoterStatus,
+    joined_days_ago: i64,
+    stopped_days_ago: Option<i64>,
+    weight: u32,
+    previous: Option<(PromoterTier, i64)>,
+    title: &'static str,
+    company: &'static str,
+    handle: &'static str,
+) -> PromoterSpec {
+    PromoterSpec {
+        venue,
+        first,
+        last,
+        tier,
+        status,
+        joined_days_ago,
+        stopped_days_ago,
+        weight,
+        previous,
+        title,
+        company,
+        handle,
+    }
+}
+
+use PromoterStatus as PS;
+use PromoterTier as PT;
+
+const PROMOTERS: [PromoterSpec; 26] = [
+    promoter(
+        0,
+        "Jules",
+        "Moreau",
+        PT::Vip,
+        PS::Active,
+        640,
+        None,
+        5,
+        Some((PT::Premium, 210)),
+        "Nightlife Curator",
+        "Nightowl Collective",
+        "julesaftersix",
+    ),
+    promoter(
+        0,
+        "Aaliyah",
+        "Brooks",
+        PT::Premium,
+        PS::Active,
+        420,
+        None,
+        4,
+        Some((PT::Standard, 90)),
+        "Hospitality Concierge",
+        "Brooks Concierge",
+        "aaliyahdines",
+    ),
+    promoter(
+        0,
+        "Ethan",
+        "Caldwell",
+        PT::Standard,
+        PS::Active,
+        75,
+        None,
+        2,
+        None,
+        "Events Promoter",
+        "Caldwell Events",
+        "ethanpoursnyc",
+    ),
+    promoter(
+        0,
+        "Marisol",
+        "Vega",
+        PT::Standard,
+        PS::Inactive,
+        300,
+        Some(45),
+        2,
+        None,
+        "Community Host",
+        "Vega Social",
+        "marisolvega",
+    ),
+    promoter(
+        0,
+        "Noah",
+        "Bennett",
+        PT::Premium,
+        PS::PendingApproval,
+        4,
+        None,
+        0,
+        None,
+        "Corporate Events Lead",
+        "Bennett & Co",
+        "noahbennettco",
+    ),
+    promoter(
+        1,
+        "Kiara",
+        "Jackson",
+        PT::Vip,
+        PS::Active,
+        500,
+        None,
+        5,
+        Some((PT::Premium, 150)),
+        "Nightlife Host",
+        "Sunset Society",
+        "kiaraonsunset",
+    ),
+    promoter(
+        1,
+        "Dylan",
+        "Ortiz",
+        PT::Premium,
+        PS::Active,
+        380,
+        None,
+        4,
+        Some((PT::Standard, 100)),
+        "Bar Scene Promoter",
+        "Ortiz Nights",
+        "dylanortizla",
+    ),
+    promoter(
+        1,
+        "Mia",
+        "Thornton",
+        PT::Standard,
+        PS::Active,
+        200,
+        None,
+        3,
+        None,
+        "Influencer",
+        "Independent",
+        "miaeatsla",
+    ),
+    promoter(
+        1,
+        "Connor",
+        "Walsh",
+        PT::Premium,
+        PS::Suspended,
+        260,
+        Some(12),
+        2,
+        None,
+        "Guest List Manager",
+        "Walsh Entertainment",
+        "connorwalsh",
+    ),
+    promoter(
+        1,
+        "Zoe",
+        "Lin",
+        PT::Standard,
+        PS::Active,
+        30,
+        None,
+        2,
+        None,
+        "Content Creator",
+        "Independent",
+        "zoelin.la",
+    ),
+    promoter(
+        2,
+        "Oliver",
+        "Hastings",
+        PT::Vip,
+        PS::Active,
+        700,
+        None,
+        4,
+        Some((PT::Premium, 300)),
+        "Private Client Concierge",
+        "Hastings Private Clients",
+        "oliverhastings",
+    ),
+    promoter(
+        2,
+        "Amelia",
+        "Clarke",
+        PT::Premium,
+        PS::Active,
+        330,
+        None,
+        3,
+        None,
+        "Events Planner",
+        "Clarke & Finch Events",
+        "ameliaclarke.events",
+    ),
+    promoter(
+        2,
+        "Harry",
+        "Patel",
+        PT::Standard,
+        PS::Active,
+        160,
+        None,
+        3,
+        None,
+        "Student Ambassador",
+        "Southbank Socials",
+        "harrypatel",
+    ),
+    promoter(
+        2,
+        "Isla",
+        "Murray",
+        PT::Standard,
+        PS::PendingApproval,
+        6,
+        None,
+        0,
+        None,
+        "Lifestyle Blogger",
+        "Independent",
+        "islaeatslondon",
+    ),
+    promoter(
+        3,
+        "Camila",
+        "Duarte",
+        PT::Vip,
+        PS::Active,
+        450,
+        None,
+        5,
+        Some((PT::Premium, 120)),
+        "Event Producer",
+        "Duarte Productions",
+        "camiladuarte",
+    ),
+    promoter(
+        3,
+        "Andre",
+        "Lewis",
+        PT::Premium,
+        PS::Active,
+        280,
+        None,
+        3,
+        None,
+        "VIP Host",
+        "Wynwood Nights",
+        "andrelewis305",
+    ),
+    promoter(
+        3,
+        "Brianna",
+        "Scott",
+        PT::Standard,
+        PS::Active,
+        40,
+        None,
+        2,
+        None,
+        "Party Planner",
+        "Scott Celebrations",
+        "briannaplans",
+    ),
+    promoter(
+        3,
+        "Tyler",
+        "Hughes",
+        PT::Standard,
+        PS::Inactive,
+        350,
+        Some(70),
+        2,
+        None,
+        "Promoter",
+        "Independent",
+        "tylerhughesmia",
+    ),
+    promoter(
+        4,
+        "Léa",
+        "Fontaine",
+        PT::Premium,
+        PS::Active,
+        260,
+        None,
+        3,
+        Some((PT::Standard, 60)),
+        "Food Writer",
+        "Carnet Gourmand",
+        "leafontaine",
+    ),
+    promoter(
+        4,
+        "Hugo",
+        "Bernard",
+        PT::Standard,
+        PS::Active,
+        180,
+        None,
+        3,
+        None,
+        "Neighbourhood Guide",
+        "Marais Insider",
+        "hugoaumarais",
+    ),
+    promoter(
+        4,
+        "Chloé",
+        "Martin",
+        PT::Vip,
+        PS::Active,
+        520,
+        None,
+        2,
+        None,
+        "Brunch Influencer",
+        "Independent",
+        "chloebrunche",
+    ),
+    promoter(
+        4,
+        "Antoine",
+        "Giraud",
+        PT::Standard,
+        PS::Suspended,
+        210,
+        Some(20),
+        1,
+        None,
+        "Student Ambassador",
+        "Sorbonne Sorties",
+        "antoinegiraud",
+    ),
+    promoter(
+        5,
+        "Kenji",
+        "Watanabe",
+        PT::Vip,
+        PS::Active,
+        480,
+        None,
+        4,
+        Some((PT::Premium, 180)),
+        "Culinary Concierge",
+        "Umami Circle",
+        "kenjiwatanabe",
+    ),
+    promoter(
+        5,
+        "Grace",
+        "Kim",
+        PT::Premium,
+        PS::Active,
+        300,
+        None,
+        3,
+        None,
+        "Food Critic",
+        "Bay Plates",
+        "gracekimeats",
+    ),
+    promoter(
+        5,
+        "Lucas",
+        "Ferreira",
+        PT::Standard,
+        PS::Active,
+        120,
+        None,
+        2,
+        None,
+        "Corporate Dining Host",
+        "Ferreira Hospitality",
+        "lucasferreira",
+    ),
+    promoter(
+        5,
+        "Nina",
+        "Petrova",
+        PT::Standard,
+        PS::PendingApproval,
+        3,
+        None,
+        0,
+        None,
+        "Lifestyle Creator",
+        "Independent",
+        "ninapetrova.sf",
+    ),
+];
+
+const US_FIRST: &[&str] = &[
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Elijah",
+    "Sophia",
+    "James",
+    "Isabella",
+    "Benjamin",
+    "Mia",
+    "Lucas",
+    "Charlotte",
+    "Mason",
+    "Amelia",
+    "Logan",
+    "Harper",
+    "Alexander",
+    "Evelyn",
+    "Ethan",
+    "Abigail",
+    "Daniel",
+    "Emily",
+    "Matthew",
+    "Ella",
+    "Henry",
+    "Madison",
+    "Jackson",
+    "Scarlett",
+    "Sebastian",
+    "Grace",
+    "Aiden",
+    "Chloe",
+    "Samuel",
+    "Victoria",
+    "David",
+    "Riley",
+    "Joseph",
+    "Aria",
+    "Carter",
+    "Zoe",
+    "Wyatt",
+    "Nora",
+    "Gabriel",
+    "Lily",
+    "Julian",
+    "Hannah",
+    "Isaac",
+    "Layla",
+    "Andrew",
+    "Maya",
+    "Marcus",
+    "Priya",
+    "Diego",
+];
+const US_LAST: &[&str] = &[
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Kim",
+    "Patel",
+    "Chen",
+    "Cohen",
+    "Goldberg",
+    "O'Brien",
+    "Shapiro",
+    "Okafor",
+];
+const UK_FIRST: &[&str] = &[
+    "Oliver", "George", "Harry", "Jack", "Jacob", "Charlie", "Thomas", "Oscar", "William", "James",
+    "Amelia", "Olivia", "Isla", "Ava", "Emily", "Sophie", "Grace", "Lily", "Freya", "Poppy",
+    "Alfie", "Archie", "Evie", "Ruby", "Florence", "Arthur", "Imogen", "Rory", "Hamish", "Niamh",
+    "Siobhan", "Rhys", "Gethin", "Eleanor", "Harriet", "Priya", "Aisha",
+];
+const UK_LAST: &[&str] = &[
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Robinson",
+    "Wright",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Wood",
+    "Jackson",
+    "Clarke",
+    "Hughes",
+    "Edwards",
+    "Lewis",
+    "Harrison",
+    "Ahmed",
+    "Khan",
+    "Patel",
+    "Singh",
+    "Murphy",
+    "Campbell",
+    "MacDonald",
+    "Fraser",
+    "Bennett",
+    "Cooper",
+    "Ward",
+];
+const FR_FIRST: &[&str] = &[
+    "Léa", "Manon", "Camille", "Chloé", "Inès", "Jade", "Louise", "Emma", "Lina", "Zoé", "Lucas",
+    "Hugo", "Louis", "Gabriel", "Arthur", "Jules", "Nathan", "Raphaël", "Théo", "Adam", "Maël",
+    "Mathis", "Noé", "Clément", "Élodie", "Margaux", "Juliette", "Océane", "Baptiste", "Antoine",
+];
+const FR_LAST: &[&str] = &[
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefèvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Lefebvre",
+    "Mercier",
+    "Dupont",
+    "Lambert",
+    "Bonnet",
+    "François",
+    "Martinez",
+];
+const DIETARY: &[&str] = &[
+    "vegetarian",
+    "vegan",
+    "gluten-free",
+    "dairy-free",
+    "nut allergy",
+    "shellfish allergy",
+    "halal",
+    "kosher",
+    "pescatarian",
+    "low-sodium",
+];
+const TAGS: &[&str] = &[
+    "regular",
+    "wine-lover",
+    "birthday-club",
+    "corporate",
+    "anniversary",
+    "late-diner",
+    "window-seat",
+    "newsletter",
+    "cocktail-fan",
+    "tasting-menu",
+];
+const SPECIAL_REQUESTS: &[&str] = &[
+    "Window table if possible",
+    "Celebrating a birthday",
+    "Anniversary dinner, something special would be lovely",
+    "High chair needed",
+    "Quiet table please, business meeting",
+    "Wheelchair access needed",
+    "Booth preferred",
+    "Outdoor seating if the weather allows",
+    "Allergy: tree nuts",
+    "Surprise cake at dessert",
+];
+const STAFF_NOTES: &[&str] = &[
+    "Regular guest, prefers the corner booth",
+    "Called to reconfirm",
+    "Guest running 15 minutes late",
+    "Seat away from the kitchen door",
+    "Complimentary dessert offered last visit",
+];
+const CANCEL_REASONS: &[&str] = &[
+    "Guest request: change of plans",
+    "Guest unwell",
+    "Booked twice by mistake",
+    "Bad weather",
+    "Party size changed; rebooked",
+];
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+];
+/// Weights of party sizes 1..=12.
+const PARTY_WEIGHTS: [u32; 12] = [6, 38, 10, 18, 6, 8, 3, 4, 2, 2, 1, 2];
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------
+
+fn days(n: i64) -> TimeDelta {
+    TimeDelta::days(n)
+}
+
+fn minutes(n: i64) -> TimeDelta {
+    TimeDelta::minutes(n)
+}
+
+/// The UTC instant of a local date and minute of the day; a time skipped by a DST change
+/// moves an hour later.
+fn at_local(tz: &Tz, date: NaiveDate, minute: u32) -> DateTime<Utc> {
+    let naive = date
+        .and_hms_opt(minute / 60, minute % 60, 0)
+        .expect("a valid time of day");
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + TimeDelta::hours(1)))
+                .earliest()
+        })
+        .expect("a local time exists within an hour")
+        .with_timezone(&Utc)
+}
+
+fn local_date(tz: &Tz, at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(tz).date_naive()
+}
+
+/// Start of the local calendar month `offset` months from the month of `date`.
+fn month_start(tz: &Tz, date: NaiveDate, offset: i32) -> DateTime<Utc> {
+    let index = date.year() * 12 + date.month0() as i32 + offset;
+    let first = NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+        .expect("a valid month");
+    at_local(tz, first, 0)
+}
+
+/// `num / den * scale`, rounded half away from zero to an integer; 0 when `den` is 0.
+fn ratio(num: i64, den: i64, scale: i64) -> i64 {
+    if den == 0 {
+        return 0;
+    }
+    (Decimal::from(num) * Decimal::from(scale) / Decimal::from(den))
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+        .to_i64()
+        .expect("a ratio fits in i64")
+}
+
+fn money_units(amount: Decimal) -> i64 {
+    to_units(amount, crate::money::MONEY_SCALE).expect("a rounded amount fits in cents")
+}
+
+fn money_text(units: i64) -> String {
+    cents(units).to_string()
+}
+
+/// Lower-case ASCII for e-mail addresses and handles: accents dropped, other marks removed.
+fn ascii_slug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let mapped = match c {
+            'à' | 'â' | 'ä' | 'á' | 'À' | 'Â' => 'a',
+            'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' => 'e',
+            'î' | 'ï' | 'í' | 'Î' => 'i',
+            'ô' | 'ö' | 'ó' | 'Ô' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ç' | 'Ç' => 'c',
+            c if c.is_ascii_alphanumeric() => c.to_ascii_lowercase(),
+            _ => continue,
+        };
+        out.push(mapped);
+    }
+    out
+}
+
+fn tier_index(tier: PromoterTier) -> usize {
+    match tier {
+        PromoterTier::Standard => 0,
+        PromoterTier::Premium => 1,
+        PromoterTier::Vip => 2,
+    }
+}
+
+/// Two significant digits, rounded down (at least 1).
+fn nice_floor(value: i64) -> i64 {
+    if value <= 10 {
+        return value.max(1);
+    }
+    let mut magnitude = 1;
+    while value / magnitude >= 100 {
+        magnitude *= 10;
+    }
+    value / magnitude * magnitude
+}
+
+// ---------------------------------------------------------------------------------------
+// Pricing and commission (private: the real pricing module lives elsewhere)
+// ---------------------------------------------------------------------------------------
+
+/// Discounts of DOMAIN.md "Pricing a booking".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discount {
+    EarlyBird,
+    RepeatCustomer,
+    Group,
+}
+
+impl Discount {
+    fn as_str(self) -> &'static str {
+        match self {
+            Discount::EarlyBird => "EARLY_BIRD",
+            Discount::RepeatCustomer => "REPEAT_CUSTOMER",
+            Discount::Group => "GROUP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fees {
+    base: i64,
+    platform: i64,
+    total: i64,
+    discount: Option<Discount>,
+}
+
+/// Fees of a booking under one pricing row (DOMAIN.md "Pricing a booking"): the base price
+/// by type, the largest qualifying discount, the minimum amount, then `base_fee` rounded
+/// once, `platform_fee` rounded once from `base_fee`, and their sum.
+fn price(
+    pricing: &venue_pricing::Model,
+    kind: BookingType,
+    diners: i32,
+    early_bird: bool,
+    repeat_customer: bool,
+) -> Fees {
+    let diners_dec = Decimal::from(diners);
+    let (mut base, pct) = match kind {
+        BookingType::NonPrime => (
+            cents(pricing.non_prime_per_diner) * diners_dec,
+            pricing.non_prime_platform_fee_percent,
+        ),
+        BookingType::Prime => (
+            cents(pricing.prime_base_for_2)
+                + Decimal::from((diners - 2).max(0)) * cents(pricing.prime_additional_per_person),
+            pricing.prime_platform_fee_percent,
+        ),
+    };
+    let candidates = [
+        (
+            Discount::EarlyBird,
+            early_bird,
+            pricing.early_bird_discount_percent,
+        ),
+        (
+            Discount::RepeatCustomer,
+            repeat_customer,
+            pricing.repeat_customer_discount_percent,
+        ),
+        (Discount::Group, diners >= 8, pricing.group_discount_percent),
+    ];
+    let mut best: Option<(Discount, i64)> = None;
+    for (discount, qualifies, percent) in candidates {
+        if let (true, Some(percent)) = (qualifies, percent)
+            && percent > 0
+            && best.is_none_or(|(_, current)| percent > current)
+        {
+            best = Some((discount, percent));
+        }
+    }
+    if let Some((_, percent)) = best {
+        base *= Decimal::ONE - rate(percent);
+    }
+    base = base.max(cents(pricing.minimum_booking_amount));
+    let base_fee = round_money(base);
+    let platform_fee = round_money(base_fee * rate(pct));
+    let base = money_units(base_fee);
+    let platform = money_units(platform_fee);
+    Fees {
+        base,
+        platform,
+        total: base + platform,
+        discount: best.map(|(discount, _)| discount),
+    }
+}
+
+/// A commission assignment with the limits of its rate row.
+#[derive(Debug, Clone)]
+struct Terms {
+    from: DateTime<Utc>,
+    to: Option<DateTime<Utc>>,
+    tier: PromoterTier,
+    model: CommissionModel,
+    rate: i64,
+    minimum_booking: i64,
+    maximum_payout: Option<i64>,
+}
+
+/// The commission of DOMAIN.md "Commissions" for the non-tiered models: 0 below the rate's
+/// minimum booking, capped at its maximum payout, rounded once.
+fn commission(terms: &Terms, diners: i32, base_fee: i64) -> i64 {
+    if base_fee < terms.minimum_booking {
+        return 0;
+    }
+    let raw = match terms.model {
+        CommissionModel::PerCover => rate(terms.rate) * Decimal::from(diners),
+        CommissionModel::PercentOfSpend | CommissionModel::Tiered => {
+            rate(terms.rate) * cents(base_fee)
+        }
+        CommissionModel::FlatRate => rate(terms.rate),
+    };
+    let mut amount = money_units(round_money(raw));
+    if let Some(cap) = terms.maximum_payout {
+        amount = amount.min(cap);
+    }
+    amount
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------
+
+struct Writer<'a, C> {
+    conn: &'a C,
+    max_params: usize,
+}
+
+impl<C: ConnectionTrait> Writer<'_, C> {
+    /// Inserts rows with as few multi-row statements as the parameter limit allows.
+    async fn insert<E>(&self, rows: Vec<E::Model>) -> anyhow::Result<u64>
+    where
+        E: EntityTrait,
+        E::Model: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+    {
+        self.insert_with::<E, fn() -> OnConflict>(rows, None).await
+    }
+
+    /// Inserts rows, updating `columns` of rows whose primary key exists.
+    async fn upsert<E>(&self, rows: Vec<E::Model>, columns: Vec<E::Column>) -> anyhow::Result<u64>
+    where
+        E: EntityTrait,
+        E::Model: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+        E::PrimaryKey: Iterable,
+    {
+        let build = move || {
+            let keys: Vec<E::Column> = <E::PrimaryKey as Iterable>::iter()
+                .map(|key| {
+                    use sea_orm::PrimaryKeyToColumn;
+                    key.into_column()
+                })
+                .collect();
+            OnConflict::columns(keys)
+                .update_columns(columns.iter().copied())
+                .to_owned()
+        };
+        self.insert_with::<E, _>(rows, Some(build)).await
+    }
+
+    async fn insert_with<E, F>(
+        &self,
+        rows: Vec<E::Model>,
+        conflict: Option<F>,
+    ) -> anyhow::Result<u64>
+    where
+        E: EntityTrait,
+        E::Model: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+        F: Fn() -> OnConflict,
+    {
+        let total = rows.len() as u64;
+        let columns = <E::Column as Iterable>::iter().count().max(1);
+        let per_statement = (self.max_params / columns).max(1);
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<E::Model> = rows.by_ref().take(per_statement).collect();
+            let mut insert = InsertMany::<E::ActiveModel>::many(chunk);
+            if let Some(conflict) = &conflict {
+                insert = insert.on_conflict(conflict());
+            }
+            insert
+                .exec_without_returning(self.conn)
+                .await
+                .with_context(|| format!("inserting into {}", E::default().table_name()))?;
+        }
+        Ok(total)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The seeder
+// ---------------------------------------------------------------------------------------
+
+/// Who did something, as booking history records it.
+#[derive(Debug, Clone)]
+struct Actor {
+    id: Option<Uuid>,
+    name: String,
+    role: &'static str,
+}
+
+struct VenueRt {
+    id: Uuid,
+    spec: &'static VenueSpec,
+    tz: Tz,
+    created_at: DateTime<Utc>,
+    /// The closed and the current pricing row.
+    pricing: [venue_pricing::Model; 2],
+    /// Start of the current pricing row.
+    pricing_switch: DateTime<Utc>,
+    /// Local month starts: three months ago, two, one, this month, next month.
+    months: [DateTime<Utc>; 5],
+    promoters: Vec<usize>,
+    /// Takes phone and walk-in bookings, completes and cancels.
+    staff: Actor,
+    /// Confirms PENDING bookings (MANAGER or above).
+    approver: Actor,
+    /// OWNER or venue ADMIN: creates programmes, approves payouts.
+    boss: usize,
+    pool: usize,
+}
+
+impl VenueRt {
+    fn current_pricing(&self, at: DateTime<Utc>) -> &venue_pricing::Model {
+        if at < self.pricing_switch {
+            &self.pricing[0]
+        } else {
+            &self.pricing[1]
+        }
+    }
+
+    /// `-3..=-1` for the three previous local months, 0 for this one, `None` otherwise.
+    fn month_offset(&self, at: DateTime<Utc>) -> Option<i32> {
+        (0..4)
+            .find(|&i| self.months[i] <= at && at < self.months[i + 1])
+            .map(|i| i as i32 - 3)
+    }
+
+    fn in_current_month(&self, at: DateTime<Utc>) -> bool {
+        self.months[3] <= at && at < self.months[4]
+    }
+}
+
+struct PromoterRt {
+    id: Uuid,
+    venue: usize,
+    spec: &'static PromoterSpec,
+    name: String,
+    joined_at: DateTime<Utc>,
+    stopped_at: Option<DateTime<Utc>>,
+    terms: Vec<Terms>,
+}
+
+impl PromoterRt {
+    fn terms_at(&self, at: DateTime<Utc>) -> Option<&Terms> {
+        self.terms
+            .iter()
+            .find(|t| t.from <= at && t.to.is_none_or(|to| at < to))
+    }
+
+    /// Whether this promoter can bring a booking created at `created` for `time`.
+    fn can_bring(&self, created: DateTime<Utc>, time: DateTime<Utc>) -> bool {
+        match self.spec.status {
+            PromoterStatus::PendingApproval => false,
+            _ => {
+                self.joined_at < created
+                    && self.stopped_at.is_none_or(|stopped| time < stopped)
+                    && self.terms_at(time).is_some()
+            }
+        }
+    }
+}
+
+/// A currency's guest pool: guests `start..start + len`.
+struct Pool {
+    start: u32,
+    len: u32,
+    /// Every `stride`-th booking of the pool goes to the next guest in turn, so that every
+    /// guest gets at least one booking when there are enough bookings.
+    stride: u64,
+    seen: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct GuestAgg {
+    total: i32,
+    cancelled: i32,
+    no_show: i32,
+    spent: i64,
+    diners: i64,
+    last_booking: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PromoterAgg {
+    all: i64,
+    confirmed: i64,
+    completed: i64,
+    cancelled: i64,
+    no_show: i64,
+    revenue: i64,
+    month_bookings: i32,
+    month_revenue: i64,
+    last_active: Option<DateTime<Utc>>,
+}
+
+/// A change of a promoter's counted bookings in the current month, for incentive replay.
+#[derive(Debug, Clone, Copy)]
+struct ProgressEvent {
+    at: DateTime<Utc>,
+    promoter: usize,
+    count: i64,
+    revenue: i64,
+}
+
+/// A CONFIRMED commission transaction of a past month, a payout candidate.
+#[derive(Debug, Clone, Copy)]
+struct Earned {
+    promoter: usize,
+    month: i32,
+    transaction: Uuid,
+    amount: i64,
+    confirmed_at: DateTime<Utc>,
+}
+
+/// First booking time of a guest with a promoter, and whether they have one this month.
+#[derive(Debug, Clone, Copy)]
+struct Relationship {
+    first: DateTime<Utc>,
+    this_month: bool,
+}
+
+struct Seeder {
+    now: DateTime<Utc>,
+    bookings: u64,
+    password_hash: String,
+    ids: Rng,
+    report: SeedReport,
+    user_ids: Vec<Uuid>,
+    venues: Vec<VenueRt>,
+    promoters: Vec<PromoterRt>,
+    pools: Vec<Pool>,
+    guest_count: u32,
+    blocked_guest: u32,
+    blocked_since: DateTime<Utc>,
+    guest_ids: Vec<Uuid>,
+    guest_names: Vec<String>,
+    guest_status: Vec<GuestStatus>,
+    guest_aggs: Vec<GuestAgg>,
+    promoter_aggs: Vec<PromoterAgg>,
+    /// Earliest completion of a guest's booking at a venue (repeat customer discount).
+    completed: HashMap<(u32, u8), DateTime<Utc>>,
+    relationships: HashMap<(u16, u32), Relationship>,
+    events: Vec<ProgressEvent>,
+    earned: Vec<Earned>,
+}
+
+impl Seeder {
+    fn new(options: &SeedOptions, password_hash: String) -> Self {
+        Seeder {
+            now: crate::time::truncate(options.now),
+            bookings: options.bookings,
+            password_hash,
+            ids: Rng::new(stream::IDS),
+            report: SeedReport::default(),
+            user_ids: Vec::new(),
+            venues: Vec::new(),
+            promoters: Vec::new(),
+            pools: Vec::new(),
+            guest_count: 0,
+            blocked_guest: 0,
+            blocked_since: options.now,
+            guest_ids: Vec::new(),
+            guest_names: Vec::new(),
+            guest_status: Vec::new(),
+            guest_aggs: Vec::new(),
+            promoter_aggs: Vec::new(),
+            completed: HashMap::new(),
+            relationships: HashMap::new(),
+            events: Vec::new(),
+            earned: Vec::new(),
+        }
+    }
+
+    async fn run<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        self.users(w).await?;
+        self.venues(w).await?;
+        self.access(w).await?;
+        self.pricing(w).await?;
+        self.guests(w, false).await?;
+        self.promoters(w).await?;
+        self.commissions(w).await?;
+        tracing::info!(elapsed = ?started.elapsed(), "seed: reference data written");
+        self.bookings(w).await?;
+        tracing::info!(elapsed = ?started.elapsed(), bookings = self.report.bookings, "seed: bookings written");
+        self.guests(w, true).await?;
+        self.promoter_metrics(w).await?;
+        self.payouts(w).await?;
+        self.incentives(w).await?;
+        tracing::info!(elapsed = ?started.elapsed(), report = ?self.report, "seed: done");
+        Ok(())
+    }
+
+    fn user_actor(&self, user: usize, role: &'static str) -> Actor {
+        let spec = &USERS[user];
+        Actor {
+            id: Some(self.user_ids[user]),
+            name: format!("{} {}", spec.first, spec.last),
+            role,
+        }
+    }
+
+    // -- users, venues, access, pricing ---------------------------------------------------
+
+    async fn users<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let now = self.now;
+        let mut rows = Vec::new();
+        for (i, spec) in USERS.iter().enumerate() {
+            let id = self.ids.uuid();
+            self.user_ids.push(id);
+            let last_login = match spec.status {
+                UserStatus::Active => Some(now - TimeDelta::hours(2 + 7 * i as i64)),
+                _ => Some(now - days(23)),
+            };
+            rows.push(users::Model {
+                id,
+                email: spec.email.to_owned(),
+                password_hash: self.password_hash.clone(),
+                first_name: spec.first.to_owned(),
+                last_name: spec.last.to_owned(),
+                phone: spec.phone.map(str::to_owned),
+                role: spec.role,
+                status: spec.status,
+                email_verified: true,
+                two_factor_enabled: matches!(spec.role, UserRole::Admin) || i == OWNER,
+                preferences: Some(json!({
+                    "theme": if i % 2 == 0 { "light" } else { "dark" },
+                    "locale": "en-US",
+                    "notifications": { "email": true, "sms": i % 3 == 0, "push": true },
+                    "defaultView": if spec.role == UserRole::Coordinator { "bookings" } else { "dashboard" },
+                })),
+                last_login_at: last_login,
+                created_at: now - days(820 - 3 * i as i64),
+                updated_at: match spec.status {
+                    UserStatus::Suspended => now - days(20),
+                    _ => now - days(30),
+                },
+            });
+        }
+        self.report.users = w.insert::<users::Entity>(rows).await?;
+        Ok(())
+    }
+
+    async fn venues<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let now = self.now;
+        let mut rows = Vec::new();
+        // Pools: USD, GBP, EUR, in this order.
+        let pool_of = |currency: &str| match currency {
+            "GBP" => 1,
+            "EUR" => 2,
+            _ => 0,
+        };
+        for (i, spec) in VENUES.iter().enumerate() {
+            let id = self.ids.uuid();
+            let tz: Tz = spec
+                .timezone
+                .parse()
+                .map_err(|err| anyhow::anyhow!("time zone {}: {err}", spec.timezone))?;
+            let created_at = now - days(800 - 10 * i as i64);
+            let today = local_date(&tz, now);
+            let pricing_switch = at_local(&tz, local_date(&tz, now - days(45)), 0);
+            let months = [
+                month_start(&tz, today, -3),
+                month_start(&tz, today, -2),
+                month_start(&tz, today, -1),
+                month_start(&tz, today, 0),
+                month_start(&tz, today, 1),
+            ];
+            rows.push(venues::Model {
+                id,
+                name: spec.name.to_owned(),
+                r#type: spec.kind,
+                tier: spec.tier,
+                address_street: spec.street.to_owned(),
+                address_city: spec.city.to_owned(),
+                address_state: spec.state.to_owned(),
+                address_zip: spec.zip.to_owned(),
+                address_country: spec.country.to_owned(),
+                coordinates_lat: Some(spec.lat),
+                coordinates_lng: Some(spec.lng),
+                timezone: spec.timezone.to_owned(),
+                contact_phone: Some(spec.phone.to_owned()),
+                contact_email: Some(spec.email.to_owned()),
+                contact_website: Some(spec.website.to_owned()),
+                capacity_seated: spec.seated,
+                capacity_standing: spec.standing,
+                capacity_private: spec.private,
+                currency: spec.currency.to_owned(),
+                language: spec.language.to_owned(),
+                auto_confirm_bookings: spec.auto_confirm,
+                require_approval: spec.require_approval,
+                average_daily_bookings: spec.daily,
+                prime_ratio: spec.prime_ratio,
+                average_booking_value: spec.average_value,
+                status: VenueStatus::Active,
+                created_at,
+                updated_at: pricing_switch,
+            });
+            let (staff, approver, boss) = if i == APPROVAL_VENUE {
+                (
+                    self.user_actor(MANAGER, "MANAGER"),
+                    self.user_actor(MANAGER, "MANAGER"),
+                    GM,
+                )
+            } else if i == 0 {
+                (
+                    self.user_actor(COORDINATOR, "COORDINATOR"),
+                    self.user_actor(OWNER, "OWNER"),
+                    OWNER,
+                )
+            } else {
+                (
+                    self.user_actor(OWNER, "OWNER"),
+                    self.user_actor(OWNER, "OWNER"),
+                    OWNER,
+                )
+            };
+            self.venues.push(VenueRt {
+                id,
+                spec,
+                tz,
+                created_at,
+                pricing: [empty_pricing(), empty_pricing()],
+                pricing_switch,
+                months,
+                promoters: Vec::new(),
+                staff,
+                approver,
+                boss,
+                pool: pool_of(spec.currency),
+            });
+        }
+        self.report.venues = w.insert::<venues::Entity>(rows).await?;
+        Ok(())
+    }
+
+    async fn access<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let now = self.now;
+        let rows: Vec<_> = ACCESS
+            .iter()
+            .map(|&(user, venue, role, revoked)| user_venue_access::Model {
+                id: self.ids.uuid(),
+                user_id: self.user_ids[user],
+                venue_id: self.venues[venue].id,
+                role,
+                granted_by: Some(self.user_ids[ADMIN]),
+                granted_at: self.venues[venue].created_at + days(1 + user as i64),
+                revoked_at: revoked.then(|| now - days(REVOKED_DAYS_AGO)),
+            })
+            .collect();
+        w.insert::<user_venue_access::Entity>(rows).await?;
+        Ok(())
+    }
+
+    async fn pricing<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let mut rows = Vec::new();
+        for v in 0..self.venues.len() {
+            let venue = &self.venues[v];
+            let editor = self.user_ids[venue.boss];
+            let make = |ids: &mut Rng, spec: &PricingSpec, from, to: Option<DateTime<Utc>>| {
+                venue_pricing::Model {
+                    id: ids.uuid(),
+                    venue_id: venue.id,
+                    non_prime_per_diner: spec.non_prime_per_diner,
+                    non_prime_platform_fee_percent: spec.non_prime_pct,
+                    prime_base_for_2: spec.prime_base_for_2,
+                    prime_additional_per_person: spec.prime_additional,
+                    prime_platform_fee_percent: spec.prime_pct,
+                    minimum_booking_amount: spec.minimum_amount,
+                    minimum_party_size: spec.min_party,
+                    maximum_party_size: spec.max_party,
+                    early_bird_discount_percent: spec.early_bird,
+                    repeat_customer_discount_percent: spec.repeat,
+                    group_discount_percent: spec.group,
+                    effective_from: from,
+                    effective_to: to,
+                    is_active: true,
+                    updated_by: Some(editor),
+                    created_at: from,
+                    updated_at: to.unwrap_or(from),
+                }
+            };
+            let old = make(
+                &mut self.ids,
+                &venue.spec.old_pricing,
+                venue.created_at,
+                Some(venue.pricing_switch),
+            );
+            let current = make(
+                &mut self.ids,
+                &venue.spec.pricing,
+                venue.pricing_switch,
+                None,
+            );
+            rows.push(old.clone());
+            rows.push(current.clone());
+            self.venues[v].pricing = [old, current];
+        }
+        w.insert::<venue_pricing::Entity>(rows).await?;
+        Ok(())
+    }
+
+    // -- guests ---------------------------------------------------------------------------
+
+    fn plan_guests(&mut self) {
+        let total = (self.bookings / 8).max(50) as u32;
+        let mut shares = [0u64; 3];
+        for venue in &self.venues {
+            shares[venue.pool] += u64::from(venue.spec.share);
+        }
+        let share_sum: u64 = shares.iter().sum();
+        let gbp = ((u64::from(total) * shares[1] / share_sum) as u32).max(5);
+        let eur = ((u64::from(total) * shares[2] / share_sum) as u32).max(5);
+        let usd = total - gbp - eur;
+        let mut start = 0;
+        for (pool, len) in [usd, gbp, eur].into_iter().enumerate() {
+            let expected = self.bookings * shares[pool] / share_sum;
+            self.pools.push(Pool {
+                start,
+                len,
+                stride: (expected * 9 / 10 / u64::from(len)).max(1),
+                seen: 0,
+            });
+            start += len;
+        }
+        self.guest_count = total;
+        self.blocked_guest = 3;
+        self.blocked_since = self.now - days(21);
+        self.guest_aggs = vec![GuestAgg::default(); total as usize];
+    }
+
+    /// Guest `index`: a pure function of the index, so the final upsert can regenerate the
+    /// row instead of keeping every guest in memory.
+    fn guest_model(&self, index: u32, id: Uuid) -> guests::Model {
+        let now = self.now;
+        let mut rng = Rng::new(stream::GUESTS ^ (u64::from(index) << 8));
+        let pool = self
+            .pools
+            .iter()
+            .position(|p| index >= p.start && index < p.start + p.len)
+            .unwrap_or(0);
+        let (firsts, lasts, phone) = match pool {
+            1 => (UK_FIRST, UK_LAST, "+44 20 7946"),
+            2 => (FR_FIRST, FR_LAST, "+33 1 99 00"),
+            _ => (US_FIRST, US_LAST, "+1 212 555"),
+        };
+        let first = *rng.pick(firsts);
+        let last = *rng.pick(lasts);
+        let domain = *rng.pick(&["example.com", "example.net", "example.org"]);
+        let email = format!(
+            "{}.{}{}@{domain}",
+            ascii_slug(first),
+            ascii_slug(last),
+            index + 1
+        );
+        let phone = rng.chance(850).then(|| match pool {
+            2 => format!("{phone} {:02} {:02}", rng.below(100), rng.below(100)),
+            _ => format!("{phone} {:04}", rng.below(10_000)),
+        });
+        let birth_date = rng.chance(600).then(|| {
+            NaiveDate::from_ymd_opt(
+                1955 + rng.below(49) as i32,
+                1 + rng.below(12) as u32,
+                1 + rng.below(28) as u32,
+            )
+            .expect("a valid date")
+        });
+        let gender = rng.chance(700).then(|| {
+            *rng.pick(&[
+                Gender::Female,
+                Gender::Male,
+                Gender::Female,
+                Gender::Male,
+                Gender::Other,
+                Gender::PreferNotToSay,
+            ])
+        });
+        let mut dietary = Vec::new();
+        if rng.chance(300) {
+            dietary.push(*rng.pick(DIETARY));
+            if rng.chance(250) {
+                let second = *rng.pick(DIETARY);
+                if !dietary.contains(&second) {
+                    dietary.push(second);
+                }
+            }
+        }
+        let status = if index == self.blocked_guest {
+            GuestStatus::Blocked
+        } else if rng.chance(50) {
+            GuestStatus::Vip
+        } else {
+            GuestStatus::Active
+        };
+        let mut tags: Vec<&str> = Vec::new();
+        match status {
+            GuestStatus::Vip => tags.push("vip"),
+            GuestStatus::Blocked => tags.push("repeated-no-show"),
+            GuestStatus::Active => {}
+        }
+        for _ in 0..rng.below(3) {
+            let tag = *rng.pick(TAGS);
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        let seating = rng.chance(500).then(|| {
+            *rng.pick(&[
+                SeatingPreference::Indoor,
+                SeatingPreference::Outdoor,
+                SeatingPreference::Bar,
+                SeatingPreference::Private,
+            ])
+        });
+        let created_at = now - days(121 + rng.range(0, 720)) - minutes(rng.range(0, 1439));
+        let agg = &self.guest_aggs[index as usize];
+        let average_party_size = if agg.total == 0 {
+            20
+        } else {
+            ratio(agg.diners, i64::from(agg.total), 10)
+        };
+        guests::Model {
+            id,
+            first_name: first.to_owned(),
+            last_name: last.to_owned(),
+            email,
+            phone,
+            birth_date,
+            gender,
+            dietary_restrictions: Some(json!(dietary)),
+            seating_preference: seating,
+            communication_email: rng.chance(900),
+            communication_sms: rng.chance(600),
+            communication_push: rng.chance(450),
+            total_bookings: agg.total,
+            cancelled_bookings: agg.cancelled,
+            no_show_bookings: agg.no_show,
+            total_spent: agg.spent,
+            average_party_size,
+            last_booking_at: agg.last_booking,
+            status,
+            tags: Some(json!(tags)),
+            created_at,
+            updated_at: if status == GuestStatus::Blocked {
+                self.blocked_since
+            } else {
+                agg.last_booking.map_or(created_at, |last| last.min(now))
+            },
+        }
+    }
+
+    /// First call: plans the pools and inserts every guest with empty metrics. Second call
+    /// (`finalise`): upserts the metrics accumulated from the bookings.
+    async fn guests<C: ConnectionTrait>(
+        &mut self,
+        w: &Writer<'_, C>,
+        finalise: bool,
+    ) -> anyhow::Result<()> {
+        if !finalise {
+            self.plan_guests();
+            let mut ids = Rng::new(stream::GUESTS);
+            self.guest_ids = (0..self.guest_count).map(|_| ids.uuid()).collect();
+        }
+        const CHUNK: u32 = 5_000;
+        let mut start = 0;
+        while start < self.guest_count {
+            let end = (start + CHUNK).min(self.guest_count);
+            let rows: Vec<_> = (start..end)
+                .map(|i| self.guest_model(i, self.guest_ids[i as usize]))
+                .collect();
+            if finalise {
+                use guests::Column as G;
+                w.upsert::<guests::Entity>(
+                    rows,
+                    vec![
+                        G::TotalBookings,
+                        G::CancelledBookings,
+                        G::NoShowBookings,
+                        G::TotalSpent,
+                        G::AveragePartySize,
+                        G::LastBookingAt,
+                        G::UpdatedAt,
+                    ],
+                )
+                .await?;
+            } else {
+                for row in &rows {
+                    self.guest_names.push(format!(
+                        "{} {}.",
+                        row.first_name,
+                        row.last_name.chars().next().unwrap_or('X')
+                    ));
+                    self.guest_status.push(row.status);
+                }
+                w.insert::<guests::Entity>(rows).await?;
+            }
+            start = end;
+        }
+        self.report.guests = u64::from(self.guest_count);
+        Ok(())
+    }
+
+    // -- promoters and commissions --------------------------------------------------------
+
+    /// Promoter `index` with its metrics; `guests` is (month_new_guests, month_repeat_guests).
+    fn promoter_model(&self, index: usize, guests: (i32, i32)) -> promoters::Model {
+        let p = &self.promoters[index];
+        let spec = p.spec;
+        let agg = self.promoter_aggs.get(index).cloned().unwrap_or_default();
+        let (new_guests, repeat_guests) = guests;
+        let total_bookings = agg.confirmed + agg.completed;
+        let company_domain = format!("{}.example", ascii_slug(spec.company));
+        let email = if spec.company == "Independent" {
+            format!("{}@promoters.example", spec.handle.replace('.', ""))
+        } else {
+            format!("{}@{company_domain}", ascii_slug(spec.first))
+        };
+        let phone = match self.venues[p.venue].spec.currency {
+            "GBP" => format!("+44 7700 900{:03}", 100 + index),
+            "EUR" => format!("+33 6 99 00 {:02} {:02}", index, 10 + index),
+            _ => format!("+1 310 555 0{:03}", 100 + index),
+        };
+        promoters::Model {
+            id: p.id,
+            venue_id: self.venues[p.venue].id,
+            first_name: spec.first.to_owned(),
+            last_name: spec.last.to_owned(),
+            email,
+            phone: Some(phone),
+            title: Some(spec.title.to_owned()),
+            company: Some(spec.company.to_owned()),
+            bio: Some(format!(
+                "{} brings guests to {} as {} with {}.",
+                spec.first,
+                self.venues[p.venue].spec.name,
+                spec.title.to_lowercase(),
+                spec.company
+            )),
+            social_media: Some(json!({
+                "instagram": format!("@{}", spec.handle),
+                "tiktok": format!("@{}", spec.handle),
+                "followers": 1_200 + (index as u64 * 7_919) % 48_000,
+                "website": if spec.company == "Independent" { Json::Null } else { json!(format!("https://{company_domain}")) },
+            })),
+            total_bookings: total_bookings as i32,
+            total_revenue: agg.revenue,
+            average_booking_value: ratio(agg.revenue, total_bookings, 1),
+            conversion_rate: ratio(
+                agg.completed,
+                agg.completed + agg.cancelled + agg.no_show,
+                10_000,
+            ),
+            no_show_rate: ratio(agg.no_show, agg.completed + agg.no_show, 10_000),
+            cancel_rate: ratio(agg.cancelled, agg.all, 10_000),
+            month_bookings: agg.month_bookings,
+            month_revenue: agg.month_revenue,
+            month_new_guests: new_guests,
+            month_repeat_guests: repeat_guests,
+            status: spec.status,
+            tier: spec.tier,
+            joined_at: p.joined_at,
+            last_active_at: agg.last_active,
+            created_at: p.joined_at,
+            updated_at: p
+                .stopped_at
+                .unwrap_or(p.joined_at)
+                .max(agg.last_active.unwrap_or(p.joined_at)),
+        }
+    }
+
+    async fn promoters<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let now = self.now;
+        for (index, spec) in PROMOTERS.iter().enumerate() {
+            let venue = &self.venues[spec.venue];
+            // Joined at a local mid-morning, days ago.
+            let joined_at = at_local(
+                &venue.tz,
+                local_date(&venue.tz, now - days(spec.joined_days_ago)),
+                10 * 60 + 7 * index as u32,
+            );
+            let stopped_at = spec
+                .stopped_days_ago
+                .map(|d| at_local(&venue.tz, local_date(&venue.tz, now - days(d)), 9 * 60));
+            self.promoters.push(PromoterRt {
+                id: self.ids.uuid(),
+                venue: spec.venue,
+                spec,
+                name: format!("{} {}", spec.first, spec.last),
+                joined_at,
+                stopped_at,
+                terms: Vec::new(),
+            });
+            self.venues[spec.venue].promoters.push(index);
+        }
+        self.promoter_aggs = vec![PromoterAgg::default(); self.promoters.len()];
+        let rows: Vec<_> = (0..self.promoters.len())
+            .map(|i| self.promoter_model(i, (0, 0)))
+            .collect();
+        self.report.promoters = w.insert::<promoters::Entity>(rows).await?;
+        Ok(())
+    }
+
+    async fn commissions<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let tiers = [
+            PromoterTier::Standard,
+            PromoterTier::Premium,
+            PromoterTier::Vip,
+        ];
+        let mut rates = Vec::new();
+        // (venue, tier index) -> rate row id of the venue's main model.
+        let mut main_rate: HashMap<(usize, usize), Uuid> = HashMap::new();
+        for (v, venue) in self.venues.iter().enumerate() {
+            let created = venue.created_at + days(2);
+            let creator = self.user_ids[venue.boss];
+            for (t, tier) in tiers.iter().enumerate() {
+                let (value, minimum_booking, maximum_payout) = venue.spec.rates[t];
+                let id = self.ids.uuid();
+                main_rate.insert((v, t), id);
+                rates.push(commission_rates::Model {
+                    id,
+                    venue_id: venue.id,
+                    tier: *tier,
+                    model: venue.spec.model,
+                    value,
+                    minimum_booking,
+                    maximum_payout,
+                    min_monthly_bookings: None,
+                    min_conversion_rate: None,
+                    max_cancel_rate: None,
+                    effective_from: created,
+                    effective_to: None,
+                    is_active: true,
+                    created_by: creator,
+                    created_at: created,
+                    updated_at: created,
+                });
+                if venue.spec.tiered {
+                    // One row per rung, told apart by min_monthly_bookings.
+                    for (rung, min_monthly) in [0, 10, 25].into_iter().enumerate() {
+                        let from = created;
+                        rates.push(commission_rates::Model {
+                            id: self.ids.uuid(),
+                            venue_id: venue.id,
+                            tier: *tier,
+                            model: CommissionModel::Tiered,
+                            value: 600 + 200 * t as i64 + 150 * rung as i64,
+                            minimum_booking: 10_000,
+                            maximum_payout: Some(30_000),
+                            min_monthly_bookings: Some(min_monthly),
+                            min_conversion_rate: (rung == 2).then_some(5_000),
+                            max_cancel_rate: Some(2_500),
+                            effective_from: from,
+                            effective_to: None,
+                            is_active: true,
+                            created_by: creator,
+                            created_at: from,
+                            updated_at: from,
+                        });
+                    }
+                }
+            }
+        }
+        let mut assignments = Vec::new();
+        for index in 0..self.promoters.len() {
+            let p = &self.promoters[index];
+            let venue = &self.venues[p.venue];
+            let spec = p.spec;
+            let assigner = self.user_ids[venue.boss];
+            let mut periods: Vec<(PromoterTier, DateTime<Utc>, Option<DateTime<Utc>>, String)> =
+                Vec::new();
+            match spec.previous {
+                Some((previous, since_days)) => {
+                    let switch = at_local(
+                        &venue.tz,
+                        local_date(&venue.tz, self.now - days(since_days)),
+                        0,
+                    );
+                    periods.push((
+                        previous,
+                        p.joined_at,
+                        Some(switch),
+                        format!("{} terms on joining", tier_label(previous)),
+                    ));
+                    periods.push((
+                        spec.tier,
+                        switch,
+                        p.stopped_at
+                            .filter(|_| spec.status == PromoterStatus::Inactive),
+                        format!(
+                            "Promoted to {} after performance review",
+                            tier_label(spec.tier)
+                        ),
+                    ));
+                }
+                None => periods.push((
+                    spec.tier,
+                    p.joined_at,
+                    p.stopped_at
+                        .filter(|_| spec.status == PromoterStatus::Inactive),
+                    match spec.status {
+                        PromoterStatus::PendingApproval => {
+                            "Proposed terms, effective on approval".to_owned()
+                        }
+                        _ => format!("Standard {} terms", tier_label(spec.tier)),
+                    },
+                )),
+            }
+            let mut terms = Vec::new();
+            for (tier, from, to, notes) in periods {
+                let t = tier_index(tier);
+                let (value, minimum_booking, maximum_payout) = venue.spec.rates[t];
+                terms.push(Terms {
+                    from,
+                    to,
+                    tier,
+                    model: venue.spec.model,
+                    rate: value,
+                    minimum_booking,
+                    maximum_payout,
+                });
+                assignments.push(commission_assignments::Model {
+                    id: self.ids.uuid(),
+                    promoter_id: p.id,
+                    commission_rate_id: main_rate[&(p.venue, t)],
+                    tier,
+                    model: venue.spec.model,
+                    rate: value,
+                    effective_from: from,
+                    effective_to: to,
+                    assigned_by: assigner,
+                    assigned_at: from,
+                    notes: Some(notes),
+                });
+            }
+            self.promoters[index].terms = terms;
+        }
+        w.insert::<commission_rates::Entity>(rates).await?;
+        w.insert::<commission_assignments::Entity>(assignments)
+            .await?;
+        Ok(())
+    }
+}
+
+fn tier_label(tier: PromoterTier) -> &'static str {
+    match tier {
+        PromoterTier::Standard => "Standard",
+        PromoterTier::Premium => "Premium",
+        PromoterTier::Vip => "VIP",
+    }
+}
+
+fn empty_pricing() -> venue_pricing::Model {
+    venue_pricing::Model {
+        id: Uuid::nil(),
+        venue_id: Uuid::nil(),
+        non_prime_per_diner: 0,
+        non_prime_platform_fee_percent: 0,
+        prime_base_for_2: 0,
+        prime_additional_per_person: 0,
+        prime_platform_fee_percent: 0,
+        minimum_booking_amount: 0,
+        minimum_party_size: 1,
+        maximum_party_size: 1,
+        early_bird_discount_percent: None,
+        repeat_customer_discount_percent: None,
+        group_discount_percent: None,
+        effective_from: DateTime::<Utc>::MIN_UTC,
+        effective_to: None,
+        is_active: false,
+        updated_by: None,
+        created_at: DateTime::<Utc>::MIN_UTC,
+        updated_at: DateTime::<Utc>::MIN_UTC,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bookings, their history and their ledger
+// ---------------------------------------------------------------------------------------
+
+/// Bookings generated before their rows are written.
+const BOOKINGS_PER_FLUSH: usize = 2_000;
+
+#[derive(Default)]
+struct Chunk {
+    bookings: Vec<bookings::Model>,
+    history: Vec<booking_history::Model>,
+    transactions: Vec<transactions::Model>,
+}
+
+impl Chunk {
+    fn with_capacity(n: usize) -> Self {
+        Chunk {
+            bookings: Vec::with_capacity(n),
+            history: Vec::with_capacity(n * 2 + n / 2),
+            transactions: Vec::with_capacity(n * 3),
+        }
+    }
+}
+
+fn pick_guest(
+    pools: &mut [Pool],
+    pool: usize,
+    rng: &mut Rng,
+    blocked: u32,
+    blocked_since: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+) -> u32 {
+    let pool = &mut pools[pool];
+    let k = pool.seen;
+    pool.seen += 1;
+    let len = u64::from(pool.len);
+    let offset = if k % pool.stride == 0 && k / pool.stride < len {
+        k / pool.stride
+    } else {
+        // Triangular: low indices are the regulars.
+        rng.below(len).min(rng.below(len))
+    };
+    let mut guest = pool.start + offset as u32;
+    if guest == blocked && created_at >= blocked_since {
+        guest = pool.start + ((offset + 1) % len) as u32;
+    }
+    guest
+}
+
+impl Seeder {
+    async fn bookings<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let n = self.bookings;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut rng = Rng::new(stream::BOOKINGS);
+        let mut ids = Rng::new(stream::BOOKING_IDS);
+        let start = self.now - days(120);
+        // Created in [now - 120 days, now - 1 minute), in order, evenly spread.
+        let span = (days(120) - minutes(1)).num_seconds() as u64;
+        let weights: Vec<u32> = self.venues.iter().map(|v| v.spec.share).collect();
+        let mut chunk = Chunk::with_capacity(BOOKINGS_PER_FLUSH);
+        for i in 0..n {
+            let offset =
+                (u128::from(i) * u128::from(span) + u128::from(rng.below(span))) / u128::from(n);
+            let created_at = start + TimeDelta::seconds(offset as i64);
+            self.booking(&mut rng, &mut ids, created_at, &weights, &mut chunk);
+            if chunk.bookings.len() >= BOOKINGS_PER_FLUSH {
+                self.flush(w, &mut chunk).await?;
+                if self.report.bookings % 100_000 == 0 {
+                    tracing::info!(bookings = self.report.bookings, "seed: bookings written");
+                }
+            }
+        }
+        self.flush(w, &mut chunk).await?;
+        Ok(())
+    }
+
+    async fn flush<C: ConnectionTrait>(
+        &mut self,
+        w: &Writer<'_, C>,
+        chunk: &mut Chunk,
+    ) -> anyhow::Result<()> {
+        let bookings = std::mem::take(&mut chunk.bookings);
+        let history = std::mem::take(&mut chunk.history);
+        let transactions = std::mem::take(&mut chunk.transactions);
+        self.report.bookings += w.insert::<bookings::Entity>(bookings).await?;
+        self.report.history += w.insert::<booking_history::Entity>(history).await?;
+        self.report.transactions += w.insert::<transactions::Entity>(transactions).await?;
+        *chunk = Chunk::with_capacity(BOOKINGS_PER_FLUSH);
+        Ok(())
+    }
+
+    /// Generates one booking created at `created_at`, with its history and ledger rows, and
+    /// folds it into the guest, promoter, incentive and payout accumulators.
+    fn booking(
+        &mut self,
+        rng: &mut Rng,
+        ids: &mut Rng,
+        created_at: DateTime<Utc>,
+        weights: &[u32],
+        chunk: &mut Chunk,
+    ) {
+        let now = self.now;
+        let v = rng.weighted(weights);
+        let guest = {
+            let pool = self.venues[v].pool;
+            pick_guest(
+                &mut self.pools,
+                pool,
+                rng,
+                self.blocked_guest,
+                self.blocked_since,
+                created_at,
+            )
+        };
+        let venue = &self.venues[v];
+        let spec = venue.spec;
+        let tz = venue.tz;
+        let pricing = venue.current_pricing(created_at);
+
+        // When: a local meal slot, 0 to 45 days after creation, at least 30 minutes ahead,
+        // never beyond now + 30 days.
+        let lead = match rng.below(100) {
+            0..20 => 0,
+            20..55 => rng.range(1, 3),
+            55..75 => rng.range(4, 7),
+            75..95 => rng.range(8, 21),
+            _ => rng.range(22, 45),
+        };
+        let (first_slot, last_slot, step) = spec.slots;
+        let slot =
+            first_slot + step * rng.below(u64::from((last_slot - first_slot) / step + 1)) as u32;
+        let last_date = local_date(&tz, now + days(30)) - days(1);
+        let mut date = (local_date(&tz, created_at) + days(lead)).min(last_date);
+        let mut booking_time = at_local(&tz, date, slot);
+        while booking_time <= created_at + minutes(30) {
+            date = date + days(1);
+            booking_time = at_local(&tz, date, slot);
+        }
+
+        let lo = pricing.minimum_party_size.max(1);
+        let hi = pricing.maximum_party_size.min(12);
+        let diners = (rng.weighted(&PARTY_WEIGHTS) as i32 + 1).clamp(lo, hi);
+        let kind = if rng.chance(spec.prime_ratio as u32 * 10) {
+            BookingType::Prime
+        } else {
+            BookingType::NonPrime
+        };
+
+        // Who brought it.
+        let promoter = if rng.chance(spec.promoter_share) {
+            let eligible: Vec<usize> = venue
+                .promoters
+                .iter()
+                .copied()
+                .filter(|&p| self.promoters[p].can_bring(created_at, booking_time))
+                .collect();
+            let weights: Vec<u32> = eligible
+                .iter()
+                .map(|&p| self.promoters[p].spec.weight)
+                .collect();
+            (!eligible.is_empty() && weights.iter().any(|w| *w > 0))
+                .then(|| eligible[rng.weighted(&weights)])
+        } else {
+            None
+        };
+        let lead_time = booking_time - created_at;
+        let source = match promoter {
+            Some(_) => BookingSource::Promoter,
+            None => {
+                let walk_in = if lead_time <= TimeDelta::hours(2) {
+                    40
+                } else {
+                    0
+                };
+                [
+                    BookingSource::Direct,
+                    BookingSource::Phone,
+                    BookingSource::Partner,
+                    BookingSource::WalkIn,
+                ][rng.weighted(&[50, 25, 15, walk_in])]
+            }
+        };
+
+        // Fees, with the pricing row in force at creation.
+        let early_bird = lead_time >= days(7);
+        let repeat = self
+            .completed
+            .get(&(guest, v as u8))
+            .is_some_and(|&done| done < created_at);
+        let fees = price(pricing, kind, diners, early_bird, repeat);
+
+        // Lifecycle.
+        let auto = spec.auto_confirm && !spec.require_approval;
+        let mut confirmed_at = if auto {
+            Some(created_at)
+        } else {
+            let delay = if rng.chance(150) {
+                TimeDelta::hours(rng.range(6, 96))
+            } else {
+                minutes(rng.range(15, 30 * 60))
+            };
+            let at = created_at + delay.min(lead_time / 2);
+            (at <= now).then_some(at)
+        };
+        let guest_status = self.guest_status[guest as usize];
+        let cancel_per_mille = match source {
+            BookingSource::Partner => 130,
+            BookingSource::WalkIn => 0,
+            _ => 90,
+        };
+        let will_cancel = rng.chance(cancel_per_mille);
+        let cancel_from = created_at + minutes(1);
+        let cancel_until = booking_time - minutes(30);
+        let cancel_at = (cancel_until > cancel_from).then(|| {
+            let window = (cancel_until - cancel_from).num_seconds().max(1) as u64;
+            cancel_from + TimeDelta::seconds(rng.below(window) as i64)
+        });
+        // The venue cancels a blocked guest's later bookings when it blocks them.
+        let blocked_cancel = guest == self.blocked_guest
+            && created_at < self.blocked_since
+            && booking_time - minutes(30) > self.blocked_since
+            && !(will_cancel && cancel_at.is_some_and(|at| at <= self.blocked_since));
+        let (will_cancel, cancel_at) = if blocked_cancel {
+            (true, Some(self.blocked_since))
+        } else {
+            (will_cancel, cancel_at)
+        };
+        let no_show_per_mille = match guest_status {
+            GuestStatus::Blocked => 600,
+            GuestStatus::Vip => 15,
+            GuestStatus::Active => 50,
+        };
+        let is_no_show = rng.chance(no_show_per_mille);
+        let duration = TimeDelta::minutes(i64::from(spec.duration));
+        let (mut cancelled_at, mut completed_at, mut no_show_at) = (None, None, None);
+        let status = match cancel_at {
+            Some(at) if will_cancel && at <= now => {
+                if confirmed_at.is_some_and(|c| c >= at) {
+                    confirmed_at = None;
+                }
+                cancelled_at = Some(at);
+                BookingStatus::Cancelled
+            }
+            _ if confirmed_at.is_none() => BookingStatus::Pending,
+            _ if booking_time + duration <= now => {
+                if is_no_show {
+                    no_show_at = Some(booking_time + minutes(30));
+                    BookingStatus::NoShow
+                } else {
+                    completed_at = Some(booking_time + duration);
+                    BookingStatus::Completed
+                }
+            }
+            _ => BookingStatus::Confirmed,
+        };
+
+        // Commission, when it became CONFIRMED, from the assignment at booking_time.
+        let terms = match (promoter, confirmed_at) {
+            (Some(p), Some(_)) => self.promoters[p].terms_at(booking_time),
+            _ => None,
+        };
+        let promoter_commission = terms.map_or(0, |t| commission(t, diners, fees.base));
+
+        // Extras.
+        let special_requests = rng
+            .chance(200)
+            .then(|| (*rng.pick(SPECIAL_REQUESTS)).to_owned());
+        let notes = rng.chance(100).then(|| (*rng.pick(STAFF_NOTES)).to_owned());
+        let online = matches!(
+            source,
+            BookingSource::Direct | BookingSource::Promoter | BookingSource::Partner
+        );
+        let ip_address = online.then(|| match rng.below(3) {
+            0 => format!("203.0.113.{}", rng.range(1, 254)),
+            1 => format!("198.51.100.{}", rng.range(1, 254)),
+            _ => format!("2001:db8:{:x}::{:x}", rng.below(0xffff), rng.below(0xffff)),
+        });
+        let user_agent = online.then(|| (*rng.pick(USER_AGENTS)).to_owned());
+        let referrer = match source {
+            BookingSource::Promoter => {
+                promoter.map(|p| format!("https://prima.demo/p/{}", self.promoters[p].spec.handle))
+            }
+            BookingSource::Direct => Some(
+                (*rng.pick(&[
+                    "https://www.google.com/",
+                    "https://www.instagram.com/",
+                    spec.website,
+                ]))
+                .to_owned(),
+            ),
+            BookingSource::Partner => Some("https://partners.example/booking".to_owned()),
+            _ => None,
+        };
+        let guest_actor = Actor {
+            id: None,
+            name: self.guest_names[guest as usize].clone(),
+            role: "GUEST",
+        };
+        let staff_at = |at: DateTime<Utc>| -> Actor {
+            if v == 3 && at < now - days(REVOKED_DAYS_AGO) {
+                let s = &USERS[REVOKED];
+                Actor {
+                    id: Some(self.user_ids[REVOKED]),
+                    name: format!("{} {}", s.first, s.last),
+                    role: "COORDINATOR",
+                }
+            } else {
+                venue.staff.clone()
+            }
+        };
+        let creator = match source {
+            BookingSource::Promoter => {
+                let p = &self.promoters[promoter.expect("a promoter booking has a promoter")];
+                Actor {
+                    id: None,
+                    name: p.name.clone(),
+                    role: "PROMOTER",
+                }
+            }
+            BookingSource::Direct => guest_actor.clone(),
+            BookingSource::Partner => Actor {
+                id: None,
+                name: "Partner channel".to_owned(),
+                role: "PARTNER",
+            },
+            BookingSource::Phone | BookingSource::WalkIn => staff_at(created_at),
+        };
+        let mut cancel_reason = (*rng.pick(CANCEL_REASONS)).to_owned();
+        let canceller = if blocked_cancel {
+            cancel_reason = "Guest blocked after repeated no-shows".to_owned();
+            rng.next_u64();
+            staff_at(cancelled_at.unwrap_or(created_at))
+        } else if rng.chance(600) {
+            guest_actor
+        } else {
+            staff_at(cancelled_at.unwrap_or(created_at))
+        };
+
+        // Rows.
+        let id = ids.uuid();
+        let updated_at = [confirmed_at, cancelled_at, completed_at, no_show_at]
+            .into_iter()
+            .flatten()
+            .fold(created_at, DateTime::max);
+        let commission_meta = terms.map(|t| {
+            json!({
+                "promoter_commission": money_text(promoter_commission),
+                "commission_model": t.model,
+                "commission_rate": rate(t.rate).to_string(),
+                "commission_tier": t.tier,
+                "note": if promoter_commission == 0 { Json::from("base fee below the rate's minimum booking") } else { Json::Null },
+            })
+        });
+        let mut created_meta = json!({
+            "pricing_id": pricing.id,
+            "discount": fees.discount.map(Discount::as_str),
+        });
+        if auto && let (Some(meta), Json::Object(map)) = (&commission_meta, &mut created_meta) {
+            map.insert("commission".to_owned(), meta.clone());
+        }
+        let mut history = |at: DateTime<Utc>,
+                           action: &str,
+                           previous: Option<Json>,
+                           new: Json,
+                           reason: Option<String>,
+                           actor: &Actor,
+                           metadata: Option<Json>| {
+            chunk.history.push(booking_history::Model {
+                id: ids.uuid(),
+                booking_id: id,
+                action: action.to_owned(),
+                previous_value: previous,
+                new_value: Some(new),
+                reason,
+                performed_by_id: actor.id,
+                performed_by_name: actor.name.clone(),
+                performed_by_role: actor.role.to_owned(),
+                timestamp: at,
+                metadata,
+            });
+        };
+        let initial = if auto {
+            BookingStatus::Confirmed
+        } else {
+            BookingStatus::Pending
+        };
+        history(
+            created_at,
+            "CREATED",
+            None,
+            json!({
+                "status": initial,
+                "diners": diners,
+                "booking_time": booking_time,
+                "type": kind,
+                "source": source,
+                "base_fee": money_text(fees.base),
+                "platform_fee": money_text(fees.platform),
+                "total_fee": money_text(fees.total),
+            }),
+            None,
+            &creator,
+            Some(created_meta),
+        );
+        if !auto && let Some(at) = confirmed_at {
+            history(
+                at,
+                "STATUS_CHANGED",
+                Some(json!({ "status": BookingStatus::Pending })),
+                json!({ "status": BookingStatus::Confirmed }),
+                None,
+                &venue.approver,
+                commission_meta
+                    .clone()
+                    .map(|meta| json!({ "commission": meta })),
+            );
+        }
+        let previous = if confirmed_at.is_some() {
+            BookingStatus::Confirmed
+        } else {
+            BookingStatus::Pending
+        };
+        if let Some(at) = cancelled_at {
+            history(
+                at,
+                "STATUS_CHANGED",
+                Some(json!({ "status": previous })),
+                json!({ "status": BookingStatus::Cancelled }),
+                Some(cancel_reason),
+                &canceller,
+                None,
+            );
+        }
+        if let Some(at) = completed_at {
+            history(
+                at,
+                "STATUS_CHANGED",
+                Some(json!({ "status": BookingStatus::Confirmed })),
+                json!({ "status": BookingStatus::Completed }),
+                None,
+                &staff_at(at),
+                None,
+            );
+        }
+        if let Some(at) = no_show_at {
+            history(
+                at,
+                "STATUS_CHANGED",
+                Some(json!({ "status": BookingStatus::Confirmed })),
+                json!({ "status": BookingStatus::NoShow }),
+                Some("Guest did not arrive within 30 minutes of the booking time".to_owned()),
+                &staff_at(at),
+                None,
+            );
+        }
+
+        // The ledger of a booking that was ever CONFIRMED.
+        let mut commission_txn = None;
+        if let Some(confirmed) = confirmed_at {
+            use TransactionStatus as S;
+            let (fee_status, commission_status, changed) = match status {
+                BookingStatus::Completed => (S::Confirmed, S::Confirmed, completed_at),
+                BookingStatus::NoShow => (S::Confirmed, S::Cancelled, no_show_at),
+                BookingStatus::Cancelled => (S::Cancelled, S::Cancelled, cancelled_at),
+                _ => (S::Pending, S::Pending, None),
+            };
+            let changed = changed.unwrap_or(confirmed);
+            let short = &id.simple().to_string()[..8];
+            let mut push = |kind: TransactionType,
+                            amount: i64,
+                            status: S,
+                            promoter_id: Option<Uuid>,
+                            description: String,
+                            terms: Option<&Terms>| {
+                let txn_id = ids.uuid();
+                chunk.transactions.push(transactions::Model {
+                    id: txn_id,
+                    booking_id: Some(id),
+                    promoter_id,
+                    venue_id: venue.id,
+                    r#type: kind,
+                    amount,
+                    currency: spec.currency.to_owned(),
+                    description,
+                    commission_rate: terms.map(|t| t.rate),
+                    commission_amount: terms.map(|_| amount),
+                    commission_tier: terms.map(|t| t.tier),
+                    status,
+                    processed_at: (status == S::Confirmed).then_some(changed),
+                    settled_at: None,
+                    external_transaction_id: None,
+                    payout_id: None,
+                    created_at: confirmed,
+                    updated_at: changed,
+                    reverses_transaction_id: None,
+                    incentive_id: None,
+                });
+                txn_id
+            };
+            let when = booking_time.with_timezone(&tz).format("%Y-%m-%d %H:%M");
+            push(
+                TransactionType::BookingFee,
+                fees.base,
+                fee_status,
+                None,
+                format!("Booking fee, booking {short} ({diners} diners, {when})"),
+                None,
+            );
+            push(
+                TransactionType::PlatformFee,
+                fees.platform,
+                fee_status,
+                None,
+                format!("Platform fee, booking {short}"),
+                None,
+            );
+            if let (Some(p), Some(t)) = (promoter, terms)
+                && promoter_commission > 0
+            {
+                let txn = push(
+                    TransactionType::PromoterCommission,
+                    promoter_commission,
+                    commission_status,
+                    Some(self.promoters[p].id),
+                    format!("Commission for {}, booking {short}", self.promoters[p].name),
+                    Some(t),
+                );
+                commission_txn = Some(txn);
+            }
+        }
+
+        chunk.bookings.push(bookings::Model {
+            id,
+            venue_id: venue.id,
+            promoter_id: promoter.map(|p| self.promoters[p].id),
+            guest_id: self.guest_ids[guest as usize],
+            diners,
+            booking_time,
+            duration_minutes: spec.duration,
+            special_requests,
+            notes,
+            r#type: kind,
+            source,
+            status,
+            base_fee: fees.base,
+            platform_fee: fees.platform,
+            total_fee: fees.total,
+            promoter_commission,
+            confirmed_at,
+            cancelled_at,
+            no_show_at,
+            completed_at,
+            ip_address,
+            user_agent,
+            referrer,
+            created_at,
+            updated_at,
+        });
+
+        // Accumulators.
+        let in_month = venue.in_current_month(booking_time);
+        let counted = matches!(status, BookingStatus::Confirmed | BookingStatus::Completed);
+        let g = &mut self.guest_aggs[guest as usize];
+        g.total += 1;
+        g.diners += i64::from(diners);
+        g.last_booking = g.last_booking.max(Some(booking_time));
+        match status {
+            BookingStatus::Cancelled => g.cancelled += 1,
+            BookingStatus::NoShow => g.no_show += 1,
+            BookingStatus::Completed => {
+                g.spent += fees.total;
+                if let Some(done) = completed_at {
+                    self.completed
+                        .entry((guest, v as u8))
+                        .and_modify(|t| *t = (*t).min(done))
+                        .or_insert(done);
+                }
+            }
+            _ => {}
+        }
+        if let Some(p) = promoter {
+            let a = &mut self.promoter_aggs[p];
+            a.all += 1;
+            match status {
+                BookingStatus::Confirmed => a.confirmed += 1,
+                BookingStatus::Completed => a.completed += 1,
+                BookingStatus::Cancelled => a.cancelled += 1,
+                BookingStatus::NoShow => a.no_show += 1,
+                BookingStatus::Pending => {}
+            }
+            if counted {
+                a.revenue += fees.total;
+                if in_month {
+                    a.month_bookings += 1;
+                    a.month_revenue += fees.total;
+                }
+            }
+            a.last_active = a.last_active.max(Some(created_at));
+            self.relationships
+                .entry((p as u16, guest))
+                .and_modify(|r| {
+                    r.first = r.first.min(booking_time);
+                    r.this_month |= in_month;
+                })
+                .or_insert(Relationship {
+                    first: booking_time,
+                    this_month: in_month,
+                });
+            if in_month && let Some(confirmed) = confirmed_at {
+                self.events.push(ProgressEvent {
+                    at: confirmed,
+                    promoter: p,
+                    count: 1,
+                    revenue: fees.total,
+                });
+                if let Some(end) = cancelled_at.or(no_show_at) {
+                    self.events.push(ProgressEvent {
+                        at: end,
+                        promoter: p,
+                        count: -1,
+                        revenue: -fees.total,
+                    });
+                }
+            }
+            if let (Some(txn), Some(done), Some(confirmed)) =
+                (commission_txn, completed_at, confirmed_at)
+                && let Some(month) = self.venues[v].month_offset(confirmed).filter(|m| *m < 0)
+            {
+                self.earned.push(Earned {
+                    promoter: p,
+                    month,
+                    transaction: txn,
+                    amount: promoter_commission,
+                    confirmed_at: done,
+                });
+            }
+        }
+    }
+
+    // -- metrics --------------------------------------------------------------------------
+
+    async fn promoter_metrics<C: ConnectionTrait>(
+        &mut self,
+        w: &Writer<'_, C>,
+    ) -> anyhow::Result<()> {
+        use promoters::Column as P;
+        let guests = self.month_guests();
+        let rows: Vec<_> = (0..self.promoters.len())
+            .map(|i| self.promoter_model(i, guests[i]))
+            .collect();
+        w.upsert::<promoters::Entity>(
+            rows,
+            vec![
+                P::TotalBookings,
+                P::TotalRevenue,
+                P::AverageBookingValue,
+                P::ConversionRate,
+                P::NoShowRate,
+                P::CancelRate,
+                P::MonthBookings,
+                P::MonthRevenue,
+                P::MonthNewGuests,
+                P::MonthRepeatGuests,
+                P::LastActiveAt,
+                P::UpdatedAt,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Per promoter: guests new this month (first booking with the promoter this month) and
+    /// repeat guests this month (a booking this month, the first one earlier).
+    fn month_guests(&self) -> Vec<(i32, i32)> {
+        let mut counts = vec![(0, 0); self.promoters.len()];
+        for (&(promoter, _), rel) in &self.relationships {
+            let promoter = usize::from(promoter);
+            if !rel.this_month {
+                continue;
+            }
+            if self.venues[self.promoters[promoter].venue].in_current_month(rel.first) {
+                counts[promoter].0 += 1;
+            } else {
+                counts[promoter].1 += 1;
+            }
+        }
+        counts
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Payouts
+// ---------------------------------------------------------------------------------------
+
+impl Seeder {
+    /// The promoter of `venue` with the most payout candidates in `month`, not yet used.
+    fn best_candidate(
+        &self,
+        groups: &std::collections::BTreeMap<(usize, i32), Vec<Earned>>,
+        venue: usize,
+        month: i32,
+        used: &[(usize, i32)],
+    ) -> Option<usize> {
+        self.venues[venue]
+            .promoters
+            .iter()
+            .copied()
+            .filter(|p| !used.contains(&(*p, month)))
+            .filter_map(|p| groups.get(&(p, month)).map(|items| (items.len(), p)))
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, p)| p)
+    }
+
+    async fn payouts<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let mut rng = Rng::new(stream::PAYOUTS);
+        let mut groups: std::collections::BTreeMap<(usize, i32), Vec<Earned>> = Default::default();
+        for earned in std::mem::take(&mut self.earned) {
+            groups
+                .entry((earned.promoter, earned.month))
+                .or_default()
+                .push(earned);
+        }
+        // One payout waiting for approval (preferably at the approval venue, last month), and
+        // completed ones for last month at every venue, plus older months at two venues.
+        let mut plans: Vec<(usize, i32, PayoutStatus)> = Vec::new();
+        let mut used: Vec<(usize, i32)> = Vec::new();
+        'pending: for venue in [APPROVAL_VENUE, 4, 3, 2, 1, 0] {
+            for month in [-1, -2, -3] {
+                if let Some(p) = self.best_candidate(&groups, venue, month, &used) {
+                    plans.push((p, month, PayoutStatus::PendingApproval));
+                    used.push((p, month));
+                    break 'pending;
+                }
+            }
+        }
+        for (venue, month) in [
+            (0, -1),
+            (0, -2),
+            (1, -1),
+            (2, -1),
+            (3, -1),
+            (4, -1),
+            (APPROVAL_VENUE, -2),
+            (2, -3),
+        ] {
+            if let Some(p) = self.best_candidate(&groups, venue, month, &used) {
+                plans.push((p, month, PayoutStatus::Completed));
+                used.push((p, month));
+            }
+        }
+        // Completed ones first, in period order, so references run in time order.
+        plans
+            .sort_by_key(|&(p, month, status)| (status == PayoutStatus::PendingApproval, month, p));
+
+        let admin = self.user_ids[ADMIN];
+        let mut payout_rows = Vec::new();
+        let mut items = Vec::new();
+        let mut holds = Vec::new();
+        let mut audits = Vec::new();
+        let mut settle: Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)> = Vec::new();
+        let mut assign: Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)> = Vec::new();
+        let mut released_hold_written = false;
+        for (sequence, (p, month, status)) in plans.into_iter().enumerate() {
+            let promoter = &self.promoters[p];
+            let venue = &self.venues[promoter.venue];
+            let period_from = venue.months[(month + 3) as usize];
+            let period_to = venue.months[(month + 4) as usize];
+            let step = ((self.now - period_to) / 8)
+                .min(days(1))
+                .max(TimeDelta::zero());
+            let generated = period_to + step;
+            let earned: Vec<&Earned> = groups[&(p, month)]
+                .iter()
+                .filter(|e| e.confirmed_at <= generated)
+                .collect();
+            if earned.is_empty() {
+                continue;
+            }
+            let commissions: i64 = earned.iter().map(|e| e.amount).sum();
+            let method = match promoter.venue {
+                1 | APPROVAL_VENUE => PayoutMethod::DigitalWallet,
+                3 => PayoutMethod::Check,
+                _ => PayoutMethod::BankTransfer,
+            };
+            let fees = if method == PayoutMethod::DigitalWallet && commissions > 150 {
+                150
+            } else {
+                0
+            };
+            let id = self.ids.uuid();
+            let submitted = generated + step;
+            let approved = submitted + step;
+            let processing = approved + step;
+            let completed = processing + step;
+            let boss = self.user_ids[venue.boss];
+            let done = status == PayoutStatus::Completed;
+            let label = period_from
+                .with_timezone(&venue.tz)
+                .format("%B %Y")
+                .to_string();
+            payout_rows.push(payouts::Model {
+                id,
+                venue_id: venue.id,
+                promoter_id: Some(promoter.id),
+                amount: commissions - fees,
+                currency: venue.spec.currency.to_owned(),
+                period_from,
+                period_to,
+                status,
+                scheduled_for: if done { processing } else { self.now + days(3) },
+                processed_at: done.then_some(completed),
+                commissions_amount: commissions,
+                incentives_amount: 0,
+                adjustments_amount: 0,
+                fees_amount: fees,
+                method,
+                reference: done.then(|| {
+                    format!(
+                        "PRIMA-PO-{}-{:04}",
+                        period_from.with_timezone(&venue.tz).format("%Y%m"),
+                        sequence + 1
+                    )
+                }),
+                approved_by: done.then_some(boss),
+                approved_at: done.then_some(approved),
+                created_at: generated,
+                updated_at: if done { completed } else { submitted },
+            });
+            let mut transaction_ids = Vec::with_capacity(earned.len());
+            for e in &earned {
+                items.push(payout_items::Model {
+                    id: self.ids.uuid(),
+                    payout_id: id,
+                    transaction_id: e.transaction,
+                    amount: e.amount,
+                    r#type: TransactionType::PromoterCommission,
+                    created_at: generated,
+                });
+                transaction_ids.push(e.transaction);
+            }
+            let mut audit = |from: Option<PayoutStatus>,
+                             to: PayoutStatus,
+                             by: Option<Uuid>,
+                             at: DateTime<Utc>,
+                             reason: String| {
+                audits.push(payout_audit::Model {
+                    id: self.ids.uuid(),
+                    payout_id: id,
+                    from_status: from,
+                    to_status: to,
+                    performed_by: by,
+                    reason: Some(reason),
+                    created_at: at,
+                });
+            };
+            audit(
+                None,
+                PayoutStatus::Draft,
+                Some(admin),
+                generated,
+                format!("Generated for {label}"),
+            );
+            audit(
+                Some(PayoutStatus::Draft),
+                PayoutStatus::PendingApproval,
+                Some(admin),
+                submitted,
+                "Submitted for approval".to_owned(),
+            );
+            if done {
+                audit(
+                    Some(PayoutStatus::PendingApproval),
+                    PayoutStatus::Approved,
+                    Some(boss),
+                    approved,
+                    "Approved".to_owned(),
+                );
+                audit(
+                    Some(PayoutStatus::Approved),
+                    PayoutStatus::Processing,
+                    Some(admin),
+                    processing,
+                    format!(
+                        "Sent by {}",
+                        method.as_str().replace('_', " ").to_lowercase()
+                    ),
+                );
+                audit(
+                    Some(PayoutStatus::Processing),
+                    PayoutStatus::Completed,
+                    None,
+                    completed,
+                    "Payment confirmed by the payment provider".to_owned(),
+                );
+                settle.push((id, completed, transaction_ids));
+                if !released_hold_written {
+                    released_hold_written = true;
+                    holds.push(payout_holds::Model {
+                        id: self.ids.uuid(),
+                        payout_id: id,
+                        amount: earned.iter().map(|e| e.amount).max().unwrap_or(0),
+                        reason: "Guest questioned a charge; resolved in the venue's favour"
+                            .to_owned(),
+                        hold_until: Some(submitted + days(7)),
+                        created_by: boss,
+                        created_at: submitted,
+                        released_by: Some(boss),
+                        released_at: Some(approved),
+                    });
+                }
+            } else {
+                assign.push((id, generated, transaction_ids));
+                let disputed = earned[rng.below(earned.len() as u64) as usize].amount;
+                holds.push(payout_holds::Model {
+                    id: self.ids.uuid(),
+                    payout_id: id,
+                    amount: disputed.min(commissions - fees),
+                    reason: "Guest dispute on a booking in this period is under review".to_owned(),
+                    hold_until: Some(self.now + days(14)),
+                    created_by: boss,
+                    created_at: submitted,
+                    released_by: None,
+                    released_at: None,
+                });
+            }
+        }
+        self.report.payouts = w.insert::<payouts::Entity>(payout_rows).await?;
+        w.insert::<payout_items::Entity>(items).await?;
+        use transactions::Column as T;
+        for (payout, at, ids) in settle {
+            for chunk in ids.chunks(1_000) {
+                transactions::Entity::update_many()
+                    .col_expr(T::Status, Expr::value(TransactionStatus::Settled.as_str()))
+                    .col_expr(T::SettledAt, Expr::value(at))
+                    .col_expr(T::PayoutId, Expr::value(payout))
+                    .col_expr(T::UpdatedAt, Expr::value(at))
+                    .filter(T::Id.is_in(chunk.iter().copied()))
+                    .exec(w.conn)
+                    .await
+                    .context("settling the transactions of a completed payout")?;
+            }
+        }
+        for (payout, at, ids) in assign {
+            for chunk in ids.chunks(1_000) {
+                transactions::Entity::update_many()
+                    .col_expr(T::PayoutId, Expr::value(payout))
+                    .col_expr(T::UpdatedAt, Expr::value(at))
+                    .filter(T::Id.is_in(chunk.iter().copied()))
+                    .exec(w.conn)
+                    .await
+                    .context("assigning transactions to a payout")?;
+            }
+        }
+        w.insert::<payout_holds::Entity>(holds).await?;
+        w.insert::<payout_audit::Entity>(audits).await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Incentives
+// ---------------------------------------------------------------------------------------
+
+struct Programme {
+    kind: IncentiveType,
+    metric: &'static str,
+    comparison: TargetComparison,
+    tiers: &'static [PromoterTier],
+    tenure_days: i32,
+    max_previous_wins: Option<i32>,
+    recurring: bool,
+}
+
+const PROGRAMMES: [Programme; 3] = [
+    Programme {
+        kind: IncentiveType::BookingCount,
+        metric: "bookings",
+        comparison: TargetComparison::GreaterEqual,
+        tiers: &[
+            PromoterTier::Standard,
+            PromoterTier::Premium,
+            PromoterTier::Vip,
+        ],
+        tenure_days: 0,
+        max_previous_wins: None,
+        recurring: true,
+    },
+    Programme {
+        kind: IncentiveType::RevenueTarget,
+        metric: "revenue",
+        comparison: TargetComparison::GreaterEqual,
+        tiers: &[PromoterTier::Premium, PromoterTier::Vip],
+        tenure_days: 30,
+        max_previous_wins: None,
+        recurring: false,
+    },
+    Programme {
+        kind: IncentiveType::NewGuests,
+        metric: "new_guests",
+        comparison: TargetComparison::TopN,
+        tiers: &[PromoterTier::Standard, PromoterTier::Premium],
+        tenure_days: 0,
+        max_previous_wins: Some(3),
+        recurring: false,
+    },
+];
+
+impl Seeder {
+    async fn incentives<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let mut events = std::mem::take(&mut self.events);
+        events.sort_by_key(|e| (e.at, e.promoter));
+        let new_guests: Vec<i64> = self
+            .month_guests()
+            .iter()
+            .map(|(new, _)| i64::from(*new))
+            .collect();
+        let mut programme_rows = Vec::new();
+        let mut progress_rows = Vec::new();
+        for (v, venue) in self.venues.iter().enumerate() {
+            let period_start = venue.months[3];
+            let period_end = venue.months[4];
+            let created_at = period_start - days(2);
+            let creator = self.user_ids[venue.boss];
+            let month = period_start
+                .with_timezone(&venue.tz)
+                .format("%B")
+                .to_string();
+            let currency = venue.spec.currency;
+            for programme in &PROGRAMMES {
+                let eligible: Vec<usize> = venue
+                    .promoters
+                    .iter()
+                    .copied()
+                    .filter(|&p| {
+                        let promoter = &self.promoters[p];
+                        promoter.spec.status == PromoterStatus::Active
+                            && programme.tiers.contains(&promoter.spec.tier)
+                            && promoter.joined_at
+                                <= period_start - days(i64::from(programme.tenure_days))
+                    })
+                    .collect();
+                // Final values (hundredths of the unit) and, for threshold programmes, the
+                // running value replayed in time order.
+                let value_of = |p: usize| -> i64 {
+                    match programme.kind {
+                        IncentiveType::BookingCount => {
+                            i64::from(self.promoter_aggs[p].month_bookings) * 100
+                        }
+                        IncentiveType::RevenueTarget => self.promoter_aggs[p].month_revenue,
+                        _ => new_guests[p] * 100,
+                    }
+                };
+                let best = eligible.iter().map(|&p| value_of(p)).max().unwrap_or(0);
+                let threshold = match programme.kind {
+                    IncentiveType::BookingCount => {
+                        if best == 0 {
+                            1_000
+                        } else {
+                            nice_floor(best / 100 * 3 / 4) * 100
+                        }
+                    }
+                    IncentiveType::RevenueTarget => {
+                        if best == 0 {
+                            100_000
+                        } else {
+                            nice_floor(best / 100 * 3 / 4) * 100
+                        }
+                    }
+                    _ => 300,
+                };
+                // A TOP_N participant's target is the value currently needed to be in the
+                // top N: the N-th best value (at least one unit).
+                let target_value = if programme.comparison == TargetComparison::TopN {
+                    let mut values: Vec<i64> = eligible.iter().map(|&p| value_of(p)).collect();
+                    values.sort_unstable_by(|a, b| b.cmp(a));
+                    let n = (threshold / 100) as usize;
+                    values
+                        .get(n.min(values.len()).saturating_sub(1))
+                        .copied()
+                        .unwrap_or(0)
+                        .max(100)
+                } else {
+                    threshold
+                };
+                let id = self.ids.uuid();
+                let (reward_type, reward_value, reward_description) = match programme.kind {
+                    IncentiveType::BookingCount => (
+                        RewardType::FixedAmount,
+                        15_000,
+                        format!("{} 150.00 bonus", currency),
+                    ),
+                    IncentiveType::RevenueTarget => (
+                        RewardType::PercentageBonus,
+                        500,
+                        "5% bonus on the month's commissions".to_owned(),
+                    ),
+                    _ if v % 2 == 0 => (
+                        RewardType::TierUpgrade,
+                        0,
+                        "Move up one promoter tier".to_owned(),
+                    ),
+                    _ => (
+                        RewardType::FixedAmount,
+                        10_000,
+                        format!("{} 100.00 for each of the top 3", currency),
+                    ),
+                };
+                let mut achieved = 0;
+                let mut last_change = created_at;
+                for &p in &eligible {
+                    let current = value_of(p);
+                    let mut achieved_at = None;
+                    let mut last = created_at;
+                    let mut running = 0i64;
+                    for e in events.iter().filter(|e| e.promoter == p) {
+                        running += match programme.kind {
+                            IncentiveType::BookingCount => e.count * 100,
+                            IncentiveType::RevenueTarget => e.revenue,
+                            _ => 0,
+                        };
+                        last = last.max(e.at);
+                        if programme.comparison == TargetComparison::GreaterEqual
+                            && achieved_at.is_none()
+                            && running >= threshold
+                        {
+                            achieved_at = Some(e.at.max(created_at));
+                        }
+                    }
+                    if programme.comparison != TargetComparison::TopN {
+                        debug_assert_eq!(
+                            running, current,
+                            "replayed progress equals the final value"
+                        );
+                    }
+                    if let Some(at) = achieved_at {
+                        achieved += 1;
+                        last_change = last_change.max(at);
+                    }
+                    progress_rows.push(incentive_progress::Model {
+                        id: self.ids.uuid(),
+                        incentive_id: id,
+                        promoter_id: self.promoters[p].id,
+                        current_value: current,
+                        target_value,
+                        percent_complete: ratio(current, target_value, 10_000).min(10_000),
+                        status: if achieved_at.is_some() {
+                            ProgressStatus::Achieved
+                        } else {
+                            ProgressStatus::InProgress
+                        },
+                        achieved_at,
+                        reward_earned: None,
+                        reward_paid_at: None,
+                        last_updated: last.min(self.now).max(created_at),
+                        created_at,
+                    });
+                }
+                let tiers: Vec<&str> = programme.tiers.iter().map(|t| t.as_str()).collect();
+                let (name, description) = match programme.kind {
+                    IncentiveType::BookingCount => (
+                        format!("{month} booking sprint"),
+                        format!(
+                            "Bring {} confirmed bookings to {} in {month}.",
+                            threshold / 100,
+                            venue.spec.name
+                        ),
+                    ),
+                    IncentiveType::RevenueTarget => (
+                        format!("{month} revenue club"),
+                        format!(
+                            "Reach {currency} {} in booking revenue in {month}.",
+                            money_text(threshold)
+                        ),
+                    ),
+                    _ => (
+                        format!("{month} new guest challenge"),
+                        format!(
+                            "The three promoters who bring the most new guests to {} in {month} win.",
+                            venue.spec.name
+                        ),
+                    ),
+                };
+                programme_rows.push(incentives::Model {
+                    id,
+                    venue_id: venue.id,
+                    name,
+                    description: Some(description),
+                    r#type: programme.kind,
+                    target_metric: programme.metric.to_owned(),
+                    target_threshold: threshold,
+                    target_comparison: programme.comparison,
+                    reward_type,
+                    reward_value,
+                    reward_currency: currency.to_owned(),
+                    reward_description: Some(reward_description),
+                    period_type: PeriodType::Monthly,
+                    period_start,
+                    period_end,
+                    is_recurring: programme.recurring,
+                    eligible_tiers: json!(tiers),
+                    min_tenure_days: programme.tenure_days,
+                    max_previous_wins: programme.max_previous_wins,
+                    status: IncentiveStatus::Active,
+                    participant_count: eligible.len() as i32,
+                    winner_count: achieved,
+                    total_payout: 0,
+                    created_by: creator,
+                    created_at,
+                    updated_at: last_change,
+                });
+            }
+        }
+        self.report.incentives = w.insert::<incentives::Entity>(programme_rows).await?;
+        w.insert::<incentive_progress::Entity>(progress_rows)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use rust_decimal_macros::dec;
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder};
+
+    use super::*;
+
+    /// A fixed reference instant, with microseconds, in the middle of a month.
+    fn fixed_now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 18, 15, 30, 12).unwrap() + TimeDelta::microseconds(123_456)
+    }
+
+    async fn sqlite() -> crate::db::Db {
+        let db = crate::db::connect("sqlite::memory:", &Default::default())
+            .await
+            .expect("connect to SQLite in memory");
+        crate::db::migrate(&db).await.expect("migrate");
+        db
+    }
+
+    fn options(bookings: u64) -> SeedOptions {
+        SeedOptions {
+            bookings,
+            now: fixed_now(),
+        }
+    }
+
+    #[test]
+    fn prices_follow_the_domain_rules() {
+        let mut pricing = empty_pricing();
+        pricing.non_prime_per_diner = 1_500;
+        pricing.non_prime_platform_fee_percent = 1_000;
+        pricing.prime_base_for_2 = 5_000;
+        pricing.prime_additional_per_person = 2_000;
+        pricing.prime_platform_fee_percent = 1_200;
+        pricing.minimum_booking_amount = 2_500;
+        pricing.early_bird_discount_percent = Some(1_000);
+        pricing.repeat_customer_discount_percent = Some(500);
+        pricing.group_discount_percent = Some(1_500);
+        // PRIME, 4 diners: 50 + 2 * 20 = 90; early bird 10 % -> 81; platform 12 % -> 9.72.
+        let fees = price(&pricing, BookingType::Prime, 4, true, true);
+        assert_eq!((fees.base, fees.platform, fees.total), (8_100, 972, 9_072));
+        assert_eq!(fees.discount, Some(Discount::EarlyBird));
+        // One diner non-prime: 15.00 is below the 25.00 minimum.
+        let fees = price(&pricing, BookingType::NonPrime, 1, false, false);
+        assert_eq!((fees.base, fees.platform, fees.total), (2_500, 250, 2_750));
+        // Group of 8 with every discount: only the largest (group, 15 %) applies.
+        let fees = price(&pricing, BookingType::NonPrime, 8, true, true);
+        assert_eq!(fees.base, 10_200);
+        assert_eq!(fees.discount, Some(Discount::Group));
+        // Rounding once, half away from zero: 3 * 3.35 = 10.05, 10 % early bird -> 9.045 -> 9.05.
+        pricing.non_prime_per_diner = 335;
+        pricing.minimum_booking_amount = 0;
+        pricing.non_prime_platform_fee_percent = 1_250;
+        let fees = price(&pricing, BookingType::NonPrime, 3, true, false);
+        assert_eq!(fees.base, 905);
+        assert_eq!(
+            fees.platform,
+            money_units(round_money(dec!(9.05) * dec!(0.125)))
+        );
+        assert_eq!(fees.platform, 113);
+    }
+
+    #[test]
+    fn commissions_apply_minimum_and_cap() {
+        let terms = Terms {
+            from: fixed_now(),
+            to: None,
+            tier: PromoterTier::Standard,
+            model: CommissionModel::PerCover,
+            rate: 40_000,
+            minimum_booking: 2_000,
+            maximum_payout: Some(3_000),
+        };
+        assert_eq!(commission(&terms, 4, 5_000), 1_600);
+        assert_eq!(commission(&terms, 12, 5_000), 3_000, "capped");
+        assert_eq!(commission(&terms, 4, 1_999), 0, "below the minimum booking");
+        let percent = Terms {
+            model: CommissionModel::PercentOfSpend,
+            rate: 1_250,
+            maximum_payout: None,
+            ..terms.clone()
+        };
+        // 12.5 % of 90.10 = 11.2625 -> 11.26.
+        assert_eq!(commission(&percent, 2, 9_010), 1_126);
+        let flat = Terms {
+            model: CommissionModel::FlatRate,
+            rate: 75_000,
+            ..terms
+        };
+        assert_eq!(commission(&flat, 2, 9_010), 750);
+    }
+
+    #[test]
+    fn the_generator_is_deterministic() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        for _ in 0..100 {
+            assert_eq!(a.uuid(), b.uuid());
+        }
+        let id = Rng::new(1).uuid();
+        assert_eq!(id.get_version_num(), 4);
+    }
+
+    /// Every table of the demo portfolio.
+    async fn table_counts<C: ConnectionTrait>(db: &C) -> BTreeMap<&'static str, u64> {
+        let mut counts = BTreeMap::new();
+        counts.insert("users", users::Entity::find().count(db).await.unwrap());
+        counts.insert(
+            "user_venue_access",
+            user_venue_access::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert("venues", venues::Entity::find().count(db).await.unwrap());
+        counts.insert(
+            "venue_pricing",
+            venue_pricing::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert("guests", guests::Entity::find().count(db).await.unwrap());
+        counts.insert(
+            "promoters",
+            promoters::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "commission_rates",
+            commission_rates::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "commission_assignments",
+            commission_assignments::Entity::find()
+                .count(db)
+                .await
+                .unwrap(),
+        );
+        counts.insert(
+            "bookings",
+            bookings::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "booking_history",
+            booking_history::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "transactions",
+            transactions::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert("payouts", payouts::Entity::find().count(db).await.unwrap());
+        counts.insert(
+            "payout_items",
+            payout_items::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "payout_holds",
+            payout_holds::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "payout_audit",
+            payout_audit::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "incentives",
+            incentives::Entity::find().count(db).await.unwrap(),
+        );
+        counts.insert(
+            "incentive_progress",
+            incentive_progress::Entity::find().count(db).await.unwrap(),
+        );
+        counts
+    }
+
+    /// Checks the seeded data against DOMAIN.md, recomputing everything from the rows.
+    async fn check_portfolio<C: ConnectionTrait>(db: &C, report: &SeedReport, expected: u64) {
+        let now = fixed_now();
+        let counts = table_counts(db).await;
+        for (table, count) in &counts {
+            assert!(*count > 0, "{table} has rows");
+        }
+        assert_eq!(counts["bookings"], expected);
+        assert_eq!(report.bookings, expected);
+        assert_eq!(report.transactions, counts["transactions"]);
+        assert_eq!(report.history, counts["booking_history"]);
+        assert_eq!(report.guests, counts["guests"]);
+        assert_eq!(report.promoters, counts["promoters"]);
+        assert_eq!(report.payouts, counts["payouts"]);
+        assert_eq!(report.incentives, counts["incentives"]);
+        assert_eq!(report.users, counts["users"]);
+        assert_eq!(report.venues, 6);
+
+        let venue_rows = venues::Entity::find().all(db).await.unwrap();
+        let currency: HashMap<Uuid, String> = venue_rows
+            .iter()
+            .map(|v| (v.id, v.currency.clone()))
+            .collect();
+        let pricing = venue_pricing::Entity::find().all(db).await.unwrap();
+        let bookings = bookings::Entity::find()
+            .order_by_asc(bookings::Column::CreatedAt)
+            .order_by_asc(bookings::Column::Id)
+            .all(db)
+            .await
+            .unwrap();
+        let transactions = transactions::Entity::find().all(db).await.unwrap();
+        let mut ledger: HashMap<Uuid, Vec<&transactions::Model>> = HashMap::new();
+        for t in &transactions {
+            ledger
+                .entry(t.booking_id.expect("booking transactions"))
+                .or_default()
+                .push(t);
+            assert_eq!(
+                currency[&t.venue_id], t.currency,
+                "ledger currency is the venue's"
+            );
+        }
+
+        // Fees recomputed with the pricing row in force at creation and the discounts.
+        let mut completed_at: HashMap<(Uuid, Uuid), DateTime<Utc>> = HashMap::new();
+        for b in &bookings {
+            assert!(b.booking_time > b.created_at);
+            assert!(b.created_at <= now && b.booking_time <= now + days(30));
+            assert!(b.booking_time >= now - days(120));
+            assert!((1..=12).contains(&b.diners));
+            assert_eq!(
+                b.total_fee,
+                b.base_fee + b.platform_fee,
+                "total = base + platform"
+            );
+            let row = pricing
+                .iter()
+                .find(|p| {
+                    p.venue_id == b.venue_id
+                        && p.is_active
+                        && p.effective_from <= b.created_at
+                        && p.effective_to.is_none_or(|to| b.created_at < to)
+                })
+                .expect("a pricing row in force at creation");
+            assert!(row.minimum_party_size <= b.diners && b.diners <= row.maximum_party_size);
+            let repeat = completed_at
+                .get(&(b.guest_id, b.venue_id))
+                .is_some_and(|done| *done < b.created_at);
+            let fees = price(
+                row,
+                b.r#type,
+                b.diners,
+                b.booking_time - b.created_at >= days(7),
+                repeat,
+            );
+            assert_eq!(
+                (fees.base, fees.platform, fees.total),
+                (b.base_fee, b.platform_fee, b.total_fee)
+            );
+            if let Some(done) = b.completed_at {
+                completed_at
+                    .entry((b.guest_id, b.venue_id))
+                    .and_modify(|t| *t = (*t).min(done))
+                    .or_insert(done);
+            }
+            // Status consistent with its timestamps and with now.
+            match b.status {
+                BookingStatus::Completed => assert!(
+                    b.completed_at
+                        .is_some_and(|t| t <= now && t >= b.booking_time)
+                ),
+                BookingStatus::NoShow => assert!(
+                    b.no_show_at
+                        .is_some_and(|t| t <= now && t >= b.booking_time)
+                ),
+                BookingStatus::Cancelled => assert!(
+                    b.cancelled_at
+                        .is_some_and(|t| t <= now && t < b.booking_time)
+                ),
+                BookingStatus::Pending => assert!(b.confirmed_at.is_none() && b.booking_time > now),
+                BookingStatus::Confirmed => assert!(b.confirmed_at.is_some()),
+            }
+            assert_eq!(b.source == BookingSource::Promoter, b.promoter_id.is_some());
+            if b.confirmed_at.is_none() || b.promoter_id.is_none() {
+                assert_eq!(b.promoter_commission, 0);
+            }
+
+            // The ledger reconciles with the booking.
+            let rows = ledger.get(&b.id).cloned().unwrap_or_default();
+            if b.confirmed_at.is_some() {
+                let fee_sum: i64 = rows
+                    .iter()
+                    .filter(|t| {
+                        matches!(
+                            t.r#type,
+                            TransactionType::BookingFee | TransactionType::PlatformFee
+                        )
+                    })
+                    .map(|t| t.amount)
+                    .sum();
+                assert_eq!(
+                    fee_sum, b.total_fee,
+                    "BOOKING_FEE + PLATFORM_FEE = total_fee"
+                );
+                let commission: Vec<_> = rows
+                    .iter()
+                    .filter(|t| t.r#type == TransactionType::PromoterCommission)
+                    .collect();
+                assert_eq!(commission.len(), usize::from(b.promoter_commission > 0));
+                for t in &rows {
+                    let fee = t.r#type != TransactionType::PromoterCommission;
+                    let expected = match (b.status, fee) {
+                        (BookingStatus::Completed, _) => {
+                            &[TransactionStatus::Confirmed, TransactionStatus::Settled][..]
+                        }
+                        (BookingStatus::NoShow, true) => &[TransactionStatus::Confirmed][..],
+                        (BookingStatus::NoShow, false) | (BookingStatus::Cancelled, _) => {
+                            &[TransactionStatus::Cancelled][..]
+                        }
+                        _ => &[TransactionStatus::Pending][..],
+                    };
+                    assert!(
+                        expected.contains(&t.status),
+                        "{:?} {:?} transaction of a {:?} booking",
+                        t.status,
+                        t.r#type,
+                        b.status
+                    );
+                }
+            } else {
+                assert!(rows.is_empty(), "no ledger for a booking never confirmed");
+            }
+        }
+
+        // Promoter and guest metrics recomputed from the bookings.
+        let promoter_rows = promoters::Entity::find().all(db).await.unwrap();
+        for p in &promoter_rows {
+            let mine: Vec<_> = bookings
+                .iter()
+                .filter(|b| Some(p.id) == b.promoter_id)
+                .collect();
+            let counted: Vec<_> = mine
+                .iter()
+                .filter(|b| {
+                    matches!(
+                        b.status,
+                        BookingStatus::Confirmed | BookingStatus::Completed
+                    )
+                })
+                .collect();
+            let count = |s: BookingStatus| mine.iter().filter(|b| b.status == s).count() as i64;
+            let (completed, cancelled, no_show) = (
+                count(BookingStatus::Completed),
+                count(BookingStatus::Cancelled),
+                count(BookingStatus::NoShow),
+            );
+            assert_eq!(
+                p.total_bookings as usize,
+                counted.len(),
+                "total_bookings of {}",
+                p.first_name
+            );
+            let revenue: i64 = counted.iter().map(|b| b.total_fee).sum();
+            assert_eq!(p.total_revenue, revenue);
+            assert_eq!(
+                p.average_booking_value,
+                ratio(revenue, counted.len() as i64, 1)
+            );
+            assert_eq!(p.cancel_rate, ratio(cancelled, mine.len() as i64, 10_000));
+            assert_eq!(p.no_show_rate, ratio(no_show, completed + no_show, 10_000));
+            assert_eq!(
+                p.conversion_rate,
+                ratio(completed, completed + cancelled + no_show, 10_000)
+            );
+        }
+        let guest_rows = guests::Entity::find().all(db).await.unwrap();
+        for g in &guest_rows {
+            let mine: Vec<_> = bookings.iter().filter(|b| b.guest_id == g.id).collect();
+            assert_eq!(g.total_bookings as usize, mine.len());
+            assert_eq!(
+                g.total_spent,
+                mine.iter()
+                    .filter(|b| b.status == BookingStatus::Completed)
+                    .map(|b| b.total_fee)
+                    .sum::<i64>()
+            );
+            assert_eq!(g.last_booking_at, mine.iter().map(|b| b.booking_time).max());
+            let currencies: std::collections::BTreeSet<_> = mine
+                .iter()
+                .map(|b| currency[&b.venue_id].as_str())
+                .collect();
+            assert!(
+                currencies.len() <= 1,
+                "a guest's total never mixes currencies"
+            );
+        }
+
+        // Payouts: amount = items - fees; settled transactions point at completed payouts.
+        let payouts = payouts::Entity::find().all(db).await.unwrap();
+        let items = payout_items::Entity::find().all(db).await.unwrap();
+        for payout in &payouts {
+            let sum: i64 = items
+                .iter()
+                .filter(|i| i.payout_id == payout.id)
+                .map(|i| i.amount)
+                .sum();
+            assert_eq!(payout.commissions_amount, sum);
+            assert_eq!(
+                payout.amount,
+                payout.commissions_amount + payout.incentives_amount + payout.adjustments_amount
+                    - payout.fees_amount
+            );
+            for item in items.iter().filter(|i| i.payout_id == payout.id) {
+                let t = transactions
+                    .iter()
+                    .find(|t| t.id == item.transaction_id)
+                    .unwrap();
+                assert_eq!(t.payout_id, Some(payout.id));
+                assert_eq!(t.amount, item.amount);
+                assert!(t.created_at >= payout.period_from && t.created_at < payout.period_to);
+                let expected = if payout.status == PayoutStatus::Completed {
+                    TransactionStatus::Settled
+                } else {
+                    TransactionStatus::Confirmed
+                };
+                assert_eq!(t.status, expected);
+            }
+        }
+        assert!(payouts.iter().any(|p| p.status == PayoutStatus::Completed));
+        assert!(
+            payouts
+                .iter()
+                .any(|p| p.status == PayoutStatus::PendingApproval)
+        );
+
+        // Statuses the demo promises.
+        for status in [
+            PromoterStatus::Active,
+            PromoterStatus::Inactive,
+            PromoterStatus::Suspended,
+            PromoterStatus::PendingApproval,
+        ] {
+            assert!(
+                promoter_rows.iter().any(|p| p.status == status),
+                "a {status} promoter"
+            );
+        }
+        assert_eq!(
+            guest_rows
+                .iter()
+                .filter(|g| g.status == GuestStatus::Blocked)
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn seeds_a_consistent_portfolio_on_sqlite() {
+        let db = sqlite().await;
+        let report = seed(&db.conn, &options(300)).await.expect("seed");
+        check_portfolio(&db.conn, &report, 300).await;
+    }
+
+    #[tokio::test]
+    async fn the_same_now_gives_the_same_bookings() {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let db = sqlite().await;
+            seed(&db.conn, &options(250)).await.expect("seed");
+            let rows = bookings::Entity::find()
+                .order_by_asc(bookings::Column::CreatedAt)
+                .order_by_asc(bookings::Column::Id)
+                .all(&db.conn)
+                .await
+                .unwrap();
+            ids.push(
+                rows.into_iter()
+                    .map(|b| (b.id, b.total_fee, b.status))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(ids[0].len(), 250);
+        assert_eq!(ids[0], ids[1]);
+    }
+
+    #[tokio::test]
+    async fn seeding_a_seeded_database_is_an_error() {
+        let db = sqlite().await;
+        seed(&db.conn, &options(60)).await.expect("first seed");
+        let before = table_counts(&db.conn).await;
+        let err = seed(&db.conn, &options(60)).await.expect_err("second seed");
+        assert!(err.to_string().contains("already seeded"), "{err}");
+        assert_eq!(table_counts(&db.conn).await, before, "nothing written");
+    }
+
+    /// A fresh PostgreSQL database from `TEST_DATABASE_URL`, dropped by [`drop_postgres`].
+    async fn fresh_postgres(base: &str) -> (crate::db::Db, String) {
+        let admin = crate::db::connect(base, &Default::default())
+            .await
+            .expect("connect to PostgreSQL");
+        let name = format!("prima_seed_{}", Uuid::new_v4().simple());
+        admin
+            .conn
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a database");
+        admin.conn.close().await.ok();
+        let (without_query, query) = base
+            .split_once('?')
+            .map_or((base, None), |(a, q)| (a, Some(q)));
+        let root = &without_query[..without_query.rfind('/').expect("a database URL has a path")];
+        let url = match query {
+            Some(q) => format!("{root}/{name}?{q}"),
+            None => format!("{root}/{name}"),
+        };
+        let db = crate::db::connect(&url, &Default::default())
+            .await
+            .expect("connect to the new database");
+        crate::db::migrate(&db).await.expect("migrate");
+        (db, name)
+    }
+
+    async fn drop_postgres(base: &str, db: crate::db::Db, name: &str) {
+        db.conn.close().await.ok();
+        let admin = crate::db::connect(base, &Default::default())
+            .await
+            .expect("connect to PostgreSQL");
+        admin
+            .conn
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .expect("drop the database");
+    }
+
+    #[tokio::test]
+    async fn seeds_a_consistent_portfolio_on_postgres() {
+        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL seed test");
+            return;
+        };
+        let (db, name) = fresh_postgres(&base).await;
+        let result = seed(&db.conn, &options(300)).await;
+        let report = result.expect("seed");
+        check_portfolio(&db.conn, &report, 300).await;
+        drop_postgres(&base, db, &name).await;
+    }
+
+    fn bench_bookings(default: u64) -> u64 {
+        std::env::var("SEED_BOOKINGS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// `cargo test --release -p prima-service seed_benchmark -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore = "benchmark: a million bookings on PostgreSQL"]
+    async fn seed_benchmark_postgres() {
+        let base = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let n = bench_bookings(1_000_000);
+        let (db, name) = fresh_postgres(&base).await;
+        let started = std::time::Instant::now();
+        let report = seed(
+            &db.conn,
+            &SeedOptions {
+                bookings: n,
+                now: crate::time::now(),
+            },
+        )
+        .await
+        .expect("seed");
+        let elapsed = started.elapsed();
+        println!("PostgreSQL: seeded {n} bookings in {elapsed:.1?}: {report:?}");
+        assert_eq!(bookings::Entity::find().count(&db.conn).await.unwrap(), n);
+        drop_postgres(&base, db, &name).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "benchmark: 20,000 bookings on a SQLite file"]
+    async fn seed_benchmark_sqlite() {
+        let n = bench_bookings(20_000);
+        // SEED_SQLITE_PATH keeps the database for inspection; otherwise a temporary file.
+        let keep = std::env::var("SEED_SQLITE_PATH").ok();
+        let path = keep
+            .clone()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("prima_seed_{}.db", Uuid::new_v4().simple()))
+            });
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = crate::db::connect(&url, &Default::default())
+            .await
+            .expect("connect");
+        crate::db::migrate(&db).await.expect("migrate");
+        let started = std::time::Instant::now();
+        let report = seed(
+            &db.conn,
+            &SeedOptions {
+                bookings: n,
+                now: crate::time::now(),
+            },
+        )
+        .await
+        .expect("seed");
+        let elapsed = started.elapsed();
+        println!("SQLite file: seeded {n} bookings in {elapsed:.1?}: {report:?}");
+        assert_eq!(bookings::Entity::find().count(&db.conn).await.unwrap(), n);
+        db.conn.close().await.ok();
+        if keep.is_some() {
+            return;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            std::fs::remove_file(format!("{}{suffix}", path.display())).ok();
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The PRIMA data model as sea-orm migrations, identical in meaning on PostgreSQL and SQLite.
+//!
+//! Written with sea-query builders only (CHECK constraints and partial indexes included), so
+//! one definition produces both dialects. `README.md` gives the storage conventions and every
+//! place where the stored form differs from the data model document, with the reason.
+//!
+//! Order matters for foreign keys: users and venues first, then guests, promoters and
+//! bookings, commissions, incentives (the ledger refers to them), the ledger and payouts,
+//! then the outbox and idempotency keys. Each migration's `down` drops its tables in reverse.
+
+pub use sea_orm_migration::prelude::*;
+
+mod iden;
+mod m20250101_000001_users_venues_access_pricing;
+mod m20250101_000002_guests_promoters_bookings_history;
+mod m20250101_000003_commissions;
+mod m20250101_000004_incentives;
+mod m20250101_000005_ledger_payouts;
+mod m20250101_000006_outbox_idempotency;
+mod values;
+
+/// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20250101_000001_users_venues_access_pricing::Migration),
+            Box::new(m20250101_000002_guests_promoters_bookings_history::Migration),
+            Box::new(m20250101_000003_commissions::Migration),
+            Box::new(m20250101_000004_incentives::Migration),
+            Box::new(m20250101_000005_ledger_payouts::Migration),
+            Box::new(m20250101_000006_outbox_idempotency::Migration),
+        ]
+    }
+}
+
+/// Creates a table, then its indexes (a table drop removes them again).
+async fn create_table_with_indexes(
+    manager: &SchemaManager<'_>,
+    table: TableCreateStatement,
+    indexes: Vec<IndexCreateStatement>,
+) -> Result<(), DbErr> {
+    manager.create_table(table).await?;
+    for index in indexes {
+        manager.create_index(index).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Bad input gets a clear error, never a 500 or a panic.
+
+use prima_tests::{TestApp, error_codes};
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_and_unknown_queries_get_clear_errors() {
+    let app = TestApp::demo(50).await;
+    let token = app.login("owner@prima.demo").await;
+    let malformed = app
+        .graphql(Some(&token), "{ venues { edges { node { id }", json!({}))
+        .await;
+    assert!(
+        malformed["errors"][0]["message"].as_str().unwrap().len() > 10,
+        "{malformed}"
+    );
+    let unknown = app
+        .graphql(
+            Some(&token),
+            "{ venues { edges { node { nope } } } }",
+            json!({}),
+        )
+        .await;
+    let message = unknown["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("nope"), "{message}");
+}
+
+#[tokio::test]
+async fn a_query_deeper_than_the_limit_is_refused() {
+    let app = TestApp::demo(50).await;
+    let token = app.login("owner@prima.demo").await;
+    let mut query = String::from("{ me { user { id } } venues { edges { node { id ");
+    for _ in 0..6 {
+        query.push_str("bookings { edges { node { venue { ");
+    }
+    query.push_str("id ");
+    query.push_str(&"} } } } ".repeat(6));
+    query.push_str("} } } }");
+    let response = app.graphql(Some(&token), &query, json!({})).await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("nested too deep"), "{response}");
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert!(response["data"].is_null());
+}
+
+#[tokio::test]
+async fn a_page_over_one_hundred_is_bad_user_input_naming_the_argument() {
+    let app = TestApp::demo(50).await;
+    let token = app.login("owner@prima.demo").await;
+    let response = app
+        .graphql(
+            Some(&token),
+            "{ venues(first: 1000) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"]);
+    assert_eq!(response["errors"][0]["extensions"]["field"], "first");
+    let response = app
+        .graphql(
+            Some(&token),
+            "{ venues(first: 2) { edges { node { bookings(first: 101) { totalCount } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        error_codes(&response).iter().all(|c| c == "BAD_USER_INPUT"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_id_or_cursor_is_bad_user_input() {
+    let app = TestApp::demo(50).await;
+    let token = app.login("owner@prima.demo").await;
+    let response = app
+        .graphql(
+            Some(&token),
+            "{ venue(id: \"not-a-uuid\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"]);
+    assert_eq!(response["errors"][0]["extensions"]["field"], "id");
+    let response = app
+        .graphql(
+            Some(&token),
+            "{ venues(after: \"garbage\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"]);
+    assert_eq!(response["errors"][0]["extensions"]["field"], "after");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_graphql_gets_a_400_in_graphql_error_shape() {
+    let app = TestApp::empty().await;
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{ this is not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the PRIMA Partner API: a real server per test on a random port, over
+//! its own database (SQLite in memory, or PostgreSQL with TEST_DATABASE_URL).
+
+mod access;
+mod auth;
+mod bad_input;
+mod http;
+mod portfolio;
+mod schema;

@@ -1,0 +1,73 @@
+//! The dashboard's portfolio graph in one query, and its SQL statement count: it must not
+//! grow with the data (no N+1).
+
+use prima_server::config::ServeArgs;
+use prima_tests::TestApp;
+use serde_json::{Value, json};
+
+const PORTFOLIO: &str = "{ venues(first: 10) { edges { node { bookings(first: 50) { edges { node { guest { id } promoter { id } transactions { payout { id } } } } } } } } }";
+
+async fn statements_for_portfolio(bookings: u64) -> (u64, Value) {
+    // The suite runs many servers at once on two cores: give the dataloaders a batching
+    // window no CPU stall can outlast, so this measures the query plan, not the scheduler.
+    let args = ServeArgs {
+        batch_delay_ms: 100,
+        ..ServeArgs::default()
+    };
+    let app = TestApp::demo_with(bookings, args).await;
+    let token = app.login("owner@prima.demo").await;
+    // Warm-up: the first request of a fresh pool may prepare things; count the second.
+    app.query_ok(&token, PORTFOLIO, json!({})).await;
+    let before = app.statements();
+    let data = app.query_ok(&token, PORTFOLIO, json!({})).await;
+    (app.statements() - before, data)
+}
+
+fn count(data: &Value, path: &[&str]) -> usize {
+    fn walk(value: &Value, path: &[&str]) -> usize {
+        match (value, path.split_first()) {
+            (Value::Array(items), _) => items.iter().map(|item| walk(item, path)).sum(),
+            (_, None) => usize::from(!value.is_null()),
+            (_, Some((head, rest))) => walk(&value[*head], rest),
+        }
+    }
+    walk(data, path)
+}
+
+#[tokio::test]
+async fn the_portfolio_query_runs_the_same_few_statements_at_two_data_sizes() {
+    let (small, small_data) = statements_for_portfolio(2_000).await;
+    let (large, large_data) = statements_for_portfolio(20_000).await;
+    let bookings = ["venues", "edges", "node", "bookings", "edges", "node"];
+    let payouts = [
+        "venues",
+        "edges",
+        "node",
+        "bookings",
+        "edges",
+        "node",
+        "transactions",
+        "payout",
+    ];
+    eprintln!(
+        "portfolio query: {small} statements at 2,000 bookings ({} bookings, {} payouts returned); \
+         {large} at 20,000 ({} bookings, {} payouts)",
+        count(&small_data, &bookings),
+        count(&small_data, &payouts),
+        count(&large_data, &bookings),
+        count(&large_data, &payouts),
+    );
+    assert!(
+        count(&small_data, &bookings) > 100,
+        "the query returns a real graph"
+    );
+    assert!(
+        count(&large_data, &payouts) > 0,
+        "some bookings lead to a payout"
+    );
+    assert_eq!(
+        small, large,
+        "the statement count must not depend on the data size"
+    );
+    assert!(small <= 10, "at most 10 statements, got {small}");
+}
