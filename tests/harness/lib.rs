@@ -1,12 +1,7 @@
 //! The black-box test harness: each test gets its own database and a real server on a
 //! random port, and talks to it over HTTP and WebSocket as the dashboard would.
-//!
-//! Databases: SQLite in memory by default. With `TEST_DATABASE_URL`
-//! (`postgres://postgres@127.0.0.1:5432/postgres`), a fresh PostgreSQL database per test,
-//! cloned from a template that is migrated once (named after the migrations, so a new
-//! migration makes a new template) and dropped when the test ends.
-
-pub mod db;
+//! Databases come from `prima_service::testing`: SQLite in memory by default, a fresh
+//! PostgreSQL database per test with `TEST_DATABASE_URL`.
 
 use std::net::SocketAddr;
 
@@ -15,7 +10,7 @@ use prima_server::app::Running;
 use prima_server::config::ServeArgs;
 use serde_json::{Value, json};
 
-pub use db::TestDb;
+pub use prima_service::testing::TestDb;
 
 /// Every demo user's password.
 pub const PASSWORD: &str = "prima-demo";

@@ -20,6 +20,8 @@ pub mod paging;
 pub mod payouts;
 pub mod promoters;
 pub mod seed;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod users;
 pub mod venues;

@@ -489,3 +489,256 @@ mod tests {
         assert_eq!(values[1], Value::from(Uuid::nil()));
     }
 }
+
+#[cfg(test)]
+mod db_tests {
+    //! Paging against a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL).
+
+    use prima_entity::enums::UserRole;
+    use prima_entity::venues;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use uuid::Uuid;
+
+    use super::PageArgs;
+    use crate::bookings::{self, BookingQuery};
+    use crate::promoters::fixtures;
+    use crate::venues::{self as venue_reads, VenueFilter, VenueOrder};
+
+    async fn named_venues(db: &crate::testing::TestDb, names: &[&str]) -> Vec<(String, Uuid)> {
+        let mut rows = Vec::new();
+        for name in names {
+            let id = fixtures::venue(db).await;
+            venues::Entity::update_many()
+                .col_expr(venues::Column::Name, Expr::value(*name))
+                .filter(venues::Column::Id.eq(id))
+                .exec(&db.conn)
+                .await
+                .unwrap();
+            rows.push((name.to_string(), id));
+        }
+        rows
+    }
+
+    #[tokio::test]
+    async fn paging_forward_then_backward_visits_every_row_once_in_order() {
+        let db = fixtures::db().await;
+        let mut expected = named_venues(
+            &db,
+            &[
+                "Bistro",
+                "Aperitivo",
+                "Cellar",
+                "Bistro",
+                "Dock",
+                "Atrium",
+                "Brew",
+            ],
+        )
+        .await;
+        expected.sort();
+        let admin = fixtures::actor(Uuid::new_v4(), UserRole::Admin, &[]);
+        let filter = VenueFilter::default();
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let args = PageArgs {
+                first: Some(3),
+                after: after.clone(),
+                ..Default::default()
+            };
+            let page =
+                venue_reads::page(&db.conn, &admin, &filter, VenueOrder::NameAsc, &args, true)
+                    .await
+                    .unwrap();
+            assert_eq!(page.total_count, Some(7));
+            assert_eq!(page.has_previous_page, after.is_some());
+            seen.extend(page.edges.iter().map(|e| (e.node.name.clone(), e.node.id)));
+            if !page.has_next_page {
+                break;
+            }
+            after = page.edges.last().map(|e| e.cursor.clone());
+        }
+        assert_eq!(
+            seen, expected,
+            "forward paging in (name, id) order, each row once"
+        );
+
+        let mut seen_back = Vec::new();
+        let mut before = None;
+        loop {
+            let args = PageArgs {
+                last: Some(3),
+                before: before.clone(),
+                ..Default::default()
+            };
+            let page =
+                venue_reads::page(&db.conn, &admin, &filter, VenueOrder::NameAsc, &args, false)
+                    .await
+                    .unwrap();
+            assert_eq!(page.has_next_page, before.is_some());
+            let mut chunk: Vec<_> = page
+                .edges
+                .iter()
+                .map(|e| (e.node.name.clone(), e.node.id))
+                .collect();
+            chunk.extend(seen_back);
+            seen_back = chunk;
+            if !page.has_previous_page {
+                break;
+            }
+            before = page.edges.first().map(|e| e.cursor.clone());
+        }
+        assert_eq!(
+            seen_back, expected,
+            "backward paging returns pages in forward order"
+        );
+
+        let desc = venue_reads::page(
+            &db.conn,
+            &admin,
+            &filter,
+            VenueOrder::NameDesc,
+            &PageArgs {
+                first: Some(100),
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        let names: Vec<_> = desc
+            .edges
+            .iter()
+            .map(|e| (e.node.name.clone(), e.node.id))
+            .collect();
+        assert_eq!(names, reversed);
+    }
+
+    #[tokio::test]
+    async fn a_venue_filter_and_name_search_apply_in_sql_with_wildcards_escaped() {
+        let db = fixtures::db().await;
+        named_venues(
+            &db,
+            &["The 100% Bar", "Rooftop 100", "Cafe_Luna", "CafeXLuna"],
+        )
+        .await;
+        let admin = fixtures::actor(Uuid::new_v4(), UserRole::Admin, &[]);
+        let search = |text: &str| VenueFilter {
+            search: Some(text.into()),
+            ..Default::default()
+        };
+        let all = PageArgs::default();
+        let found = |page: super::Page<venues::Model>| {
+            page.edges
+                .into_iter()
+                .map(|e| e.node.name)
+                .collect::<Vec<_>>()
+        };
+        let page = venue_reads::page(
+            &db.conn,
+            &admin,
+            &search("100%"),
+            VenueOrder::NameAsc,
+            &all,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(page), ["The 100% Bar"]);
+        let page = venue_reads::page(
+            &db.conn,
+            &admin,
+            &search("cafe_"),
+            VenueOrder::NameAsc,
+            &all,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(page), ["Cafe_Luna"], "`_` is literal, not a wildcard");
+    }
+
+    #[tokio::test]
+    async fn pages_of_many_parents_in_one_statement_equal_each_parent_paged_alone() {
+        let db = fixtures::db().await;
+        let venues_with = [5usize, 0, 3];
+        let mut parents = Vec::new();
+        for count in venues_with {
+            let venue = fixtures::venue(&db).await;
+            for _ in 0..count {
+                fixtures::booking(&db, venue, None).await;
+            }
+            parents.push(venue);
+        }
+        let admin = fixtures::actor(Uuid::new_v4(), UserRole::Admin, &[]);
+        let query = BookingQuery {
+            page: PageArgs {
+                first: Some(2),
+                ..Default::default()
+            },
+            with_total: true,
+            ..Default::default()
+        };
+        let before = db.stats.statements();
+        let together = bookings::pages_by_venue(&db.conn, &admin, &parents, &query)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.stats.statements() - before,
+            1,
+            "one statement for every parent"
+        );
+        for (venue, count) in parents.iter().zip(venues_with) {
+            let alone = bookings::pages_by_venue(&db.conn, &admin, &[*venue], &query)
+                .await
+                .unwrap()
+                .remove(venue)
+                .unwrap();
+            let batched = &together[venue];
+            assert_eq!(batched.total_count, Some(count as u64));
+            assert_eq!(batched.has_next_page, count > 2);
+            let ids = |p: &super::Page<prima_entity::bookings::Model>| {
+                p.edges.iter().map(|e| e.node.id).collect::<Vec<_>>()
+            };
+            assert_eq!(ids(batched), ids(&alone));
+            assert_eq!(ids(batched).len(), count.min(2));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_access_pages_nothing_of_the_venue() {
+        let db = fixtures::db().await;
+        let (mine, theirs) = (fixtures::venue(&db).await, fixtures::venue(&db).await);
+        fixtures::booking(&db, theirs, None).await;
+        let user = fixtures::actor(
+            Uuid::new_v4(),
+            UserRole::Manager,
+            &[(mine, crate::access::Level::Manager)],
+        );
+        let query = BookingQuery {
+            with_total: true,
+            ..Default::default()
+        };
+        let pages = bookings::pages_by_venue(&db.conn, &user, &[theirs], &query)
+            .await
+            .unwrap();
+        assert_eq!(pages[&theirs].total_count, Some(0));
+        assert!(pages[&theirs].edges.is_empty());
+        let page = venue_reads::page(
+            &db.conn,
+            &user,
+            &VenueFilter::default(),
+            VenueOrder::NameAsc,
+            &PageArgs::default(),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.total_count, Some(1));
+        assert_eq!(page.edges[0].node.id, mine);
+    }
+}

@@ -135,13 +135,9 @@ pub(crate) mod fixtures {
     use crate::access::{Actor, Level};
     use crate::db::Db;
 
-    /// A fresh, migrated in-memory database.
-    pub async fn db() -> Db {
-        let db = crate::db::connect("sqlite::memory:", &Default::default())
-            .await
-            .unwrap();
-        crate::db::migrate(&db).await.unwrap();
-        db
+    /// A fresh, migrated database: SQLite in memory, or PostgreSQL with TEST_DATABASE_URL.
+    pub async fn db() -> crate::testing::TestDb {
+        crate::testing::TestDb::new().await
     }
 
     /// A fixed instant, so tests never depend on the clock.

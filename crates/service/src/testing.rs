@@ -1,9 +1,14 @@
-//! A fresh database per test.
+//! A fresh database per test, for the service's own tests and the black-box tests.
+//!
+//! SQLite in memory by default. With `TEST_DATABASE_URL`
+//! (`postgres://postgres@127.0.0.1:5432/postgres`), a fresh PostgreSQL database per test,
+//! cloned from a template that is migrated once (named after the migrations, so a new
+//! migration makes a new template) and dropped when the test ends.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::db::{self, Db, PoolSettings};
 use prima_migration::MigratorTrait;
-use prima_service::db::{self, Db, PoolSettings};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 /// A database that exists for one test.
@@ -75,6 +80,14 @@ impl TestDb {
             db,
             postgres: Some((admin, name)),
         }
+    }
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Db;
+
+    fn deref(&self) -> &Db {
+        &self.db
     }
 }
 
