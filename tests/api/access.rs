@@ -150,12 +150,12 @@ async fn nested_lists_never_reach_into_a_hidden_venue() {
         .query_ok(
             &manager,
             r#"{ venues(first: 10) { edges { node { id
-                bookings(first: 100) { edges { node { venue { id }
-                    guest { bookings(first: 100) { edges { node { venue { id } } } } }
-                    promoter { bookings(first: 100) { edges { node { venue { id } } } } }
+                bookings(first: 20) { edges { node { venue { id }
+                    guest { bookings(first: 10) { edges { node { venue { id } } } } }
+                    promoter { bookings(first: 10) { edges { node { venue { id } } } } }
                     transactions { venue { id } }
                 } } }
-                guests(first: 100) { edges { node { bookings(first: 100) { edges { node { venue { id } } } } } } }
+                guests(first: 20) { edges { node { bookings(first: 10) { edges { node { venue { id } } } } } } }
             } } } }"#,
             json!({}),
         )

@@ -29,9 +29,10 @@ async fn malformed_and_unknown_queries_get_clear_errors() {
 async fn a_query_deeper_than_the_limit_is_refused() {
     let app = TestApp::demo(50).await;
     let token = app.login("owner@prima.demo").await;
-    let mut query = String::from("{ me { user { id } } venues { edges { node { id ");
+    // Page sizes of 1 keep the complexity low: only the depth is over its limit.
+    let mut query = String::from("{ me { user { id } } venues(first: 1) { edges { node { id ");
     for _ in 0..6 {
-        query.push_str("bookings { edges { node { venue { ");
+        query.push_str("bookings(first: 1) { edges { node { venue { ");
     }
     query.push_str("id ");
     query.push_str(&"} } } } ".repeat(6));
@@ -111,4 +112,30 @@ async fn a_body_that_is_not_graphql_gets_a_400_in_graphql_error_shape() {
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn a_query_too_complex_for_its_page_sizes_is_refused_before_any_sql() {
+    let app = TestApp::demo(50).await;
+    let token = app.login("owner@prima.demo").await;
+    let before = app.statements();
+    let response = app
+        .graphql(
+            Some(&token),
+            "{ venues(first: 100) { edges { node { bookings(first: 100) { edges { node {
+                id diners status totalFee { amount currency } guest { id firstName lastName }
+            } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("too complex"), "{response}");
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    // Only authentication ran (the caller is loaded before the query is validated).
+    assert!(app.statements() - before <= 2);
 }

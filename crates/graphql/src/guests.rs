@@ -131,6 +131,7 @@ impl Guest {
     }
     /// The guest's bookings at venues you can see.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn bookings(
         &self,
         ctx: &Context<'_>,

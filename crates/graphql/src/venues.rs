@@ -177,6 +177,7 @@ impl Venue {
     }
 
     /// Every pricing row, newest first: history is kept, never overwritten.
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn pricing_history(
         &self,
         ctx: &Context<'_>,
@@ -196,6 +197,7 @@ impl Venue {
 
     /// Bookings at this venue, filtered and ordered in SQL.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn bookings(
         &self,
         ctx: &Context<'_>,
@@ -221,6 +223,7 @@ impl Venue {
 
     /// Guests who have booked at this venue, by last name; contact data masked for
     /// COORDINATOR and VIEWER.
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn guests(
         &self,
         ctx: &Context<'_>,
@@ -239,6 +242,7 @@ impl Venue {
     }
 
     /// Promoters whose primary venue this is (MANAGER or above).
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn promoters(
         &self,
         ctx: &Context<'_>,
@@ -254,6 +258,7 @@ impl Venue {
     }
 
     /// Commission rates defined at this venue (MANAGER or above).
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn commission_rates(
         &self,
         ctx: &Context<'_>,
@@ -273,6 +278,7 @@ impl Venue {
     }
 
     /// Incentive programs of this venue (MANAGER or above).
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn incentives(
         &self,
         ctx: &Context<'_>,
@@ -288,6 +294,7 @@ impl Venue {
     }
 
     /// Payouts to promoters at this venue, newest period first (MANAGER or above).
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -476,6 +483,7 @@ impl VenueQuery {
 
     /// The venues you can see, filtered and ordered.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn venues(
         &self,
         ctx: &Context<'_>,

@@ -283,6 +283,17 @@ impl Rng {
         bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
+
+    /// A version 7 UUID for a row made at `at`: time-ordered, so that the rows of the big
+    /// tables (bookings, history, ledger), written roughly in time order, append to their
+    /// indexes instead of touching random pages.
+    fn uuid_at(&mut self, at: DateTime<Utc>) -> Uuid {
+        let mut bytes = [0u8; 10];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes()[..2]);
+        let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
+    }
 }
 
 /// Independent generator streams, so that adding a column to one table does not reshuffle
@@ -3050,7 +3061,7 @@ impl Seeder {
         };
 
         // Rows.
-        let id = ids.uuid();
+        let id = ids.uuid_at(created_at);
         let updated_at = [confirmed_at, cancelled_at, completed_at, no_show_at]
             .into_iter()
             .flatten()
@@ -3079,7 +3090,7 @@ impl Seeder {
                            actor: &Actor,
                            metadata: Option<Json>| {
             chunk.history.push(booking_history::Model {
-                id: ids.uuid(),
+                id: ids.uuid_at(at),
                 booking_id: id,
                 action: action.to_owned(),
                 previous_value: previous,
@@ -3185,7 +3196,7 @@ impl Seeder {
                             promoter_id: Option<Uuid>,
                             description: String,
                             terms: Option<&Terms>| {
-                let txn_id = ids.uuid();
+                let txn_id = ids.uuid_at(confirmed);
                 chunk.transactions.push(transactions::Model {
                     id: txn_id,
                     booking_id: Some(id),
