@@ -251,3 +251,41 @@ async fn a_coordinator_gets_forbidden_for_financial_lists_of_their_own_venue() {
         );
     }
 }
+
+#[tokio::test]
+async fn financial_paths_of_a_manager_stay_inside_their_venue() {
+    let app = TestApp::demo(400).await;
+    let manager = app.login("manager@prima.demo").await;
+    let visible = venue_ids(&app, &manager).await;
+    let data = app
+        .query_ok(
+            &manager,
+            r#"{ venues(first: 5) { edges { node {
+                promoters(first: 10) { edges { node { venue { id }
+                    bookings(first: 10) { edges { node { venue { id } } } }
+                    payouts(first: 5) { edges { node { venue { id } items { transaction { venue { id } } } } } }
+                    incentiveProgress(first: 5) { edges { node { incentive { venue { id } } } } }
+                    commissionAssignments(first: 5) { edges { node { commissionRate { venue { id } } } } }
+                } } }
+                payouts(first: 10) { edges { node { venue { id } promoter { venue { id } }
+                    items { transaction { venue { id } booking { venue { id } } } } } } }
+                incentives(first: 5) { edges { node { venue { id }
+                    leaderboard(first: 10) { edges { node { rank promoter { venue { id } } } } } } } }
+                commissionRates(first: 10) { edges { node { venue { id } } } }
+            } } } }"#,
+            json!({}),
+        )
+        .await;
+    let mut seen = Vec::new();
+    collect_venue_ids(&data, &mut seen);
+    assert!(
+        seen.len() > 10,
+        "the manager's venue has financial data: {data}"
+    );
+    for id in seen {
+        assert!(
+            visible.contains(&id),
+            "reached venue {id} through a financial path"
+        );
+    }
+}

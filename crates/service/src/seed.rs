@@ -217,6 +217,8 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Res
     Ok(seeder.report)
 }
 
+static PROF: std::sync::Mutex<std::collections::BTreeMap<String, std::time::Duration>> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+use std::ops::AddAssign;
 const ADMIN_EMAIL: &str = "admin@prima.demo";
 
 // ---------------------------------------------------------------------------------------
@@ -1755,6 +1757,10 @@ fn commission(terms: &Terms, diners: i32, base_fee: i64) -> i64 {
 // Writing
 // ---------------------------------------------------------------------------------------
 
+/// Rows per multi-row INSERT. Statements of one size have one SQL text, which the driver
+/// prepares once and reuses; a thousand rows amortise the round trip.
+const STATEMENT_ROWS: usize = 1_000;
+
 struct Writer<'a, C> {
     conn: &'a C,
     max_params: usize,
@@ -1793,6 +1799,29 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         self.insert_with::<E, _>(rows, Some(build)).await
     }
 
+    /// Rows in one INSERT: at most [`STATEMENT_ROWS`], and under the parameter limit.
+    fn rows_per_statement<E: EntityTrait>(&self) -> usize {
+        let columns = <E::Column as Iterable>::iter().count().max(1);
+        (self.max_params / columns).clamp(1, STATEMENT_ROWS)
+    }
+
+    /// Inserts as many rows from the front of `rows` as fill whole statements, leaving the
+    /// rest for later: every statement then has the same text, and is prepared once.
+    async fn insert_whole<E>(&self, rows: &mut Vec<E::Model>) -> anyhow::Result<u64>
+    where
+        E: EntityTrait,
+        E::Model: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+    {
+        let per_statement = self.rows_per_statement::<E>();
+        let whole = rows.len() / per_statement * per_statement;
+        if whole == 0 {
+            return Ok(0);
+        }
+        let batch: Vec<E::Model> = rows.drain(..whole).collect();
+        self.insert::<E>(batch).await
+    }
+
     async fn insert_with<E, F>(
         &self,
         rows: Vec<E::Model>,
@@ -1805,18 +1834,26 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         F: Fn() -> OnConflict,
     {
         let total = rows.len() as u64;
-        let columns = <E::Column as Iterable>::iter().count().max(1);
-        let per_statement = (self.max_params / columns).max(1);
+        let per_statement = self.rows_per_statement::<E>();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<E::Model> = rows.by_ref().take(per_statement).collect();
+            let t0 = std::time::Instant::now();
             let mut insert = InsertMany::<E::ActiveModel>::many(chunk);
+            {
+                use sea_orm::QueryTrait;
+                let _ = insert.build(DbBackend::Postgres);
+            }
+            PROF.lock().unwrap().entry("_build".to_owned()).or_default().add_assign(t0.elapsed());
             if let Some(conflict) = &conflict {
                 insert = insert.on_conflict(conflict());
             }
-            insert
+            let t0 = std::time::Instant::now();
+            let r = insert
                 .exec_without_returning(self.conn)
-                .await
+                .await;
+            PROF.lock().unwrap().entry(E::default().table_name().to_owned()).or_default().add_assign(t0.elapsed());
+            r
                 .with_context(|| format!("inserting into {}", E::default().table_name()))?;
         }
         Ok(total)
@@ -2786,30 +2823,40 @@ impl Seeder {
             let offset =
                 (u128::from(i) * u128::from(span) + u128::from(rng.below(span))) / u128::from(n);
             let created_at = start + TimeDelta::seconds(offset as i64);
+            let t0 = std::time::Instant::now();
             self.booking(&mut rng, &mut ids, created_at, &weights, &mut chunk);
+            PROF.lock().unwrap().entry("_generate".to_owned()).or_default().add_assign(t0.elapsed());
             if chunk.bookings.len() >= BOOKINGS_PER_FLUSH {
-                self.flush(w, &mut chunk).await?;
+                self.flush(w, &mut chunk, false).await?;
                 if self.report.bookings % 100_000 == 0 {
                     tracing::info!(bookings = self.report.bookings, "seed: bookings written");
                 }
             }
         }
-        self.flush(w, &mut chunk).await?;
+        self.flush(w, &mut chunk, true).await?;
         Ok(())
     }
 
+    /// Writes the generated bookings, then the history and ledger rows that fill whole
+    /// statements; the rest waits for the next flush, or is written when `last`.
     async fn flush<C: ConnectionTrait>(
         &mut self,
         w: &Writer<'_, C>,
         chunk: &mut Chunk,
+        last: bool,
     ) -> anyhow::Result<()> {
         let bookings = std::mem::take(&mut chunk.bookings);
-        let history = std::mem::take(&mut chunk.history);
-        let transactions = std::mem::take(&mut chunk.transactions);
         self.report.bookings += w.insert::<bookings::Entity>(bookings).await?;
-        self.report.history += w.insert::<booking_history::Entity>(history).await?;
-        self.report.transactions += w.insert::<transactions::Entity>(transactions).await?;
-        *chunk = Chunk::with_capacity(BOOKINGS_PER_FLUSH);
+        chunk.bookings.reserve(BOOKINGS_PER_FLUSH);
+        if last {
+            let history = std::mem::take(&mut chunk.history);
+            let transactions = std::mem::take(&mut chunk.transactions);
+            self.report.history += w.insert::<booking_history::Entity>(history).await?;
+            self.report.transactions += w.insert::<transactions::Entity>(transactions).await?;
+        } else {
+            self.report.history += w.insert_whole::<booking_history::Entity>(&mut chunk.history).await?;
+            self.report.transactions += w.insert_whole::<transactions::Entity>(&mut chunk.transactions).await?;
+        }
         Ok(())
     }
 
@@ -4504,6 +4551,7 @@ mod tests {
         .await
         .expect("seed");
         let elapsed = started.elapsed();
+        println!("{:?}", PROF.lock().unwrap());
         println!("PostgreSQL: seeded {n} bookings in {elapsed:.1?}: {report:?}");
         assert_eq!(bookings::Entity::find().count(&db.conn).await.unwrap(), n);
         drop_postgres(&base, db, &name).await;
