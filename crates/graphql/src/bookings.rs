@@ -1,6 +1,5 @@
 //! Bookings: the `booking` query and the `Booking` type with its relations.
 
-use std::collections::HashMap;
 
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
@@ -9,7 +8,8 @@ use prima_entity::{booking_history, bookings};
 use prima_service::access::Actor;
 use prima_service::bookings::{BookingFilter, BookingOrder, BookingQuery};
 use prima_service::db::Db;
-use prima_service::paging::{Page, PageArgs};
+use prima_service::paging::PageArgs;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::connection::wants_total;
@@ -309,7 +309,7 @@ impl PageQuery for VenueBookings {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages =
             prima_service::bookings::pages_by_venue(&db.conn, actor, parents, &self.0).await?;
         Ok(loaders::all_ok(pages))
@@ -328,7 +328,7 @@ impl PageQuery for PromoterBookings {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages =
             prima_service::bookings::pages_by_promoter(&db.conn, actor, parents, &self.0).await?;
         Ok(loaders::all_ok(pages))
@@ -347,7 +347,7 @@ impl PageQuery for GuestBookings {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages =
             prima_service::bookings::pages_by_guest(&db.conn, actor, parents, &self.0).await?;
         Ok(loaders::all_ok(pages))

@@ -2,7 +2,6 @@
 //! `CommissionAssignment` type (a promoter's rate over a period). Visible to MANAGER or
 //! above at the venue (financial reads).
 
-use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
@@ -11,8 +10,9 @@ use prima_entity::{commission_assignments, commission_rates};
 use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::money;
-use prima_service::paging::{Page, PageArgs};
+use prima_service::paging::PageArgs;
 use rust_decimal::Decimal;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::bookings::currency_of;
@@ -205,7 +205,7 @@ impl PageQuery for VenueRates {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         prima_service::commissions::rate_pages_by_venue(
             &db.conn,
             actor,

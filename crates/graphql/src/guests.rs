@@ -1,6 +1,5 @@
 //! Guests: the `guest` query and the `Guest` type, masked per the caller's role.
 
-use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -8,8 +7,9 @@ use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
 use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::guests::GuestView;
-use prima_service::paging::{Page, PageArgs};
+use prima_service::paging::PageArgs;
 use rust_decimal::Decimal;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::bookings::{Booking, BookingFilterInput, BookingOrderInput, GuestBookings};
@@ -176,7 +176,7 @@ impl PageQuery for VenueGuests {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages = prima_service::guests::pages_by_venue(
             &db.conn,
             actor,

@@ -2,7 +2,6 @@
 //! live leaderboard, and `IncentiveProgress`. Visible to MANAGER or above at the venue
 //! (financial reads).
 
-use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
@@ -15,8 +14,9 @@ use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::incentives::Ranked;
 use prima_service::money;
-use prima_service::paging::{Page, PageArgs};
+use prima_service::paging::PageArgs;
 use rust_decimal::Decimal;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::connection::{Conn, connection, page_args, wants_total};
@@ -287,7 +287,7 @@ impl PageQuery for VenueIncentives {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         prima_service::incentives::pages_by_venue(
             &db.conn,
             actor,
@@ -314,7 +314,7 @@ impl PageQuery for Leaderboard {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages = prima_service::incentives::leaderboard_pages(
             &db.conn,
             actor,

@@ -17,6 +17,7 @@ use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::paging::Page;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 /// How long a loader waits, by default, for more keys before it runs its batch. Sibling
@@ -116,7 +117,7 @@ pub trait PageQuery: Send + Sync + Hash + Eq + 'static {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> impl Future<Output = Result<HashMap<Uuid, Result<Page<Self::Node>, Error>>, Error>> + Send;
+    ) -> impl Future<Output = Result<PagesOrDenied<Self::Node>, Error>> + Send;
 }
 
 /// One parent's page of a nested connection.

@@ -1,7 +1,6 @@
 //! Payouts: the `payout` query, `Venue.payouts`, and the `Payout` type with its items,
 //! holds and audit trail. Visible to MANAGER or above at the venue (financial reads).
 
-use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
@@ -9,7 +8,8 @@ use prima_entity::enums::{PayoutMethod, PayoutStatus, TransactionType};
 use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
 use prima_service::access::Actor;
 use prima_service::db::Db;
-use prima_service::paging::{Page, PageArgs};
+use prima_service::paging::PageArgs;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::connection::{Conn, connection, wants_total};
@@ -301,7 +301,7 @@ impl PageQuery for VenuePayouts {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         prima_service::payouts::pages_by_venue(
             &db.conn,
             actor,

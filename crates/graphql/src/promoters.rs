@@ -2,7 +2,6 @@
 //! bookings, commission assignments, incentive progress and payouts. Visible to MANAGER or
 //! above at the promoter's venue (financial reads).
 
-use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
@@ -11,8 +10,9 @@ use prima_entity::{commission_assignments, incentive_progress, payouts, promoter
 use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::money;
-use prima_service::paging::{Page, PageArgs};
+use prima_service::paging::PageArgs;
 use rust_decimal::Decimal;
+use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::bookings::{
@@ -277,7 +277,7 @@ impl PageQuery for VenuePromoters {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         prima_service::promoters::pages_by_venue(
             &db.conn,
             actor,
@@ -304,7 +304,7 @@ impl PageQuery for PromoterAssignments {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages = prima_service::commissions::assignment_pages_by_promoter(
             &db.conn,
             actor,
@@ -332,7 +332,7 @@ impl PageQuery for PromoterProgress {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages = prima_service::incentives::progress_pages_by_promoter(
             &db.conn,
             actor,
@@ -360,7 +360,7 @@ impl PageQuery for PromoterPayouts {
         db: &Db,
         actor: &Actor,
         parents: &[Uuid],
-    ) -> prima_service::Result<HashMap<Uuid, prima_service::Result<Page<Self::Node>>>> {
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
         let pages = prima_service::payouts::pages_by_promoter(
             &db.conn,
             actor,

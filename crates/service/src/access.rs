@@ -206,6 +206,27 @@ pub fn mask_phone(phone: &str) -> String {
     format!("***{tail}")
 }
 
+/// Splits parents into those where the caller holds the capability and FORBIDDEN/NOT_FOUND
+/// errors for the rest, so a nested list under a visible venue answers "your role does not
+/// allow this" instead of silently looking empty.
+pub fn split_by_capability(
+    actor: &Actor,
+    venue_of: impl IntoIterator<Item = (Uuid, Uuid)>,
+    capability: Capability,
+) -> (Vec<Uuid>, HashMap<Uuid, Error>) {
+    let mut allowed = Vec::new();
+    let mut denied = HashMap::new();
+    for (parent, venue) in venue_of {
+        match actor.require(venue, capability) {
+            Ok(()) => allowed.push(parent),
+            Err(err) => {
+                denied.insert(parent, err);
+            }
+        }
+    }
+    (allowed, denied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,25 +300,4 @@ mod tests {
         assert_eq!(mask_phone("+1 555 0100"), "***00");
         assert_eq!(mask_name(""), "");
     }
-}
-
-/// Splits parents into those where the caller holds the capability and FORBIDDEN/NOT_FOUND
-/// errors for the rest, so a nested list under a visible venue answers "your role does not
-/// allow this" instead of silently looking empty.
-pub fn split_by_capability(
-    actor: &Actor,
-    venue_of: impl IntoIterator<Item = (Uuid, Uuid)>,
-    capability: Capability,
-) -> (Vec<Uuid>, HashMap<Uuid, Error>) {
-    let mut allowed = Vec::new();
-    let mut denied = HashMap::new();
-    for (parent, venue) in venue_of {
-        match actor.require(venue, capability) {
-            Ok(()) => allowed.push(parent),
-            Err(err) => {
-                denied.insert(parent, err);
-            }
-        }
-    }
-    (allowed, denied)
 }

@@ -364,6 +364,9 @@ pub async fn fetch_pages<M: FromQueryResult>(
     Ok(pages)
 }
 
+/// Pages keyed by parent, each one a page or the error of a parent the caller may not list.
+pub type PagesOrDenied<M> = HashMap<Uuid, Result<Page<M>>>;
+
 /// Pages of the given parents, in the parents' order, an empty page for a parent with none.
 pub fn pages_for<M>(
     parents: &[Uuid],

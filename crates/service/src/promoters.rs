@@ -16,8 +16,7 @@ use crate::access::{self, Actor, Capability};
 use crate::error::{Error, Result};
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort, Window};
 
-/// Pages keyed by parent, each one a page or the error of a parent the caller may not list.
-pub type PagesOrDenied<M> = HashMap<Uuid, Result<Page<M>>>;
+pub use crate::paging::PagesOrDenied;
 
 /// Splits venue parents into those where the caller holds financial reads and the errors
 /// of the rest (FORBIDDEN for a venue the caller can read, NOT_FOUND otherwise).
