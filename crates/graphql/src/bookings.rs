@@ -1,6 +1,5 @@
 //! Bookings: the `booking` query and the `Booking` type with its relations.
 
-
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingSource, BookingStatus, BookingType};

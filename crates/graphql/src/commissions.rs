@@ -2,7 +2,6 @@
 //! `CommissionAssignment` type (a promoter's rate over a period). Visible to MANAGER or
 //! above at the venue (financial reads).
 
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{CommissionModel, PromoterTier};
@@ -11,8 +10,8 @@ use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::money;
 use prima_service::paging::PageArgs;
-use rust_decimal::Decimal;
 use prima_service::paging::PagesOrDenied;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::bookings::currency_of;

@@ -1,6 +1,5 @@
 //! Guests: the `guest` query and the `Guest` type, masked per the caller's role.
 
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
@@ -8,8 +7,8 @@ use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::guests::GuestView;
 use prima_service::paging::PageArgs;
-use rust_decimal::Decimal;
 use prima_service::paging::PagesOrDenied;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::bookings::{Booking, BookingFilterInput, BookingOrderInput, GuestBookings};

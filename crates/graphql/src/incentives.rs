@@ -2,7 +2,6 @@
 //! live leaderboard, and `IncentiveProgress`. Visible to MANAGER or above at the venue
 //! (financial reads).
 
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{
@@ -15,8 +14,8 @@ use prima_service::db::Db;
 use prima_service::incentives::Ranked;
 use prima_service::money;
 use prima_service::paging::PageArgs;
-use rust_decimal::Decimal;
 use prima_service::paging::PagesOrDenied;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::connection::{Conn, connection, page_args, wants_total};

@@ -1,7 +1,6 @@
 //! Payouts: the `payout` query, `Venue.payouts`, and the `Payout` type with its items,
 //! holds and audit trail. Visible to MANAGER or above at the venue (financial reads).
 
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PayoutMethod, PayoutStatus, TransactionType};
