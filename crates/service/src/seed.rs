@@ -3,9 +3,12 @@
 //!
 //! [`seed`] fills an already-migrated, empty database. The same [`SeedOptions`] (booking count
 //! and reference instant `now`) always produce the same rows: every choice comes from a
-//! fixed-seed splitmix64 generator, every UUID is drawn from it (version 4 bits set), and
-//! every timestamp is an offset from `now`. Only the argon2 password hash differs between runs
-//! (its salt is random); it is computed once and shared by every demo user.
+//! fixed-seed splitmix64 generator, every UUID is made of its output, and every timestamp is
+//! an offset from `now`. Reference rows get version 4 UUIDs; bookings, their history and
+//! their transactions get version 7 UUIDs (the row's own timestamp plus generator bits), so
+//! that a million of them append to their indexes instead of writing random index pages.
+//! Only the argon2 password hash differs between runs (its salt is random); it is computed
+//! once and shared by every demo user.
 //!
 //! # What it contains
 //!
@@ -23,12 +26,14 @@
 //!   one (`effective_to` NULL), with discounts on some venues.
 //! - **Guests**: `max(50, bookings / 8)`, split into a US, a UK and a French pool by the
 //!   currency of the venues they book (so no guest total mixes currencies); about 5 % VIP,
-//!   exactly one BLOCKED (blocked 21 days ago; no booking made after that), JSON arrays of
-//!   dietary restrictions and tags.
+//!   exactly one BLOCKED (blocked 21 days ago: no booking made after that, and the venue
+//!   cancelled the later ones then), JSON arrays of dietary restrictions and tags. Low guest
+//!   numbers are the regulars; every guest has at least one booking when there are enough.
 //! - **Promoters**: 4 or 5 per venue, every tier and every status (ACTIVE, INACTIVE,
 //!   SUSPENDED, PENDING_APPROVAL), social media JSON. A promoter brings bookings to its own
 //!   venue only; INACTIVE and SUSPENDED ones only bookings whose time is before the day they
-//!   stopped, PENDING_APPROVAL ones none.
+//!   stopped (they were ACTIVE when those were confirmed, so they earned commission),
+//!   PENDING_APPROVAL ones none.
 //! - **Commission rates**: every venue has a rate for each tier; PERCENT_OF_SPEND,
 //!   PER_COVER and FLAT_RATE venues, and one venue also has a TIERED ladder
 //!   (`min_monthly_bookings` 0 / 10 / 25) for every tier. **Assignments**: every promoter has
@@ -66,7 +71,7 @@
 //!   cancelled or a no-show (its ledger row is then CANCELLED); bookings never confirmed or
 //!   without a promoter have 0.
 //! - **Ledger**: a booking that becomes CONFIRMED writes BOOKING_FEE, PLATFORM_FEE and (when
-//!   > 0) PROMOTER_COMMISSION at the confirmation moment, PENDING. COMPLETED: all CONFIRMED;
+//!   positive) PROMOTER_COMMISSION at the confirmation moment, PENDING. COMPLETED: all CONFIRMED;
 //!   NO_SHOW: fees CONFIRMED, commission CANCELLED; cancelled after confirmation: all
 //!   CANCELLED; still CONFIRMED: all PENDING. `processed_at` is the moment a row became
 //!   CONFIRMED. The commission row records the applied rate (`commission_rate`, same units as
@@ -109,11 +114,19 @@
 //!
 //! # Speed
 //!
-//! Rows are generated in memory a chunk at a time and written with multi-row `INSERT`s sized
-//! under the bind-parameter limit of the backend (65,535 on PostgreSQL, 32,766 on SQLite);
-//! guest and promoter aggregates are accumulated while generating and written once at the
-//! end (one multi-row upsert per chunk). The whole seed runs in one database transaction, so
-//! a failure leaves the database empty.
+//! Bookings are generated 2,000 at a time, with their history and ledger rows, and written
+//! with multi-row `INSERT`s of 1,000 rows (fewer where the bind-parameter limit of the
+//! backend, 65,535 on PostgreSQL and 32,766 on SQLite, requires it); history and ledger rows
+//! that do not fill a statement wait for the next chunk, so every statement of a table has
+//! the same text and is prepared once. Memory stays bounded: besides one chunk, only small
+//! per-guest and per-promoter accumulators are kept (110 MB peak for a million bookings).
+//! Guest and promoter metrics are accumulated while generating and written once at the end
+//! (a multi-row upsert on the primary key: the rows must exist before the bookings that
+//! refer to them). The whole seed runs in one database transaction, so a failure leaves the
+//! database as it was. Measured on the 2-core development machine (release build):
+//! 1,000,000 bookings (2.0 M history rows, 2.4 M transactions) on PostgreSQL 15 in 3 min 25 s,
+//! most of it the server's per-row work on indexes and foreign keys; 20,000 bookings on a
+//! SQLite file in 2.6 s.
 
 use std::collections::HashMap;
 
@@ -217,8 +230,6 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Res
     Ok(seeder.report)
 }
 
-static PROF: std::sync::Mutex<std::collections::BTreeMap<String, std::time::Duration>> = std::sync::Mutex::new(std::collections::BTreeMap::new());
-use std::ops::AddAssign;
 const ADMIN_EMAIL: &str = "admin@prima.demo";
 
 // ---------------------------------------------------------------------------------------
@@ -878,6 +889,7 @@ struct PromoterSpec {
     handle: &'static str,
 }
 
+#[expect(clippy::too_many_arguments, reason = "one row of the PROMOTERS table")]
 const fn promoter(
     venue: usize,
     first: &'static str,
@@ -1838,22 +1850,13 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<E::Model> = rows.by_ref().take(per_statement).collect();
-            let t0 = std::time::Instant::now();
             let mut insert = InsertMany::<E::ActiveModel>::many(chunk);
-            {
-                use sea_orm::QueryTrait;
-                let _ = insert.build(DbBackend::Postgres);
-            }
-            PROF.lock().unwrap().entry("_build".to_owned()).or_default().add_assign(t0.elapsed());
             if let Some(conflict) = &conflict {
                 insert = insert.on_conflict(conflict());
             }
-            let t0 = std::time::Instant::now();
-            let r = insert
+            insert
                 .exec_without_returning(self.conn)
-                .await;
-            PROF.lock().unwrap().entry(E::default().table_name().to_owned()).or_default().add_assign(t0.elapsed());
-            r
+                .await
                 .with_context(|| format!("inserting into {}", E::default().table_name()))?;
         }
         Ok(total)
@@ -2650,8 +2653,8 @@ impl Seeder {
             let venue = &self.venues[p.venue];
             let spec = p.spec;
             let assigner = self.user_ids[venue.boss];
-            let mut periods: Vec<(PromoterTier, DateTime<Utc>, Option<DateTime<Utc>>, String)> =
-                Vec::new();
+            // (tier, from, to, notes) of each assignment.
+            let mut periods: Vec<AssignmentPeriod> = Vec::new();
             match spec.previous {
                 Some((previous, since_days)) => {
                     let switch = at_local(
@@ -2725,6 +2728,9 @@ impl Seeder {
     }
 }
 
+/// An assignment to write: tier, effective from, effective to, notes.
+type AssignmentPeriod = (PromoterTier, DateTime<Utc>, Option<DateTime<Utc>>, String);
+
 fn tier_label(tier: PromoterTier) -> &'static str {
     match tier {
         PromoterTier::Standard => "Standard",
@@ -2793,7 +2799,7 @@ fn pick_guest(
     let k = pool.seen;
     pool.seen += 1;
     let len = u64::from(pool.len);
-    let offset = if k % pool.stride == 0 && k / pool.stride < len {
+    let offset = if k.is_multiple_of(pool.stride) && k / pool.stride < len {
         k / pool.stride
     } else {
         // Triangular: low indices are the regulars.
@@ -2823,12 +2829,10 @@ impl Seeder {
             let offset =
                 (u128::from(i) * u128::from(span) + u128::from(rng.below(span))) / u128::from(n);
             let created_at = start + TimeDelta::seconds(offset as i64);
-            let t0 = std::time::Instant::now();
             self.booking(&mut rng, &mut ids, created_at, &weights, &mut chunk);
-            PROF.lock().unwrap().entry("_generate".to_owned()).or_default().add_assign(t0.elapsed());
             if chunk.bookings.len() >= BOOKINGS_PER_FLUSH {
                 self.flush(w, &mut chunk, false).await?;
-                if self.report.bookings % 100_000 == 0 {
+                if self.report.bookings.is_multiple_of(100_000) {
                     tracing::info!(bookings = self.report.bookings, "seed: bookings written");
                 }
             }
@@ -2854,8 +2858,12 @@ impl Seeder {
             self.report.history += w.insert::<booking_history::Entity>(history).await?;
             self.report.transactions += w.insert::<transactions::Entity>(transactions).await?;
         } else {
-            self.report.history += w.insert_whole::<booking_history::Entity>(&mut chunk.history).await?;
-            self.report.transactions += w.insert_whole::<transactions::Entity>(&mut chunk.transactions).await?;
+            self.report.history += w
+                .insert_whole::<booking_history::Entity>(&mut chunk.history)
+                .await?;
+            self.report.transactions += w
+                .insert_whole::<transactions::Entity>(&mut chunk.transactions)
+                .await?;
         }
         Ok(())
     }
@@ -2904,7 +2912,7 @@ impl Seeder {
         let mut date = (local_date(&tz, created_at) + days(lead)).min(last_date);
         let mut booking_time = at_local(&tz, date, slot);
         while booking_time <= created_at + minutes(30) {
-            date = date + days(1);
+            date += days(1);
             booking_time = at_local(&tz, date, slot);
         }
 
@@ -4413,6 +4421,73 @@ mod tests {
                 .any(|p| p.status == PayoutStatus::PendingApproval)
         );
 
+        // History: one CREATED row per booking and one STATUS_CHANGED row per change.
+        let history = booking_history::Entity::find().all(db).await.unwrap();
+        let mut per_booking: HashMap<Uuid, (usize, usize)> = HashMap::new();
+        for h in &history {
+            let entry = per_booking.entry(h.booking_id).or_default();
+            match h.action.as_str() {
+                "CREATED" => entry.0 += 1,
+                "STATUS_CHANGED" => entry.1 += 1,
+                other => panic!("unexpected history action {other}"),
+            }
+        }
+        for b in &bookings {
+            let changes = [b.cancelled_at, b.completed_at, b.no_show_at]
+                .iter()
+                .filter(|t| t.is_some())
+                .count()
+                + usize::from(b.confirmed_at.is_some_and(|c| c != b.created_at));
+            assert_eq!(
+                per_booking.get(&b.id).copied().unwrap_or_default(),
+                (1, changes)
+            );
+        }
+
+        // The blocked guest has nothing open after being blocked.
+        let blocked = guest_rows
+            .iter()
+            .find(|g| g.status == GuestStatus::Blocked)
+            .unwrap();
+        for b in bookings.iter().filter(|b| b.guest_id == blocked.id) {
+            assert!(b.created_at < now - days(21));
+            if b.booking_time > now - days(21) {
+                assert_eq!(b.status, BookingStatus::Cancelled);
+            }
+        }
+
+        // Incentive progress agrees with the promoters' month metrics.
+        let programmes = incentives::Entity::find().all(db).await.unwrap();
+        let progress = incentive_progress::Entity::find().all(db).await.unwrap();
+        for row in &progress {
+            let programme = programmes
+                .iter()
+                .find(|i| i.id == row.incentive_id)
+                .unwrap();
+            let promoter = promoter_rows
+                .iter()
+                .find(|p| p.id == row.promoter_id)
+                .unwrap();
+            assert_eq!(promoter.status, PromoterStatus::Active);
+            assert!(row.percent_complete <= 10_000);
+            match programme.r#type {
+                IncentiveType::BookingCount => {
+                    assert_eq!(row.current_value, i64::from(promoter.month_bookings) * 100)
+                }
+                IncentiveType::RevenueTarget => {
+                    assert_eq!(row.current_value, promoter.month_revenue)
+                }
+                _ => assert!(row.current_value <= i64::from(promoter.month_new_guests) * 100),
+            }
+            assert_eq!(
+                row.status == ProgressStatus::Achieved,
+                row.achieved_at.is_some()
+            );
+            if row.status == ProgressStatus::Achieved {
+                assert!(programme.target_comparison != TargetComparison::TopN);
+            }
+        }
+
         // Statuses the demo promises.
         for status in [
             PromoterStatus::Active,
@@ -4551,9 +4626,13 @@ mod tests {
         .await
         .expect("seed");
         let elapsed = started.elapsed();
-        println!("{:?}", PROF.lock().unwrap());
         println!("PostgreSQL: seeded {n} bookings in {elapsed:.1?}: {report:?}");
         assert_eq!(bookings::Entity::find().count(&db.conn).await.unwrap(), n);
+        // SEED_KEEP_DATABASE keeps the database for inspection.
+        if std::env::var_os("SEED_KEEP_DATABASE").is_some() {
+            println!("kept database {name}");
+            return;
+        }
         drop_postgres(&base, db, &name).await;
     }
 
