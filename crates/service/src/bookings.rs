@@ -157,7 +157,7 @@ async fn pages_by(
         .filter(query.filter.condition()?)
         .expr_as(Expr::col((bookings::Entity, parent)), PARENT)
         .into_query();
-    let pages = paging::fetch_pages(db, inner, sort, &window, query.with_total).await?;
+    let pages = paging::fetch_pages(db, inner, parents, sort, &window, query.with_total).await?;
     Ok(paging::pages_for(parents, pages, &window, query.with_total))
 }
 

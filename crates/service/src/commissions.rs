@@ -79,7 +79,7 @@ pub async fn rate_pages_by_venue(
                 PARENT,
             )
             .into_query();
-        paging::fetch_pages(db, inner, &RATE_SORT, &window, with_total).await?
+        paging::fetch_pages(db, inner, &allowed, &RATE_SORT, &window, with_total).await?
     };
     Ok(with_denied(&allowed, pages, denied, &window, with_total))
 }
@@ -122,7 +122,7 @@ pub async fn assignment_pages_by_promoter(
             PARENT,
         )
         .into_query();
-    let pages = paging::fetch_pages(db, inner, &ASSIGNMENT_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages(db, inner, promoter_ids, &ASSIGNMENT_SORT, &window, with_total).await?;
     Ok(paging::pages_for(promoter_ids, pages, &window, with_total))
 }
 

@@ -107,7 +107,7 @@ pub async fn pages_by_venue(
                 PARENT,
             )
             .into_query();
-        paging::fetch_pages(db, inner, &INCENTIVE_SORT, &window, with_total).await?
+        paging::fetch_pages(db, inner, &allowed, &INCENTIVE_SORT, &window, with_total).await?
     };
     Ok(with_denied(&allowed, pages, denied, &window, with_total))
 }
@@ -166,7 +166,7 @@ pub async fn leaderboard_pages(
         )
         .into_query();
     inner.expr_window_as(Expr::cust("RANK()"), over, Alias::new(RANK));
-    let pages = paging::fetch_pages(db, inner, &LEADERBOARD_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages(db, inner, incentive_ids, &LEADERBOARD_SORT, &window, with_total).await?;
     Ok(paging::pages_for(incentive_ids, pages, &window, with_total))
 }
 
@@ -199,7 +199,7 @@ pub async fn progress_pages_by_promoter(
             PARENT,
         )
         .into_query();
-    let pages = paging::fetch_pages(db, inner, &PROGRESS_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages(db, inner, promoter_ids, &PROGRESS_SORT, &window, with_total).await?;
     Ok(paging::pages_for(promoter_ids, pages, &window, with_total))
 }
 

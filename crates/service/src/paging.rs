@@ -7,9 +7,9 @@
 //!
 //! Nested connections (`venues { bookings(first: 50) }`) are paged for all parents in one
 //! statement: the caller's query selects its rows plus the parent id as `__parent`, and
-//! [`fetch_pages`] wraps it in `ROW_NUMBER() OVER (PARTITION BY __parent ORDER BY ...)`
-//! (and `COUNT(*) OVER (PARTITION BY __parent)` when the total is asked for), so the number
-//! of statements does not grow with the number of parents.
+//! [`fetch_pages`] pages it per parent (a window function on SQLite, a LATERAL subquery per
+//! parent on PostgreSQL), counting the total in the same statement when it is asked for, so
+//! the number of statements does not grow with the number of parents.
 
 use std::collections::HashMap;
 
@@ -17,10 +17,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement, SimpleExpr, Value,
-    WindowStatement,
+    Alias, Asterisk, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
+    SimpleExpr, Value, WindowStatement,
 };
-use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
@@ -285,60 +285,39 @@ fn beyond(sort: &Sort, values: &[Value], forward: bool) -> Condition {
 }
 
 /// Pages the rows of `inner` per parent. `inner` must select the row's columns and the
-/// parent id aliased [`PARENT`], with every filter and access condition already applied.
-/// Parents without rows are absent from the map (use [`Page::empty`]).
+/// parent id aliased [`PARENT`], with every filter and access condition already applied;
+/// `parents` are the parent ids it is restricted to. Parents without rows are absent from
+/// the map (use [`pages_for`]).
+///
+/// One statement for all parents, in either plan:
+/// - SQLite: `ROW_NUMBER() OVER (PARTITION BY __parent ORDER BY ...)` over the filtered rows,
+///   keeping the first `limit + 1` of each parent.
+/// - PostgreSQL: `unnest(parents) CROSS JOIN LATERAL (... WHERE __parent = parent ORDER BY
+///   ... LIMIT limit + 1)`, so each parent's page is read from the index in order and the scan
+///   stops after the page instead of numbering every row of a large venue (the same result;
+///   the statement-count and paging tests run on both).
 pub async fn fetch_pages<M: FromQueryResult>(
     db: &impl ConnectionTrait,
     inner: SelectStatement,
+    parents: &[Uuid],
     sort: &Sort,
     window: &Window,
     with_total: bool,
 ) -> Result<HashMap<Uuid, Page<M>>> {
-    let counted = if with_total {
-        let mut q = Query::select();
-        q.column((Alias::new("c"), Asterisk))
-            .expr_window_as(
-                Expr::cust("COUNT(*)"),
-                WindowStatement::partition_by(Alias::new(PARENT)),
-                Alias::new(TOTAL),
-            )
-            .from_subquery(inner, Alias::new("c"));
-        q
+    if parents.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let statement = if db.get_database_backend() == DbBackend::Postgres {
+        lateral_pages(inner, parents, sort, window, with_total)
     } else {
-        inner
+        windowed_pages(inner, sort, window, with_total)
     };
-    let mut numbered = Query::select();
-    let mut over = WindowStatement::partition_by(Alias::new(PARENT));
-    for key in sort.keys {
-        let ascending = key.descending != window.forward;
-        over.order_by(
-            Alias::new(key.column),
-            if ascending { Order::Asc } else { Order::Desc },
-        );
-    }
-    numbered
-        .column((Alias::new("n"), Asterisk))
-        .expr_window_as(Expr::cust("ROW_NUMBER()"), over, Alias::new(ROW))
-        .from_subquery(counted, Alias::new("n"));
-    if let Some(values) = &window.cursor {
-        numbered.cond_where(beyond(sort, values, window.forward));
-    }
-    let mut outer = Query::select();
-    outer
-        .column(Asterisk)
-        .from_subquery(numbered, Alias::new("p"))
-        .and_where(Expr::col(Alias::new(ROW)).lte((window.limit + 1) as i64))
-        .order_by(Alias::new(PARENT), Order::Asc)
-        .order_by(Alias::new(ROW), Order::Asc);
-
-    let rows = db.query_all(&outer).await?;
+    let rows = db.query_all(&statement).await?;
     let mut pages: HashMap<Uuid, Page<M>> = HashMap::new();
     for row in rows {
         let parent: Uuid = row.try_get("", PARENT)?;
         let number: i64 = row.try_get("", ROW)?;
-        let page = pages
-            .entry(parent)
-            .or_insert_with(|| Page::empty(window, false));
+        let page = pages.entry(parent).or_insert_with(|| Page::empty(window, false));
         if with_total && page.total_count.is_none() {
             page.total_count = Some(row.try_get::<i64>("", TOTAL)? as u64);
         }
@@ -362,6 +341,112 @@ pub async fn fetch_pages<M: FromQueryResult>(
         }
     }
     Ok(pages)
+}
+
+/// The order of travel of each sort key.
+fn travel_order(key: &SortKey, window: &Window) -> Order {
+    if key.descending != window.forward {
+        Order::Asc
+    } else {
+        Order::Desc
+    }
+}
+
+/// SQLite's plan: number each parent's rows with a window function, keep `limit + 1`.
+fn windowed_pages(
+    inner: SelectStatement,
+    sort: &Sort,
+    window: &Window,
+    with_total: bool,
+) -> SelectStatement {
+    let counted = if with_total {
+        let mut q = Query::select();
+        q.column((Alias::new("c"), Asterisk))
+            .expr_window_as(
+                Expr::cust("COUNT(*)"),
+                WindowStatement::partition_by(Alias::new(PARENT)),
+                Alias::new(TOTAL),
+            )
+            .from_subquery(inner, Alias::new("c"));
+        q
+    } else {
+        inner
+    };
+    let mut over = WindowStatement::partition_by(Alias::new(PARENT));
+    for key in sort.keys {
+        over.order_by(Alias::new(key.column), travel_order(key, window));
+    }
+    let mut numbered = Query::select();
+    numbered
+        .column((Alias::new("n"), Asterisk))
+        .expr_window_as(Expr::cust("ROW_NUMBER()"), over, Alias::new(ROW))
+        .from_subquery(counted, Alias::new("n"));
+    if let Some(values) = &window.cursor {
+        numbered.cond_where(beyond(sort, values, window.forward));
+    }
+    let mut outer = Query::select();
+    outer
+        .column(Asterisk)
+        .from_subquery(numbered, Alias::new("p"))
+        .and_where(Expr::col(Alias::new(ROW)).lte((window.limit + 1) as i64))
+        .order_by(Alias::new(PARENT), Order::Asc)
+        .order_by(Alias::new(ROW), Order::Asc);
+    outer
+}
+
+/// PostgreSQL's plan: one LATERAL subquery per parent, ordered and limited, so an index on
+/// (parent, sort key) serves each page without reading the parent's other rows.
+fn lateral_pages(
+    inner: SelectStatement,
+    parents: &[Uuid],
+    sort: &Sort,
+    window: &Window,
+    with_total: bool,
+) -> SelectStatement {
+    let parent_of = Alias::new("parent_of");
+    let this_parent = Expr::col((parent_of.clone(), parent_of.clone()));
+    let mut over = WindowStatement::new();
+    for key in sort.keys {
+        over.order_by(Alias::new(key.column), travel_order(key, window));
+    }
+    let mut page = Query::select();
+    page.column((Alias::new("c"), Asterisk))
+        .expr_window_as(Expr::cust("ROW_NUMBER()"), over, Alias::new(ROW));
+    if with_total {
+        let count = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(inner.clone(), Alias::new("t"))
+            .and_where(Expr::col((Alias::new("t"), Alias::new(PARENT))).eq(this_parent.clone()))
+            .to_owned();
+        page.expr_as(Expr::SubQuery(None, Box::new(count.into())), Alias::new(TOTAL));
+    }
+    page.from_subquery(inner, Alias::new("c"))
+        .and_where(Expr::col((Alias::new("c"), Alias::new(PARENT))).eq(this_parent));
+    if let Some(values) = &window.cursor {
+        page.cond_where(beyond(sort, values, window.forward));
+    }
+    for key in sort.keys {
+        page.order_by(Alias::new(key.column), travel_order(key, window));
+    }
+    page.limit(window.limit + 1);
+
+    let ids: Vec<Uuid> = parents.to_vec();
+    let mut outer = Query::select();
+    outer
+        .column((Alias::new("p"), Asterisk))
+        .from_function(
+            Func::cust("unnest").arg(Expr::val(ids).cast_as(Alias::new("uuid[]"))),
+            parent_of,
+        )
+        .join_lateral(
+            JoinType::InnerJoin,
+            page,
+            Alias::new("p"),
+            Condition::all(),
+        )
+        .order_by((Alias::new("p"), Alias::new(PARENT)), Order::Asc)
+        .order_by((Alias::new("p"), Alias::new(ROW)), Order::Asc);
+    outer
 }
 
 /// Pages keyed by parent, each one a page or the error of a parent the caller may not list.

@@ -83,7 +83,7 @@ async fn pages_by(
         )
         .expr_as(Expr::col((payouts::Entity, parent)), PARENT)
         .into_query();
-    let pages = paging::fetch_pages(db, inner, &PAYOUT_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages(db, inner, parents, &PAYOUT_SORT, &window, with_total).await?;
     Ok(paging::pages_for(parents, pages, &window, with_total))
 }
 

@@ -111,7 +111,7 @@ pub async fn pages_by_venue(
                 PARENT,
             )
             .into_query();
-        paging::fetch_pages(db, inner, &PROMOTER_SORT, &window, with_total).await?
+        paging::fetch_pages(db, inner, &allowed, &PROMOTER_SORT, &window, with_total).await?
     };
     Ok(with_denied(&allowed, pages, denied, &window, with_total))
 }
