@@ -122,7 +122,15 @@ pub async fn assignment_pages_by_promoter(
             PARENT,
         )
         .into_query();
-    let pages = paging::fetch_pages(db, inner, promoter_ids, &ASSIGNMENT_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages(
+        db,
+        inner,
+        promoter_ids,
+        &ASSIGNMENT_SORT,
+        &window,
+        with_total,
+    )
+    .await?;
     Ok(paging::pages_for(promoter_ids, pages, &window, with_total))
 }
 

@@ -133,8 +133,15 @@ pub async fn pages_by_venue(
         Expr::col((visits.clone(), bookings::Column::GuestId))
             .equals((guests::Entity, guests::Column::Id)),
     );
-    let pages =
-        paging::fetch_pages::<guests::Model>(db, inner, venue_ids, &GUEST_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages::<guests::Model>(
+        db,
+        inner,
+        venue_ids,
+        &GUEST_SORT,
+        &window,
+        with_total,
+    )
+    .await?;
     let pages = paging::pages_for(venue_ids, pages, &window, with_total);
     Ok(pages
         .into_iter()

@@ -166,7 +166,15 @@ pub async fn leaderboard_pages(
         )
         .into_query();
     inner.expr_window_as(Expr::cust("RANK()"), over, Alias::new(RANK));
-    let pages = paging::fetch_pages(db, inner, incentive_ids, &LEADERBOARD_SORT, &window, with_total).await?;
+    let pages = paging::fetch_pages(
+        db,
+        inner,
+        incentive_ids,
+        &LEADERBOARD_SORT,
+        &window,
+        with_total,
+    )
+    .await?;
     Ok(paging::pages_for(incentive_ids, pages, &window, with_total))
 }
 
@@ -199,7 +207,8 @@ pub async fn progress_pages_by_promoter(
             PARENT,
         )
         .into_query();
-    let pages = paging::fetch_pages(db, inner, promoter_ids, &PROGRESS_SORT, &window, with_total).await?;
+    let pages =
+        paging::fetch_pages(db, inner, promoter_ids, &PROGRESS_SORT, &window, with_total).await?;
     Ok(paging::pages_for(promoter_ids, pages, &window, with_total))
 }
 

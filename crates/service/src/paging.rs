@@ -317,7 +317,9 @@ pub async fn fetch_pages<M: FromQueryResult>(
     for row in rows {
         let parent: Uuid = row.try_get("", PARENT)?;
         let number: i64 = row.try_get("", ROW)?;
-        let page = pages.entry(parent).or_insert_with(|| Page::empty(window, false));
+        let page = pages
+            .entry(parent)
+            .or_insert_with(|| Page::empty(window, false));
         if with_total && page.total_count.is_none() {
             page.total_count = Some(row.try_get::<i64>("", TOTAL)? as u64);
         }
@@ -410,15 +412,21 @@ fn lateral_pages(
         over.order_by(Alias::new(key.column), travel_order(key, window));
     }
     let mut page = Query::select();
-    page.column((Alias::new("c"), Asterisk))
-        .expr_window_as(Expr::cust("ROW_NUMBER()"), over, Alias::new(ROW));
+    page.column((Alias::new("c"), Asterisk)).expr_window_as(
+        Expr::cust("ROW_NUMBER()"),
+        over,
+        Alias::new(ROW),
+    );
     if with_total {
         let count = Query::select()
             .expr(Expr::cust("COUNT(*)"))
             .from_subquery(inner.clone(), Alias::new("t"))
             .and_where(Expr::col((Alias::new("t"), Alias::new(PARENT))).eq(this_parent.clone()))
             .to_owned();
-        page.expr_as(Expr::SubQuery(None, Box::new(count.into())), Alias::new(TOTAL));
+        page.expr_as(
+            Expr::SubQuery(None, Box::new(count.into())),
+            Alias::new(TOTAL),
+        );
     }
     page.from_subquery(inner, Alias::new("c"))
         .and_where(Expr::col((Alias::new("c"), Alias::new(PARENT))).eq(this_parent));
@@ -438,12 +446,7 @@ fn lateral_pages(
             Func::cust("unnest").arg(Expr::val(ids).cast_as(Alias::new("uuid[]"))),
             parent_of,
         )
-        .join_lateral(
-            JoinType::InnerJoin,
-            page,
-            Alias::new("p"),
-            Condition::all(),
-        )
+        .join_lateral(JoinType::InnerJoin, page, Alias::new("p"), Condition::all())
         .order_by((Alias::new("p"), Alias::new(PARENT)), Order::Asc)
         .order_by((Alias::new("p"), Alias::new(ROW)), Order::Asc);
     outer

@@ -4010,12 +4010,9 @@ mod tests {
         Utc.with_ymd_and_hms(2025, 6, 18, 15, 30, 12).unwrap() + TimeDelta::microseconds(123_456)
     }
 
-    async fn sqlite() -> crate::db::Db {
-        let db = crate::db::connect("sqlite::memory:", &Default::default())
-            .await
-            .expect("connect to SQLite in memory");
-        crate::db::migrate(&db).await.expect("migrate");
-        db
+    /// A fresh migrated database: SQLite in memory, or PostgreSQL with TEST_DATABASE_URL.
+    async fn fresh() -> crate::testing::TestDb {
+        crate::testing::TestDb::new().await
     }
 
     fn options(bookings: u64) -> SeedOptions {
@@ -4510,8 +4507,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn seeds_a_consistent_portfolio_on_sqlite() {
-        let db = sqlite().await;
+    async fn seeds_a_consistent_portfolio() {
+        let db = fresh().await;
         let report = seed(&db.conn, &options(300)).await.expect("seed");
         check_portfolio(&db.conn, &report, 300).await;
     }
@@ -4520,7 +4517,7 @@ mod tests {
     async fn the_same_now_gives_the_same_bookings() {
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let db = sqlite().await;
+            let db = fresh().await;
             seed(&db.conn, &options(250)).await.expect("seed");
             let rows = bookings::Entity::find()
                 .order_by_asc(bookings::Column::CreatedAt)
@@ -4540,138 +4537,11 @@ mod tests {
 
     #[tokio::test]
     async fn seeding_a_seeded_database_is_an_error() {
-        let db = sqlite().await;
+        let db = fresh().await;
         seed(&db.conn, &options(60)).await.expect("first seed");
         let before = table_counts(&db.conn).await;
         let err = seed(&db.conn, &options(60)).await.expect_err("second seed");
         assert!(err.to_string().contains("already seeded"), "{err}");
         assert_eq!(table_counts(&db.conn).await, before, "nothing written");
-    }
-
-    /// A fresh PostgreSQL database from `TEST_DATABASE_URL`, dropped by [`drop_postgres`].
-    async fn fresh_postgres(base: &str) -> (crate::db::Db, String) {
-        let admin = crate::db::connect(base, &Default::default())
-            .await
-            .expect("connect to PostgreSQL");
-        let name = format!("prima_seed_{}", Uuid::new_v4().simple());
-        admin
-            .conn
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create a database");
-        admin.conn.close().await.ok();
-        let (without_query, query) = base
-            .split_once('?')
-            .map_or((base, None), |(a, q)| (a, Some(q)));
-        let root = &without_query[..without_query.rfind('/').expect("a database URL has a path")];
-        let url = match query {
-            Some(q) => format!("{root}/{name}?{q}"),
-            None => format!("{root}/{name}"),
-        };
-        let db = crate::db::connect(&url, &Default::default())
-            .await
-            .expect("connect to the new database");
-        crate::db::migrate(&db).await.expect("migrate");
-        (db, name)
-    }
-
-    async fn drop_postgres(base: &str, db: crate::db::Db, name: &str) {
-        db.conn.close().await.ok();
-        let admin = crate::db::connect(base, &Default::default())
-            .await
-            .expect("connect to PostgreSQL");
-        admin
-            .conn
-            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .await
-            .expect("drop the database");
-    }
-
-    #[tokio::test]
-    async fn seeds_a_consistent_portfolio_on_postgres() {
-        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL seed test");
-            return;
-        };
-        let (db, name) = fresh_postgres(&base).await;
-        let result = seed(&db.conn, &options(300)).await;
-        let report = result.expect("seed");
-        check_portfolio(&db.conn, &report, 300).await;
-        drop_postgres(&base, db, &name).await;
-    }
-
-    fn bench_bookings(default: u64) -> u64 {
-        std::env::var("SEED_BOOKINGS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(default)
-    }
-
-    /// `cargo test --release -p prima-service seed_benchmark -- --ignored --nocapture`
-    #[tokio::test]
-    #[ignore = "benchmark: a million bookings on PostgreSQL"]
-    async fn seed_benchmark_postgres() {
-        let base = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let n = bench_bookings(1_000_000);
-        let (db, name) = fresh_postgres(&base).await;
-        let started = std::time::Instant::now();
-        let report = seed(
-            &db.conn,
-            &SeedOptions {
-                bookings: n,
-                now: crate::time::now(),
-            },
-        )
-        .await
-        .expect("seed");
-        let elapsed = started.elapsed();
-        println!("PostgreSQL: seeded {n} bookings in {elapsed:.1?}: {report:?}");
-        assert_eq!(bookings::Entity::find().count(&db.conn).await.unwrap(), n);
-        // SEED_KEEP_DATABASE keeps the database for inspection.
-        if std::env::var_os("SEED_KEEP_DATABASE").is_some() {
-            println!("kept database {name}");
-            return;
-        }
-        drop_postgres(&base, db, &name).await;
-    }
-
-    #[tokio::test]
-    #[ignore = "benchmark: 20,000 bookings on a SQLite file"]
-    async fn seed_benchmark_sqlite() {
-        let n = bench_bookings(20_000);
-        // SEED_SQLITE_PATH keeps the database for inspection; otherwise a temporary file.
-        let keep = std::env::var("SEED_SQLITE_PATH").ok();
-        let path = keep
-            .clone()
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("prima_seed_{}.db", Uuid::new_v4().simple()))
-            });
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let db = crate::db::connect(&url, &Default::default())
-            .await
-            .expect("connect");
-        crate::db::migrate(&db).await.expect("migrate");
-        let started = std::time::Instant::now();
-        let report = seed(
-            &db.conn,
-            &SeedOptions {
-                bookings: n,
-                now: crate::time::now(),
-            },
-        )
-        .await
-        .expect("seed");
-        let elapsed = started.elapsed();
-        println!("SQLite file: seeded {n} bookings in {elapsed:.1?}: {report:?}");
-        assert_eq!(bookings::Entity::find().count(&db.conn).await.unwrap(), n);
-        db.conn.close().await.ok();
-        if keep.is_some() {
-            return;
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            std::fs::remove_file(format!("{}{suffix}", path.display())).ok();
-        }
     }
 }

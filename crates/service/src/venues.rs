@@ -144,7 +144,8 @@ pub async fn page(
         .filter(condition)
         .expr_as(Expr::val(Uuid::nil()), PARENT)
         .into_query();
-    let mut pages = paging::fetch_pages(db, inner, &[Uuid::nil()], sort, &window, with_total).await?;
+    let mut pages =
+        paging::fetch_pages(db, inner, &[Uuid::nil()], sort, &window, with_total).await?;
     Ok(pages
         .remove(&Uuid::nil())
         .unwrap_or_else(|| Page::empty(&window, with_total)))
@@ -243,6 +244,7 @@ pub async fn pricing_history_pages(
             PARENT,
         )
         .into_query();
-    let pages = paging::fetch_pages(db, inner, venue_ids, &PRICING_SORT, &window, with_total).await?;
+    let pages =
+        paging::fetch_pages(db, inner, venue_ids, &PRICING_SORT, &window, with_total).await?;
     Ok(paging::pages_for(venue_ids, pages, &window, with_total))
 }
