@@ -2,13 +2,16 @@
 
 use prima_entity::enums::{UserRole, UserStatus, VenueRole};
 use prima_entity::{user_venue_access, users, venues};
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
-use crate::access::Actor;
+use crate::access::{Actor, Capability, Scope};
 use crate::error::{Error, Result};
 use crate::time::now;
 
@@ -157,11 +160,7 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     actor: &Actor,
     ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, users::Model>> {
-    use crate::access::{Capability, Scope};
-    use sea_orm::Condition;
-    use sea_orm::sea_query::{Expr, ExprTrait, Query};
-
+) -> Result<HashMap<Uuid, users::Model>> {
     let mut query = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied()));
     let scope = actor.venues_where(Capability::Read);
     if scope != Scope::All {
