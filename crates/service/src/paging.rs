@@ -417,17 +417,15 @@ fn lateral_pages(
         over,
         Alias::new(ROW),
     );
-    if with_total {
-        let count = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
+    // The count is a LATERAL of its own, joined before the page: evaluated once per parent,
+    // not once per row of the page as a correlated subquery in the select list would be.
+    let count = with_total.then(|| {
+        Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new(TOTAL))
             .from_subquery(inner.clone(), Alias::new("t"))
             .and_where(Expr::col((Alias::new("t"), Alias::new(PARENT))).eq(this_parent.clone()))
-            .to_owned();
-        page.expr_as(
-            Expr::SubQuery(None, Box::new(count.into())),
-            Alias::new(TOTAL),
-        );
-    }
+            .to_owned()
+    });
     page.from_subquery(inner, Alias::new("c"))
         .and_where(Expr::col((Alias::new("c"), Alias::new(PARENT))).eq(this_parent));
     if let Some(values) = &window.cursor {
@@ -440,12 +438,21 @@ fn lateral_pages(
 
     let ids: Vec<Uuid> = parents.to_vec();
     let mut outer = Query::select();
+    outer.column((Alias::new("p"), Asterisk)).from_function(
+        Func::cust("unnest").arg(Expr::val(ids).cast_as(Alias::new("uuid[]"))),
+        parent_of,
+    );
+    if let Some(count) = count {
+        outer
+            .column((Alias::new("k"), Alias::new(TOTAL)))
+            .join_lateral(
+                JoinType::InnerJoin,
+                count,
+                Alias::new("k"),
+                Condition::all(),
+            );
+    }
     outer
-        .column((Alias::new("p"), Asterisk))
-        .from_function(
-            Func::cust("unnest").arg(Expr::val(ids).cast_as(Alias::new("uuid[]"))),
-            parent_of,
-        )
         .join_lateral(JoinType::InnerJoin, page, Alias::new("p"), Condition::all())
         .order_by((Alias::new("p"), Alias::new(PARENT)), Order::Asc)
         .order_by((Alias::new("p"), Alias::new(ROW)), Order::Asc);
