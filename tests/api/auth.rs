@@ -151,3 +151,21 @@ async fn set_status(app: &TestApp, email: &str, status: &str) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn introspection_can_be_turned_off_for_production() {
+    let args = prima_server::config::ServeArgs {
+        introspection: false,
+        ..Default::default()
+    };
+    let app = TestApp::demo_with(20, args).await;
+    let response = app
+        .graphql(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert!(
+        response["data"].is_null() || response["data"]["__schema"].is_null(),
+        "{response}"
+    );
+    // Logging in still works.
+    app.login("owner@prima.demo").await;
+}
