@@ -7,6 +7,7 @@
 //! return a row of a venue the caller cannot see.
 
 pub mod access;
+pub mod admin;
 pub mod auth;
 pub mod bookings;
 pub mod commissions;
@@ -18,6 +19,7 @@ pub mod ledger;
 pub mod money;
 pub mod paging;
 pub mod payouts;
+pub mod pricing;
 pub mod promoters;
 pub mod seed;
 #[cfg(any(test, feature = "testing"))]

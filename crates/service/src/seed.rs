@@ -46,17 +46,19 @@
 //! - **Booking history**: one `CREATED` row per booking and one `STATUS_CHANGED` row per
 //!   status change (previous / new value `{"status": ...}`, who did it and their role).
 //! - **Transactions**: the ledger of every booking that was ever CONFIRMED.
-//! - **Payouts**: COMPLETED payouts for past months (items, SETTLED transactions, a released
-//!   hold, full audit trail) and one PENDING_APPROVAL payout with an active hold.
+//! - **Payouts**: a COMPLETED payout for every promoter and every past month of the window
+//!   in which they earned (items, SETTLED transactions, a released hold, full audit trail),
+//!   and one PENDING_APPROVAL payout with an active hold.
 //! - **Incentives**: per venue, three ACTIVE programmes for the current month (venue time
 //!   zone): BOOKING_COUNT and REVENUE_TARGET (GREATER_EQUAL) and NEW_GUESTS (TOP_N 3), with
 //!   the progress of every eligible promoter.
 //!
 //! # Rules the generator applies (DOMAIN.md, and where DOMAIN.md is silent)
 //!
-//! - **Fees**: "Pricing a booking", with the pricing row in force at `created_at`. The repeat
-//!   customer discount applies when the guest has a booking at the venue COMPLETED before this
-//!   one's `created_at` (bookings are generated in `created_at` order, so this is exact).
+//! - **Fees**: "Pricing a booking" ([`crate::pricing::quote`]), with the pricing row in force
+//!   at `created_at`, which is the quote's `now`. The repeat customer discount applies when the
+//!   guest has a booking at the venue COMPLETED before this one's `created_at` (bookings are
+//!   generated in `created_at` order, so this is exact).
 //! - **Lifecycle**: bookings at an auto-confirming venue are created CONFIRMED (one history
 //!   row); at the approval venue they are created PENDING and confirmed by the venue manager
 //!   before `booking_time`, or still PENDING if that moment is after `now`. About 9 % are
@@ -64,9 +66,10 @@
 //!   whose moment is before `now` are cancelled yet). A confirmed booking whose
 //!   `booking_time + duration_minutes` is before `now` is COMPLETED at that moment, or (about
 //!   5 %) NO_SHOW 30 minutes after `booking_time`; otherwise it is still CONFIRMED.
-//! - **Commission**: computed when the booking becomes CONFIRMED from the assignment in force
-//!   at `booking_time`: PER_COVER `rate * diners`, PERCENT_OF_SPEND `rate * base_fee`,
-//!   FLAT_RATE `rate`; 0 when `base_fee` is below the rate's `minimum_booking`, capped at its
+//! - **Commission**: [`crate::commissions::rules::compute`], when the booking becomes
+//!   CONFIRMED, from the assignment in force at `booking_time`, with the promoter ACTIVE then
+//!   (the seed's rates set no conversion or cancel limits): PER_COVER `rate * diners`,
+//!   PERCENT_OF_SPEND `rate * base_fee`, FLAT_RATE `rate`; 0 when `base_fee` is below the rate's `minimum_booking`, capped at its
 //!   `maximum_payout`, rounded once. It stays on the booking if the booking is later
 //!   cancelled or a no-show (its ledger row is then CANCELLED); bookings never confirmed or
 //!   without a promoter have 0.
@@ -155,7 +158,9 @@ use sea_orm::{
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-use crate::money::{cents, rate, round_money, to_units};
+use crate::commissions::rules::{self, RuleInput};
+use crate::money::{cents, rate};
+use crate::pricing::{self, DiscountKind, PricingRequest, Quote};
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "prima-demo";
@@ -1603,10 +1608,6 @@ fn ratio(num: i64, den: i64, scale: i64) -> i64 {
         .expect("a ratio fits in i64")
 }
 
-fn money_units(amount: Decimal) -> i64 {
-    to_units(amount, crate::money::MONEY_SCALE).expect("a rounded amount fits in cents")
-}
-
 fn money_text(units: i64) -> String {
     cents(units).to_string()
 }
@@ -1651,125 +1652,69 @@ fn nice_floor(value: i64) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Pricing and commission (private: the real pricing module lives elsewhere)
+// Pricing and commission: the shared rules of crate::pricing and crate::commissions::rules
 // ---------------------------------------------------------------------------------------
 
-/// Discounts of DOMAIN.md "Pricing a booking".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Discount {
-    EarlyBird,
-    RepeatCustomer,
-    Group,
-}
-
-impl Discount {
-    fn as_str(self) -> &'static str {
-        match self {
-            Discount::EarlyBird => "EARLY_BIRD",
-            Discount::RepeatCustomer => "REPEAT_CUSTOMER",
-            Discount::Group => "GROUP",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fees {
-    base: i64,
-    platform: i64,
-    total: i64,
-    discount: Option<Discount>,
-}
-
-/// Fees of a booking under one pricing row (DOMAIN.md "Pricing a booking"): the base price
-/// by type, the largest qualifying discount, the minimum amount, then `base_fee` rounded
-/// once, `platform_fee` rounded once from `base_fee`, and their sum.
+/// The fees of a booking made at `created_at` under the pricing row in force then
+/// ([`pricing::quote`], DOMAIN.md "Pricing a booking"): early bird when `booking_time` is at
+/// least 7 days after `created_at`. The generator only asks for what the rules accept, so an
+/// error here is a bug of the generator.
 fn price(
     pricing: &venue_pricing::Model,
-    kind: BookingType,
+    booking_type: BookingType,
     diners: i32,
-    early_bird: bool,
+    booking_time: DateTime<Utc>,
+    created_at: DateTime<Utc>,
     repeat_customer: bool,
-) -> Fees {
-    let diners_dec = Decimal::from(diners);
-    let (mut base, pct) = match kind {
-        BookingType::NonPrime => (
-            cents(pricing.non_prime_per_diner) * diners_dec,
-            pricing.non_prime_platform_fee_percent,
-        ),
-        BookingType::Prime => (
-            cents(pricing.prime_base_for_2)
-                + Decimal::from((diners - 2).max(0)) * cents(pricing.prime_additional_per_person),
-            pricing.prime_platform_fee_percent,
-        ),
-    };
-    let candidates = [
-        (
-            Discount::EarlyBird,
-            early_bird,
-            pricing.early_bird_discount_percent,
-        ),
-        (
-            Discount::RepeatCustomer,
+) -> anyhow::Result<Quote> {
+    pricing::quote(
+        pricing,
+        &PricingRequest {
+            booking_type,
+            diners,
+            booking_time,
+            now: created_at,
             repeat_customer,
-            pricing.repeat_customer_discount_percent,
-        ),
-        (Discount::Group, diners >= 8, pricing.group_discount_percent),
-    ];
-    let mut best: Option<(Discount, i64)> = None;
-    for (discount, qualifies, percent) in candidates {
-        if let (true, Some(percent)) = (qualifies, percent)
-            && percent > 0
-            && best.is_none_or(|(_, current)| percent > current)
-        {
-            best = Some((discount, percent));
-        }
-    }
-    if let Some((_, percent)) = best {
-        base *= Decimal::ONE - rate(percent);
-    }
-    base = base.max(cents(pricing.minimum_booking_amount));
-    let base_fee = round_money(base);
-    let platform_fee = round_money(base_fee * rate(pct));
-    let base = money_units(base_fee);
-    let platform = money_units(platform_fee);
-    Fees {
-        base,
-        platform,
-        total: base + platform,
-        discount: best.map(|(discount, _)| discount),
+        },
+    )
+    .with_context(|| format!("pricing a {booking_type} booking of {diners} diners"))
+}
+
+/// The stored name of a discount, for the history row.
+fn discount_text(kind: DiscountKind) -> &'static str {
+    match kind {
+        DiscountKind::EarlyBird => "EARLY_BIRD",
+        DiscountKind::RepeatCustomer => "REPEAT_CUSTOMER",
+        DiscountKind::Group => "GROUP",
     }
 }
 
-/// A commission assignment with the limits of its rate row.
+/// A commission assignment with its rate row.
 #[derive(Debug, Clone)]
 struct Terms {
-    from: DateTime<Utc>,
-    to: Option<DateTime<Utc>>,
-    tier: PromoterTier,
-    model: CommissionModel,
-    rate: i64,
-    minimum_booking: i64,
-    maximum_payout: Option<i64>,
+    assignment: commission_assignments::Model,
+    rate: commission_rates::Model,
 }
 
-/// The commission of DOMAIN.md "Commissions" for the non-tiered models: 0 below the rate's
-/// minimum booking, capped at its maximum payout, rounded once.
-fn commission(terms: &Terms, diners: i32, base_fee: i64) -> i64 {
-    if base_fee < terms.minimum_booking {
-        return 0;
-    }
-    let raw = match terms.model {
-        CommissionModel::PerCover => rate(terms.rate) * Decimal::from(diners),
-        CommissionModel::PercentOfSpend | CommissionModel::Tiered => {
-            rate(terms.rate) * cents(base_fee)
-        }
-        CommissionModel::FlatRate => rate(terms.rate),
-    };
-    let mut amount = money_units(round_money(raw));
-    if let Some(cap) = terms.maximum_payout {
-        amount = amount.min(cap);
-    }
-    amount
+/// The commission of a booking confirmed under `terms` ([`rules::compute`], DOMAIN.md
+/// "Commissions"). `promoter` is the promoter as it stood at confirmation (see
+/// [`PromoterRt::as_confirmed`]). Seed assignments are never TIERED, so no ladder and no month
+/// count are needed.
+fn commission(
+    terms: &Terms,
+    promoter: &promoters::Model,
+    diners: i32,
+    base_fee: i64,
+) -> rules::Commission {
+    rules::compute(&RuleInput {
+        assignment: &terms.assignment,
+        rate: &terms.rate,
+        ladder: &[],
+        promoter,
+        diners,
+        base_fee,
+        month_bookings: 0,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1932,13 +1877,18 @@ struct PromoterRt {
     joined_at: DateTime<Utc>,
     stopped_at: Option<DateTime<Utc>>,
     terms: Vec<Terms>,
+    /// The promoter as the commission rules see it when the seed confirms one of its
+    /// bookings: ACTIVE (INACTIVE and SUSPENDED promoters only bring bookings from before
+    /// they stopped, and PENDING_APPROVAL ones none), at its final tier; the seed's rates set
+    /// no conversion or cancel limits, so its metrics do not matter.
+    as_confirmed: promoters::Model,
 }
 
 impl PromoterRt {
     fn terms_at(&self, at: DateTime<Utc>) -> Option<&Terms> {
-        self.terms
-            .iter()
-            .find(|t| t.from <= at && t.to.is_none_or(|to| at < to))
+        self.terms.iter().find(|t| {
+            t.assignment.effective_from <= at && t.assignment.effective_to.is_none_or(|to| at < to)
+        })
     }
 
     /// Whether this promoter can bring a booking created at `created` for `time`.
@@ -2575,14 +2525,16 @@ impl Seeder {
             let stopped_at = spec
                 .stopped_days_ago
                 .map(|d| at_local(&venue.tz, local_date(&venue.tz, now - days(d)), 9 * 60));
+            let id = self.ids.uuid();
             self.promoters.push(PromoterRt {
-                id: self.ids.uuid(),
+                id,
                 venue: spec.venue,
                 spec,
                 name: format!("{} {}", spec.first, spec.last),
                 joined_at,
                 stopped_at,
                 terms: Vec::new(),
+                as_confirmed: confirming_promoter(id, venue.id, spec.tier, joined_at),
             });
             self.venues[spec.venue].promoters.push(index);
         }
@@ -2601,17 +2553,15 @@ impl Seeder {
             PromoterTier::Vip,
         ];
         let mut rates = Vec::new();
-        // (venue, tier index) -> rate row id of the venue's main model.
-        let mut main_rate: HashMap<(usize, usize), Uuid> = HashMap::new();
+        // (venue, tier index) -> rate row of the venue's main model.
+        let mut main_rate: HashMap<(usize, usize), commission_rates::Model> = HashMap::new();
         for (v, venue) in self.venues.iter().enumerate() {
             let created = venue.created_at + days(2);
             let creator = self.user_ids[venue.boss];
             for (t, tier) in tiers.iter().enumerate() {
                 let (value, minimum_booking, maximum_payout) = venue.spec.rates[t];
-                let id = self.ids.uuid();
-                main_rate.insert((v, t), id);
-                rates.push(commission_rates::Model {
-                    id,
+                let row = commission_rates::Model {
+                    id: self.ids.uuid(),
                     venue_id: venue.id,
                     tier: *tier,
                     model: venue.spec.model,
@@ -2627,7 +2577,9 @@ impl Seeder {
                     created_by: creator,
                     created_at: created,
                     updated_at: created,
-                });
+                };
+                main_rate.insert((v, t), row.clone());
+                rates.push(row);
                 if venue.spec.tiered {
                     // One row per rung, told apart by min_monthly_bookings.
                     for (rung, min_monthly) in [0, 10, 25].into_iter().enumerate() {
@@ -2701,30 +2653,25 @@ impl Seeder {
             }
             let mut terms = Vec::new();
             for (tier, from, to, notes) in periods {
-                let t = tier_index(tier);
-                let (value, minimum_booking, maximum_payout) = venue.spec.rates[t];
-                terms.push(Terms {
-                    from,
-                    to,
-                    tier,
-                    model: venue.spec.model,
-                    rate: value,
-                    minimum_booking,
-                    maximum_payout,
-                });
-                assignments.push(commission_assignments::Model {
+                let rate = &main_rate[&(p.venue, tier_index(tier))];
+                let assignment = commission_assignments::Model {
                     id: self.ids.uuid(),
                     promoter_id: p.id,
-                    commission_rate_id: main_rate[&(p.venue, t)],
+                    commission_rate_id: rate.id,
                     tier,
-                    model: venue.spec.model,
-                    rate: value,
+                    model: rate.model,
+                    rate: rate.value,
                     effective_from: from,
                     effective_to: to,
                     assigned_by: assigner,
                     assigned_at: from,
                     notes: Some(notes),
+                };
+                terms.push(Terms {
+                    assignment: assignment.clone(),
+                    rate: rate.clone(),
                 });
+                assignments.push(assignment);
             }
             self.promoters[index].terms = terms;
         }
@@ -2743,6 +2690,44 @@ fn tier_label(tier: PromoterTier) -> &'static str {
         PromoterTier::Standard => "Standard",
         PromoterTier::Premium => "Premium",
         PromoterTier::Vip => "VIP",
+    }
+}
+
+/// A promoter as the commission rules see it when one of its bookings is confirmed: see
+/// [`PromoterRt::as_confirmed`].
+fn confirming_promoter(
+    id: Uuid,
+    venue_id: Uuid,
+    tier: PromoterTier,
+    joined_at: DateTime<Utc>,
+) -> promoters::Model {
+    promoters::Model {
+        id,
+        venue_id,
+        first_name: String::new(),
+        last_name: String::new(),
+        email: String::new(),
+        phone: None,
+        title: None,
+        company: None,
+        bio: None,
+        social_media: None,
+        total_bookings: 0,
+        total_revenue: 0,
+        average_booking_value: 0,
+        conversion_rate: 0,
+        no_show_rate: 0,
+        cancel_rate: 0,
+        month_bookings: 0,
+        month_revenue: 0,
+        month_new_guests: 0,
+        month_repeat_guests: 0,
+        status: PromoterStatus::Active,
+        tier,
+        joined_at,
+        last_active_at: None,
+        created_at: joined_at,
+        updated_at: joined_at,
     }
 }
 
@@ -2836,7 +2821,7 @@ impl Seeder {
             let offset =
                 (u128::from(i) * u128::from(span) + u128::from(rng.below(span))) / u128::from(n);
             let created_at = start + TimeDelta::seconds(offset as i64);
-            self.booking(&mut rng, &mut ids, created_at, &weights, &mut chunk);
+            self.booking(&mut rng, &mut ids, created_at, &weights, &mut chunk)?;
             if chunk.bookings.len() >= BOOKINGS_PER_FLUSH {
                 self.flush(w, &mut chunk, false).await?;
                 if self.report.bookings.is_multiple_of(100_000) {
@@ -2884,7 +2869,7 @@ impl Seeder {
         created_at: DateTime<Utc>,
         weights: &[u32],
         chunk: &mut Chunk,
-    ) {
+    ) -> anyhow::Result<()> {
         let now = self.now;
         let v = rng.weighted(weights);
         let guest = {
@@ -2968,12 +2953,11 @@ impl Seeder {
         };
 
         // Fees, with the pricing row in force at creation.
-        let early_bird = lead_time >= days(7);
         let repeat = self
             .completed
             .get(&(guest, v as u8))
             .is_some_and(|&done| done < created_at);
-        let fees = price(pricing, kind, diners, early_bird, repeat);
+        let fees = price(pricing, kind, diners, booking_time, created_at, repeat)?;
 
         // Lifecycle.
         let auto = spec.auto_confirm && !spec.require_approval;
@@ -3041,11 +3025,15 @@ impl Seeder {
         };
 
         // Commission, when it became CONFIRMED, from the assignment at booking_time.
-        let terms = match (promoter, confirmed_at) {
-            (Some(p), Some(_)) => self.promoters[p].terms_at(booking_time),
+        let commission = match (promoter, confirmed_at) {
+            (Some(p), Some(_)) => {
+                let rt = &self.promoters[p];
+                rt.terms_at(booking_time)
+                    .map(|t| commission(t, &rt.as_confirmed, diners, fees.base_fee))
+            }
             _ => None,
         };
-        let promoter_commission = terms.map_or(0, |t| commission(t, diners, fees.base));
+        let promoter_commission = commission.as_ref().map_or(0, |c| c.amount);
 
         // Extras.
         let special_requests = rng
@@ -3128,18 +3116,18 @@ impl Seeder {
             .into_iter()
             .flatten()
             .fold(created_at, DateTime::max);
-        let commission_meta = terms.map(|t| {
+        let commission_meta = commission.as_ref().map(|c| {
             json!({
                 "promoter_commission": money_text(promoter_commission),
-                "commission_model": t.model,
-                "commission_rate": rate(t.rate).to_string(),
-                "commission_tier": t.tier,
-                "note": if promoter_commission == 0 { Json::from("base fee below the rate's minimum booking") } else { Json::Null },
+                "commission_model": c.model,
+                "commission_rate": rate(c.rate).to_string(),
+                "commission_tier": c.tier,
+                "note": c.ineligible_reason,
             })
         });
         let mut created_meta = json!({
             "pricing_id": pricing.id,
-            "discount": fees.discount.map(Discount::as_str),
+            "discount": fees.discount.as_ref().map(|d| discount_text(d.kind)),
         });
         if auto && let (Some(meta), Json::Object(map)) = (&commission_meta, &mut created_meta) {
             map.insert("commission".to_owned(), meta.clone());
@@ -3180,9 +3168,9 @@ impl Seeder {
                 "booking_time": booking_time,
                 "type": kind,
                 "source": source,
-                "base_fee": money_text(fees.base),
-                "platform_fee": money_text(fees.platform),
-                "total_fee": money_text(fees.total),
+                "base_fee": money_text(fees.base_fee),
+                "platform_fee": money_text(fees.platform_fee),
+                "total_fee": money_text(fees.total_fee),
             }),
             None,
             &creator,
@@ -3257,7 +3245,7 @@ impl Seeder {
                             status: S,
                             promoter_id: Option<Uuid>,
                             description: String,
-                            terms: Option<&Terms>| {
+                            commission: Option<&rules::Commission>| {
                 let txn_id = ids.uuid_at(confirmed);
                 chunk.transactions.push(transactions::Model {
                     id: txn_id,
@@ -3268,9 +3256,9 @@ impl Seeder {
                     amount,
                     currency: spec.currency.to_owned(),
                     description,
-                    commission_rate: terms.map(|t| t.rate),
-                    commission_amount: terms.map(|_| amount),
-                    commission_tier: terms.map(|t| t.tier),
+                    commission_rate: commission.map(|c| c.rate),
+                    commission_amount: commission.map(|_| amount),
+                    commission_tier: commission.map(|c| c.tier),
                     status,
                     processed_at: (status == S::Confirmed).then_some(changed),
                     settled_at: None,
@@ -3286,7 +3274,7 @@ impl Seeder {
             let when = booking_time.with_timezone(&tz).format("%Y-%m-%d %H:%M");
             push(
                 TransactionType::BookingFee,
-                fees.base,
+                fees.base_fee,
                 fee_status,
                 None,
                 format!("Booking fee, booking {short} ({diners} diners, {when})"),
@@ -3294,13 +3282,13 @@ impl Seeder {
             );
             push(
                 TransactionType::PlatformFee,
-                fees.platform,
+                fees.platform_fee,
                 fee_status,
                 None,
                 format!("Platform fee, booking {short}"),
                 None,
             );
-            if let (Some(p), Some(t)) = (promoter, terms)
+            if let (Some(p), Some(c)) = (promoter, &commission)
                 && promoter_commission > 0
             {
                 let txn = push(
@@ -3309,7 +3297,7 @@ impl Seeder {
                     commission_status,
                     Some(self.promoters[p].id),
                     format!("Commission for {}, booking {short}", self.promoters[p].name),
-                    Some(t),
+                    Some(c),
                 );
                 commission_txn = Some(txn);
             }
@@ -3328,9 +3316,9 @@ impl Seeder {
             r#type: kind,
             source,
             status,
-            base_fee: fees.base,
-            platform_fee: fees.platform,
-            total_fee: fees.total,
+            base_fee: fees.base_fee,
+            platform_fee: fees.platform_fee,
+            total_fee: fees.total_fee,
             promoter_commission,
             confirmed_at,
             cancelled_at,
@@ -3354,7 +3342,7 @@ impl Seeder {
             BookingStatus::Cancelled => g.cancelled += 1,
             BookingStatus::NoShow => g.no_show += 1,
             BookingStatus::Completed => {
-                g.spent += fees.total;
+                g.spent += fees.total_fee;
                 if let Some(done) = completed_at {
                     self.completed
                         .entry((guest, v as u8))
@@ -3375,10 +3363,10 @@ impl Seeder {
                 BookingStatus::Pending => {}
             }
             if counted {
-                a.revenue += fees.total;
+                a.revenue += fees.total_fee;
                 if in_month {
                     a.month_bookings += 1;
-                    a.month_revenue += fees.total;
+                    a.month_revenue += fees.total_fee;
                 }
             }
             a.last_active = a.last_active.max(Some(created_at));
@@ -3397,14 +3385,14 @@ impl Seeder {
                     at: confirmed,
                     promoter: p,
                     count: 1,
-                    revenue: fees.total,
+                    revenue: fees.total_fee,
                 });
                 if let Some(end) = cancelled_at.or(no_show_at) {
                     self.events.push(ProgressEvent {
                         at: end,
                         promoter: p,
                         count: -1,
-                        revenue: -fees.total,
+                        revenue: -fees.total_fee,
                     });
                 }
             }
@@ -3421,6 +3409,7 @@ impl Seeder {
                 });
             }
         }
+        Ok(())
     }
 
     // -- metrics --------------------------------------------------------------------------
@@ -3519,19 +3508,16 @@ impl Seeder {
                 }
             }
         }
-        for (venue, month) in [
-            (0, -1),
-            (0, -2),
-            (1, -1),
-            (2, -1),
-            (3, -1),
-            (4, -1),
-            (APPROVAL_VENUE, -2),
-            (2, -3),
-        ] {
-            if let Some(p) = self.best_candidate(&groups, venue, month, &used) {
-                plans.push((p, month, PayoutStatus::Completed));
-                used.push((p, month));
+        // Every other promoter's earnings of every fully past month in the window are paid
+        // out, so old bookings lead to COMPLETED payouts at any data size.
+        for venue in 0..self.venues.len() {
+            for month in [-4, -3, -2, -1] {
+                for p in self.venues[venue].promoters.clone() {
+                    if groups.contains_key(&(p, month)) && !used.contains(&(p, month)) {
+                        plans.push((p, month, PayoutStatus::Completed));
+                        used.push((p, month));
+                    }
+                }
             }
         }
         // Completed ones first, in period order, so references run in time order.
@@ -4031,7 +4017,10 @@ mod tests {
 
     #[test]
     fn prices_follow_the_domain_rules() {
+        let now = fixed_now();
+        let (soon, far) = (now + days(1), now + days(7));
         let mut pricing = empty_pricing();
+        pricing.maximum_party_size = 12;
         pricing.non_prime_per_diner = 1_500;
         pricing.non_prime_platform_fee_percent = 1_000;
         pricing.prime_base_for_2 = 5_000;
@@ -4042,57 +4031,95 @@ mod tests {
         pricing.repeat_customer_discount_percent = Some(500);
         pricing.group_discount_percent = Some(1_500);
         // PRIME, 4 diners: 50 + 2 * 20 = 90; early bird 10 % -> 81; platform 12 % -> 9.72.
-        let fees = price(&pricing, BookingType::Prime, 4, true, true);
-        assert_eq!((fees.base, fees.platform, fees.total), (8_100, 972, 9_072));
-        assert_eq!(fees.discount, Some(Discount::EarlyBird));
+        let fees = price(&pricing, BookingType::Prime, 4, far, now, true).unwrap();
+        assert_eq!(
+            (fees.base_fee, fees.platform_fee, fees.total_fee),
+            (8_100, 972, 9_072)
+        );
+        assert_eq!(fees.discount.map(|d| d.kind), Some(DiscountKind::EarlyBird));
         // One diner non-prime: 15.00 is below the 25.00 minimum.
-        let fees = price(&pricing, BookingType::NonPrime, 1, false, false);
-        assert_eq!((fees.base, fees.platform, fees.total), (2_500, 250, 2_750));
+        let fees = price(&pricing, BookingType::NonPrime, 1, soon, now, false).unwrap();
+        assert_eq!(
+            (fees.base_fee, fees.platform_fee, fees.total_fee),
+            (2_500, 250, 2_750)
+        );
         // Group of 8 with every discount: only the largest (group, 15 %) applies.
-        let fees = price(&pricing, BookingType::NonPrime, 8, true, true);
-        assert_eq!(fees.base, 10_200);
-        assert_eq!(fees.discount, Some(Discount::Group));
+        let fees = price(&pricing, BookingType::NonPrime, 8, far, now, true).unwrap();
+        assert_eq!(fees.base_fee, 10_200);
+        assert_eq!(fees.discount.map(|d| d.kind), Some(DiscountKind::Group));
         // Rounding once, half away from zero: 3 * 3.35 = 10.05, 10 % early bird -> 9.045 -> 9.05.
         pricing.non_prime_per_diner = 335;
         pricing.minimum_booking_amount = 0;
         pricing.non_prime_platform_fee_percent = 1_250;
-        let fees = price(&pricing, BookingType::NonPrime, 3, true, false);
-        assert_eq!(fees.base, 905);
-        assert_eq!(
-            fees.platform,
-            money_units(round_money(dec!(9.05) * dec!(0.125)))
-        );
-        assert_eq!(fees.platform, 113);
+        let fees = price(&pricing, BookingType::NonPrime, 3, far, now, false).unwrap();
+        assert_eq!(fees.base_fee, 905);
+        let once = crate::money::round_money(dec!(9.05) * dec!(0.125));
+        assert_eq!(Some(fees.platform_fee), crate::money::to_units(once, 2));
+        assert_eq!(fees.platform_fee, 113);
+        // The generator never asks for what the rules refuse; if it did, seeding fails.
+        assert!(price(&pricing, BookingType::NonPrime, 13, far, now, false).is_err());
+    }
+
+    /// Terms of a rate row and an assignment that copies it.
+    fn terms(
+        model: CommissionModel,
+        value: i64,
+        minimum_booking: i64,
+        maximum_payout: Option<i64>,
+    ) -> Terms {
+        let rate = commission_rates::Model {
+            id: Uuid::nil(),
+            venue_id: Uuid::nil(),
+            tier: PromoterTier::Standard,
+            model,
+            value,
+            minimum_booking,
+            maximum_payout,
+            min_monthly_bookings: None,
+            min_conversion_rate: None,
+            max_cancel_rate: None,
+            effective_from: fixed_now(),
+            effective_to: None,
+            is_active: true,
+            created_by: Uuid::nil(),
+            created_at: fixed_now(),
+            updated_at: fixed_now(),
+        };
+        let assignment = commission_assignments::Model {
+            id: Uuid::nil(),
+            promoter_id: Uuid::nil(),
+            commission_rate_id: rate.id,
+            tier: rate.tier,
+            model,
+            rate: value,
+            effective_from: fixed_now(),
+            effective_to: None,
+            assigned_by: Uuid::nil(),
+            assigned_at: fixed_now(),
+            notes: None,
+        };
+        Terms { assignment, rate }
     }
 
     #[test]
     fn commissions_apply_minimum_and_cap() {
-        let terms = Terms {
-            from: fixed_now(),
-            to: None,
-            tier: PromoterTier::Standard,
-            model: CommissionModel::PerCover,
-            rate: 40_000,
-            minimum_booking: 2_000,
-            maximum_payout: Some(3_000),
-        };
-        assert_eq!(commission(&terms, 4, 5_000), 1_600);
-        assert_eq!(commission(&terms, 12, 5_000), 3_000, "capped");
-        assert_eq!(commission(&terms, 4, 1_999), 0, "below the minimum booking");
-        let percent = Terms {
-            model: CommissionModel::PercentOfSpend,
-            rate: 1_250,
-            maximum_payout: None,
-            ..terms.clone()
-        };
+        let promoter = confirming_promoter(
+            Uuid::nil(),
+            Uuid::nil(),
+            PromoterTier::Standard,
+            fixed_now(),
+        );
+        let amount =
+            |terms: &Terms, diners, base_fee| commission(terms, &promoter, diners, base_fee).amount;
+        let per_cover = terms(CommissionModel::PerCover, 40_000, 2_000, Some(3_000));
+        assert_eq!(amount(&per_cover, 4, 5_000), 1_600);
+        assert_eq!(amount(&per_cover, 12, 5_000), 3_000, "capped");
+        assert_eq!(amount(&per_cover, 4, 1_999), 0, "below the minimum booking");
         // 12.5 % of 90.10 = 11.2625 -> 11.26.
-        assert_eq!(commission(&percent, 2, 9_010), 1_126);
-        let flat = Terms {
-            model: CommissionModel::FlatRate,
-            rate: 75_000,
-            ..terms
-        };
-        assert_eq!(commission(&flat, 2, 9_010), 750);
+        let percent = terms(CommissionModel::PercentOfSpend, 1_250, 2_000, None);
+        assert_eq!(amount(&percent, 2, 9_010), 1_126);
+        let flat = terms(CommissionModel::FlatRate, 75_000, 2_000, Some(3_000));
+        assert_eq!(amount(&flat, 2, 9_010), 750);
     }
 
     #[test]
@@ -4242,11 +4269,13 @@ mod tests {
                 row,
                 b.r#type,
                 b.diners,
-                b.booking_time - b.created_at >= days(7),
+                b.booking_time,
+                b.created_at,
                 repeat,
-            );
+            )
+            .unwrap();
             assert_eq!(
-                (fees.base, fees.platform, fees.total),
+                (fees.base_fee, fees.platform_fee, fees.total_fee),
                 (b.base_fee, b.platform_fee, b.total_fee)
             );
             if let Some(done) = b.completed_at {
