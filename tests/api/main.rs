@@ -2,6 +2,7 @@
 //! its own database (SQLite in memory, or PostgreSQL with TEST_DATABASE_URL).
 
 mod access;
+mod admin;
 mod auth;
 mod bad_input;
 mod http;

@@ -5,6 +5,7 @@
 //! One module per domain (`venues`, `bookings`, `guests`, `promoters`, `commissions`,
 //! `ledger`, `payouts`, `incentives`, `users`), merged into one schema.
 
+pub mod admin;
 pub mod bookings;
 pub mod commissions;
 pub mod connection;
@@ -38,7 +39,7 @@ pub struct Query(
 
 /// Every mutation, merged.
 #[derive(MergedObject, Default)]
-pub struct Mutation(users::AuthMutation);
+pub struct Mutation(users::AuthMutation, admin::AdminMutation);
 
 /// The schema type the server mounts.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
