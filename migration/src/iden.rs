@@ -121,6 +121,7 @@ pub enum Guests {
     Tags,
     CreatedAt,
     UpdatedAt,
+    RegisteredVenueId,
 }
 
 /// `promoters` and its columns.

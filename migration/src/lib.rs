@@ -17,6 +17,7 @@ mod m20250101_000003_commissions;
 mod m20250101_000004_incentives;
 mod m20250101_000005_ledger_payouts;
 mod m20250101_000006_outbox_idempotency;
+mod m20261126_000007_guest_registered_venue;
 mod values;
 
 /// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000004_incentives::Migration),
             Box::new(m20250101_000005_ledger_payouts::Migration),
             Box::new(m20250101_000006_outbox_idempotency::Migration),
+            Box::new(m20261126_000007_guest_registered_venue::Migration),
         ]
     }
 }

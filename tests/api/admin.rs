@@ -607,6 +607,17 @@ async fn guests_are_registered_unmasked_and_managed_by_role() {
     assert_eq!(guest["lastName"], "Johnson");
     assert_eq!(guest["email"], "jane.johnson@example.com");
     assert_eq!(guest["contactMasked"], false);
+    // The registering venue makes the guest visible before any booking (masked for a
+    // coordinator on later reads, like any guest).
+    let read = app
+        .query_ok(
+            &coordinator,
+            "query($id: ID!) { guest(id: $id) { firstName contactMasked } }",
+            json!({ "id": guest["id"] }),
+        )
+        .await;
+    assert_eq!(read["guest"]["firstName"], "Jane");
+    assert_eq!(read["guest"]["contactMasked"], true);
     let mut bad = guest_input(&venue);
     bad["email"] = json!("jane-at-example");
     assert_bad_input(

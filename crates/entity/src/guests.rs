@@ -42,6 +42,8 @@ pub struct Model {
     pub tags: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The venue that registered the guest (counts for visibility before any booking).
+    pub registered_venue_id: Option<Uuid>,
 }
 
 /// Relations of `guests`.

@@ -1,5 +1,6 @@
 //! Guests: the people who book. Guests belong to no venue; a caller sees a guest who has
-//! at least one booking at a venue the caller can read. Contact data (last name, email,
+//! at least one booking at a venue the caller can read, or whom such a venue registered
+//! (`registered_venue_id`, so a guest is visible before their first booking). Contact data (last name, email,
 //! phone) is masked unless the caller holds MANAGER or above at a venue where the guest
 //! booked (DOMAIN.md "Access"): COORDINATOR and VIEWER see `J***`, `j***@example.com`.
 
@@ -37,8 +38,19 @@ impl GuestView {
     }
 }
 
-/// `EXISTS (a booking of this guest at a venue in scope)`.
+/// The guest booked at, or was registered by, a venue in scope (every guest for a global
+/// ADMIN).
 fn booked_in(scope: &Scope) -> Expr {
+    match scope {
+        Scope::All => Expr::val(true),
+        Scope::Venues(ids) => Expr::col((guests::Entity, guests::Column::RegisteredVenueId))
+            .is_in(ids.iter().copied())
+            .or(booking_in(scope)),
+    }
+}
+
+/// `EXISTS (a booking of this guest at a venue in scope)`.
+fn booking_in(scope: &Scope) -> Expr {
     Expr::exists(
         Query::select()
             .expr(Expr::val(1))

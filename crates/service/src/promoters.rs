@@ -315,6 +315,7 @@ pub(crate) mod fixtures {
                 tags: None,
                 created_at: t0(),
                 updated_at: t0(),
+                registered_venue_id: None,
             },
         )
         .await;

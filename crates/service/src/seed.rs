@@ -2390,6 +2390,7 @@ impl Seeder {
             } else {
                 agg.last_booking.map_or(created_at, |last| last.min(now))
             },
+            registered_venue_id: None,
         }
     }
 

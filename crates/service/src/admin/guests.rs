@@ -178,6 +178,7 @@ pub async fn create_guest(
         tags: Set(tags),
         created_at: Set(at),
         updated_at: Set(at),
+        registered_venue_id: Set(Some(new.venue_id)),
     }
     .insert(&txn)
     .await?;
