@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(db, args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => check(&cli.database_url, &pool, args).await,
     }
 }
 
@@ -150,4 +151,65 @@ async fn create_user(db: &Db, args: CreateUserArgs) -> anyhow::Result<()> {
     .map_err(|err| anyhow::anyhow!("{err}"))?;
     println!("created user {} ({})", user.email, user.id);
     Ok(())
+}
+
+/// `prima check`: one line per discrepancy (kind, entity, id, what disagrees), then a
+/// summary line; exit code 1 when anything disagrees.
+///
+/// It connects without applying migrations (a check never changes the database it checks)
+/// and runs every statement in one read-only transaction, REPEATABLE READ on PostgreSQL, so
+/// the invariants are checked against one snapshot even while the API writes.
+async fn check(
+    url: &str,
+    pool: &PoolSettings,
+    args: crate::config::CheckArgs,
+) -> anyhow::Result<ExitCode> {
+    use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+    let db = db::connect(url, pool).await?;
+    let started = std::time::Instant::now();
+    let snapshot = match db.backend() {
+        DbBackend::Postgres => {
+            db.conn
+                .begin_with_config(
+                    Some(IsolationLevel::RepeatableRead),
+                    Some(AccessMode::ReadOnly),
+                )
+                .await
+        }
+        // A SQLite transaction reads one snapshot already; it has no isolation settings.
+        _ => db.conn.begin().await,
+    }
+    .context("starting the read-only snapshot")?;
+    let report = prima_service::check::run(&snapshot, args.venue)
+        .await
+        .map_err(|err| match err {
+            prima_service::Error::Internal(inner) => {
+                anyhow::anyhow!("checking the invariants: {inner:#}")
+            }
+            other => anyhow::anyhow!("checking the invariants: {other}"),
+        })?;
+    snapshot
+        .rollback()
+        .await
+        .context("closing the read-only snapshot")?;
+    for found in &report.discrepancies {
+        println!(
+            "{} {} {}: {}",
+            found.kind, found.entity, found.id, found.message
+        );
+    }
+    println!(
+        "checked {} bookings, {} promoters, {} guests, {} transactions in {:.1}s: {} discrepancies found",
+        report.bookings_checked,
+        report.promoters_checked,
+        report.guests_checked,
+        report.transactions_checked,
+        started.elapsed().as_secs_f64(),
+        report.discrepancies.len()
+    );
+    Ok(if report.discrepancies.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

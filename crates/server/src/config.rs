@@ -44,6 +44,10 @@ pub enum Command {
     ExportSchema,
     /// Create a user (and optionally grant venue roles).
     CreateUser(CreateUserArgs),
+    /// Verify the data invariants (ledger against fees, promoter and guest aggregates,
+    /// paid-out amounts) and print every discrepancy; exits 1 when there is any. Reads only,
+    /// in one snapshot, and applies no migrations.
+    Check(CheckArgs),
 }
 
 /// A secret that never prints.
@@ -174,4 +178,13 @@ impl std::str::FromStr for Secret8 {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Secret8(s.to_owned()))
     }
+}
+
+/// Settings of `prima check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Check only this venue (its id): its bookings and their ledger, its promoters, the
+    /// guests who booked there and its payouts. Without it, the whole database.
+    #[arg(long)]
+    pub venue: Option<uuid::Uuid>,
 }

@@ -10,6 +10,7 @@ pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod bookings;
+pub mod check;
 pub mod commissions;
 pub mod db;
 pub mod error;
