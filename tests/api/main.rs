@@ -7,4 +7,5 @@ mod auth;
 mod bad_input;
 mod http;
 mod portfolio;
+mod pricing;
 mod schema;

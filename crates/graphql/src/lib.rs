@@ -16,6 +16,7 @@ pub mod incentives;
 pub mod ledger;
 pub mod loaders;
 pub mod payouts;
+pub mod pricing;
 pub mod promoters;
 pub mod scalars;
 pub mod users;
@@ -35,6 +36,7 @@ pub struct Query(
     promoters::PromoterQuery,
     payouts::PayoutQuery,
     incentives::IncentiveQuery,
+    pricing::PricingQuery,
 );
 
 /// Every mutation, merged.

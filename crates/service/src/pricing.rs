@@ -19,6 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::money::{self, MONEY_SCALE, cents, round_money};
 
@@ -262,6 +263,63 @@ pub async fn is_repeat_customer(
         .one(db)
         .await?;
     Ok(found.is_some())
+}
+
+/// A price quote for a booking that is not made: what `createBooking` would charge now.
+#[derive(Debug, Clone)]
+pub struct VenueQuote {
+    /// The fees.
+    pub quote: Quote,
+    /// The pricing row they come from.
+    pub pricing: venue_pricing::Model,
+    /// The venue's currency.
+    pub currency: String,
+}
+
+/// Quotes a booking at a venue the caller can see, writing nothing: NOT_FOUND for an
+/// invisible venue or guest, BAD_USER_INPUT naming `venueId` when the venue has no pricing in
+/// force (it cannot take bookings), and the validation errors of [`quote`]. With a guest, the
+/// repeat-customer discount is considered.
+#[tracing::instrument(skip_all, fields(%venue_id))]
+pub async fn quote_for_venue(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    venue_id: Uuid,
+    guest_id: Option<Uuid>,
+    booking_type: BookingType,
+    diners: i32,
+    booking_time: DateTime<Utc>,
+) -> Result<VenueQuote> {
+    let venue = crate::venues::get(db, actor, venue_id).await?;
+    let now = crate::time::now();
+    let repeat_customer = match guest_id {
+        Some(guest) => {
+            crate::guests::get(db, actor, guest).await?;
+            is_repeat_customer(db, guest, venue_id).await?
+        }
+        None => false,
+    };
+    let pricing = pricing_in_force(db, venue_id, now).await?.ok_or_else(|| {
+        Error::invalid(
+            "venueId",
+            "this venue has no pricing in force and cannot take bookings yet",
+        )
+    })?;
+    let quote = quote(
+        &pricing,
+        &PricingRequest {
+            booking_type,
+            diners,
+            booking_time,
+            now,
+            repeat_customer,
+        },
+    )?;
+    Ok(VenueQuote {
+        quote,
+        pricing,
+        currency: venue.currency,
+    })
 }
 
 #[cfg(test)]
