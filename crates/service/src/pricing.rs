@@ -14,9 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use prima_entity::enums::{BookingStatus, BookingType};
 use prima_entity::{bookings, venue_pricing};
 use rust_decimal::Decimal;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::access::Actor;
@@ -230,13 +228,7 @@ pub async fn pricing_in_force(
 ) -> Result<Option<venue_pricing::Model>> {
     let row = venue_pricing::Entity::find()
         .filter(venue_pricing::Column::VenueId.eq(venue_id))
-        .filter(venue_pricing::Column::IsActive.eq(true))
-        .filter(venue_pricing::Column::EffectiveFrom.lte(at))
-        .filter(
-            Condition::any()
-                .add(venue_pricing::Column::EffectiveTo.is_null())
-                .add(venue_pricing::Column::EffectiveTo.gt(at)),
-        )
+        .filter(crate::venues::pricing_in_force(at))
         .order_by_desc(venue_pricing::Column::EffectiveFrom)
         .order_by_desc(venue_pricing::Column::Id)
         .one(db)
