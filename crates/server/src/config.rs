@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// PRIMA Partner API: the GraphQL back end of the PRIMA partner dashboard.
 #[derive(Debug, Parser)]
-#[command(name = "prima", version, about)]
+#[command(
+    name = "prima",
+    version,
+    about,
+    after_help = "Exit status: 0 on success, 1 when `prima check` finds discrepancies, 2 on any error."
+)]
 pub struct Cli {
     /// Database URL: `postgres://user:pass@host/db`, or `sqlite://file.db?mode=rwc` (the
     /// default, a file in the working directory). Used by every subcommand.

@@ -17,7 +17,8 @@ async fn main() -> std::process::ExitCode {
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            // 1 is `prima check` finding discrepancies; 2 is "could not do the job".
+            std::process::ExitCode::from(2)
         }
     }
 }

@@ -74,13 +74,15 @@ fn migrate_seed_and_create_user_work_on_a_fresh_sqlite_file() {
     );
     assert!(String::from_utf8_lossy(&seeded.stdout).contains("bookings: 120"));
     // Seeding twice refuses rather than duplicating the portfolio.
-    assert!(
-        !prima(&db)
+    assert_eq!(
+        prima(&db)
             .args(["seed", "--bookings", "10"])
             .output()
             .unwrap()
             .status
-            .success()
+            .code(),
+        Some(2),
+        "an error exits 2 (1 is kept for `prima check` finding discrepancies)"
     );
 
     let created = prima(&db)
