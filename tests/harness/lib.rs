@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 pub use prima_service::testing::TestDb;
 
 /// Every demo user's password.
-pub const PASSWORD: &str = "prima-demo";
+pub const PASSWORD: &str = prima_service::seed::DEMO_PASSWORD;
 
 /// A running server over its own database.
 pub struct TestApp {

@@ -67,7 +67,7 @@ impl Booking {
     }
     /// Ledger transactions of this booking, oldest first (MANAGER or above).
     async fn transactions(&self, ctx: &Context<'_>) -> Result<Vec<Transaction>> {
-        crate::ledger::booking_transactions(ctx, self.0.id, self.0.venue_id).await
+        crate::ledger::booking_transactions(ctx, self.0.id).await
     }
     /// Every change of this booking, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<BookingHistoryEntry>> {

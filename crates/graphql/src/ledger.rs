@@ -136,14 +136,9 @@ impl Transaction {
 }
 
 /// `Booking.transactions`: the booking's ledger entries, oldest first; FORBIDDEN when
-/// your role at the booking's venue may not see financial data. The service reads the
-/// booking's venue in the same statement as its transactions, so `venue_id` (the parent's)
-/// is not needed to decide.
-pub async fn booking_transactions(
-    ctx: &Context<'_>,
-    booking_id: Uuid,
-    _venue_id: Uuid,
-) -> Result<Vec<Transaction>> {
+/// your role at the booking's venue may not see financial data (the service reads the
+/// booking's venue in the same statement as its transactions to decide).
+pub async fn booking_transactions(ctx: &Context<'_>, booking_id: Uuid) -> Result<Vec<Transaction>> {
     match loader(ctx)?.load_one(TransactionsOf(booking_id)).await? {
         Some(list) => Ok(list?.into_iter().map(Transaction).collect()),
         None => Err(ApiError(prima_service::Error::NotFound { what: "booking" })),

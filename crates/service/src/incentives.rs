@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
-use crate::promoters::{PagesOrDenied, split_financial_venues, with_denied};
+use crate::promoters::{PagesOrDenied, financial_pages_by_venue};
 
 const RANK: &str = "__rank";
 
@@ -90,26 +90,17 @@ pub async fn pages_by_venue(
     page: &PageArgs,
     with_total: bool,
 ) -> Result<PagesOrDenied<incentives::Model>> {
-    let window = page.window(&INCENTIVE_SORT)?;
-    let (allowed, denied) = split_financial_venues(actor, venue_ids);
-    let pages = if allowed.is_empty() {
-        HashMap::new()
-    } else {
-        let inner = incentives::Entity::find()
-            .filter(incentives::Column::VenueId.is_in(allowed.iter().copied()))
-            .filter(
-                actor
-                    .venues_where(Capability::ReadFinancial)
-                    .condition((incentives::Entity, incentives::Column::VenueId)),
-            )
-            .expr_as(
-                Expr::col((incentives::Entity, incentives::Column::VenueId)),
-                PARENT,
-            )
-            .into_query();
-        paging::fetch_pages(db, inner, &allowed, &INCENTIVE_SORT, &window, with_total).await?
-    };
-    Ok(with_denied(&allowed, pages, denied, &window, with_total))
+    financial_pages_by_venue(
+        db,
+        actor,
+        venue_ids,
+        incentives::Entity::find(),
+        incentives::Column::VenueId,
+        &INCENTIVE_SORT,
+        page,
+        with_total,
+    )
+    .await
 }
 
 /// Progress rows whose programme is at a venue where the caller holds financial reads.

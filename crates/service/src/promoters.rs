@@ -9,7 +9,10 @@ use std::collections::HashMap;
 
 use prima_entity::promoters;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait, Select,
+};
 use uuid::Uuid;
 
 use crate::access::{self, Actor, Capability};
@@ -46,6 +49,40 @@ pub(crate) fn with_denied<M>(
         .collect();
     out.extend(denied.into_iter().map(|(parent, err)| (parent, Err(err))));
     out
+}
+
+/// Pages, per venue, the rows of `select` whose `venue` column is that venue, for the venues
+/// where the caller holds financial reads, in one statement; the other venues get their
+/// FORBIDDEN / NOT_FOUND error. The shape of every financial list under a venue (promoters,
+/// commission rates, incentives).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn financial_pages_by_venue<E>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    venue_ids: &[Uuid],
+    select: Select<E>,
+    venue: E::Column,
+    sort: &Sort,
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<PagesOrDenied<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult,
+{
+    let window = page.window(sort)?;
+    let (allowed, denied) = split_financial_venues(actor, venue_ids);
+    let inner = select
+        .filter(venue.is_in(allowed.iter().copied()))
+        .filter(
+            actor
+                .venues_where(Capability::ReadFinancial)
+                .condition((E::default(), venue)),
+        )
+        .expr_as(Expr::col((E::default(), venue)), PARENT)
+        .into_query();
+    let pages = paging::fetch_pages(db, inner, &allowed, sort, &window, with_total).await?;
+    Ok(with_denied(&allowed, pages, denied, &window, with_total))
 }
 
 /// The promoters among `ids` that the caller may see (financial reads at their venue).
@@ -94,26 +131,17 @@ pub async fn pages_by_venue(
     page: &PageArgs,
     with_total: bool,
 ) -> Result<PagesOrDenied<promoters::Model>> {
-    let window = page.window(&PROMOTER_SORT)?;
-    let (allowed, denied) = split_financial_venues(actor, venue_ids);
-    let pages = if allowed.is_empty() {
-        HashMap::new()
-    } else {
-        let inner = promoters::Entity::find()
-            .filter(promoters::Column::VenueId.is_in(allowed.iter().copied()))
-            .filter(
-                actor
-                    .venues_where(Capability::ReadFinancial)
-                    .condition((promoters::Entity, promoters::Column::VenueId)),
-            )
-            .expr_as(
-                Expr::col((promoters::Entity, promoters::Column::VenueId)),
-                PARENT,
-            )
-            .into_query();
-        paging::fetch_pages(db, inner, &allowed, &PROMOTER_SORT, &window, with_total).await?
-    };
-    Ok(with_denied(&allowed, pages, denied, &window, with_total))
+    financial_pages_by_venue(
+        db,
+        actor,
+        venue_ids,
+        promoters::Entity::find(),
+        promoters::Column::VenueId,
+        &PROMOTER_SORT,
+        page,
+        with_total,
+    )
+    .await
 }
 
 #[cfg(test)]

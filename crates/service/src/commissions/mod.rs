@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
-use crate::promoters::{PagesOrDenied, split_financial_venues, with_denied};
+use crate::promoters::{PagesOrDenied, financial_pages_by_venue};
 
 /// The commission rates among `ids` that the caller may see.
 #[tracing::instrument(skip_all, fields(ids = ids.len()))]
@@ -68,30 +68,21 @@ pub async fn rate_pages_by_venue(
     page: &PageArgs,
     with_total: bool,
 ) -> Result<PagesOrDenied<commission_rates::Model>> {
-    let window = page.window(&RATE_SORT)?;
-    let (allowed, denied) = split_financial_venues(actor, venue_ids);
-    let pages = if allowed.is_empty() {
-        HashMap::new()
-    } else {
-        let mut query = commission_rates::Entity::find()
-            .filter(commission_rates::Column::VenueId.is_in(allowed.iter().copied()))
-            .filter(
-                actor
-                    .venues_where(Capability::ReadFinancial)
-                    .condition((commission_rates::Entity, commission_rates::Column::VenueId)),
-            );
-        if active_only {
-            query = query.filter(commission_rates::Column::IsActive.eq(true));
-        }
-        let inner = query
-            .expr_as(
-                Expr::col((commission_rates::Entity, commission_rates::Column::VenueId)),
-                PARENT,
-            )
-            .into_query();
-        paging::fetch_pages(db, inner, &allowed, &RATE_SORT, &window, with_total).await?
-    };
-    Ok(with_denied(&allowed, pages, denied, &window, with_total))
+    let mut select = commission_rates::Entity::find();
+    if active_only {
+        select = select.filter(commission_rates::Column::IsActive.eq(true));
+    }
+    financial_pages_by_venue(
+        db,
+        actor,
+        venue_ids,
+        select,
+        commission_rates::Column::VenueId,
+        &RATE_SORT,
+        page,
+        with_total,
+    )
+    .await
 }
 
 const ASSIGNMENT_SORT: Sort = Sort {
