@@ -122,6 +122,7 @@ pub enum Guests {
     CreatedAt,
     UpdatedAt,
     RegisteredVenueId,
+    TotalDiners,
 }
 
 /// `promoters` and its columns.
@@ -154,6 +155,10 @@ pub enum Promoters {
     LastActiveAt,
     CreatedAt,
     UpdatedAt,
+    AllBookings,
+    CompletedBookings,
+    CancelledBookings,
+    NoShowBookings,
 }
 
 /// `bookings` and its columns.

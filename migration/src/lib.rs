@@ -7,6 +7,8 @@
 //! Order matters for foreign keys: users and venues first, then guests, promoters and
 //! bookings, commissions, incentives (the ledger refers to them), the ledger and payouts,
 //! then the outbox and idempotency keys. Each migration's `down` drops its tables in reverse.
+//! Later migrations add columns to existing tables (`guests.registered_venue_id`, the
+//! booking counters behind the promoter rates) and drop them again in `down`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -18,6 +20,7 @@ mod m20250101_000004_incentives;
 mod m20250101_000005_ledger_payouts;
 mod m20250101_000006_outbox_idempotency;
 mod m20261126_000007_guest_registered_venue;
+mod m20261126_000008_aggregate_counters;
 mod values;
 
 /// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
@@ -34,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000005_ledger_payouts::Migration),
             Box::new(m20250101_000006_outbox_idempotency::Migration),
             Box::new(m20261126_000007_guest_registered_venue::Migration),
+            Box::new(m20261126_000008_aggregate_counters::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The migrations on SQLite (in memory) and PostgreSQL (when `TEST_DATABASE_URL` is set):
-//! up, down, up again; exact money sums; the constraints that guard the data model; and
-//! the entities of `prima-entity` reading and writing the migrated schema.
+//! up, down, up again; exact money sums; the constraints that guard the data model; the
+//! entities of `prima-entity` reading and writing the migrated schema; and the backfill of
+//! the booking counters (migration 8) from bookings already stored.
 
 use std::error::Error;
 
@@ -729,6 +730,170 @@ async fn outbox_ids(db: DatabaseConnection) -> TestResult {
     Ok(())
 }
 
+/// Migration 8 adds the booking counters and backfills them from the bookings already
+/// stored: per promoter every status, COMPLETED, CANCELLED, NO_SHOW; per guest the sum of
+/// diners. It undoes cleanly and backfills again, and the counters cannot go negative.
+async fn counters_backfilled(db: DatabaseConnection) -> TestResult {
+    Migrator::up(&db, Some(7)).await?;
+    // A booking without a promoter (CONFIRMED, 2 diners), counted for the guest only.
+    let p = Parents::insert(&db).await?;
+    let now = now();
+    let promoter = |id: Uuid| {
+        Query::insert()
+            .into_table("promoters")
+            .columns([
+                "id",
+                "venue_id",
+                "first_name",
+                "last_name",
+                "email",
+                "joined_at",
+                "created_at",
+                "updated_at",
+            ])
+            .values_panic([
+                id.into(),
+                p.venue.into(),
+                "Pat".into(),
+                "Promoter".into(),
+                format!("{}@example.com", id.simple()).into(),
+                now.into(),
+                now.into(),
+                now.into(),
+            ])
+            .to_owned()
+    };
+    let (busy, idle) = (Uuid::new_v4(), Uuid::new_v4());
+    db.execute(&promoter(busy)).await?;
+    db.execute(&promoter(idle)).await?;
+    let lonely_guest = Uuid::new_v4();
+    db.execute(
+        Query::insert()
+            .into_table("guests")
+            .columns([
+                "id",
+                "first_name",
+                "last_name",
+                "email",
+                "created_at",
+                "updated_at",
+            ])
+            .values_panic([
+                lonely_guest.into(),
+                "Lone".into(),
+                "Guest".into(),
+                "lone@example.com".into(),
+                now.into(),
+                now.into(),
+            ]),
+    )
+    .await?;
+    let bookings = [
+        ("PENDING", 3),
+        ("CONFIRMED", 2),
+        ("COMPLETED", 4),
+        ("COMPLETED", 1),
+        ("CANCELLED", 5),
+        ("NO_SHOW", 6),
+    ];
+    for (status, diners) in bookings {
+        let id = Uuid::new_v4();
+        db.execute(&booking_insert(&p, id, diners, status)).await?;
+        db.execute(
+            Query::update()
+                .table("bookings")
+                .value("promoter_id", busy)
+                .and_where(Expr::col("id").eq(id)),
+        )
+        .await?;
+    }
+
+    let expect = |db: DatabaseConnection, stage: &'static str| async move {
+        let counters = |p: prima_entity::promoters::Model| {
+            (
+                p.all_bookings,
+                p.completed_bookings,
+                p.cancelled_bookings,
+                p.no_show_bookings,
+            )
+        };
+        let busy_row = Promoters::find_by_id(busy)
+            .one(&db)
+            .await?
+            .ok_or("busy promoter not found")?;
+        ensure(
+            counters(busy_row.clone()) == (6, 2, 1, 1),
+            format!("{stage}: busy promoter counters {:?}", counters(busy_row)),
+        )?;
+        let idle_row = Promoters::find_by_id(idle)
+            .one(&db)
+            .await?
+            .ok_or("idle promoter not found")?;
+        ensure(
+            counters(idle_row.clone()) == (0, 0, 0, 0),
+            format!("{stage}: idle promoter counters {:?}", counters(idle_row)),
+        )?;
+        let guest = Guests::find_by_id(p.guest)
+            .one(&db)
+            .await?
+            .ok_or("guest not found")?;
+        ensure(
+            guest.total_diners == 2 + 3 + 2 + 4 + 1 + 5 + 6,
+            format!("{stage}: guest total_diners {}", guest.total_diners),
+        )?;
+        let lonely = Guests::find_by_id(lonely_guest)
+            .one(&db)
+            .await?
+            .ok_or("lonely guest not found")?;
+        ensure(
+            lonely.total_diners == 0,
+            format!(
+                "{stage}: guest without bookings total_diners {}",
+                lonely.total_diners
+            ),
+        )?;
+        TestResult::Ok(())
+    };
+
+    Migrator::up(&db, None).await?;
+    expect(db.clone(), "up").await?;
+
+    // CHECK (x >= 0) on every counter.
+    for (table, column) in [
+        ("promoters", "all_bookings"),
+        ("promoters", "completed_bookings"),
+        ("promoters", "cancelled_bookings"),
+        ("promoters", "no_show_bookings"),
+        ("guests", "total_diners"),
+    ] {
+        let r = db
+            .execute(Query::update().table(table).value(column, -1))
+            .await;
+        ensure(r.is_err(), format!("{table}.{column} = -1 was accepted"))?;
+    }
+
+    // down removes the columns and keeps the rows; up backfills again.
+    Migrator::down(&db, Some(1)).await?;
+    let manager = SchemaManager::new(&db);
+    for (table, column) in [
+        ("promoters", "all_bookings"),
+        ("promoters", "no_show_bookings"),
+        ("guests", "total_diners"),
+    ] {
+        ensure(
+            !manager.has_column(table, column).await?,
+            format!("down: {table}.{column} is left"),
+        )?;
+    }
+    ensure(
+        manager.has_column("guests", "registered_venue_id").await?,
+        "down went further than migration 8",
+    )?;
+    Migrator::up(&db, None).await?;
+    expect(db.clone(), "up again").await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- tests
 
 #[tokio::test]
@@ -757,6 +922,11 @@ async fn sqlite_outbox_ids() -> TestResult {
 }
 
 #[tokio::test]
+async fn sqlite_counters_backfilled() -> TestResult {
+    counters_backfilled(sqlite().await?).await
+}
+
+#[tokio::test]
 async fn postgres_up_down_up() -> TestResult {
     with_postgres("postgres_up_down_up", up_down_up).await
 }
@@ -779,6 +949,11 @@ async fn postgres_entities_round_trip() -> TestResult {
 #[tokio::test]
 async fn postgres_outbox_ids() -> TestResult {
     with_postgres("postgres_outbox_ids", outbox_ids).await
+}
+
+#[tokio::test]
+async fn postgres_counters_backfilled() -> TestResult {
+    with_postgres("postgres_counters_backfilled", counters_backfilled).await
 }
 
 #[test]

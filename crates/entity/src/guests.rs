@@ -44,6 +44,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The venue that registered the guest (counts for visibility before any booking).
     pub registered_venue_id: Option<Uuid>,
+    /// Sum of `diners` over all of the guest's bookings, every status: with
+    /// `total_bookings`, keeps `average_party_size` exact under atomic increments.
+    pub total_diners: i32,
 }
 
 /// Relations of `guests`.

@@ -51,6 +51,16 @@ pub struct Model {
     pub last_active_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Bookings of every status, PENDING included: the divisor of `cancel_rate`. Kept by
+    /// atomic increments, like the three counters below, so the rates can be recomputed
+    /// from them in the same UPDATE.
+    pub all_bookings: i32,
+    /// COMPLETED bookings (in `conversion_rate` and the divisor of `no_show_rate`).
+    pub completed_bookings: i32,
+    /// CANCELLED bookings (numerator of `cancel_rate`, in the divisor of `conversion_rate`).
+    pub cancelled_bookings: i32,
+    /// NO_SHOW bookings (numerator of `no_show_rate`, in the divisor of `conversion_rate`).
+    pub no_show_bookings: i32,
 }
 
 /// Relations of `promoters`.

@@ -495,6 +495,10 @@ struct PromoterRow {
     month_revenue: i64,
     month_new_guests: i64,
     month_repeat_guests: i64,
+    stored_all_bookings: i64,
+    stored_completed_bookings: i64,
+    stored_cancelled_bookings: i64,
+    stored_no_show_bookings: i64,
     month_known: bool,
     all_bookings: i64,
     counted: i64,
@@ -513,6 +517,8 @@ struct PromoterRow {
 ///
 /// - `total_bookings` counts, and `total_revenue` sums the `total_fee` of, the CONFIRMED and
 ///   COMPLETED bookings; `average_booking_value = total_revenue / total_bookings`, to the cent.
+/// - The counters behind the rates: `all_bookings` counts every status (PENDING included),
+///   `completed_bookings`, `cancelled_bookings`, `no_show_bookings` their status.
 /// - `cancel_rate = cancelled / all` (every status, PENDING included), `no_show_rate =
 ///   no_show / (completed + no_show)`, `conversion_rate = completed / (completed + cancelled
 ///   + no_show)`, each to 4 places; 0 when the divisor is 0.
@@ -607,6 +613,10 @@ pub async fn promoter_aggregates_match_bookings(
            CAST(p.month_bookings AS BIGINT) AS month_bookings, p.month_revenue, \
            CAST(p.month_new_guests AS BIGINT) AS month_new_guests, \
            CAST(p.month_repeat_guests AS BIGINT) AS month_repeat_guests, \
+           CAST(p.all_bookings AS BIGINT) AS stored_all_bookings, \
+           CAST(p.completed_bookings AS BIGINT) AS stored_completed_bookings, \
+           CAST(p.cancelled_bookings AS BIGINT) AS stored_cancelled_bookings, \
+           CAST(p.no_show_bookings AS BIGINT) AS stored_no_show_bookings, \
            (s.month_start IS NOT NULL) AS month_known, \
            COALESCE(c.all_bookings, 0) AS all_bookings, COALESCE(c.counted, 0) AS counted, \
            COALESCE(c.revenue, 0) AS revenue, COALESCE(c.completed, 0) AS completed, \
@@ -652,6 +662,30 @@ fn promoter_problems(row: &PromoterRow) -> Vec<String> {
     let fraction: fn(i64) -> String = |units| rate(units).to_string();
     compare("total_bookings", row.total_bookings, row.counted, count);
     compare("total_revenue", row.total_revenue, row.revenue, money);
+    compare(
+        "all_bookings",
+        row.stored_all_bookings,
+        row.all_bookings,
+        count,
+    );
+    compare(
+        "completed_bookings",
+        row.stored_completed_bookings,
+        row.completed,
+        count,
+    );
+    compare(
+        "cancelled_bookings",
+        row.stored_cancelled_bookings,
+        row.cancelled,
+        count,
+    );
+    compare(
+        "no_show_bookings",
+        row.stored_no_show_bookings,
+        row.no_show,
+        count,
+    );
     compare(
         "average_booking_value",
         row.average_booking_value,
@@ -759,12 +793,14 @@ struct GuestRow {
     no_show_bookings: i64,
     total_spent: i64,
     average_party_size: i64,
+    total_diners: i64,
     last_booking_at: Option<DateTime<Utc>>,
     expected_total_bookings: i64,
     expected_cancelled_bookings: i64,
     expected_no_show_bookings: i64,
     expected_total_spent: i64,
     expected_average_party_size: i64,
+    expected_total_diners: i64,
     expected_last_booking_at: Option<DateTime<Utc>>,
 }
 
@@ -773,6 +809,7 @@ struct GuestRow {
 /// venue: `total_bookings` (every status), `cancelled_bookings`, `no_show_bookings`,
 /// `total_spent` (sum of `total_fee` of the COMPLETED bookings), `average_party_size` (mean
 /// diners over all bookings in tenths, rounded half away from zero; 2.0, the column default,
+/// without bookings), `total_diners` (sum of `diners` over all bookings, every status; 0
 /// without bookings) and `last_booking_at` (latest `booking_time`, any status; NULL without
 /// bookings).
 ///
@@ -792,7 +829,8 @@ pub async fn guest_aggregates_match_bookings(
              CAST(g.total_bookings AS BIGINT) AS total_bookings, \
              CAST(g.cancelled_bookings AS BIGINT) AS cancelled_bookings, \
              CAST(g.no_show_bookings AS BIGINT) AS no_show_bookings, \
-             g.total_spent, g.average_party_size, g.last_booking_at, \
+             g.total_spent, g.average_party_size, \
+             CAST(g.total_diners AS BIGINT) AS total_diners, g.last_booking_at, \
              COALESCE(e.bookings, 0) AS expected_total_bookings, \
              COALESCE(e.cancelled, 0) AS expected_cancelled_bookings, \
              COALESCE(e.no_show, 0) AS expected_no_show_bookings, \
@@ -800,6 +838,7 @@ pub async fn guest_aggregates_match_bookings(
              CAST(CASE WHEN e.bookings IS NULL THEN 20 \
                ELSE (2 * e.diners * 10 + e.bookings) / (2 * e.bookings) END AS BIGINT) \
                AS expected_average_party_size, \
+             COALESCE(e.diners, 0) AS expected_total_diners, \
              e.last_booking_at AS expected_last_booking_at \
            FROM guests g LEFT JOIN ( \
              SELECT b.guest_id, COUNT(*) AS bookings, \
@@ -818,6 +857,7 @@ pub async fn guest_aggregates_match_bookings(
            OR x.no_show_bookings <> x.expected_no_show_bookings \
            OR x.total_spent <> x.expected_total_spent \
            OR x.average_party_size <> x.expected_average_party_size \
+           OR x.total_diners <> x.expected_total_diners \
            OR x.last_booking_at IS DISTINCT FROM x.expected_last_booking_at \
          ORDER BY x.id",
         bookings_scope = params.guest_in_scope("b.guest_id"),
@@ -877,6 +917,12 @@ fn guest_message(row: &GuestRow) -> String {
         row.average_party_size,
         row.expected_average_party_size,
         |tenths| from_units(tenths, 1).to_string(),
+    );
+    compare(
+        "total_diners",
+        row.total_diners,
+        row.expected_total_diners,
+        count,
     );
     if row.last_booking_at != row.expected_last_booking_at {
         let show = |at: Option<DateTime<Utc>>| at.map_or("none".to_owned(), |at| at.to_rfc3339());
@@ -1303,6 +1349,68 @@ mod tests {
         assert_eq!(report.discrepancies[0].entity, "booking");
         assert_eq!(report.discrepancies[1].entity, "promoter");
         assert_eq!(report.discrepancies[2].entity, "guest");
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_promoter_counter_and_guest_total_diners_are_reported() {
+        let (db, now) = seeded().await;
+        let promoter = promoters::Entity::find()
+            .order_by_asc(promoters::Column::Id)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        promoters::Entity::update_many()
+            .col_expr(
+                promoters::Column::CancelledBookings,
+                Expr::col(promoters::Column::CancelledBookings).add(1),
+            )
+            .filter(promoters::Column::Id.eq(promoter.id))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+        let guest = guests::Entity::find()
+            .order_by_asc(guests::Column::Id)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        guests::Entity::update_many()
+            .col_expr(
+                guests::Column::TotalDiners,
+                Expr::col(guests::Column::TotalDiners).add(1),
+            )
+            .filter(guests::Column::Id.eq(guest.id))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+
+        let report = run_at(&db.conn, None, now).await.expect("check");
+        assert_eq!(
+            found(&report),
+            vec![
+                ("promoter_aggregate", promoter.id),
+                ("guest_aggregate", guest.id),
+            ],
+            "{:#?}",
+            report.discrepancies
+        );
+        assert_eq!(
+            report.discrepancies[0].message,
+            format!(
+                "cancelled_bookings: stored {}, recomputed {}",
+                promoter.cancelled_bookings + 1,
+                promoter.cancelled_bookings
+            )
+        );
+        assert_eq!(
+            report.discrepancies[1].message,
+            format!(
+                "total_diners: stored {}, recomputed {}",
+                guest.total_diners + 1,
+                guest.total_diners
+            )
+        );
     }
 
     #[tokio::test]

@@ -309,6 +309,10 @@ pub(crate) mod fixtures {
                 last_active_at: None,
                 created_at: t0(),
                 updated_at: t0(),
+                all_bookings: 0,
+                completed_bookings: 0,
+                cancelled_bookings: 0,
+                no_show_bookings: 0,
             },
         )
         .await;
@@ -344,6 +348,7 @@ pub(crate) mod fixtures {
                 created_at: t0(),
                 updated_at: t0(),
                 registered_venue_id: None,
+                total_diners: 0,
             },
         )
         .await;

@@ -97,12 +97,14 @@
 //!   `month_new_guests` counts guests whose first booking (earliest `booking_time`, any
 //!   status) with the promoter is in the month; `month_repeat_guests` counts guests with a
 //!   booking (any status) in the month whose first booking with the promoter is earlier.
-//!   `last_active_at` is the `created_at` of the promoter's latest booking.
+//!   `last_active_at` is the `created_at` of the promoter's latest booking. The counters
+//!   behind the rates are stored too: `all_bookings` (every status), `completed_bookings`,
+//!   `cancelled_bookings`, `no_show_bookings`.
 //! - **Guest metrics**: `total_bookings` (all statuses), `cancelled_bookings`,
 //!   `no_show_bookings`, `total_spent` (sum of `total_fee` of COMPLETED bookings),
 //!   `average_party_size` (mean diners over all bookings, rounded half away from zero to one
-//!   decimal; 2.0, the column default, for a guest without bookings), `last_booking_at`
-//!   (latest `booking_time`, any status).
+//!   decimal; 2.0, the column default, for a guest without bookings), `total_diners` (sum of
+//!   diners over all bookings), `last_booking_at` (latest `booking_time`, any status).
 //! - **Incentives**: bookings count by `booking_time` in `[period_start, period_end)`.
 //!   BOOKING_COUNT counts CONFIRMED + COMPLETED bookings, REVENUE_TARGET sums their
 //!   `total_fee`, NEW_GUESTS counts guests whose first booking with the promoter falls in the
@@ -2391,6 +2393,7 @@ impl Seeder {
                 agg.last_booking.map_or(created_at, |last| last.min(now))
             },
             registered_venue_id: None,
+            total_diners: i32::try_from(agg.diners).expect("a guest's diners fit in i32"),
         }
     }
 
@@ -2424,6 +2427,7 @@ impl Seeder {
                         G::TotalSpent,
                         G::AveragePartySize,
                         G::LastBookingAt,
+                        G::TotalDiners,
                         G::UpdatedAt,
                     ],
                 )
@@ -2510,6 +2514,10 @@ impl Seeder {
                 .stopped_at
                 .unwrap_or(p.joined_at)
                 .max(agg.last_active.unwrap_or(p.joined_at)),
+            all_bookings: agg.all as i32,
+            completed_bookings: agg.completed as i32,
+            cancelled_bookings: agg.cancelled as i32,
+            no_show_bookings: agg.no_show as i32,
         }
     }
 
@@ -2729,6 +2737,10 @@ fn confirming_promoter(
         last_active_at: None,
         created_at: joined_at,
         updated_at: joined_at,
+        all_bookings: 0,
+        completed_bookings: 0,
+        cancelled_bookings: 0,
+        no_show_bookings: 0,
     }
 }
 
@@ -3438,6 +3450,10 @@ impl Seeder {
                 P::MonthNewGuests,
                 P::MonthRepeatGuests,
                 P::LastActiveAt,
+                P::AllBookings,
+                P::CompletedBookings,
+                P::CancelledBookings,
+                P::NoShowBookings,
                 P::UpdatedAt,
             ],
         )
@@ -4388,6 +4404,17 @@ mod tests {
                 p.average_booking_value,
                 ratio(revenue, counted.len() as i64, 1)
             );
+            assert_eq!(
+                (
+                    i64::from(p.all_bookings),
+                    i64::from(p.completed_bookings),
+                    i64::from(p.cancelled_bookings),
+                    i64::from(p.no_show_bookings)
+                ),
+                (mine.len() as i64, completed, cancelled, no_show),
+                "counters of {}",
+                p.first_name
+            );
             assert_eq!(p.cancel_rate, ratio(cancelled, mine.len() as i64, 10_000));
             assert_eq!(p.no_show_rate, ratio(no_show, completed + no_show, 10_000));
             assert_eq!(
@@ -4399,6 +4426,11 @@ mod tests {
         for g in &guest_rows {
             let mine: Vec<_> = bookings.iter().filter(|b| b.guest_id == g.id).collect();
             assert_eq!(g.total_bookings as usize, mine.len());
+            assert_eq!(
+                g.total_diners,
+                mine.iter().map(|b| b.diners).sum::<i32>(),
+                "total_diners"
+            );
             assert_eq!(
                 g.total_spent,
                 mine.iter()

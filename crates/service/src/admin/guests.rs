@@ -172,13 +172,15 @@ pub async fn create_guest(
         cancelled_bookings: Set(0),
         no_show_bookings: Set(0),
         total_spent: Set(0),
-        average_party_size: Set(0),
+        // 2.0, the column default: the mean party size of a guest without bookings.
+        average_party_size: Set(20),
         last_booking_at: Set(None),
         status: Set(GuestStatus::Active),
         tags: Set(tags),
         created_at: Set(at),
         updated_at: Set(at),
         registered_venue_id: Set(Some(new.venue_id)),
+        total_diners: Set(0),
     }
     .insert(&txn)
     .await?;

@@ -116,6 +116,10 @@ pub async fn create_promoter(
         last_active_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
+        all_bookings: Set(0),
+        completed_bookings: Set(0),
+        cancelled_bookings: Set(0),
+        no_show_bookings: Set(0),
     }
     .insert(&txn)
     .await?;

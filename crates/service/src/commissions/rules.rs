@@ -251,6 +251,10 @@ mod tests {
             last_active_at: None,
             created_at: t0(),
             updated_at: t0(),
+            all_bookings: 0,
+            completed_bookings: 0,
+            cancelled_bookings: 0,
+            no_show_bookings: 0,
         }
     }
 
