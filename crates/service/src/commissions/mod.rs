@@ -250,7 +250,7 @@ pub(crate) async fn month_bookings(
 }
 
 /// `[start, end)` in UTC of the local calendar month containing `at`.
-fn month_bounds(tz: Tz, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(crate) fn month_bounds(tz: Tz, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let local = at.with_timezone(&tz).date_naive();
     let first = local.with_day(1).unwrap_or(local);
     let next = first.checked_add_months(Months::new(1)).unwrap_or(first);
