@@ -28,6 +28,8 @@ pub enum BookingAction {
     Updated,
     /// Its status moved.
     StatusChanged,
+    /// Part or all of it was refunded (it stays COMPLETED).
+    Refunded,
 }
 
 impl BookingAction {
@@ -37,6 +39,7 @@ impl BookingAction {
             BookingAction::Created => "CREATED",
             BookingAction::Updated => "UPDATED",
             BookingAction::StatusChanged => "STATUS_CHANGED",
+            BookingAction::Refunded => "REFUNDED",
         }
     }
 }

@@ -31,8 +31,10 @@
 //! touched (the ledger already holds them).
 
 pub mod aggregates;
+mod refund;
 
 pub use aggregates::refresh_month_fields;
+pub use refund::{Refund, refund_booking, refund_booking_at};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

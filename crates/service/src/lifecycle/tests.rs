@@ -1285,6 +1285,125 @@ async fn minimum_cap_and_eligibility_limit_the_commission() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Refunds
+// ---------------------------------------------------------------------------------------
+
+async fn completed(w: &World, diners: i32) -> bookings::Model {
+    let booking = create(w, diners, true).await;
+    go(w, booking.id, Transition::Confirm, now()).await.unwrap();
+    go(w, booking.id, Transition::Complete, after_it())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed_the_charge() {
+    let w = world().await;
+    let owner = fixtures::actor(w.user, UserRole::Manager, &[(w.venue, Level::Owner)]);
+    // 4 diners: 200.00 + 20.00 charged, 20.00 commission.
+    let booking = completed(&w, 4).await;
+    let at = after_it() + Duration::hours(1);
+    let first = refund_booking_at(
+        &w.db.conn,
+        &owner,
+        booking.id,
+        Some(10_000),
+        "Cold food".into(),
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.refund.amount, -10_000);
+    assert_eq!(first.refund.r#type, TransactionType::Refund);
+    // 20.00 * 100 / 220 = 9.0909... -> 9.09
+    let clawback = first.clawback.unwrap();
+    assert_eq!(clawback.amount, -909);
+    assert_eq!(clawback.promoter_id, Some(w.promoter));
+    assert!(clawback.reverses_transaction_id.is_some());
+    assert_eq!(first.refundable, 12_000);
+    assert_clean(&w, at).await;
+
+    // More than what is left: refused, nothing written.
+    let before = counts(&w).await;
+    let err = refund_booking_at(
+        &w.db.conn,
+        &owner,
+        booking.id,
+        Some(12_001),
+        "More".into(),
+        at,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(field(&err), "amount");
+    assert_eq!(counts(&w).await, before);
+
+    // The rest: the clawbacks add up to exactly the commission.
+    let rest = refund_booking_at(&w.db.conn, &owner, booking.id, None, "Goodwill".into(), at)
+        .await
+        .unwrap();
+    assert_eq!(rest.refund.amount, -12_000);
+    assert_eq!(rest.clawback.unwrap().amount, -1_091);
+    assert_eq!(rest.refundable, 0);
+    assert_eq!(rest.booking.status, BookingStatus::Completed);
+    let err = refund_booking_at(&w.db.conn, &owner, booking.id, None, "Again".into(), at)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "CONFLICT");
+    assert_clean(&w, at).await;
+}
+
+#[tokio::test]
+async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
+    let w = world().await;
+    let booking = completed(&w, 2).await;
+    let at = after_it() + Duration::hours(1);
+    let err = refund_booking_at(&w.db.conn, &w.manager, booking.id, None, "No".into(), at)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "FORBIDDEN");
+    let err = refund_booking_at(&w.db.conn, &w.outsider, booking.id, None, "No".into(), at)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "NOT_FOUND");
+    let admin = fixtures::actor(w.user, UserRole::Admin, &[]);
+    let pending = create(&w, 2, true).await;
+    let err = refund_booking_at(&w.db.conn, &admin, pending.id, None, "No".into(), at)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "CONFLICT");
+    for (amount, reason, name) in [
+        (Some(0), "Why", "amount"),
+        (Some(-5), "Why", "amount"),
+        (None, " ", "reason"),
+    ] {
+        let err = refund_booking_at(&w.db.conn, &admin, booking.id, amount, reason.into(), at)
+            .await
+            .unwrap_err();
+        assert_eq!(field(&err), name);
+    }
+    // Concurrent full refunds: one wins, the charge is refunded once.
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let conn = w.db.conn.clone();
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                refund_booking_at(&conn, &admin, booking.id, None, "Dup".into(), at).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(err) => assert_eq!(err.code(), "CONFLICT", "{err}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_clean(&w, at).await;
+}
+
+// ---------------------------------------------------------------------------------------
 // Concurrency
 // ---------------------------------------------------------------------------------------
 
