@@ -5,6 +5,7 @@ mod access;
 mod admin;
 mod auth;
 mod bad_input;
+mod bookings;
 mod http;
 mod portfolio;
 mod pricing;

@@ -8,6 +8,7 @@ use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::Tokens;
 use prima_service::db::Db;
+use prima_service::lifecycle::ClientInfo;
 
 use crate::error::{ApiError, Result};
 use crate::loaders::Loaders;
@@ -43,6 +44,12 @@ pub fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor> {
         Some(Err(err)) => Err(ApiError(err.clone())),
         None => Err(not_logged_in()),
     }
+}
+
+/// Where the request came from (IP address, User-Agent, Referer), as the server put it in
+/// the request data; empty when it did not (e.g. over WebSocket).
+pub fn client_info(ctx: &Context<'_>) -> ClientInfo {
+    ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
 }
 
 /// The request's dataloader; only present for authenticated requests.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod guests;
 pub mod incentives;
 pub mod ledger;
+pub mod lifecycle;
 pub mod loaders;
 pub mod payouts;
 pub mod pricing;
@@ -41,7 +42,11 @@ pub struct Query(
 
 /// Every mutation, merged.
 #[derive(MergedObject, Default)]
-pub struct Mutation(users::AuthMutation, admin::AdminMutation);
+pub struct Mutation(
+    users::AuthMutation,
+    admin::AdminMutation,
+    lifecycle::BookingMutation,
+);
 
 /// The schema type the server mounts.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -21,6 +21,7 @@ use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::{TokenSecret, Tokens};
 use prima_service::db::Db;
+use prima_service::lifecycle::ClientInfo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -207,13 +208,42 @@ async fn graphql(
         Some(Ok(token)) => caller_from(&state, Some(token)).await,
     };
     let (caller, loader) = request_data(&state.deps, outcome);
-    let mut request = request.into_inner().data(caller);
+    let mut request = request
+        .into_inner()
+        .data(caller)
+        .data(client_info(&headers));
     if let Some(loader) = loader {
         request = request.data(loader);
     }
     let mut response = state.schema.execute(request).await;
     label_request_errors(&mut response);
     response.into()
+}
+
+/// Where a request came from, recorded on the bookings it makes (for fraud review): the
+/// first `X-Forwarded-For` address (the client, when a proxy in front of us sets it; the
+/// server is not given the socket address), `User-Agent` and `Referer`. Informational only:
+/// a client can send any of them, so nothing decides on them.
+fn client_info(headers: &HeaderMap) -> ClientInfo {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    ClientInfo {
+        ip_address: text("x-forwarded-for").and_then(|list| {
+            list.split(',')
+                .next()
+                .map(str::trim)
+                .filter(|ip| !ip.is_empty())
+                .map(str::to_owned)
+        }),
+        user_agent: text(header::USER_AGENT.as_str()),
+        referrer: text(header::REFERER.as_str()),
+    }
 }
 
 /// Errors the resolvers raise carry `extensions.code` already; the rest come from parsing
