@@ -5,6 +5,7 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use prima_tests::{TestApp, error_codes};
+use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
@@ -366,6 +367,48 @@ async fn a_confirmed_booking_is_completed_or_marked_a_no_show_once_its_time_has_
     ];
     earned.sort();
     assert_eq!(ledger(&completed), earned);
+
+    // The venue ADMIN refunds 10.00: a negative REFUND, and the 15.00 commission clawed back
+    // in proportion to what was charged.
+    const REFUND: &str = "mutation($input: RefundBookingInput!) { refundBooking(input: $input) { \
+        booking { status } refund { type status amount { amount } } \
+        clawback { type status amount { amount } } refundable { amount } } }";
+    let charged: Decimal = completed["totalFee"]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let refund = |amount: Option<&str>, reason: &str| {
+        let mut input = json!({ "bookingId": completed["id"], "reason": reason });
+        if let Some(amount) = amount {
+            input["amount"] = json!(amount);
+        }
+        w.app
+            .graphql(Some(&w.gm), REFUND, json!({ "input": input }))
+    };
+    let first = refund(Some("10.00"), "Cold starter").await;
+    let made = &first["data"]["refundBooking"];
+    assert_eq!(made["booking"]["status"], "COMPLETED", "{first}");
+    assert_eq!(made["refund"]["type"], "REFUND");
+    assert_eq!(made["refund"]["amount"]["amount"], "-10.00");
+    let clawed = (Decimal::new(1500, 2) * Decimal::new(1000, 2) / charged)
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(made["clawback"]["type"], "ADJUSTMENT");
+    assert_eq!(made["clawback"]["amount"]["amount"], format!("-{clawed}"));
+    let left = charged - Decimal::new(1000, 2);
+    assert_eq!(made["refundable"]["amount"], left.to_string());
+    // More than is left is refused naming `amount`.
+    let over = (left + Decimal::new(1, 2)).to_string();
+    assert_bad_input(&refund(Some(&over), "Too much").await, "amount");
+    let rest = refund(None, "Goodwill").await;
+    let rest = &rest["data"]["refundBooking"];
+    assert_eq!(rest["refund"]["amount"]["amount"], format!("-{left}"));
+    assert_eq!(
+        rest["clawback"]["amount"]["amount"],
+        format!("-{}", Decimal::new(1500, 2) - clawed),
+        "the clawbacks add up to the commission"
+    );
+    assert_eq!(rest["refundable"]["amount"], "0.00");
 
     let no_show = w
         .apply_ok(

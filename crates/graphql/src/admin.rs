@@ -240,7 +240,7 @@ pub struct CreateGuestPayload {
     pub guest: Guest,
 }
 
-/// Changes to a guest (COORDINATOR or above where the guest booked; MANAGER or above to
+/// Changes to a guest (COORDINATOR or above where the guest booked or that registered them; MANAGER or above to
 /// change last name, email or phone): only the fields given change; `null` clears an
 /// optional field.
 #[derive(InputObject)]
@@ -280,7 +280,7 @@ pub struct UpdateGuestPayload {
     pub guest: Guest,
 }
 
-/// A guest's new status (MANAGER or above where the guest booked).
+/// A guest's new status (MANAGER or above where the guest booked or that registered them).
 #[derive(InputObject)]
 pub struct SetGuestStatusInput {
     /// The guest.
@@ -638,7 +638,7 @@ impl AdminMutation {
         Ok(CreateGuestPayload { guest: Guest(view) })
     }
 
-    /// Changes a guest's details (COORDINATOR or above where the guest booked; MANAGER or
+    /// Changes a guest's details (COORDINATOR or above where the guest booked or that registered them; MANAGER or
     /// above for last name, email and phone).
     async fn update_guest(
         &self,
@@ -670,7 +670,7 @@ impl AdminMutation {
         Ok(UpdateGuestPayload { guest: Guest(view) })
     }
 
-    /// Sets a guest's status (MANAGER or above where the guest booked). A BLOCKED guest
+    /// Sets a guest's status (MANAGER or above where the guest booked or that registered them). A BLOCKED guest
     /// cannot book at any venue.
     async fn set_guest_status(
         &self,

@@ -9,10 +9,13 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingSource, BookingType};
 use prima_service::lifecycle;
+use rust_decimal::Decimal;
 
 use crate::bookings::Booking;
 use crate::context::{actor, client_info, deps};
 use crate::error::{Result, parse_id};
+use crate::ledger::Transaction;
+use crate::scalars::Money;
 
 /// A booking to make (COORDINATOR or above at the venue).
 #[derive(InputObject)]
@@ -138,6 +141,32 @@ pub struct MarkNoShowInput {
 pub struct MarkNoShowPayload {
     /// The booking, now NO_SHOW.
     pub booking: Booking,
+}
+
+/// A refund of a COMPLETED booking (venue ADMIN or OWNER).
+#[derive(InputObject)]
+pub struct RefundBookingInput {
+    /// The booking.
+    pub booking_id: ID,
+    /// How much to refund, in the venue's currency (whole cents, more than 0); everything
+    /// that can still be refunded when left out.
+    pub amount: Option<Decimal>,
+    /// Why; required, at most 2000 characters.
+    pub reason: String,
+}
+
+/// The refund made.
+#[derive(SimpleObject)]
+pub struct RefundBookingPayload {
+    /// The booking (still COMPLETED).
+    pub booking: Booking,
+    /// The REFUND transaction, of the negative amount.
+    pub refund: Transaction,
+    /// The ADJUSTMENT clawing back the promoter's commission in proportion (negative), when
+    /// the booking paid one.
+    pub clawback: Option<Transaction>,
+    /// What can still be refunded after this refund.
+    pub refundable: Money,
 }
 
 /// Booking mutations: making, editing and moving bookings through their lifecycle.
@@ -282,6 +311,29 @@ impl BookingMutation {
         let booking = lifecycle::mark_no_show(&deps(ctx).db.conn, actor, id, input.reason).await?;
         Ok(MarkNoShowPayload {
             booking: Booking(booking),
+        })
+    }
+
+    /// Refunds a COMPLETED booking in full or in part (ADMIN or OWNER at its venue), with a
+    /// reason. The ledger gains a REFUND of the negative amount and, when the booking paid a
+    /// commission, an ADJUSTMENT clawing it back in proportion (pointing at the commission it
+    /// reverses; the promoter's next payout deducts it). Refunds together never exceed what
+    /// was charged (BAD_USER_INPUT on `amount`); the booking stays COMPLETED.
+    async fn refund_booking(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The booking, the amount and why.")] input: RefundBookingInput,
+    ) -> Result<RefundBookingPayload> {
+        let actor = actor(ctx)?;
+        let id = parse_id("bookingId", &input.booking_id)?;
+        let refund =
+            lifecycle::refund_booking(&deps(ctx).db.conn, actor, id, input.amount, input.reason)
+                .await?;
+        Ok(RefundBookingPayload {
+            refundable: Money::cents(refund.refundable, &refund.refund.currency),
+            booking: Booking(refund.booking),
+            refund: Transaction(refund.refund),
+            clawback: refund.clawback.map(Transaction),
         })
     }
 }

@@ -127,11 +127,14 @@ pub async fn spawn(db: Db, args: &ServeArgs) -> anyhow::Result<Running> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(Running {
         addr,
@@ -199,6 +202,7 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, Error>> {
 
 async fn graphql(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     request: GraphQLRequest<BadRequest>,
 ) -> GraphQLResponse {
@@ -211,7 +215,7 @@ async fn graphql(
     let mut request = request
         .into_inner()
         .data(caller)
-        .data(client_info(&headers));
+        .data(client_info(&headers, peer));
     if let Some(loader) = loader {
         request = request.data(loader);
     }
@@ -221,10 +225,10 @@ async fn graphql(
 }
 
 /// Where a request came from, recorded on the bookings it makes (for fraud review): the
-/// first `X-Forwarded-For` address (the client, when a proxy in front of us sets it; the
-/// server is not given the socket address), `User-Agent` and `Referer`. Informational only:
-/// a client can send any of them, so nothing decides on them.
-fn client_info(headers: &HeaderMap) -> ClientInfo {
+/// first `X-Forwarded-For` address (the client, when a proxy in front of us sets it), else
+/// the peer's socket address; `User-Agent` and `Referer`. Informational only: a client can
+/// send any of the headers, so nothing decides on them.
+fn client_info(headers: &HeaderMap, peer: std::net::SocketAddr) -> ClientInfo {
     let text = |name: &str| {
         headers
             .get(name)
@@ -234,13 +238,15 @@ fn client_info(headers: &HeaderMap) -> ClientInfo {
             .map(str::to_owned)
     };
     ClientInfo {
-        ip_address: text("x-forwarded-for").and_then(|list| {
-            list.split(',')
-                .next()
-                .map(str::trim)
-                .filter(|ip| !ip.is_empty())
-                .map(str::to_owned)
-        }),
+        ip_address: text("x-forwarded-for")
+            .and_then(|list| {
+                list.split(',')
+                    .next()
+                    .map(str::trim)
+                    .filter(|ip| !ip.is_empty())
+                    .map(str::to_owned)
+            })
+            .or_else(|| Some(peer.ip().to_string())),
         user_agent: text(header::USER_AGENT.as_str()),
         referrer: text(header::REFERER.as_str()),
     }

@@ -82,7 +82,9 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let maintenance = tokio::spawn(maintain(db.clone()));
     let mut running = crate::app::spawn(db, &args).await?;
+    let _stop_maintenance = AbortOnDrop(maintenance);
     tracing::info!(
         "PRIMA Partner API on http://{addr}/graphql (GraphiQL), WebSocket ws://{addr}/graphql/ws",
         addr = running.addr
@@ -93,6 +95,38 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutting down: draining requests");
             running.shutdown().await
         }
+    }
+}
+
+/// How often [`maintain`] runs.
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Background upkeep while serving, at start-up and then every [`MAINTENANCE_EVERY`]:
+/// promoters' `month_*` metrics are recomputed (a month that turns makes them stale without
+/// any booking change) and expired idempotency keys are deleted. Both are idempotent, so
+/// every replica may run them. A failure is logged and retried next time.
+async fn maintain(db: Db) {
+    let mut every = tokio::time::interval(MAINTENANCE_EVERY);
+    loop {
+        every.tick().await;
+        let now = prima_service::time::now();
+        match prima_service::lifecycle::refresh_month_fields(&db.conn, now).await {
+            Ok(promoters) => tracing::debug!(promoters, "month metrics refreshed"),
+            Err(err) => tracing::warn!(error = ?err, "refreshing month metrics failed"),
+        }
+        match prima_service::idempotency::purge_expired(&db.conn, now).await {
+            Ok(keys) => tracing::debug!(keys, "expired idempotency keys deleted"),
+            Err(err) => tracing::warn!(error = ?err, "deleting expired idempotency keys failed"),
+        }
+    }
+}
+
+/// Aborts a background task when dropped (the server stopped).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -244,16 +244,27 @@ pub async fn is_repeat_customer(
     guest_id: Uuid,
     venue_id: Uuid,
 ) -> Result<bool> {
-    let found: Option<Uuid> = bookings::Entity::find()
+    was_repeat_customer(db, guest_id, venue_id, None).await
+}
+
+/// [`is_repeat_customer`] as the guest stood at `at`: only bookings completed before then
+/// count (re-pricing a booking applies the discounts of the moment it was made).
+pub async fn was_repeat_customer(
+    db: &impl ConnectionTrait,
+    guest_id: Uuid,
+    venue_id: Uuid,
+    at: Option<DateTime<Utc>>,
+) -> Result<bool> {
+    let mut query = bookings::Entity::find()
         .select_only()
         .column(bookings::Column::Id)
         .filter(bookings::Column::GuestId.eq(guest_id))
         .filter(bookings::Column::VenueId.eq(venue_id))
-        .filter(bookings::Column::Status.eq(BookingStatus::Completed))
-        .limit(1)
-        .into_tuple()
-        .one(db)
-        .await?;
+        .filter(bookings::Column::Status.eq(BookingStatus::Completed));
+    if let Some(at) = at {
+        query = query.filter(bookings::Column::CompletedAt.lt(at));
+    }
+    let found: Option<Uuid> = query.limit(1).into_tuple().one(db).await?;
     Ok(found.is_some())
 }
 

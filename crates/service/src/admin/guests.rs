@@ -1,18 +1,17 @@
 //! Writing guests: registration, details and status.
 //!
 //! Rules (DOMAIN.md "Access"): guests belong to no venue; a caller reaches a guest through a
-//! venue where the guest booked ([`crate::guests`]).
+//! venue where the guest booked (or that registered them) ([`crate::guests`]).
 //! - Registering a guest needs [`Capability::WriteBookings`] (COORDINATOR or above) at the
 //!   venue that registers them (`venue_id`), which must exist. The creator gets the guest
 //!   back unmasked: they have just typed its contact data.
-//! - Editing a guest needs [`Capability::WriteBookings`] at a venue where the guest booked;
-//!   editing their contact data (last name, email, phone) needs
+//! - Editing a guest needs [`Capability::WriteBookings`] at a venue where the guest booked
+//!   (or that registered them); editing their contact data (last name, email, phone) needs
 //!   [`Capability::ReadContact`] (MANAGER or above) there, since a coordinator may not
 //!   even see it.
 //! - Setting a guest's status (ACTIVE, BLOCKED, VIP) needs [`Capability::Manage`] at a venue
-//!   where the guest booked. The status is the guest's, so it holds at every venue.
-//! - A guest with no booking is reachable only by a global ADMIN until the data model
-//!   records the registering venue.
+//!   where the guest booked (or that registered them). The status is the guest's, so it
+//!   holds at every venue.
 
 use chrono::NaiveDate;
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
@@ -191,9 +190,9 @@ pub async fn create_guest(
     })
 }
 
-/// The guest, if the caller holds `capability` at a venue where the guest booked:
-/// NOT_FOUND when the caller can see no such venue, FORBIDDEN when their best role there is
-/// too low.
+/// The guest, if the caller holds `capability` at a venue where the guest booked (or that registered them) or that
+/// registered them: NOT_FOUND when the caller can see no such venue, FORBIDDEN when their best
+/// role there is too low.
 async fn authorized(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -208,7 +207,7 @@ async fn authorized(
     if actor.is_admin() {
         return Ok(guest);
     }
-    let venues: Vec<Uuid> = bookings::Entity::find()
+    let mut venues: Vec<Uuid> = bookings::Entity::find()
         .select_only()
         .column(bookings::Column::VenueId)
         .distinct()
@@ -216,6 +215,9 @@ async fn authorized(
         .into_tuple()
         .all(db)
         .await?;
+    // The registering venue counts too, as it does for reading the guest: staff can block
+    // or edit a guest they registered before the first booking.
+    venues.extend(guest.registered_venue_id);
     let best = venues
         .into_iter()
         .filter_map(|venue| actor.level_at(venue).map(|level| (level, venue)))
@@ -243,7 +245,7 @@ async fn view(db: &impl ConnectionTrait, actor: &Actor, guest: guests::Model) ->
         .ok_or(Error::NotFound { what: "guest" })
 }
 
-/// Edits a guest's details (COORDINATOR or above where the guest booked; MANAGER or above
+/// Edits a guest's details (COORDINATOR or above where the guest booked (or that registered them); MANAGER or above
 /// for contact data); only the fields given change.
 #[tracing::instrument(skip_all, fields(guest = %id))]
 pub async fn update_guest(
@@ -411,6 +413,26 @@ mod tests {
             Some(serde_json::json!(["vegetarian"]))
         );
         assert!(view.guest.communication_email);
+    }
+
+    #[tokio::test]
+    async fn the_registering_venue_can_block_a_guest_before_the_first_booking() {
+        let db = db().await;
+        let v = venue(&db).await;
+        let other = venue(&db).await;
+        let manager = actor(user(&db).await, UserRole::Manager, &[(v, Level::Manager)]);
+        let guest = create_guest(&db.conn, &manager, new_guest(v))
+            .await
+            .unwrap();
+        let blocked = set_guest_status(&db.conn, &manager, guest.guest.id, GuestStatus::Blocked)
+            .await
+            .unwrap();
+        assert_eq!(blocked.guest.status, GuestStatus::Blocked);
+        let stranger = actor(user(&db).await, UserRole::Manager, &[(other, Level::Owner)]);
+        let err = set_guest_status(&db.conn, &stranger, guest.guest.id, GuestStatus::Active)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "NOT_FOUND");
     }
 
     #[tokio::test]

@@ -397,7 +397,7 @@ pub async fn create_booking_at(
         no_show_at: Set(None),
         completed_at: Set(None),
         ip_address: Set(truncate(input.client.ip_address, 45)),
-        user_agent: Set(input.client.user_agent),
+        user_agent: Set(truncate(input.client.user_agent, 1000)),
         referrer: Set(truncate(input.client.referrer, 255)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -557,7 +557,9 @@ pub async fn update_booking_at(
             .ok_or_else(|| {
                 Error::Conflict("the pricing this booking was made under is gone".into())
             })?;
-        let repeat_customer = pricing::is_repeat_customer(db, before.guest_id, venue.id).await?;
+        let repeat_customer =
+            pricing::was_repeat_customer(db, before.guest_id, venue.id, Some(before.created_at))
+                .await?;
         let quote = pricing::quote(
             &row,
             &PricingRequest {

@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use super::{MAX_TEXT, history};
 use crate::access::{Actor, Capability};
-use crate::admin::{not_found_as, required_text};
+use crate::admin::{money_units, not_found_as, required_text};
 use crate::error::{Error, Result};
 use crate::money::cents;
 use crate::outbox::{self, BookingAction};
@@ -49,13 +49,13 @@ pub struct Refund {
     pub refundable: i64,
 }
 
-/// Refunds `amount` cents of a COMPLETED booking (all that is left when `None`), with a
-/// reason; ADMIN or OWNER at the venue.
+/// Refunds `amount` (in the venue's currency, whole cents) of a COMPLETED booking (all that
+/// is left when `None`), with a reason; ADMIN or OWNER at the venue.
 pub async fn refund_booking(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
-    amount: Option<i64>,
+    amount: Option<Decimal>,
     reason: String,
 ) -> Result<Refund> {
     refund_booking_at(db, actor, id, amount, reason, crate::time::now()).await
@@ -67,11 +67,14 @@ pub async fn refund_booking_at(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
-    amount: Option<i64>,
+    amount: Option<Decimal>,
     reason: String,
     now: DateTime<Utc>,
 ) -> Result<Refund> {
     let reason = required_text("reason", &reason, MAX_TEXT)?;
+    let amount = amount
+        .map(|value| money_units("amount", value, i64::MAX / 2))
+        .transpose()?;
     if amount.is_some_and(|a| a <= 0) {
         return Err(Error::invalid(
             "amount",

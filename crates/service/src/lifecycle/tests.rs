@@ -714,6 +714,53 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
 }
 
 #[tokio::test]
+async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
+    let w = world().await;
+    let mut row: venue_pricing::ActiveModel = venue_pricing::Entity::find()
+        .filter(venue_pricing::Column::VenueId.eq(w.venue))
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.repeat_customer_discount_percent = Set(Some(2_000));
+    row.update(&w.db.conn).await.unwrap();
+    // Made before the guest's first visit is completed: no repeat-customer discount...
+    let mut input = new_booking(&w, 2, false);
+    input.booking_time = later() + Duration::days(10);
+    let waiting = create_booking_at(&w.db.conn, &w.manager, input, None, now())
+        .await
+        .unwrap();
+    let visit = create(&w, 2, false).await;
+    go(&w, visit.id, Transition::Confirm, now()).await.unwrap();
+    go(&w, visit.id, Transition::Complete, after_it())
+        .await
+        .unwrap();
+    // ...and re-pricing it after that visit still gives none: 4 x 50.00.
+    let edited = update_booking_at(
+        &w.db.conn,
+        &w.manager,
+        waiting.id,
+        BookingChanges {
+            diners: Some(4),
+            ..BookingChanges::default()
+        },
+        after_it(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(edited.base_fee, 20_000);
+    // A booking made now is a repeat customer's: 20 % off.
+    let mut input = new_booking(&w, 4, false);
+    input.booking_time = later() + Duration::days(10);
+    let repeat = create_booking_at(&w.db.conn, &w.manager, input, None, after_it())
+        .await
+        .unwrap();
+    assert_eq!(repeat.base_fee, 16_000);
+    assert_clean(&w, after_it()).await;
+}
+
+#[tokio::test]
 async fn bad_edits_name_their_field_and_change_nothing() {
     let w = world().await;
     let booking = create(&w, 2, false).await;
@@ -1307,7 +1354,7 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
         &w.db.conn,
         &owner,
         booking.id,
-        Some(10_000),
+        Some(rust_decimal_macros::dec!(100.00)),
         "Cold food".into(),
         at,
     )
@@ -1329,7 +1376,7 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
         &w.db.conn,
         &owner,
         booking.id,
-        Some(12_001),
+        Some(rust_decimal_macros::dec!(120.01)),
         "More".into(),
         at,
     )
@@ -1373,8 +1420,9 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
     for (amount, reason, name) in [
-        (Some(0), "Why", "amount"),
-        (Some(-5), "Why", "amount"),
+        (Some(rust_decimal_macros::dec!(0)), "Why", "amount"),
+        (Some(rust_decimal_macros::dec!(-5)), "Why", "amount"),
+        (Some(rust_decimal_macros::dec!(1.001)), "Why", "amount"),
         (None, " ", "reason"),
     ] {
         let err = refund_booking_at(&w.db.conn, &admin, booking.id, amount, reason.into(), at)
