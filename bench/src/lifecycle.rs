@@ -3,12 +3,15 @@
 //! commission, aggregates and outbox rows), against `DATABASE_URL` (seeded with the demo
 //! data first if it is empty). See bench/README.md.
 //!
-//! `WORKERS` tasks (default 8) each run `ROUNDS` bookings (default 250) through
-//! create -> confirm -> complete. The bookings are spread over the demo venues' active
-//! promoters and non-blocked guests, so promoters' and guests' rows are contended as in real
-//! traffic. The clock is injected (`*_at` functions): a booking is made at the real time for
-//! two hours later and completed three hours later, so nothing waits. At the end
-//! `prima check` runs over the whole database and must find nothing.
+//! Three phases, each run by `WORKERS` concurrent tasks (default 8) over `WORKERS * ROUNDS`
+//! bookings (`ROUNDS` default 250): create them all, confirm them all, complete them all;
+//! each phase reports its throughput and latency percentiles. The bookings are spread over
+//! the demo venues' active promoters and guests who booked there, so promoters' and guests'
+//! rows are contended as in real traffic. The clock is injected (`*_at` functions): a
+//! booking is made now for two hours later and completed three hours later, so nothing
+//! waits. It sets `require_approval` on every venue first, so every booking is confirmed
+//! explicitly: use a scratch database. At the end `prima check` runs over the whole database
+//! and must find nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +24,6 @@ use prima_service::lifecycle::{self, NewBooking, Transition};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::sync::Mutex;
 use uuid::Uuid;
-
-#[derive(Default)]
-struct Timings {
-    create: Vec<f64>,
-    confirm: Vec<f64>,
-    complete: Vec<f64>,
-}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -82,36 +78,44 @@ async fn main() -> anyhow::Result<()> {
         db::redact(&url)
     );
 
-    let timings = Arc::new(Mutex::new(Timings::default()));
+    // Venues that confirm at creation would skip the confirm phase: on this scratch
+    // database every venue requires approval, so each booking is created PENDING.
+    conn.execute_raw(Statement::from_string(
+        conn.get_database_backend(),
+        "UPDATE venues SET require_approval = TRUE",
+    ))
+    .await?;
+
     let statements_before = db.stats.statements();
+    let total = workers * rounds;
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..workers {
+    let now = prima_service::time::now();
+    let jobs: Vec<usize> = (0..total).collect();
+    let (created, create_times, create_secs) = phase(workers, jobs, {
         let conn = conn.clone();
         let actor = actor.clone();
-        let targets = targets.clone();
-        let timings = timings.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Timings::default();
-            for round in 0..rounds {
-                let (venue, promoter, guests) =
-                    &targets[(worker + round * workers) % targets.len()];
-                let guest = guests[(worker * 7919 + round) % guests.len()];
-                let now = prima_service::time::now();
-                let t = Instant::now();
+        let targets = Arc::new(targets);
+        move |i| {
+            let conn = conn.clone();
+            let actor = actor.clone();
+            let targets = targets.clone();
+            async move {
+                let target = &targets[i % targets.len()];
+                let guest = target.guests[(i * 7919) % target.guests.len()];
+                let (lo, hi) = target.diners;
                 let booking = lifecycle::create_booking_at(
                     &conn,
                     &actor,
                     NewBooking {
-                        venue_id: *venue,
+                        venue_id: target.venue,
                         guest_id: guest,
-                        promoter_id: Some(*promoter),
-                        booking_type: if round % 3 == 0 {
+                        promoter_id: Some(target.promoter),
+                        booking_type: if i % 3 == 0 {
                             prima_entity::enums::BookingType::Prime
                         } else {
                             prima_entity::enums::BookingType::NonPrime
                         },
-                        diners: 2 + (round % 5) as i32,
+                        diners: lo + (i as i32 % (hi - lo + 1).max(1)),
                         booking_time: now + chrono::Duration::hours(2),
                         duration_minutes: None,
                         special_requests: None,
@@ -123,59 +127,50 @@ async fn main() -> anyhow::Result<()> {
                     now,
                 )
                 .await?;
-                mine.create.push(ms(t.elapsed()));
-                if booking.status == prima_entity::enums::BookingStatus::Pending {
-                    let t = Instant::now();
-                    lifecycle::transition_at(&conn, &actor, booking.id, Transition::Confirm, now)
-                        .await?;
-                    mine.confirm.push(ms(t.elapsed()));
-                }
-                let t = Instant::now();
-                lifecycle::transition_at(
-                    &conn,
-                    &actor,
-                    booking.id,
-                    Transition::Complete,
-                    now + chrono::Duration::hours(3),
-                )
-                .await?;
-                mine.complete.push(ms(t.elapsed()));
+                anyhow::Ok(booking.id)
             }
-            let mut all = timings.lock().await;
-            all.create.extend(mine.create);
-            all.confirm.extend(mine.confirm);
-            all.complete.extend(mine.complete);
-            anyhow::Ok(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
+        }
+    })
+    .await?;
+    let transition = |t: Transition, at: chrono::DateTime<chrono::Utc>| {
+        let conn = conn.clone();
+        let actor = actor.clone();
+        move |id: Uuid| {
+            let conn = conn.clone();
+            let actor = actor.clone();
+            let t = t.clone();
+            async move {
+                lifecycle::transition_at(&conn, &actor, id, t, at).await?;
+                anyhow::Ok(id)
+            }
+        }
+    };
+    let (confirmed, confirm_times, confirm_secs) =
+        phase(workers, created, transition(Transition::Confirm, now)).await?;
+    let (_, complete_times, complete_secs) = phase(
+        workers,
+        confirmed,
+        transition(Transition::Complete, now + chrono::Duration::hours(3)),
+    )
+    .await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let mut timings = Arc::try_unwrap(timings)
-        .map_err(|_| anyhow::anyhow!("workers still running"))?
-        .into_inner();
-    let operations = timings.create.len() + timings.confirm.len() + timings.complete.len();
+    let operations = 3 * total;
     let statements = (db.stats.statements() - statements_before) as f64 / operations as f64;
     println!(
-        "{} bookings created, confirmed and completed in {elapsed:.1} s: {:.0} bookings/s end to end, {:.0} operations/s, {statements:.1} SQL statements per operation",
-        timings.create.len(),
-        timings.create.len() as f64 / elapsed,
-        operations as f64 / elapsed,
+        "{total} bookings created, confirmed and completed in {elapsed:.1} s ({:.0} bookings/s \
+         end to end), {statements:.1} SQL statements per operation",
+        total as f64 / elapsed,
     );
-    for (name, samples) in [
-        ("create", &mut timings.create),
-        ("confirm", &mut timings.confirm),
-        ("complete", &mut timings.complete),
+    for (name, mut samples, secs) in [
+        ("create", create_times, create_secs),
+        ("confirm", confirm_times, confirm_secs),
+        ("complete", complete_times, complete_secs),
     ] {
-        if samples.is_empty() {
-            continue;
-        }
         samples.sort_by(f64::total_cmp);
         let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
         println!(
-            "  {name:<8} x{:<6} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
-            samples.len(),
+            "  {name:<8} {:>6.0}/s  p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms",
+            samples.len() as f64 / secs,
             pct(0.5),
             pct(0.99),
             samples[samples.len() - 1],
@@ -201,22 +196,75 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `work` over `jobs` with `workers` concurrent tasks; returns the results, each
+/// call's latency (ms) and the phase's wall time (s).
+async fn phase<J, T, F, Fut>(
+    workers: usize,
+    jobs: Vec<J>,
+    work: F,
+) -> anyhow::Result<(Vec<T>, Vec<f64>, f64)>
+where
+    J: Send + 'static,
+    T: Send + 'static,
+    F: Fn(J) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send,
+{
+    let queue = Arc::new(Mutex::new(jobs));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let queue = queue.clone();
+        let work = work.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let Some(job) = queue.lock().await.pop() else {
+                    break;
+                };
+                let t = Instant::now();
+                let result = work(job).await?;
+                done.push((result, t.elapsed()));
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut results = Vec::new();
+    let mut times = Vec::new();
+    for task in tasks {
+        for (result, took) in task.await?? {
+            results.push(result);
+            times.push(ms(took));
+        }
+    }
+    Ok((results, times, started.elapsed().as_secs_f64()))
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// (venue, ACTIVE promoter, bookable guests of the venue) for every ACTIVE venue with
-/// pricing in force.
-async fn targets(conn: &DatabaseConnection) -> anyhow::Result<Vec<(Uuid, Uuid, Arc<Vec<Uuid>>)>> {
+/// What a worker books: a venue, one of its ACTIVE promoters, guests who booked there.
+#[derive(Clone)]
+struct Target {
+    venue: Uuid,
+    promoter: Uuid,
+    guests: Arc<Vec<Uuid>>,
+    /// The party sizes the venue's pricing allows.
+    diners: (i32, i32),
+}
+
+/// A [`Target`] for every ACTIVE promoter of every ACTIVE venue with pricing in force.
+async fn targets(conn: &DatabaseConnection) -> anyhow::Result<Vec<Target>> {
     let backend = conn.get_database_backend();
     let pairs = conn
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT v.id AS venue, p.id AS promoter FROM venues v \
+            "SELECT v.id AS venue, p.id AS promoter, vp.minimum_party_size AS lo, \
+               vp.maximum_party_size AS hi FROM venues v \
              JOIN promoters p ON p.venue_id = v.id AND p.status = 'ACTIVE' \
+             JOIN venue_pricing vp ON vp.venue_id = v.id AND vp.is_active \
+               AND vp.effective_to IS NULL \
              WHERE v.status = 'ACTIVE' \
-               AND EXISTS (SELECT 1 FROM venue_pricing vp WHERE vp.venue_id = v.id \
-                           AND vp.is_active AND vp.effective_to IS NULL) \
              ORDER BY v.id, p.id",
         ))
         .await?;
@@ -225,6 +273,8 @@ async fn targets(conn: &DatabaseConnection) -> anyhow::Result<Vec<(Uuid, Uuid, A
     for row in pairs {
         let venue: Uuid = row.try_get("", "venue")?;
         let promoter: Uuid = row.try_get("", "promoter")?;
+        let lo: i32 = row.try_get("", "lo")?;
+        let hi: i32 = row.try_get("", "hi")?;
         let guests = match guests_of.get(&venue) {
             Some(guests) => guests.clone(),
             None => {
@@ -246,7 +296,12 @@ async fn targets(conn: &DatabaseConnection) -> anyhow::Result<Vec<(Uuid, Uuid, A
             }
         };
         if !guests.is_empty() {
-            out.push((venue, promoter, guests));
+            out.push(Target {
+                venue,
+                promoter,
+                guests,
+                diners: (lo.max(1), hi.min(50)),
+            });
         }
     }
     Ok(out)
