@@ -400,6 +400,7 @@ pub enum OutboxEvents {
     Payload,
     CreatedAt,
     PublishedAt,
+    Seq,
 }
 
 /// `idempotency_keys` and its columns.

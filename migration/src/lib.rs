@@ -21,6 +21,7 @@ mod m20250101_000005_ledger_payouts;
 mod m20250101_000006_outbox_idempotency;
 mod m20261126_000007_guest_registered_venue;
 mod m20261126_000008_aggregate_counters;
+mod m20261126_000009_outbox_sequence;
 mod values;
 
 /// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000006_outbox_idempotency::Migration),
             Box::new(m20261126_000007_guest_registered_venue::Migration),
             Box::new(m20261126_000008_aggregate_counters::Migration),
+            Box::new(m20261126_000009_outbox_sequence::Migration),
         ]
     }
 }

@@ -9,4 +9,5 @@ mod bookings;
 mod http;
 mod portfolio;
 mod pricing;
+mod realtime;
 mod schema;

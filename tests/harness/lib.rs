@@ -21,8 +21,27 @@ pub struct TestApp {
     pub addr: SocketAddr,
     server: Option<Running>,
     http: reqwest::Client,
+    /// The settings it runs with (replicas share them).
+    pub args: ServeArgs,
     /// The database (dropped with the app).
     pub db: TestDb,
+}
+
+/// A second server over the same database (and, with Redis, the same event channel): a
+/// replica.
+pub struct Replica {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    server: Option<Running>,
+}
+
+impl Replica {
+    /// Stops it, draining requests.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("stopping the replica");
+        }
+    }
 }
 
 impl TestApp {
@@ -58,8 +77,15 @@ impl TestApp {
 
     async fn start_with(db: TestDb, args: ServeArgs) -> TestApp {
         init_logs();
+        // With TEST_REDIS_URL the events go through Redis, on a channel of this test's own
+        // (tests run in parallel on one Redis).
+        let redis_url = std::env::var("TEST_REDIS_URL")
+            .ok()
+            .filter(|url| !url.is_empty());
         let args = ServeArgs {
             token_secret: Some("a-test-secret-of-enough-length".parse().expect("secret")),
+            redis_url: args.redis_url.clone().or(redis_url),
+            events_channel: format!("prima:test:{}", uuid::Uuid::new_v4()),
             ..args
         };
         let server = prima_server::app::spawn(db.db.clone(), &args)
@@ -69,8 +95,26 @@ impl TestApp {
             addr: server.addr,
             server: Some(server),
             http: reqwest::Client::new(),
+            args,
             db,
         }
+    }
+
+    /// Starts a replica: another server (its own relay, hub and listener) over the same
+    /// database and event channel.
+    pub async fn replica(&self) -> Replica {
+        let server = prima_server::app::spawn(self.db.db.clone(), &self.args)
+            .await
+            .expect("starting a replica");
+        Replica {
+            addr: server.addr,
+            server: Some(server),
+        }
+    }
+
+    /// Opens a graphql-transport-ws connection and sends `connection_init` with the token.
+    pub async fn ws(&self, token: Option<&str>) -> Ws {
+        Ws::connect(self.addr, token).await
     }
 
     /// `http://127.0.0.1:port/path`.
@@ -133,6 +177,112 @@ impl TestApp {
             server.shutdown().await.expect("stopping the server");
         }
     }
+}
+
+/// A graphql-transport-ws client connection, as the dashboard's `graphql-ws` client opens
+/// it.
+pub struct Ws {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// What arrived on a WebSocket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A protocol message (`connection_ack`, `next`, `error`, `complete`, `ping`...).
+    Json(Value),
+    /// The server closed the connection with this code and reason.
+    Closed(u16, String),
+}
+
+impl Ws {
+    /// Connects to `addr` and sends `connection_init` (with the token when given).
+    pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Ws {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/graphql/ws")
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("a header value"),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connecting the WebSocket");
+        let mut ws = Ws { socket };
+        let payload = match token {
+            Some(token) => json!({ "authorization": format!("Bearer {token}") }),
+            None => json!({}),
+        };
+        ws.socket
+            .send(ws_text(
+                json!({ "type": "connection_init", "payload": payload }),
+            ))
+            .await
+            .expect("sending connection_init");
+        ws
+    }
+
+    /// Sends `subscribe` with this id.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        use futures::SinkExt;
+        self.socket
+            .send(ws_text(json!({
+                "id": id, "type": "subscribe",
+                "payload": { "query": query, "variables": variables },
+            })))
+            .await
+            .expect("sending subscribe");
+    }
+
+    /// The next frame within `timeout` (pings are answered and skipped); `None` on timeout.
+    pub async fn next_within(&mut self, timeout: std::time::Duration) -> Option<Frame> {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?;
+            match message {
+                None | Some(Err(_)) => return Some(Frame::Closed(1006, "gone".into())),
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON from the server");
+                    if value["type"] == "ping" {
+                        let _ = self.socket.send(ws_text(json!({ "type": "pong" }))).await;
+                        continue;
+                    }
+                    return Some(Frame::Json(value));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(match frame {
+                        Some(frame) => Frame::Closed(frame.code.into(), frame.reason.to_string()),
+                        None => Frame::Closed(1005, String::new()),
+                    });
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next JSON message within 10 s, failing the test otherwise.
+    pub async fn next_json(&mut self) -> Value {
+        match self.next_within(std::time::Duration::from_secs(10)).await {
+            Some(Frame::Json(value)) => value,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// Closes the connection.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+fn ws_text(value: Value) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::Text(value.to_string().into())
 }
 
 /// The `extensions.code` of each error of a response, in order.

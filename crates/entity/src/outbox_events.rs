@@ -17,6 +17,9 @@ pub struct Model {
     pub payload: Json,
     pub created_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,
+    /// The delivery sequence (the cursor clients resume from), given by the outbox relay in
+    /// commit order; NULL until the relay has numbered the row.
+    pub seq: Option<i64>,
 }
 
 /// Relations of `outbox_events`.

@@ -22,6 +22,36 @@ pub struct Deps {
     pub tokens: Tokens,
     /// How long a dataloader waits to gather a batch (see `loaders::BATCH_DELAY`).
     pub batch_delay: std::time::Duration,
+    /// The replica's event hub, for subscriptions (absent only when exporting the schema).
+    pub realtime: Option<RealTime>,
+}
+
+/// What subscriptions need: the replica's events and how feeds run.
+#[derive(Clone)]
+pub struct RealTime {
+    /// The running relay, hub and listener.
+    pub events: Arc<prima_service::events::Events>,
+    /// The replica's event stream.
+    pub hub: Arc<prima_service::events::Hub>,
+    /// How often a subscriber's access is re-checked.
+    pub feed: prima_service::events::FeedOptions,
+}
+
+impl std::fmt::Debug for RealTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealTime")
+            .field("subscribers", &self.hub.subscribers())
+            .field("feed", &self.feed)
+            .finish()
+    }
+}
+
+/// Tells the relay that a mutation committed outbox rows, so they are published now rather
+/// than at the next sweep.
+pub fn events_written(ctx: &Context<'_>) {
+    if let Some(realtime) = &deps(ctx).realtime {
+        realtime.events.written();
+    }
 }
 
 /// The per-request caller: the authenticated actor, or why there is none (no token, or a

@@ -20,12 +20,13 @@ pub mod payouts;
 pub mod pricing;
 pub mod promoters;
 pub mod scalars;
+pub mod subscriptions;
 pub mod users;
 pub mod venues;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
-pub use context::{Caller, Deps, RequestLoader, request_data};
+pub use context::{Caller, Deps, RealTime, RequestLoader, request_data};
 
 /// Every query, merged.
 #[derive(MergedObject, Default)]
@@ -49,7 +50,7 @@ pub struct Mutation(
 );
 
 /// The schema type the server mounts.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 /// Query limits, on by default.
 #[derive(Debug, Clone)]
@@ -74,9 +75,13 @@ impl Default for Limits {
 
 /// Builds the schema. `deps` is `None` only for exporting the SDL.
 pub fn build_schema(deps: Option<Deps>, limits: &Limits) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscriptions::Subscription,
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

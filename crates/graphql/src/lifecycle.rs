@@ -12,7 +12,7 @@ use prima_service::lifecycle;
 use rust_decimal::Decimal;
 
 use crate::bookings::Booking;
-use crate::context::{actor, client_info, deps};
+use crate::context::{actor, client_info, deps, events_written};
 use crate::error::{Result, parse_id};
 use crate::ledger::Transaction;
 use crate::scalars::Money;
@@ -213,6 +213,7 @@ impl BookingMutation {
             input.idempotency_key.as_deref(),
         )
         .await?;
+        events_written(ctx);
         Ok(CreateBookingPayload {
             booking: Booking(booking),
         })
@@ -244,6 +245,7 @@ impl BookingMutation {
             },
         )
         .await?;
+        events_written(ctx);
         Ok(UpdateBookingPayload {
             booking: Booking(booking),
         })
@@ -260,6 +262,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let booking = lifecycle::confirm_booking(&deps(ctx).db.conn, actor, id).await?;
+        events_written(ctx);
         Ok(ConfirmBookingPayload {
             booking: Booking(booking),
         })
@@ -277,6 +280,7 @@ impl BookingMutation {
         let id = parse_id("bookingId", &input.booking_id)?;
         let booking =
             lifecycle::cancel_booking(&deps(ctx).db.conn, actor, id, input.reason).await?;
+        events_written(ctx);
         Ok(CancelBookingPayload {
             booking: Booking(booking),
         })
@@ -293,6 +297,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let booking = lifecycle::complete_booking(&deps(ctx).db.conn, actor, id).await?;
+        events_written(ctx);
         Ok(CompleteBookingPayload {
             booking: Booking(booking),
         })
@@ -309,6 +314,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let booking = lifecycle::mark_no_show(&deps(ctx).db.conn, actor, id, input.reason).await?;
+        events_written(ctx);
         Ok(MarkNoShowPayload {
             booking: Booking(booking),
         })
@@ -329,6 +335,7 @@ impl BookingMutation {
         let refund =
             lifecycle::refund_booking(&deps(ctx).db.conn, actor, id, input.amount, input.reason)
                 .await?;
+        events_written(ctx);
         Ok(RefundBookingPayload {
             refundable: Money::cents(refund.refundable, &refund.refund.currency),
             booking: Booking(refund.booking),

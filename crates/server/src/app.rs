@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use async_graphql::http::GraphiQLSource;
+use async_graphql::http::WebSocketProtocols;
 use async_graphql::{Data, ParseRequestError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -16,11 +17,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Duration;
-use prima_graphql::{AppSchema, Deps, Limits, build_schema, request_data};
+use prima_graphql::{AppSchema, Deps, Limits, RealTime, build_schema, request_data};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::{TokenSecret, Tokens};
 use prima_service::db::Db;
+use prima_service::events::{Events, FeedOptions, RelayOptions};
 use prima_service::lifecycle::ClientInfo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -41,8 +43,9 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
 }
 
-/// Builds the application for a migrated database.
-pub fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState)> {
+/// Builds the application for a migrated database, and starts its outbox relay and event
+/// hub (they stop when the state is dropped).
+pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState)> {
     let secret = match &args.token_secret {
         Some(secret) => TokenSecret::new(secret.0.as_bytes()),
         None => {
@@ -53,10 +56,36 @@ pub fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState)> {
         }
     };
     let tokens = Tokens::new(secret, Duration::hours(i64::from(args.token_ttl_hours)));
+    let redis = args
+        .redis_url
+        .as_deref()
+        .map(redis::Client::open)
+        .transpose()
+        .context("parsing REDIS_URL")?;
+    let events = Events::start(
+        db.conn.clone(),
+        redis.clone(),
+        RelayOptions {
+            retention: std::time::Duration::from_secs(args.outbox_retention_hours * 3600),
+            hold: args.hold_relay,
+            channel: args.events_channel.clone(),
+            ..RelayOptions::default()
+        },
+    )
+    .await
+    .context("starting the event relay")?;
+    let realtime = RealTime {
+        hub: events.hub.clone(),
+        events: Arc::new(events),
+        feed: FeedOptions {
+            revalidate: std::time::Duration::from_millis(args.subscription_recheck_ms.max(1)),
+        },
+    };
     let deps = Deps {
         db,
         tokens,
         batch_delay: std::time::Duration::from_millis(args.batch_delay_ms),
+        realtime: Some(realtime),
     };
     let limits = Limits {
         max_depth: args.max_depth,
@@ -64,12 +93,6 @@ pub fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState)> {
         introspection: args.introspection,
     };
     let schema = build_schema(Some(deps.clone()), &limits);
-    let redis = args
-        .redis_url
-        .as_deref()
-        .map(redis::Client::open)
-        .transpose()
-        .context("parsing REDIS_URL")?;
     let state = AppState {
         deps,
         schema,
@@ -120,7 +143,7 @@ impl Running {
 
 /// Binds `args.bind` and serves in a background task.
 pub async fn spawn(db: Db, args: &ServeArgs) -> anyhow::Result<Running> {
-    let (router, state) = build(db, args)?;
+    let (router, state) = build(db, args).await?;
     let listener = TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -264,32 +287,92 @@ fn label_request_errors(response: &mut async_graphql::Response) {
     }
 }
 
+/// The prefix of a `connection_init` refusal, turned into close code 4401 (Unauthorized).
+const UNAUTHORIZED: &str = "Unauthorized: ";
+
 async fn websocket(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // The sub-protocol the client offers first among those we speak (graphql-transport-ws
+    // or the legacy graphql-ws), as the upgrade will select it.
+    let protocol = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|name| name.trim().parse::<WebSocketProtocols>().ok())
+        .unwrap_or(WebSocketProtocols::GraphQLWS);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let init_state = state.clone();
-            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = token_in_init(&payload);
-                    let outcome = caller_from(&init_state, token.as_deref()).await;
-                    if let Err(err) = &outcome {
-                        return Err(async_graphql::Error::new(err.to_string()));
-                    }
-                    let (caller, loader) = request_data(&init_state.deps, outcome);
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    if let Some(loader) = loader {
-                        data.insert(loader);
-                    }
-                    Ok(data)
-                })
-                .serve()
+        .on_upgrade(move |socket| serve_socket(state, protocol, socket))
+}
+
+/// Runs graphql-transport-ws on an upgraded socket. The caller authenticates in
+/// `connection_init` (`{"authorization": "Bearer <token>"}`); a missing, bad or expired
+/// token, or a suspended user, closes the socket with 4401 and the reason. Subscriptions
+/// then check access per event and re-check the caller every few seconds
+/// (`prima_service::events::feed`).
+async fn serve_socket(
+    state: AppState,
+    protocol: WebSocketProtocols,
+    socket: axum::extract::ws::WebSocket,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures::{SinkExt, StreamExt, future};
+
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
+                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
+                _ => None,
+            })
+        });
+    let init_state = state.clone();
+    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .on_connection_init(move |payload| async move {
+            let token = token_in_init(&payload);
+            let outcome = match token {
+                None => Err(Error::Unauthenticated(
+                    "send `{\"authorization\": \"Bearer <token>\"}` in connection_init".into(),
+                )),
+                Some(token) => caller_from(&init_state, Some(&token)).await,
+            };
+            if let Err(err) = &outcome {
+                return Err(async_graphql::Error::new(format!("{UNAUTHORIZED}{err}")));
+            }
+            let (caller, loader) = request_data(&init_state.deps, outcome);
+            let mut data = Data::default();
+            data.insert(caller);
+            if let Some(loader) = loader {
+                data.insert(loader);
+            }
+            Ok(data)
         })
+        .map(|message| match message {
+            async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
+            async_graphql::http::WsMessage::Close(code, reason) => {
+                let code = if reason.starts_with(UNAUTHORIZED) {
+                    4401
+                } else {
+                    code
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        });
+    futures::pin_mut!(messages);
+    while let Some(message) = messages.next().await {
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// The token of a `connection_init` payload: `{"authorization": "Bearer <t>"}` (any case)

@@ -119,6 +119,31 @@ pub struct ServeArgs {
     /// Load the demo portfolio at start when the database is empty (see `prima seed`).
     #[arg(long, env = "PRIMA_SEED_DEMO", default_value_t = false)]
     pub seed_demo: bool,
+
+    /// How many hours published events are kept, so subscribers can resume (`after`) over a
+    /// disconnection that long.
+    #[arg(long, env = "PRIMA_OUTBOX_RETENTION_HOURS", default_value_t = 72)]
+    pub outbox_retention_hours: u64,
+
+    /// How often, in milliseconds, a subscriber's access is re-checked; a suspended user or
+    /// revoked venue ends their subscriptions within this time.
+    #[arg(long, env = "PRIMA_SUBSCRIPTION_RECHECK_MS", default_value_t = 2_000)]
+    pub subscription_recheck_ms: u64,
+
+    /// The Redis pub/sub channel of events: every replica of one database must use the
+    /// same, and deployments of other databases on the same Redis another.
+    #[arg(long, env = "PRIMA_EVENTS_CHANNEL", default_value = "prima:events")]
+    pub events_channel: String,
+
+    /// Test hook: the outbox relay publishes nothing (as if the process died between a
+    /// commit and its publication).
+    #[arg(
+        long,
+        env = "PRIMA_TEST_HOLD_RELAY",
+        default_value_t = false,
+        hide = true
+    )]
+    pub hold_relay: bool,
 }
 
 impl Default for ServeArgs {
@@ -133,6 +158,10 @@ impl Default for ServeArgs {
             introspection: true,
             batch_delay_ms: 5,
             seed_demo: false,
+            outbox_retention_hours: 72,
+            subscription_recheck_ms: 2_000,
+            hold_relay: false,
+            events_channel: "prima:events".to_owned(),
         }
     }
 }

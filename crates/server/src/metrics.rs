@@ -90,6 +90,15 @@ impl Metrics {
         out.push_str("# HELP prima_db_statements_total SQL statements executed.\n");
         out.push_str("# TYPE prima_db_statements_total counter\n");
         let _ = writeln!(out, "prima_db_statements_total {}", db.statements());
+        out.push_str(
+            "# HELP prima_db_background_statements_total SQL statements of background work (outbox relay, event hub).\n",
+        );
+        out.push_str("# TYPE prima_db_background_statements_total counter\n");
+        let _ = writeln!(
+            out,
+            "prima_db_background_statements_total {}",
+            db.background_statements()
+        );
         out.push_str("# HELP prima_db_statement_errors_total SQL statements that failed.\n");
         out.push_str("# TYPE prima_db_statement_errors_total counter\n");
         let _ = writeln!(out, "prima_db_statement_errors_total {}", db.failed());

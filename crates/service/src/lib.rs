@@ -14,6 +14,7 @@ pub mod check;
 pub mod commissions;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod guests;
 pub mod idempotency;
 pub mod incentives;

@@ -4,8 +4,8 @@
 //! subscriber that resumes with a cursor) is the job of the real-time relay; this module
 //! only appends.
 //!
-//! An event's `id` is its sequence number (the cursor clients resume from). Its payload is
-//! self-contained JSON: for a booking, the booking as it was committed plus what changed, so
+//! An event's cursor is its `seq`, which the relay gives committed rows in commit order
+//! ([`crate::events`]); `id` only orders inserts. Its payload is self-contained JSON: for a booking, the booking as it was committed plus what changed, so
 //! a replayed event shows the state at that moment rather than a later one.
 
 use chrono::{DateTime, Utc};
@@ -44,8 +44,8 @@ impl BookingAction {
     }
 }
 
-/// Appends a row to the outbox inside the caller's transaction and returns its sequence
-/// number.
+/// Appends a row to the outbox inside the caller's transaction and returns its `id` (the
+/// relay numbers it with a `seq` once it has committed).
 pub async fn append(
     txn: &impl ConnectionTrait,
     topic: &str,
@@ -60,6 +60,7 @@ pub async fn append(
         payload: Set(payload),
         created_at: Set(at),
         published_at: Set(None),
+        seq: Set(None),
     };
     let inserted = outbox_events::Entity::insert(row).exec(txn).await?;
     Ok(inserted.last_insert_id)

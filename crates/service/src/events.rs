@@ -1,0 +1,716 @@
+//! Real time: from the outbox to every subscriber of every replica, losing nothing
+//! (ARCHITECTURE.md "Real time").
+//!
+//! The pieces, each replica running all of them:
+//!
+//! - **Outbox** ([`crate::outbox`]): a change writes its event row in its own transaction.
+//! - **Relay** ([`Relay`]): after commit (woken by [`Events::written`], and by a sweep every
+//!   [`RelayOptions::sweep`] for rows left behind by a crash or an outage) it
+//!   1. *numbers* committed rows with a gap-free `seq`, in a transaction of its own that one
+//!      relay at a time runs (PostgreSQL: an advisory transaction lock; SQLite: its single
+//!      writer), so `seq` follows commit order and every numbered row is visible: "every
+//!      event after N" can never miss one;
+//!   2. *publishes* numbered, unpublished rows in `seq` order to the [`Bus`], claiming them
+//!      with `FOR UPDATE SKIP LOCKED` on PostgreSQL so each is published by one replica,
+//!      and marks them `published_at` only after the bus took them. A crash in between
+//!      publishes them again on the next sweep (subscribers drop the duplicate by `seq`).
+//!   3. deletes published rows older than [`RelayOptions::retention`] (the replay window).
+//! - **Bus** ([`Bus`]): in-process (the embedded default: the relay hands events straight to
+//!   the hub) or Redis pub/sub (one channel, [`CHANNEL`] by default; every replica's
+//!   listener feeds its own hub; replicas of one database must share the channel, and other
+//!   databases on the same Redis must not).
+//! - **Hub** ([`Hub`]): the replica's ordered, gap-free stream. It delivers events strictly
+//!   in `seq` order, drops duplicates, and fills any gap (a lost pub/sub message, a Redis
+//!   restart, another replica's crash before publishing) by reading the missing rows from
+//!   the outbox. It also polls the outbox every second, so subscribers keep receiving even
+//!   while Redis is down.
+//! - **Feeds** ([`feed`]): one per subscription: replays from the outbox after a cursor, then
+//!   follows the hub; filters every event by the subscriber's access, re-checked every
+//!   [`FeedOptions::revalidate`] (a suspended user or revoked venue ends the feed).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+use prima_entity::outbox_events;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, Notify, broadcast};
+use uuid::Uuid;
+
+use crate::access::{Actor, Capability, Scope};
+use crate::error::{Error, Result};
+
+/// The default Redis pub/sub channel every replica publishes to and listens on.
+pub const CHANNEL: &str = "prima:events";
+
+/// How many events a hub keeps for a subscriber that falls behind before it must re-read
+/// them from the outbox.
+const HUB_CAPACITY: usize = 4096;
+
+/// Rows a relay or hub handles per statement.
+const BATCH: u64 = 500;
+
+/// The PostgreSQL advisory lock key that serialises numbering across replicas.
+const NUMBERING_LOCK: i64 = 0x7072_696d_615f_7365; // "prima_se"
+
+/// An event as delivered: a numbered outbox row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Delivery sequence: gap-free, in commit order; the cursor clients resume from.
+    pub seq: i64,
+    /// What kind of event, e.g. [`crate::outbox::BOOKING_CHANGED`].
+    pub topic: String,
+    /// The venue it belongs to (access is decided by it).
+    pub venue_id: Option<Uuid>,
+    /// The event itself.
+    pub payload: serde_json::Value,
+    /// When the change committed (its transaction's clock).
+    pub created_at: DateTime<Utc>,
+}
+
+impl Event {
+    fn of(row: outbox_events::Model) -> Option<Event> {
+        Some(Event {
+            seq: row.seq?,
+            topic: row.topic,
+            venue_id: row.venue_id,
+            payload: row.payload,
+            created_at: row.created_at,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hub
+// ---------------------------------------------------------------------------------------
+
+/// A replica's ordered, gap-free event stream (see the module documentation).
+pub struct Hub {
+    db: DatabaseConnection,
+    sender: broadcast::Sender<Arc<Event>>,
+    /// The next `seq` to deliver; everything before it was delivered (or expired).
+    next: Mutex<i64>,
+}
+
+impl Hub {
+    /// A hub that starts after the newest numbered event (earlier ones are replayed by
+    /// feeds that ask for them).
+    pub async fn new(db: DatabaseConnection) -> Result<Arc<Hub>> {
+        let newest = newest_seq(&db).await?;
+        let (sender, _) = broadcast::channel(HUB_CAPACITY);
+        Ok(Arc::new(Hub {
+            db,
+            sender,
+            next: Mutex::new(newest + 1),
+        }))
+    }
+
+    /// A receiver of every event from now on, and the `seq` of the last event delivered
+    /// before it (taken together, so nothing falls between them).
+    pub async fn subscribe(&self) -> (broadcast::Receiver<Arc<Event>>, i64) {
+        let next = self.next.lock().await;
+        (self.sender.subscribe(), *next - 1)
+    }
+
+    /// How many feeds are listening.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    /// Delivers events that arrived from the bus: in `seq` order, duplicates dropped, any
+    /// gap before them filled from the outbox first.
+    pub async fn deliver(&self, mut events: Vec<Event>) -> Result<()> {
+        events.sort_by_key(|e| e.seq);
+        let mut next = self.next.lock().await;
+        for event in events {
+            if event.seq < *next {
+                continue;
+            }
+            if event.seq > *next {
+                self.fill(&mut next, event.seq).await?;
+            }
+            if event.seq == *next {
+                *next = event.seq + 1;
+                let _ = self.sender.send(Arc::new(event));
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers whatever the outbox has numbered beyond what was delivered (the poll that
+    /// keeps a replica current while the bus is down or lost a message).
+    pub async fn catch_up(&self) -> Result<()> {
+        let mut next = self.next.lock().await;
+        self.fill(&mut next, i64::MAX).await
+    }
+
+    /// Delivers numbered rows from `*next` up to (not including) `until`, from the outbox.
+    async fn fill(&self, next: &mut i64, until: i64) -> Result<()> {
+        loop {
+            let rows = outbox_events::Entity::find()
+                .filter(outbox_events::Column::Seq.gte(*next))
+                .filter(outbox_events::Column::Seq.lt(until))
+                .order_by_asc(outbox_events::Column::Seq)
+                .limit(BATCH)
+                .all(&self.db)
+                .await?;
+            let full = rows.len() as u64 == BATCH;
+            for event in rows.into_iter().filter_map(Event::of) {
+                // Rows past the retention window are gone: skip to what exists.
+                *next = event.seq + 1;
+                let _ = self.sender.send(Arc::new(event));
+            }
+            if !full {
+                break;
+            }
+        }
+        if until != i64::MAX && *next < until {
+            // The outbox has nothing in between (deleted by retention): move on.
+            *next = until;
+        }
+        Ok(())
+    }
+}
+
+/// The highest `seq` given so far (0 when none).
+async fn newest_seq(db: &impl ConnectionTrait) -> Result<i64> {
+    let newest: Option<Option<i64>> = outbox_events::Entity::find()
+        .select_only()
+        .column_as(outbox_events::Column::Seq.max(), "m")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.flatten().unwrap_or(0))
+}
+
+// ---------------------------------------------------------------------------------------
+// Bus
+// ---------------------------------------------------------------------------------------
+
+/// Where the relay publishes.
+#[derive(Clone)]
+pub enum Bus {
+    /// Straight to this replica's hub (one process: the embedded default).
+    InProcess,
+    /// Redis pub/sub on a channel; every replica's listener feeds its own hub.
+    Redis(redis::Client, String),
+}
+
+impl Bus {
+    async fn publish(&self, hub: &Hub, events: Vec<Event>) -> Result<()> {
+        match self {
+            Bus::InProcess => hub.deliver(events).await,
+            Bus::Redis(client, channel) => {
+                let message = serde_json::to_string(&events).map_err(Error::internal)?;
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(Error::internal)?;
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(message)
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map_err(Error::internal)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Listens on Redis and feeds the hub, reconnecting forever; after every (re)connection
+/// the hub catches up from the outbox, so what was published while it was away arrives.
+async fn listen(client: redis::Client, channel: String, hub: Arc<Hub>) {
+    loop {
+        let result: Result<()> = async {
+            let mut pubsub = client.get_async_pubsub().await.map_err(Error::internal)?;
+            pubsub.subscribe(&channel).await.map_err(Error::internal)?;
+            tracing::info!("listening for events on redis");
+            hub.catch_up().await?;
+            let mut messages = pubsub.on_message();
+            while let Some(message) = messages.next().await {
+                let text: String = message.get_payload().map_err(Error::internal)?;
+                match serde_json::from_str::<Vec<Event>>(&text) {
+                    Ok(events) => hub.deliver(events).await?,
+                    Err(err) => tracing::warn!(error = %err, "ignoring a malformed event message"),
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = ?err, "event listener lost redis; reconnecting");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Relay
+// ---------------------------------------------------------------------------------------
+
+/// How the relay runs.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// How often unpublished rows are looked for without a wake-up.
+    pub sweep: Duration,
+    /// How long published events are kept for replay.
+    pub retention: Duration,
+    /// Test hook: number and publish nothing (as if the process died right after commit).
+    pub hold: bool,
+    /// The Redis channel (replicas of one database share it).
+    pub channel: String,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            sweep: Duration::from_millis(500),
+            retention: Duration::from_secs(72 * 3600),
+            hold: false,
+            channel: CHANNEL.to_owned(),
+        }
+    }
+}
+
+/// The outbox relay of one replica (see the module documentation).
+pub struct Relay {
+    db: DatabaseConnection,
+    bus: Bus,
+    hub: Arc<Hub>,
+}
+
+impl Relay {
+    /// Numbers every committed, unnumbered row; returns how many.
+    pub async fn number(&self) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let txn = self.db.begin().await?;
+            let backend = txn.get_database_backend();
+            // One numbering at a time: the lock is the transaction's first statement.
+            let lock = match backend {
+                DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock({NUMBERING_LOCK})"),
+                // A write that changes nothing takes SQLite's write lock.
+                _ => "UPDATE outbox_events SET seq = seq WHERE 1 = 0".to_owned(),
+            };
+            txn.execute_raw(Statement::from_string(backend, lock))
+                .await?;
+            let base = newest_seq(&txn).await?;
+            let numbered = txn
+                .execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "UPDATE outbox_events SET seq = $1 + t.rn FROM ( \
+                           SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM outbox_events \
+                           WHERE seq IS NULL ORDER BY id LIMIT {BATCH} \
+                         ) t WHERE outbox_events.id = t.id"
+                    ),
+                    [base.into()],
+                ))
+                .await?
+                .rows_affected();
+            txn.commit().await?;
+            total += numbered;
+            if numbered < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Publishes numbered, unpublished rows in `seq` order and marks them published;
+    /// returns how many.
+    pub async fn publish(&self) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let txn = self.db.begin().await?;
+            let mut query = outbox_events::Entity::find()
+                .filter(outbox_events::Column::Seq.is_not_null())
+                .filter(outbox_events::Column::PublishedAt.is_null())
+                .order_by_asc(outbox_events::Column::Seq)
+                .limit(BATCH);
+            if txn.get_database_backend() == DbBackend::Postgres {
+                query = query.lock_with_behavior(
+                    sea_orm::sea_query::LockType::Update,
+                    sea_orm::sea_query::LockBehavior::SkipLocked,
+                );
+            } else {
+                txn.execute_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "UPDATE outbox_events SET seq = seq WHERE 1 = 0",
+                ))
+                .await?;
+            }
+            let rows = query.all(&txn).await?;
+            if rows.is_empty() {
+                return Ok(total);
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let events: Vec<Event> = rows.into_iter().filter_map(Event::of).collect();
+            let count = events.len() as u64;
+            self.bus.publish(&self.hub, events).await?;
+            outbox_events::Entity::update_many()
+                .col_expr(
+                    outbox_events::Column::PublishedAt,
+                    sea_orm::sea_query::Expr::value(crate::time::now()),
+                )
+                .filter(outbox_events::Column::Id.is_in(ids))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            total += count;
+            if count < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Deletes published events older than `retention`; returns how many.
+    pub async fn purge(&self, retention: Duration) -> Result<u64> {
+        let cutoff = crate::time::now()
+            - chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
+        let deleted = outbox_events::Entity::delete_many()
+            .filter(outbox_events::Column::PublishedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    async fn cycle(&self) -> Result<()> {
+        self.number().await?;
+        self.publish().await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Start-up
+// ---------------------------------------------------------------------------------------
+
+/// The real-time machinery of one replica, running in the background until dropped.
+pub struct Events {
+    /// The replica's event stream.
+    pub hub: Arc<Hub>,
+    wake: Arc<Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Events {
+    /// Starts the relay, the hub's poll and (with Redis) the listener. Unpublished rows
+    /// left by an earlier run are published right away.
+    pub async fn start(
+        db: DatabaseConnection,
+        redis: Option<redis::Client>,
+        options: RelayOptions,
+    ) -> Result<Events> {
+        let hub = Hub::new(db.clone()).await?;
+        let wake = Arc::new(Notify::new());
+        let bus = match &redis {
+            Some(client) => Bus::Redis(client.clone(), options.channel.clone()),
+            None => Bus::InProcess,
+        };
+        let mut tasks = Vec::new();
+        if let Some(client) = redis {
+            tasks.push(tokio::spawn(crate::db::background(listen(
+                client,
+                options.channel.clone(),
+                hub.clone(),
+            ))));
+        }
+        let poll_hub = hub.clone();
+        tasks.push(tokio::spawn(crate::db::background(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if let Err(err) = poll_hub.catch_up().await {
+                    tracing::warn!(error = ?err, "reading new events from the outbox failed");
+                }
+            }
+        })));
+        let relay = Relay {
+            db,
+            bus,
+            hub: hub.clone(),
+        };
+        let relay_wake = wake.clone();
+        tasks.push(tokio::spawn(crate::db::background(async move {
+            if options.hold {
+                tracing::warn!("the outbox relay is held (test hook): nothing is published");
+                return;
+            }
+            let mut purged_at = tokio::time::Instant::now();
+            loop {
+                if let Err(err) = relay.cycle().await {
+                    tracing::warn!(error = ?err, "outbox relay cycle failed; retrying");
+                }
+                if purged_at.elapsed() > Duration::from_secs(60) {
+                    purged_at = tokio::time::Instant::now();
+                    match relay.purge(options.retention).await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(deleted = n, "expired outbox events deleted")
+                        }
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(error = ?err, "deleting expired events failed"),
+                    }
+                }
+                tokio::select! {
+                    _ = relay_wake.notified() => {}
+                    _ = tokio::time::sleep(options.sweep) => {}
+                }
+            }
+        })));
+        Ok(Events { hub, wake, tasks })
+    }
+
+    /// Tells the relay that a transaction with outbox rows committed.
+    pub fn written(&self) {
+        self.wake.notify_one();
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Feeds
+// ---------------------------------------------------------------------------------------
+
+/// How a feed runs.
+#[derive(Debug, Clone)]
+pub struct FeedOptions {
+    /// How often the subscriber's access is re-read.
+    pub revalidate: Duration,
+}
+
+impl Default for FeedOptions {
+    fn default() -> Self {
+        FeedOptions {
+            revalidate: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a feed delivers: one topic, the venues asked for (all the caller can read when
+/// `None`), and a further test on each event.
+pub struct FeedFilter {
+    /// The topic.
+    pub topic: &'static str,
+    /// The venues asked for.
+    pub venues: Option<Vec<Uuid>>,
+    /// Any further condition (statuses, an incentive...).
+    pub accept: Box<dyn Fn(&Event) -> bool + Send + Sync>,
+}
+
+/// The cursor of an event as clients see it.
+pub fn cursor(seq: i64) -> String {
+    seq.to_string()
+}
+
+/// A cursor back to its `seq`: BAD_USER_INPUT on `after` when it is not one.
+pub fn parse_cursor(cursor: &str) -> Result<i64> {
+    cursor
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(|| Error::invalid("after", "`after` is not an event cursor"))
+}
+
+/// A subscription's events: those after `after` from the outbox first (when given), then
+/// live from the hub, each once and in order, only of venues the subscriber may read.
+///
+/// Checked at subscribe time: NOT_FOUND for a venue asked for that the caller cannot read;
+/// BAD_USER_INPUT on `after` when events after it were already deleted (older than the
+/// retention). Every [`FeedOptions::revalidate`] the caller is reloaded: a suspended user,
+/// or one who lost a venue asked for, ends the feed; without venues asked for, the venues
+/// followed are updated.
+pub async fn feed(
+    db: DatabaseConnection,
+    hub: Arc<Hub>,
+    actor: Arc<Actor>,
+    filter: FeedFilter,
+    after: Option<i64>,
+    options: FeedOptions,
+) -> Result<impl Stream<Item = Arc<Event>> + Send + 'static> {
+    if let Some(venues) = &filter.venues {
+        for venue in venues {
+            actor.require(*venue, Capability::Read)?;
+        }
+    }
+    let (receiver, delivered) = hub.subscribe().await;
+    let last = match after {
+        Some(after) => {
+            let oldest: Option<Option<i64>> = outbox_events::Entity::find()
+                .select_only()
+                .column_as(outbox_events::Column::Seq.min(), "m")
+                .into_tuple()
+                .one(&db)
+                .await?;
+            // Every event after `after` must still be there: the oldest kept is at most
+            // `after + 1` (or nothing was numbered after it yet).
+            if oldest.flatten().is_some_and(|oldest| oldest > after + 1) {
+                return Err(Error::invalid(
+                    "after",
+                    "events after this cursor are no longer kept; reload and subscribe without `after`",
+                ));
+            }
+            after
+        }
+        None => delivered,
+    };
+    let scope = readable(&actor, &filter.venues);
+    let state = FeedState {
+        db,
+        receiver,
+        pending: VecDeque::new(),
+        replaying: after.is_some(),
+        last,
+        actor,
+        scope,
+        filter,
+        revalidate: tokio::time::interval_at(
+            tokio::time::Instant::now() + options.revalidate,
+            options.revalidate,
+        ),
+    };
+    Ok(futures::stream::unfold(state, |mut state| async move {
+        let event = state.next().await?;
+        Some((event, state))
+    }))
+}
+
+struct FeedState {
+    db: DatabaseConnection,
+    receiver: broadcast::Receiver<Arc<Event>>,
+    /// Events read from the outbox, to send before anything live.
+    pending: VecDeque<Arc<Event>>,
+    /// Still reading the outbox after the cursor.
+    replaying: bool,
+    /// The last `seq` passed (sent or filtered out).
+    last: i64,
+    actor: Arc<Actor>,
+    scope: Followed,
+    filter: FeedFilter,
+    revalidate: tokio::time::Interval,
+}
+
+/// The venues a feed follows.
+enum Followed {
+    All,
+    Venues(HashSet<Uuid>),
+}
+
+fn readable(actor: &Actor, asked: &Option<Vec<Uuid>>) -> Followed {
+    match (asked, actor.venues_where(Capability::Read)) {
+        (Some(venues), _) => Followed::Venues(venues.iter().copied().collect()),
+        (None, Scope::All) => Followed::All,
+        (None, Scope::Venues(ids)) => Followed::Venues(ids.iter().copied().collect()),
+    }
+}
+
+impl FeedState {
+    /// The next event to send; `None` ends the feed.
+    async fn next(&mut self) -> Option<Arc<Event>> {
+        loop {
+            while let Some(event) = self.pending.pop_front() {
+                if self.wants(&event) {
+                    return Some(event);
+                }
+            }
+            if self.replaying {
+                if let Err(err) = self.read_outbox().await {
+                    tracing::warn!(error = ?err, "replaying events failed; ending the feed");
+                    return None;
+                }
+                continue;
+            }
+            tokio::select! {
+                received = self.receiver.recv() => match received {
+                    Ok(event) => {
+                        if event.seq <= self.last {
+                            continue;
+                        }
+                        self.last = event.seq;
+                        if self.wants(&event) {
+                            return Some(event);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        // Too slow for the hub's buffer: read what was missed from the outbox.
+                        tracing::debug!(missed, "feed lagged; reading the outbox");
+                        self.replaying = true;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = self.revalidate.tick() => {
+                    if !self.still_allowed().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next page of the outbox after `last` (for the replay, or after lagging).
+    async fn read_outbox(&mut self) -> Result<()> {
+        let rows = outbox_events::Entity::find()
+            .filter(outbox_events::Column::Seq.gt(self.last))
+            .order_by_asc(outbox_events::Column::Seq)
+            .limit(BATCH)
+            .all(&self.db)
+            .await?;
+        if (rows.len() as u64) < BATCH {
+            self.replaying = false;
+        }
+        for event in rows.into_iter().filter_map(Event::of) {
+            self.last = event.seq;
+            self.pending.push_back(Arc::new(event));
+        }
+        Ok(())
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        if event.topic != self.filter.topic {
+            return false;
+        }
+        let Some(venue) = event.venue_id else {
+            return self.actor.is_admin() && (self.filter.accept)(event);
+        };
+        let followed = match &self.scope {
+            Followed::All => true,
+            Followed::Venues(ids) => ids.contains(&venue),
+        };
+        followed && self.actor.can(venue, Capability::Read) && (self.filter.accept)(event)
+    }
+
+    /// Reloads the subscriber: false when they are gone, suspended, or lost a venue they
+    /// asked for.
+    async fn still_allowed(&mut self) -> bool {
+        let actor = match crate::auth::actor_for(&self.db, self.actor.user_id).await {
+            Ok(actor) => actor,
+            Err(err) => {
+                tracing::info!(user = %self.actor.user_id, error = %err, "subscriber lost access; ending the feed");
+                return false;
+            }
+        };
+        if let Some(venues) = &self.filter.venues
+            && venues.iter().any(|v| !actor.can(*v, Capability::Read))
+        {
+            tracing::info!(user = %actor.user_id, "subscriber lost a venue; ending the feed");
+            return false;
+        }
+        self.scope = readable(&actor, &self.filter.venues);
+        self.actor = Arc::new(actor);
+        true
+    }
+}

@@ -1,0 +1,337 @@
+//! Subscriptions over real WebSockets (ARCHITECTURE.md "Real time"): what a subscriber of
+//! `bookingChanged` receives, and only that; resuming after a cursor; access checked at
+//! subscribe time, per event, and again while subscribed; events crossing replicas.
+
+use std::time::Duration;
+
+use prima_server::config::ServeArgs;
+use prima_tests::{Frame, TestApp, Ws};
+use serde_json::{Value, json};
+
+const BOOKING_CHANGED: &str =
+    "subscription($venues: [ID!], $statuses: [BookingStatus!], $after: String) {
+    bookingChanged(venueIds: $venues, statuses: $statuses, after: $after) {
+        cursor action previousStatus occurredAt
+        booking { id status diners notes venue { id } }
+    } }";
+
+/// The demo portfolio with subscribers' access re-checked every 200 ms; the venue ids in
+/// the order `owner@prima.demo` lists them (all but the last) and the last venue (`gm`'s).
+struct World {
+    app: TestApp,
+    admin: String,
+    gm: String,
+    coordinator: String,
+    /// The first venue (the coordinator's; it confirms bookings at creation).
+    first: String,
+    /// The last venue (gm's; bookings wait for approval).
+    last: String,
+}
+
+async fn world() -> World {
+    let app = TestApp::demo_with(
+        60,
+        ServeArgs {
+            subscription_recheck_ms: 200,
+            ..ServeArgs::default()
+        },
+    )
+    .await;
+    let admin = app.login("admin@prima.demo").await;
+    let gm = app.login("gm@prima.demo").await;
+    let coordinator = app.login("coordinator@prima.demo").await;
+    let only_venue = |token: String| {
+        let app = &app;
+        async move {
+            app.query_ok(&token, "{ venues { edges { node { id } } } }", json!({}))
+                .await["venues"]["edges"][0]["node"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = only_venue(coordinator.clone()).await;
+    let last = only_venue(gm.clone()).await;
+    World {
+        app,
+        admin,
+        gm,
+        coordinator,
+        first,
+        last,
+    }
+}
+
+impl World {
+    async fn ok(&self, token: &str, query: &str, input: Value) -> Value {
+        self.app
+            .query_ok(token, query, json!({ "input": input }))
+            .await
+    }
+
+    /// A new guest of `venue` and a booking for them two days out, made by the admin; the
+    /// booking's id.
+    async fn book(&self, venue: &str) -> String {
+        let guest = self
+            .ok(
+                &self.admin,
+                "mutation($input: CreateGuestInput!) { createGuest(input: $input) { guest { id } } }",
+                json!({ "venueId": venue, "firstName": "Lee", "lastName": "Park",
+                        "email": format!("{}@example.com", uuid::Uuid::new_v4()) }),
+            )
+            .await["createGuest"]["guest"]["id"]
+            .clone();
+        let time = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+        self.ok(
+            &self.admin,
+            "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id } } }",
+            json!({ "venueId": venue, "guestId": guest, "type": "NON_PRIME", "diners": 4,
+                    "bookingTime": time }),
+        )
+        .await["createBooking"]["booking"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn confirm(&self, booking: &str) {
+        self.ok(
+            &self.gm,
+            "mutation($input: ConfirmBookingInput!) { confirmBooking(input: $input) { booking { id } } }",
+            json!({ "bookingId": booking }),
+        )
+        .await;
+    }
+
+    async fn edit_notes(&self, booking: &str, notes: &str) {
+        self.ok(
+            &self.gm,
+            "mutation($input: UpdateBookingInput!) { updateBooking(input: $input) { booking { id } } }",
+            json!({ "bookingId": booking, "notes": notes }),
+        )
+        .await;
+    }
+
+    async fn cancel(&self, booking: &str) {
+        self.ok(
+            &self.gm,
+            "mutation($input: CancelBookingInput!) { cancelBooking(input: $input) { booking { id } } }",
+            json!({ "bookingId": booking, "reason": "Plans changed" }),
+        )
+        .await;
+    }
+
+    /// A connection of `token` with `bookingChanged` subscribed as id "1".
+    async fn subscribe(&self, token: &str, variables: Value) -> Ws {
+        subscribe_at(&self.app, token, variables).await
+    }
+}
+
+async fn subscribe_at(app: &TestApp, token: &str, variables: Value) -> Ws {
+    let mut ws = app.ws(Some(token)).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack");
+    ws.subscribe("1", BOOKING_CHANGED, variables).await;
+    ws
+}
+
+/// The next `bookingChanged` payload, failing on anything else.
+async fn change(ws: &mut Ws) -> Value {
+    let message = ws.next_json().await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert!(message["payload"].get("errors").is_none(), "{message}");
+    message["payload"]["data"]["bookingChanged"].clone()
+}
+
+/// The code of a subscription refused when it starts (a `next` carrying the error, then
+/// `complete`).
+async fn refusal(ws: &mut Ws) -> String {
+    let refused = ws.next_json().await;
+    assert_eq!(refused["type"], "next", "{refused}");
+    assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
+    let code = refused["payload"]["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ws.next_json().await["type"], "complete");
+    code
+}
+
+/// Nothing arrives for a while.
+async fn quiet(ws: &mut Ws) {
+    if let Some(frame) = ws.next_within(Duration::from_millis(700)).await {
+        panic!("expected nothing, got {frame:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_token_closes_the_socket_with_4401() {
+    let app = TestApp::demo(10).await;
+    for token in [None, Some("not-a-token")] {
+        let mut ws = app.ws(token).await;
+        match ws.next_within(Duration::from_secs(10)).await {
+            Some(Frame::Closed(code, reason)) => {
+                assert_eq!(code, 4401, "{reason}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("expected a 4401 close, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_the_changes_of_the_venues_they_see_and_nothing_else() {
+    let w = world().await;
+    let mut gm = w.subscribe(&w.gm, json!({})).await;
+    let mut confirmed_only = w
+        .subscribe(&w.coordinator, json!({ "statuses": ["CONFIRMED"] }))
+        .await;
+
+    // A booking at the first venue (auto-confirmed): only the coordinator sees it.
+    let elsewhere = w.book(&w.first).await;
+    let seen = change(&mut confirmed_only).await;
+    assert_eq!(seen["booking"]["id"], elsewhere.as_str());
+    assert_eq!(seen["action"], "CREATED");
+    assert_eq!(seen["booking"]["status"], "CONFIRMED");
+
+    // A booking at gm's venue: created PENDING, then confirmed, then edited.
+    let booking = w.book(&w.last).await;
+    let created = change(&mut gm).await;
+    assert_eq!(
+        created["booking"]["id"],
+        booking.as_str(),
+        "gm never sees the first venue"
+    );
+    assert_eq!(created["action"], "CREATED");
+    assert_eq!(created["previousStatus"], Value::Null);
+    assert_eq!(created["booking"]["status"], "PENDING");
+    assert_eq!(created["booking"]["venue"]["id"], w.last.as_str());
+    w.confirm(&booking).await;
+    let confirmed = change(&mut gm).await;
+    assert_eq!(confirmed["action"], "STATUS_CHANGED");
+    assert_eq!(confirmed["previousStatus"], "PENDING");
+    assert_eq!(confirmed["booking"]["status"], "CONFIRMED");
+    assert!(
+        confirmed["cursor"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > created["cursor"].as_str().unwrap().parse::<i64>().unwrap()
+    );
+    w.edit_notes(&booking, "Birthday").await;
+    let edited = change(&mut gm).await;
+    assert_eq!(edited["action"], "UPDATED");
+    assert_eq!(edited["booking"]["notes"], "Birthday");
+    // The coordinator cannot see gm's venue at all.
+    quiet(&mut confirmed_only).await;
+
+    // Asking for a venue you cannot see is refused at subscribe time.
+    let mut ws = w.app.ws(Some(&w.gm)).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack");
+    ws.subscribe("2", BOOKING_CHANGED, json!({ "venues": [w.first] }))
+        .await;
+    assert_eq!(refusal(&mut ws).await, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn resuming_after_a_cursor_replays_every_missed_change_once_and_in_order() {
+    let w = world().await;
+    let venues = json!({ "venues": [w.last] });
+    let mut ws = w.subscribe(&w.gm, venues.clone()).await;
+    let booking = w.book(&w.last).await;
+    let first = change(&mut ws).await;
+    ws.close().await;
+
+    // Missed while away: confirmed, edited, cancelled; and another booking.
+    w.confirm(&booking).await;
+    w.edit_notes(&booking, "Window").await;
+    w.cancel(&booking).await;
+    let other = w.book(&w.last).await;
+
+    let mut ws = w
+        .subscribe(
+            &w.gm,
+            json!({ "venues": [w.last], "after": first["cursor"] }),
+        )
+        .await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(change(&mut ws).await);
+    }
+    let actions: Vec<(&str, &str)> = got
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap(),
+                c["booking"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("STATUS_CHANGED", booking.as_str()),
+            ("UPDATED", booking.as_str()),
+            ("STATUS_CHANGED", booking.as_str()),
+            ("CREATED", other.as_str()),
+        ]
+    );
+    let cursors: Vec<i64> = got
+        .iter()
+        .map(|c| c["cursor"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    // Then live, with nothing replayed twice.
+    let live = w.book(&w.last).await;
+    let next = change(&mut ws).await;
+    assert_eq!(next["booking"]["id"], live.as_str());
+    assert!(next["cursor"].as_str().unwrap().parse::<i64>().unwrap() > cursors[3]);
+    quiet(&mut ws).await;
+
+    // A cursor that is not one is refused.
+    let mut bad = w.app.ws(Some(&w.gm)).await;
+    assert_eq!(bad.next_json().await["type"], "connection_ack");
+    bad.subscribe("1", BOOKING_CHANGED, json!({ "after": "yesterday" }))
+        .await;
+    assert_eq!(refusal(&mut bad).await, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn losing_access_or_being_suspended_completes_the_subscription() {
+    let w = world().await;
+    let mut coordinator = w
+        .subscribe(&w.coordinator, json!({ "venues": [w.first] }))
+        .await;
+    let coordinator_id = w
+        .app
+        .query_ok(&w.coordinator, "{ me { user { id } } }", json!({}))
+        .await["me"]["user"]["id"]
+        .clone();
+    w.ok(
+        &w.admin,
+        "mutation($input: RevokeVenueAccessInput!) { revokeVenueAccess(input: $input) { user { id } } }",
+        json!({ "venueId": w.first, "userId": coordinator_id }),
+    )
+    .await;
+    let ended = coordinator.next_json().await;
+    assert_eq!(ended["type"], "complete", "{ended}");
+    assert_eq!(ended["id"], "1");
+    // Nothing of the venue reaches them afterwards.
+    w.book(&w.first).await;
+    quiet(&mut coordinator).await;
+}
+
+#[tokio::test]
+async fn a_change_made_through_one_replica_reaches_a_subscriber_of_another() {
+    let w = world().await;
+    let replica = w.app.replica().await;
+    let mut ws = Ws::connect(replica.addr, Some(&w.gm)).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack");
+    ws.subscribe("1", BOOKING_CHANGED, json!({})).await;
+    let booking = w.book(&w.last).await;
+    let seen = change(&mut ws).await;
+    assert_eq!(seen["booking"]["id"], booking.as_str());
+    w.confirm(&booking).await;
+    assert_eq!(change(&mut ws).await["booking"]["status"], "CONFIRMED");
+    replica.stop().await;
+}
