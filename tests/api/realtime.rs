@@ -335,3 +335,113 @@ async fn a_change_made_through_one_replica_reaches_a_subscriber_of_another() {
     assert_eq!(change(&mut ws).await["booking"]["status"], "CONFIRMED");
     replica.stop().await;
 }
+
+const PROGRESS: &str = "subscription($id: ID!) { incentiveProgressChanged(incentiveId: $id) {
+    cursor justAchieved progress { currentValue targetValue percentComplete status promoter { id } } } }";
+
+const LEADERBOARD: &str =
+    "subscription($id: ID!) { incentiveLeaderboard(incentiveId: $id, top: 5) {
+    cursor entries { rank currentValue promoter { id } } } }";
+
+#[tokio::test]
+async fn progress_and_leaderboard_follow_the_bookings_of_a_programme() {
+    let w = world().await;
+    // gm's venue's BOOKING_COUNT programme, and its leading participant.
+    let data = w
+        .app
+        .query_ok(
+            &w.gm,
+            "query($v: ID!) { venue(id: $v) { incentives(first: 10) { edges { node {
+                id type periodEnd leaderboard(first: 1) { edges { node { currentValue promoter { id } } } }
+            } } } } }",
+            json!({ "v": w.last }),
+        )
+        .await;
+    let programme = data["venue"]["incentives"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["type"] == "BOOKING_COUNT")
+        .expect("the demo's BOOKING_COUNT programme")
+        .clone();
+    let id = programme["id"].as_str().unwrap().to_owned();
+    let leader = &programme["leaderboard"]["edges"][0]["node"];
+    let promoter = leader["promoter"]["id"].as_str().unwrap().to_owned();
+    let before: f64 = leader["currentValue"].as_str().unwrap().parse().unwrap();
+
+    let mut progress = w.app.ws(Some(&w.gm)).await;
+    assert_eq!(progress.next_json().await["type"], "connection_ack");
+    progress.subscribe("p", PROGRESS, json!({ "id": id })).await;
+    let mut board = w.app.ws(Some(&w.gm)).await;
+    assert_eq!(board.next_json().await["type"], "connection_ack");
+    board.subscribe("b", LEADERBOARD, json!({ "id": id })).await;
+    let first = board.next_json().await;
+    assert_eq!(first["type"], "next", "{first}");
+    let standings = &first["payload"]["data"]["incentiveLeaderboard"];
+    assert_eq!(
+        standings["cursor"],
+        Value::Null,
+        "the standings at subscribe time"
+    );
+    assert_eq!(standings["entries"][0]["rank"], 1);
+
+    // A booking by the leader inside the period, confirmed: +1 booking.
+    let end = chrono::DateTime::parse_from_rfc3339(programme["periodEnd"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let time = chrono::Utc::now() + (end - chrono::Utc::now()) / 2;
+    let guest = w
+        .ok(
+            &w.admin,
+            "mutation($input: CreateGuestInput!) { createGuest(input: $input) { guest { id } } }",
+            json!({ "venueId": w.last, "firstName": "Kim", "lastName": "Ito",
+                    "email": format!("{}@example.com", uuid::Uuid::new_v4()) }),
+        )
+        .await["createGuest"]["guest"]["id"]
+        .clone();
+    let booking = w
+        .ok(
+            &w.gm,
+            "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id } } }",
+            json!({ "venueId": w.last, "guestId": guest, "promoterId": promoter,
+                    "type": "NON_PRIME", "diners": 4, "bookingTime": time.to_rfc3339() }),
+        )
+        .await["createBooking"]["booking"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.confirm(&booking).await;
+
+    let change = progress.next_json().await;
+    let moved = &change["payload"]["data"]["incentiveProgressChanged"];
+    assert_eq!(
+        moved["progress"]["promoter"]["id"],
+        promoter.as_str(),
+        "{change}"
+    );
+    let after: f64 = moved["progress"]["currentValue"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(after, before + 1.0);
+    let pushed = board.next_json().await;
+    let update = &pushed["payload"]["data"]["incentiveLeaderboard"];
+    assert_eq!(update["cursor"], moved["cursor"], "{pushed}");
+    assert_eq!(update["entries"][0]["promoter"]["id"], promoter.as_str());
+    let top: f64 = update["entries"][0]["currentValue"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(top, after);
+
+    // Someone without financial access to the venue cannot subscribe.
+    let mut refused = w.app.ws(Some(&w.coordinator)).await;
+    assert_eq!(refused.next_json().await["type"], "connection_ack");
+    refused
+        .subscribe("x", LEADERBOARD, json!({ "id": id }))
+        .await;
+    assert_eq!(refusal(&mut refused).await, "NOT_FOUND");
+}

@@ -9,15 +9,21 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
-use prima_entity::bookings;
 use prima_entity::enums::BookingStatus;
+use prima_entity::{bookings, incentive_progress};
 use prima_service::Error;
+use prima_service::access::Actor;
+use prima_service::access::Capability;
 use prima_service::events::{self, Event, FeedFilter};
+use prima_service::lifecycle::incentives::PROGRESS_CHANGED;
 use prima_service::outbox::BOOKING_CHANGED;
+use prima_service::paging::PageArgs;
+use uuid::Uuid;
 
 use crate::bookings::Booking;
 use crate::context::{Caller, deps};
 use crate::error::{ApiError, Result, parse_id};
+use crate::incentives::IncentiveProgress;
 
 /// What happened to a booking.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -90,6 +96,130 @@ impl BookingChange {
     }
 }
 
+/// A promoter's progress in a programme changed.
+pub struct IncentiveProgressChange {
+    event: Arc<Event>,
+    progress: incentive_progress::Model,
+    just_achieved: bool,
+}
+
+impl IncentiveProgressChange {
+    fn of(event: Arc<Event>) -> Option<IncentiveProgressChange> {
+        let progress = serde_json::from_value(event.payload["progress"].clone()).ok()?;
+        let just_achieved = event.payload["justAchieved"].as_bool().unwrap_or(false);
+        Some(IncentiveProgressChange {
+            event,
+            progress,
+            just_achieved,
+        })
+    }
+}
+
+/// A promoter's progress in a programme changed.
+#[Object]
+impl IncentiveProgressChange {
+    /// This event's cursor: pass it as `after` to resume right after it.
+    async fn cursor(&self) -> String {
+        events::cursor(self.event.seq)
+    }
+
+    /// The progress as the change left it.
+    async fn progress(&self) -> IncentiveProgress {
+        IncentiveProgress {
+            row: self.progress.clone(),
+            rank: None,
+        }
+    }
+
+    /// This change met the programme's target (the progress became ACHIEVED).
+    async fn just_achieved(&self) -> bool {
+        self.just_achieved
+    }
+
+    /// When the change committed.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.event.created_at
+    }
+}
+
+/// A programme's leaderboard as it stands.
+pub struct LeaderboardUpdate {
+    cursor: Option<String>,
+    entries: Vec<IncentiveProgress>,
+}
+
+/// A programme's leaderboard as it stands.
+#[Object]
+impl LeaderboardUpdate {
+    /// The cursor of the last progress change it includes; null for the first push, made
+    /// when subscribing.
+    async fn cursor(&self) -> Option<String> {
+        self.cursor.clone()
+    }
+
+    /// The top participants by value, highest first (equal values by promoter id), each
+    /// with its competition rank (1, 2, 2, 4).
+    async fn entries(&self) -> Vec<IncentiveProgress> {
+        self.entries.clone()
+    }
+}
+
+/// How often, at most, a leaderboard subscription is pushed (bursts are coalesced, and the
+/// last push always shows the final standings).
+pub const LEADERBOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The caller as an `Arc`, or UNAUTHENTICATED.
+fn subscriber(ctx: &Context<'_>) -> Result<Arc<Actor>> {
+    match ctx.data_opt::<Caller>().map(|caller| &caller.0) {
+        Some(Ok(actor)) => Ok(actor.clone()),
+        Some(Err(err)) => Err(ApiError(err.clone())),
+        None => Err(ApiError(Error::Unauthenticated("log in first".into()))),
+    }
+}
+
+fn realtime<'a>(ctx: &Context<'a>) -> Result<&'a crate::context::RealTime> {
+    deps(ctx).realtime.as_ref().ok_or_else(|| {
+        ApiError(Error::internal(anyhow::anyhow!(
+            "subscriptions need the event hub"
+        )))
+    })
+}
+
+/// The progress events of one programme, for subscribers who may see it.
+async fn progress_feed(
+    ctx: &Context<'_>,
+    incentive_id: &ID,
+    after: Option<i64>,
+) -> Result<(
+    impl Stream<Item = Arc<Event>> + Send + 'static + use<>,
+    Arc<Actor>,
+    Uuid,
+)> {
+    let actor = subscriber(ctx)?;
+    let id = parse_id("incentiveId", incentive_id)?;
+    let db = &deps(ctx).db.conn;
+    let incentive = prima_service::incentives::get(db, &actor, id).await?;
+    let realtime = realtime(ctx)?;
+    let filter = FeedFilter {
+        topic: PROGRESS_CHANGED,
+        capability: Capability::ReadFinancial,
+        venues: Some(vec![incentive.venue_id]),
+        accept: Box::new(move |event: &Event| {
+            event.payload["incentiveId"].as_str() == Some(id.to_string().as_str())
+        }),
+    };
+    let feed = events::feed(
+        db.clone(),
+        realtime.hub.clone(),
+        actor.clone(),
+        filter,
+        after,
+        realtime.feed.clone(),
+    )
+    .await?;
+    Ok((feed, actor, id))
+}
+
 /// Every subscription.
 #[derive(Default)]
 pub struct Subscription;
@@ -138,6 +268,7 @@ impl Subscription {
         let statuses: Option<HashSet<BookingStatus>> = statuses.map(|s| s.into_iter().collect());
         let filter = FeedFilter {
             topic: BOOKING_CHANGED,
+            capability: Capability::Read,
             venues,
             accept: Box::new(move |event: &Event| match &statuses {
                 None => true,
@@ -157,5 +288,75 @@ impl Subscription {
         )
         .await?;
         Ok(feed.filter_map(|event| async move { BookingChange::of(event) }))
+    }
+
+    /// A promoter's progress in the programme changed (MANAGER or above at its venue):
+    /// each change with the progress it left. With `after`, every change since that cursor
+    /// first, then live ones.
+    async fn incentive_progress_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The programme.")] incentive_id: ID,
+        #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = IncentiveProgressChange> + use<>> {
+        let after = after
+            .map(|cursor| events::parse_cursor(&cursor))
+            .transpose()?;
+        let (feed, _, _) = progress_feed(ctx, &incentive_id, after).await?;
+        Ok(feed.filter_map(|event| async move { IncentiveProgressChange::of(event) }))
+    }
+
+    /// The programme's leaderboard (MANAGER or above at its venue): the standings now,
+    /// then again whenever they change, at most every 250 ms (a burst of bookings is
+    /// coalesced into one push, and the last push always shows the final standings).
+    async fn incentive_leaderboard(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The programme.")] incentive_id: ID,
+        #[graphql(desc = "How many participants (1 to 100, default 10).")] top: Option<i32>,
+    ) -> Result<impl Stream<Item = LeaderboardUpdate> + use<>> {
+        let top = top.unwrap_or(10);
+        if !(1..=100).contains(&top) {
+            return Err(ApiError(Error::invalid(
+                "top",
+                "`top` must be from 1 to 100",
+            )));
+        }
+        let (feed, actor, id) = progress_feed(ctx, &incentive_id, None).await?;
+        let db = deps(ctx).db.conn.clone();
+        let standings = move |cursor: Option<String>| {
+            let db = db.clone();
+            let actor = actor.clone();
+            async move {
+                let page = PageArgs {
+                    first: Some(top),
+                    ..PageArgs::default()
+                };
+                let mut pages =
+                    prima_service::incentives::leaderboard_pages(&db, &actor, &[id], &page, false)
+                        .await
+                        .ok()?;
+                let entries = pages
+                    .remove(&id)
+                    .map(|page| page.edges)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|edge| IncentiveProgress {
+                        row: edge.node.progress,
+                        rank: Some(edge.node.rank),
+                    })
+                    .collect();
+                Some(LeaderboardUpdate { cursor, entries })
+            }
+        };
+        let first = standings(None).await.ok_or_else(|| {
+            ApiError(Error::internal(anyhow::anyhow!(
+                "reading the leaderboard failed"
+            )))
+        })?;
+        let updates = events::coalesce(feed, LEADERBOARD_INTERVAL)
+            .filter_map(move |event| standings(Some(events::cursor(event.seq))));
+        Ok(futures::stream::once(async move { first }).chain(updates))
     }
 }

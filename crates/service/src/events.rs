@@ -514,6 +514,58 @@ impl Drop for Events {
 // Feeds
 // ---------------------------------------------------------------------------------------
 
+/// At most one item per `interval`: after an item passes, the ones that arrive within the
+/// interval are coalesced and only the latest is sent when it ends, so a burst costs one
+/// push per interval and the last push always carries the final state. Ends when `inner`
+/// ends (after sending what it held).
+pub fn coalesce<S, T>(inner: S, interval: Duration) -> impl Stream<Item = T> + Send
+where
+    S: Stream<Item = T> + Send + 'static,
+    T: Send + 'static,
+{
+    struct State<T> {
+        inner: futures::stream::BoxStream<'static, T>,
+        pending: Option<T>,
+        last: Option<tokio::time::Instant>,
+        done: bool,
+    }
+    let state = State {
+        inner: inner.boxed(),
+        pending: None,
+        last: None,
+        done: false,
+    };
+    futures::stream::unfold(state, move |mut state| async move {
+        loop {
+            let due = state.last.map(|at| at + interval);
+            let ready = due.is_none_or(|due| due <= tokio::time::Instant::now());
+            if state.pending.is_some() && (ready || state.done) {
+                state.last = Some(tokio::time::Instant::now());
+                let item = state.pending.take()?;
+                return Some((item, state));
+            }
+            if state.done {
+                return None;
+            }
+            match (&state.pending, due) {
+                (Some(_), Some(due)) => {
+                    tokio::select! {
+                        next = state.inner.next() => match next {
+                            Some(item) => state.pending = Some(item),
+                            None => state.done = true,
+                        },
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                _ => match state.inner.next().await {
+                    Some(item) => state.pending = Some(item),
+                    None => state.done = true,
+                },
+            }
+        }
+    })
+}
+
 /// How a feed runs.
 #[derive(Debug, Clone)]
 pub struct FeedOptions {
@@ -534,6 +586,9 @@ impl Default for FeedOptions {
 pub struct FeedFilter {
     /// The topic.
     pub topic: &'static str,
+    /// What the subscriber must hold at an event's venue to receive it (and at each venue
+    /// asked for, to subscribe).
+    pub capability: Capability,
     /// The venues asked for.
     pub venues: Option<Vec<Uuid>>,
     /// Any further condition (statuses, an incentive...).
@@ -573,7 +628,7 @@ pub async fn feed(
 ) -> Result<impl Stream<Item = Arc<Event>> + Send + 'static> {
     if let Some(venues) = &filter.venues {
         for venue in venues {
-            actor.require(*venue, Capability::Read)?;
+            actor.require(*venue, filter.capability)?;
         }
     }
     let (receiver, delivered) = hub.subscribe().await;
@@ -597,7 +652,7 @@ pub async fn feed(
         }
         None => delivered,
     };
-    let scope = readable(&actor, &filter.venues);
+    let scope = readable(&actor, &filter.venues, filter.capability);
     let state = FeedState {
         db,
         hub,
@@ -644,8 +699,8 @@ enum Followed {
     Venues(HashSet<Uuid>),
 }
 
-fn readable(actor: &Actor, asked: &Option<Vec<Uuid>>) -> Followed {
-    match (asked, actor.venues_where(Capability::Read)) {
+fn readable(actor: &Actor, asked: &Option<Vec<Uuid>>, capability: Capability) -> Followed {
+    match (asked, actor.venues_where(capability)) {
         (Some(venues), _) => Followed::Venues(venues.iter().copied().collect()),
         (None, Scope::All) => Followed::All,
         (None, Scope::Venues(ids)) => Followed::Venues(ids.iter().copied().collect()),
@@ -724,7 +779,7 @@ impl FeedState {
             Followed::All => true,
             Followed::Venues(ids) => ids.contains(&venue),
         };
-        followed && self.actor.can(venue, Capability::Read) && (self.filter.accept)(event)
+        followed && self.actor.can(venue, self.filter.capability) && (self.filter.accept)(event)
     }
 
     /// Reloads the subscriber: false when they are gone, suspended, or lost a venue they
@@ -738,12 +793,14 @@ impl FeedState {
             }
         };
         if let Some(venues) = &self.filter.venues
-            && venues.iter().any(|v| !actor.can(*v, Capability::Read))
+            && venues
+                .iter()
+                .any(|v| !actor.can(*v, self.filter.capability))
         {
             tracing::info!(user = %actor.user_id, "subscriber lost a venue; ending the feed");
             return false;
         }
-        self.scope = readable(&actor, &self.filter.venues);
+        self.scope = readable(&actor, &self.filter.venues, self.filter.capability);
         self.actor = actor;
         true
     }
@@ -910,6 +967,29 @@ mod tests {
             [6],
             "the poll finds what no bus brought"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn coalescing_sends_at_most_one_item_per_interval_and_always_the_last() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<i32>();
+        let interval = Duration::from_millis(250);
+        let mut out = Box::pin(coalesce(rx, interval));
+        tx.unbounded_send(1).unwrap();
+        assert_eq!(out.next().await, Some(1), "the first goes at once");
+        for i in 2..=10 {
+            tx.unbounded_send(i).unwrap();
+        }
+        let started = tokio::time::Instant::now();
+        assert_eq!(out.next().await, Some(10), "a burst becomes its last item");
+        assert!(started.elapsed() >= Duration::from_millis(249));
+        tx.unbounded_send(11).unwrap();
+        drop(tx);
+        assert_eq!(
+            out.next().await,
+            Some(11),
+            "what was held is sent before the end"
+        );
+        assert_eq!(out.next().await, None);
     }
 
     /// Two replicas on one database and one Redis channel, neither polling the outbox: what

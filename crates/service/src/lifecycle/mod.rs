@@ -4,8 +4,8 @@
 //!
 //! Every change is one database transaction holding, together or not at all:
 //! the booking's new state, its `booking_history` row, its ledger rows, its commission, the
-//! promoter's and guest's aggregates ([`aggregates`]) and one `outbox_events` row
-//! ([`crate::outbox`]).
+//! promoter's and guest's aggregates ([`aggregates`]), the promoter's incentive progress
+//! ([`incentives`]) and the `outbox_events` rows describing it ([`crate::outbox`]).
 //!
 //! Policy:
 //! - Input is validated, and the caller's role checked, before anything is written. Bad
@@ -31,6 +31,7 @@
 //! touched (the ledger already holds them).
 
 pub mod aggregates;
+pub mod incentives;
 mod refund;
 
 pub use aggregates::refresh_month_fields;
@@ -406,6 +407,7 @@ pub async fn create_booking_at(
         .exec_with_returning(&txn)
         .await?;
     aggregates::apply(&txn, None, &booking, month, now).await?;
+    incentives::apply(&txn, None, &booking, now).await?;
     let commission = if auto_confirm {
         confirm_ledger(&txn, &mut booking, &venue, now).await?
     } else {
@@ -619,6 +621,7 @@ pub async fn update_booking_at(
         ));
     };
     aggregates::apply(&txn, Some(&before), &booking, month, now).await?;
+    incentives::apply(&txn, Some(&before), &booking, now).await?;
     let metadata = json!({
         "repriced": repriced.is_some(),
         "pricing_id": repriced.as_ref().map(|(id, _)| *id),
@@ -821,6 +824,7 @@ pub async fn transition_at(
     let mut prior = booking.clone();
     prior.status = previous_status;
     aggregates::apply(&txn, Some(&prior), &booking, month, now).await?;
+    incentives::apply(&txn, Some(&prior), &booking, now).await?;
 
     let mut metadata = None;
     match &transition {

@@ -1332,6 +1332,150 @@ async fn minimum_cap_and_eligibility_limit_the_commission() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Incentive progress
+// ---------------------------------------------------------------------------------------
+
+/// A programme of the world's venue over [now, now + 30 days) with the world's promoter in
+/// it (progress 0).
+async fn programme(
+    w: &World,
+    kind: prima_entity::enums::IncentiveType,
+    comparison: prima_entity::enums::TargetComparison,
+    threshold: i64,
+) -> Uuid {
+    use prima_entity::incentives;
+    let id = fixtures::incentive(&w.db, w.venue, w.user).await;
+    let mut row: incentives::ActiveModel = incentives::Entity::find_by_id(id)
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.r#type = Set(kind);
+    row.target_comparison = Set(comparison);
+    row.target_threshold = Set(threshold);
+    row.update(&w.db.conn).await.unwrap();
+    let progress = fixtures::progress(&w.db, id, w.promoter, 0).await;
+    let mut row: prima_entity::incentive_progress::ActiveModel =
+        prima_entity::incentive_progress::Entity::find_by_id(progress)
+            .one(&w.db.conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    row.target_value = Set(threshold);
+    row.update(&w.db.conn).await.unwrap();
+    id
+}
+
+async fn progress_of(
+    w: &World,
+    incentive: Uuid,
+    promoter: Uuid,
+) -> prima_entity::incentive_progress::Model {
+    use prima_entity::incentive_progress;
+    incentive_progress::Entity::find()
+        .filter(incentive_progress::Column::IncentiveId.eq(incentive))
+        .filter(incentive_progress::Column::PromoterId.eq(promoter))
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
+    use prima_entity::enums::{IncentiveType as K, ProgressStatus, TargetComparison as C};
+    let w = world().await;
+    let count = programme(&w, K::BookingCount, C::GreaterEqual, 200).await;
+    let revenue = programme(&w, K::RevenueTarget, C::GreaterEqual, 100_000).await;
+    let guests = programme(&w, K::NewGuests, C::GreaterEqual, 500).await;
+    let top = programme(&w, K::BookingCount, C::TopN, 300).await;
+    let rival = fixtures::promoter(&w.db, w.venue, "Rival").await;
+    fixtures::progress(&w.db, top, rival, 500).await;
+
+    // PENDING counts for nothing yet, but the guest is new to the promoter.
+    let first = create(&w, 4, true).await;
+    assert_eq!(progress_of(&w, count, w.promoter).await.current_value, 0);
+    assert_eq!(progress_of(&w, guests, w.promoter).await.current_value, 100);
+    assert_eq!(
+        progress_of(&w, guests, w.promoter).await.percent_complete,
+        2_000
+    );
+
+    go(&w, first.id, Transition::Confirm, now()).await.unwrap();
+    let c = progress_of(&w, count, w.promoter).await;
+    assert_eq!(
+        (c.current_value, c.percent_complete, c.status),
+        (100, 5_000, ProgressStatus::InProgress)
+    );
+    assert_eq!(
+        progress_of(&w, revenue, w.promoter).await.current_value,
+        22_000
+    );
+
+    let second = create(&w, 2, true).await;
+    go(&w, second.id, Transition::Confirm, now()).await.unwrap();
+    let c = progress_of(&w, count, w.promoter).await;
+    assert_eq!(
+        (c.current_value, c.percent_complete, c.status),
+        (200, 10_000, ProgressStatus::Achieved)
+    );
+    assert_eq!(c.achieved_at, Some(now()));
+    // The same guest again is not a new guest.
+    assert_eq!(progress_of(&w, guests, w.promoter).await.current_value, 100);
+    // TOP 3 of two participants: the target is the second best value (200), the rival leads.
+    let t = progress_of(&w, top, w.promoter).await;
+    assert_eq!(
+        (t.current_value, t.target_value, t.percent_complete),
+        (200, 200, 10_000)
+    );
+    assert_eq!(progress_of(&w, top, rival).await.target_value, 200);
+
+    // A cancellation takes the booking back out; an achievement stays.
+    go(&w, second.id, cancel(), now()).await.unwrap();
+    let c = progress_of(&w, count, w.promoter).await;
+    assert_eq!((c.current_value, c.status), (100, ProgressStatus::Achieved));
+    assert_eq!(
+        progress_of(&w, revenue, w.promoter).await.current_value,
+        22_000
+    );
+    assert_eq!(progress_of(&w, top, w.promoter).await.target_value, 100);
+    let winners = prima_entity::incentives::Entity::find_by_id(count)
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .winner_count;
+    assert_eq!(winners, 1);
+
+    // A booking moved out of the period leaves it; each change was published.
+    update_booking_at(
+        &w.db.conn,
+        &w.manager,
+        first.id,
+        BookingChanges {
+            booking_time: Some(now() + Duration::days(40)),
+            ..BookingChanges::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(progress_of(&w, count, w.promoter).await.current_value, 0);
+    // The guest's first booking with the promoter is now the cancelled one, still in the
+    // period (any status counts for "new").
+    assert_eq!(progress_of(&w, guests, w.promoter).await.current_value, 100);
+    let events = outbox_events::Entity::find()
+        .filter(outbox_events::Column::Topic.eq(super::incentives::PROGRESS_CHANGED))
+        .count(&w.db.conn)
+        .await
+        .unwrap();
+    assert!(events >= 10, "{events} progress events");
+    assert_clean(&w, now()).await;
+}
+
+// ---------------------------------------------------------------------------------------
 // Refunds
 // ---------------------------------------------------------------------------------------
 
