@@ -445,3 +445,103 @@ async fn progress_and_leaderboard_follow_the_bookings_of_a_programme() {
         .await;
     assert_eq!(refusal(&mut refused).await, "NOT_FOUND");
 }
+
+/// A Redis server of this test's own, on a free port, keeping nothing on disk.
+struct PrivateRedis {
+    child: tokio::process::Child,
+}
+
+impl PrivateRedis {
+    async fn start(port: u16) -> PrivateRedis {
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server must be installed for this test (it is on the CI machine)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return PrivateRedis { child };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn events_made_while_redis_was_down_all_arrive_in_order_once_it_is_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = PrivateRedis::start(port).await;
+    let app = TestApp::demo_with(
+        60,
+        ServeArgs {
+            redis_url: Some(format!("redis://127.0.0.1:{port}")),
+            ..ServeArgs::default()
+        },
+    )
+    .await;
+    let replica = app.replica().await;
+    let w = World {
+        admin: app.login("admin@prima.demo").await,
+        gm: app.login("gm@prima.demo").await,
+        coordinator: app.login("coordinator@prima.demo").await,
+        first: String::new(),
+        last: String::new(),
+        app,
+    };
+    let last = w
+        .app
+        .query_ok(&w.gm, "{ venues { edges { node { id } } } }", json!({}))
+        .await["venues"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = Ws::connect(replica.addr, Some(&w.gm)).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack");
+    ws.subscribe("1", BOOKING_CHANGED, json!({})).await;
+    let before = w.book(&last).await;
+    assert_eq!(change(&mut ws).await["booking"]["id"], before.as_str());
+
+    // Redis goes away; bookings keep being made through the other replica.
+    redis.stop().await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(w.book(&last).await);
+    }
+    let redis = PrivateRedis::start(port).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(
+            change(&mut ws).await["booking"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(got, made, "every event, once, in order");
+    // And live again through the restarted Redis.
+    let after = w.book(&last).await;
+    assert_eq!(change(&mut ws).await["booking"]["id"], after.as_str());
+    quiet(&mut ws).await;
+    replica.stop().await;
+    redis.stop().await;
+}

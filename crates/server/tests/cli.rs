@@ -50,6 +50,9 @@ fn serve_help_documents_every_setting_with_its_environment_variable() {
         "PRIMA_MAX_DEPTH",
         "PRIMA_MAX_COMPLEXITY",
         "PRIMA_INTROSPECTION",
+        "PRIMA_OUTBOX_RETENTION_HOURS",
+        "PRIMA_SUBSCRIPTION_RECHECK_MS",
+        "PRIMA_EVENTS_CHANNEL",
     ] {
         assert!(
             help.contains(setting),

@@ -45,6 +45,14 @@ impl TestDb {
         self.postgres.is_some()
     }
 
+    /// The URL of this PostgreSQL test database, for another process to connect to
+    /// (`None` for SQLite in memory, which only this process can reach).
+    pub fn url(&self) -> Option<String> {
+        self.postgres
+            .as_ref()
+            .map(|(admin, name)| with_database(admin, name))
+    }
+
     async fn postgres(admin: String) -> TestDb {
         let template = template_name();
         let server = Database::connect(&admin)
