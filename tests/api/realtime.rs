@@ -297,7 +297,7 @@ async fn resuming_after_a_cursor_replays_every_missed_change_once_and_in_order()
 }
 
 #[tokio::test]
-async fn losing_access_or_being_suspended_completes_the_subscription() {
+async fn losing_the_venue_completes_the_subscription() {
     let w = world().await;
     let mut coordinator = w
         .subscribe(&w.coordinator, json!({ "venues": [w.first] }))
@@ -319,6 +319,44 @@ async fn losing_access_or_being_suspended_completes_the_subscription() {
     // Nothing of the venue reaches them afterwards.
     w.book(&w.first).await;
     quiet(&mut coordinator).await;
+}
+
+#[tokio::test]
+async fn a_user_suspended_while_connected_loses_their_subscriptions_and_operations() {
+    use sea_orm::ConnectionTrait;
+    let w = world().await;
+    let mut ws = w.subscribe(&w.coordinator, json!({})).await;
+    ws.subscribe("q", "{ me { user { email } } }", json!({}))
+        .await;
+    let me = ws.next_json().await;
+    assert_eq!(
+        me["payload"]["data"]["me"]["user"]["email"], "coordinator@prima.demo",
+        "{me}"
+    );
+    assert_eq!(ws.next_json().await["type"], "complete");
+    w.app
+        .db
+        .db
+        .conn
+        .execute_unprepared(
+            "UPDATE users SET status = 'SUSPENDED' WHERE email = 'coordinator@prima.demo'",
+        )
+        .await
+        .unwrap();
+    let ended = ws.next_json().await;
+    assert_eq!(
+        (ended["type"].as_str(), ended["id"].as_str()),
+        (Some("complete"), Some("1")),
+        "{ended}"
+    );
+    // The next operation on the same socket is refused like an HTTP request would be.
+    ws.subscribe("q2", "{ me { user { email } } }", json!({}))
+        .await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
 }
 
 #[tokio::test]

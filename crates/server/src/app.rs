@@ -333,24 +333,21 @@ async fn serve_socket(
             })
         });
     let init_state = state.clone();
-    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+    let executor = PerOperationAuth {
+        state: state.clone(),
+    };
+    let messages = async_graphql::http::WebSocket::new(executor, input, protocol)
         .on_connection_init(move |payload| async move {
-            let token = token_in_init(&payload);
-            let outcome = match token {
-                None => Err(Error::Unauthenticated(
-                    "send `{\"authorization\": \"Bearer <token>\"}` in connection_init".into(),
-                )),
-                Some(token) => caller_from(&init_state, Some(&token)).await,
+            let Some(token) = token_in_init(&payload) else {
+                return Err(async_graphql::Error::new(format!(
+                    "{UNAUTHORIZED}send {{\"authorization\": \"Bearer <token>\"}} in connection_init"
+                )));
             };
-            if let Err(err) = &outcome {
+            if let Err(err) = caller_from(&init_state, Some(&token)).await {
                 return Err(async_graphql::Error::new(format!("{UNAUTHORIZED}{err}")));
             }
-            let (caller, loader) = request_data(&init_state.deps, outcome);
             let mut data = Data::default();
-            data.insert(caller);
-            if let Some(loader) = loader {
-                data.insert(loader);
-            }
+            data.insert(SocketToken(token));
             Ok(data)
         })
         .map(|message| match message {
@@ -372,6 +369,56 @@ async fn serve_socket(
         if sink.send(message).await.is_err() {
             break;
         }
+    }
+}
+
+/// The token a WebSocket connection authenticated with in `connection_init`.
+struct SocketToken(String);
+
+/// Runs every operation of a WebSocket connection (query, mutation or subscription) with
+/// the caller as the database has them when the operation starts, and a dataloader of its
+/// own: the token is checked again and the user and venue access reloaded, so a user
+/// suspended or a venue revoked after `connection_init` is refused on the next operation,
+/// exactly as over HTTP (running subscriptions are re-checked by their feeds).
+#[derive(Clone)]
+struct PerOperationAuth {
+    state: AppState,
+}
+
+impl async_graphql::Executor for PerOperationAuth {
+    fn execute(
+        &self,
+        request: async_graphql::Request,
+    ) -> impl std::future::Future<Output = async_graphql::Response> + Send {
+        let schema = self.state.schema.clone();
+        async move { schema.execute(request).await }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session: Option<Arc<Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+        let state = self.state.clone();
+        futures::stream::once(async move {
+            let token = session
+                .as_ref()
+                .and_then(|data| data.get(&std::any::TypeId::of::<SocketToken>()))
+                .and_then(|token| token.downcast_ref::<SocketToken>())
+                .map(|token| token.0.clone());
+            let outcome = caller_from(&state, token.as_deref()).await;
+            let (caller, loader) = request_data(&state.deps, outcome);
+            let mut request = request.data(caller);
+            if let Some(loader) = loader {
+                request = request.data(loader);
+            }
+            state
+                .schema
+                .execute_stream_with_session_data(request, session.unwrap_or_default())
+        })
+        .flatten()
+        .boxed()
     }
 }
 
