@@ -179,6 +179,19 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
     assert_eq!(delivered["booking"]["id"], booking);
     assert_eq!(delivered["action"], "CREATED");
 
+    // Live between the two processes: a booking changed through the restarted replica
+    // reaches the subscriber of the other.
+    graphql(
+        restarted.addr,
+        Some(&token),
+        "mutation($input: UpdateBookingInput!) { updateBooking(input: $input) { booking { id } } }",
+        json!({ "input": { "bookingId": booking, "notes": "Window seat" } }),
+    )
+    .await;
+    let edited = next().await.expect("the edit, live");
+    assert_eq!(edited["booking"]["id"], booking);
+    assert_eq!(edited["action"], "UPDATED");
+
     drop(restarted);
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
