@@ -47,6 +47,12 @@ async fn health_readiness_and_metrics_answer() {
         metrics.contains("prima_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
+    assert!(metrics.contains("prima_subscribers 0"), "{metrics}");
+    assert!(metrics.contains("prima_events_delivered 0"), "{metrics}");
+    assert!(
+        metrics.contains("prima_db_background_statements_total"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

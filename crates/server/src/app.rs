@@ -467,11 +467,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.deps.db.stats),
-    )
-        .into_response()
+    use std::fmt::Write;
+    let mut page = state.metrics.render(&state.deps.db.stats);
+    if let Some(realtime) = &state.deps.realtime {
+        page.push_str(
+            "# HELP prima_subscribers Live subscriptions (event feeds) on this replica.\n",
+        );
+        page.push_str("# TYPE prima_subscribers gauge\n");
+        let _ = writeln!(page, "prima_subscribers {}", realtime.hub.subscribers());
+        page.push_str(
+            "# HELP prima_events_delivered Sequence number of the last event this replica delivered.\n",
+        );
+        page.push_str("# TYPE prima_events_delivered gauge\n");
+        let _ = writeln!(page, "prima_events_delivered {}", realtime.hub.delivered());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
 
 /// A request body that is not a GraphQL request, answered in GraphQL's error shape.

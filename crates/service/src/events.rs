@@ -96,6 +96,8 @@ pub struct Hub {
     sender: broadcast::Sender<Arc<Event>>,
     /// The next `seq` to deliver; everything before it was delivered (or expired).
     next: Mutex<i64>,
+    /// The `seq` of the last event delivered, for metrics.
+    delivered: std::sync::atomic::AtomicI64,
     /// Subscribers as last read, shared by all feeds of a user (see [`Hub::actor`]).
     actors: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<Mutex<Option<CachedActor>>>>>,
 }
@@ -113,6 +115,7 @@ impl Hub {
             db,
             sender,
             next: Mutex::new(newest + 1),
+            delivered: std::sync::atomic::AtomicI64::new(newest),
             actors: Default::default(),
         }))
     }
@@ -148,6 +151,17 @@ impl Hub {
         self.sender.receiver_count()
     }
 
+    /// The `seq` of the last event delivered (for metrics).
+    pub fn delivered(&self) -> i64 {
+        self.delivered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn send(&self, event: Event) {
+        self.delivered
+            .store(event.seq, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.sender.send(Arc::new(event));
+    }
+
     /// Delivers events that arrived from the bus: in `seq` order, duplicates dropped, any
     /// gap before them filled from the outbox first.
     pub async fn deliver(&self, mut events: Vec<Event>) -> Result<()> {
@@ -162,7 +176,7 @@ impl Hub {
             }
             if event.seq == *next {
                 *next = event.seq + 1;
-                let _ = self.sender.send(Arc::new(event));
+                self.send(event);
             }
         }
         Ok(())
@@ -189,7 +203,7 @@ impl Hub {
             for event in rows.into_iter().filter_map(Event::of) {
                 // Rows past the retention window are gone: skip to what exists.
                 *next = event.seq + 1;
-                let _ = self.sender.send(Arc::new(event));
+                self.send(event);
             }
             if !full {
                 break;
