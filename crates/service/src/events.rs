@@ -134,8 +134,12 @@ impl Hub {
         {
             return actor.clone();
         }
+        let read_at = tokio::time::Instant::now();
         let actor = crate::auth::actor_for(&self.db, user).await.map(Arc::new);
-        *cached = Some((tokio::time::Instant::now(), actor.clone()));
+        // A database hiccup is not an answer: it is not kept, so the next check reads again.
+        if !matches!(actor, Err(Error::Internal(_))) {
+            *cached = Some((read_at, actor.clone()));
+        }
         actor
     }
 
@@ -670,7 +674,10 @@ pub async fn feed(
     let state = FeedState {
         db,
         hub,
-        max_age: options.revalidate,
+        // Half the interval: a read stamped when it started is always older than that at the
+        // next tick, so every tick sees the user as of at most one interval ago (shared by
+        // all of their feeds on this replica).
+        max_age: options.revalidate / 2,
         receiver,
         pending: VecDeque::new(),
         replaying: after.is_some(),
@@ -801,6 +808,12 @@ impl FeedState {
     async fn still_allowed(&mut self) -> bool {
         let actor = match self.hub.actor(self.actor.user_id, self.max_age).await {
             Ok(actor) => actor,
+            Err(err @ Error::Internal(_)) => {
+                // The check could not run: keep the feed (with the access it had) and try
+                // again at the next tick.
+                tracing::warn!(user = %self.actor.user_id, error = ?err, "re-checking a subscriber failed");
+                return true;
+            }
             Err(err) => {
                 tracing::info!(user = %self.actor.user_id, error = %err, "subscriber lost access; ending the feed");
                 return false;
