@@ -244,11 +244,7 @@ impl Subscription {
         #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = BookingChange> + use<>> {
-        let actor = match ctx.data_opt::<Caller>().map(|caller| &caller.0) {
-            Some(Ok(actor)) => actor.clone(),
-            Some(Err(err)) => return Err(ApiError(err.clone())),
-            None => return Err(ApiError(Error::Unauthenticated("log in first".into()))),
-        };
+        let actor = subscriber(ctx)?;
         let venues = venue_ids
             .map(|ids| {
                 ids.iter()
@@ -259,12 +255,7 @@ impl Subscription {
         let after = after
             .map(|cursor| events::parse_cursor(&cursor))
             .transpose()?;
-        let deps = deps(ctx);
-        let realtime = deps.realtime.as_ref().ok_or_else(|| {
-            ApiError(Error::internal(anyhow::anyhow!(
-                "subscriptions need the event hub"
-            )))
-        })?;
+        let realtime = realtime(ctx)?;
         let statuses: Option<HashSet<BookingStatus>> = statuses.map(|s| s.into_iter().collect());
         let filter = FeedFilter {
             topic: BOOKING_CHANGED,
@@ -279,7 +270,7 @@ impl Subscription {
             }),
         };
         let feed = events::feed(
-            deps.db.conn.clone(),
+            deps(ctx).db.conn.clone(),
             realtime.hub.clone(),
             actor,
             filter,

@@ -227,14 +227,7 @@ pub(crate) async fn month_bookings(
     booking: &bookings::Model,
     venue: &venues::Model,
 ) -> Result<i64> {
-    let tz: Tz = venue.timezone.parse().map_err(|_| {
-        Error::internal(anyhow::anyhow!(
-            "venue {} has an unknown time zone {:?}",
-            venue.id,
-            venue.timezone
-        ))
-    })?;
-    let (from, to) = month_bounds(tz, booking.booking_time);
+    let (from, to) = venue_month(venue, booking.booking_time)?;
     let count = bookings::Entity::find()
         .filter(bookings::Column::PromoterId.eq(booking.promoter_id))
         .filter(bookings::Column::VenueId.eq(venue.id))
@@ -247,6 +240,22 @@ pub(crate) async fn month_bookings(
         .count(db)
         .await?;
     Ok(i64::try_from(count).unwrap_or(i64::MAX))
+}
+
+/// `[start, end)` in UTC of the calendar month containing `at` in the venue's time zone
+/// (an unknown time zone is an internal error: venues are validated when written).
+pub(crate) fn venue_month(
+    venue: &venues::Model,
+    at: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let tz: Tz = venue.timezone.parse().map_err(|_| {
+        Error::internal(anyhow::anyhow!(
+            "venue {} has an unknown time zone {:?}",
+            venue.id,
+            venue.timezone
+        ))
+    })?;
+    Ok(month_bounds(tz, at))
 }
 
 /// `[start, end)` in UTC of the local calendar month containing `at`.

@@ -366,7 +366,7 @@ pub async fn create_booking_at(
             repeat_customer,
         },
     )?;
-    let month = current_month(&venue, now)?;
+    let month = commissions::venue_month(&venue, now)?;
     let auto_confirm = venue.auto_confirm_bookings && !venue.require_approval;
 
     // 4. One transaction.
@@ -584,7 +584,7 @@ pub async fn update_booking_at(
     if previous.is_empty() {
         return Ok(before);
     }
-    let month = current_month(&venue, now)?;
+    let month = commissions::venue_month(&venue, now)?;
 
     let txn = db.begin().await?;
     let updated = bookings::Entity::update_many()
@@ -783,7 +783,7 @@ pub async fn transition_at(
         .one(db)
         .await?
         .ok_or(Error::NotFound { what: "booking" })?;
-    let month = current_month(&venue, now)?;
+    let month = commissions::venue_month(&venue, now)?;
     let target = transition.target();
 
     let txn = db.begin().await?;
@@ -924,27 +924,13 @@ async fn confirm_ledger(
                amount: i64,
                promoter_id: Option<Uuid>,
                description: String,
-               commission: Option<&Commission>| transactions::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        booking_id: Set(Some(booking.id)),
-        promoter_id: Set(promoter_id),
-        venue_id: Set(venue.id),
-        r#type: Set(kind),
-        amount: Set(amount),
-        currency: Set(venue.currency.clone()),
-        description: Set(description),
-        commission_rate: Set(commission.and_then(|c| recordable_rate(c.rate))),
-        commission_amount: Set(commission.map(|_| amount)),
-        commission_tier: Set(commission.map(|c| c.tier)),
-        status: Set(TransactionStatus::Pending),
-        processed_at: Set(None),
-        settled_at: Set(None),
-        external_transaction_id: Set(None),
-        payout_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        reverses_transaction_id: Set(None),
-        incentive_id: Set(None),
+               commission: Option<&Commission>| {
+        let mut row = ledger_row(booking.id, venue, kind, amount, description, now);
+        row.promoter_id = Set(promoter_id);
+        row.commission_rate = Set(commission.and_then(|c| recordable_rate(c.rate)));
+        row.commission_amount = Set(commission.map(|_| amount));
+        row.commission_tier = Set(commission.map(|c| c.tier));
+        row
     };
     let mut rows = vec![
         row(
@@ -980,6 +966,40 @@ async fn confirm_ledger(
         .exec_without_returning(txn)
         .await?;
     Ok(commission)
+}
+
+/// A new PENDING ledger row of a booking, in the venue's currency, with no promoter,
+/// commission details or links; callers set what their row needs.
+fn ledger_row(
+    booking: Uuid,
+    venue: &venues::Model,
+    kind: TransactionType,
+    amount: i64,
+    description: String,
+    now: DateTime<Utc>,
+) -> transactions::ActiveModel {
+    transactions::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        booking_id: Set(Some(booking)),
+        promoter_id: Set(None),
+        venue_id: Set(venue.id),
+        r#type: Set(kind),
+        amount: Set(amount),
+        currency: Set(venue.currency.clone()),
+        description: Set(description),
+        commission_rate: Set(None),
+        commission_amount: Set(None),
+        commission_tier: Set(None),
+        status: Set(TransactionStatus::Pending),
+        processed_at: Set(None),
+        settled_at: Set(None),
+        external_transaction_id: Set(None),
+        payout_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        reverses_transaction_id: Set(None),
+        incentive_id: Set(None),
+    }
 }
 
 /// The rate as `transactions.commission_rate` can hold it: that column is the data model's
@@ -1111,21 +1131,6 @@ fn check_duration(minutes: i32) -> Result<()> {
 /// A client-supplied header value cut to what its column holds.
 fn truncate(value: Option<String>, max: usize) -> Option<String> {
     value.map(|v| v.chars().take(max).collect())
-}
-
-/// `[start, end)` of the current calendar month in the venue's time zone.
-fn current_month(
-    venue: &venues::Model,
-    now: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let tz: Tz = venue.timezone.parse().map_err(|_| {
-        Error::internal(anyhow::anyhow!(
-            "venue {} has an unknown time zone {:?}",
-            venue.id,
-            venue.timezone
-        ))
-    })?;
-    Ok(commissions::month_bounds(tz, now))
 }
 
 #[cfg(test)]

@@ -170,31 +170,18 @@ pub async fn refund_booking_at(
     });
 
     let short = &id.simple().to_string()[..8];
+    // Refunds and clawbacks are final at once: CONFIRMED, processed now.
     let row = |kind: TransactionType,
                amount: i64,
                promoter: Option<Uuid>,
                reverses: Option<Uuid>,
-               description: String| transactions::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        booking_id: Set(Some(id)),
-        promoter_id: Set(promoter),
-        venue_id: Set(venue.id),
-        r#type: Set(kind),
-        amount: Set(amount),
-        currency: Set(venue.currency.clone()),
-        description: Set(description),
-        commission_rate: Set(None),
-        commission_amount: Set(None),
-        commission_tier: Set(None),
-        status: Set(TransactionStatus::Confirmed),
-        processed_at: Set(Some(now)),
-        settled_at: Set(None),
-        external_transaction_id: Set(None),
-        payout_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        reverses_transaction_id: Set(reverses),
-        incentive_id: Set(None),
+               description: String| {
+        let mut row = super::ledger_row(id, &venue, kind, amount, description, now);
+        row.promoter_id = Set(promoter);
+        row.reverses_transaction_id = Set(reverses);
+        row.status = Set(TransactionStatus::Confirmed);
+        row.processed_at = Set(Some(now));
+        row
     };
     let refund = transactions::Entity::insert(row(
         TransactionType::Refund,
