@@ -123,6 +123,7 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
         .await
         .unwrap();
     let mut next = async || -> Option<Value> {
+        // The next `next` payload within 10 s.
         loop {
             let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
                 .await
@@ -137,14 +138,21 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
         }
     };
 
-    // A booking through A commits; A's held relay publishes nothing.
-    let venue = graphql(
+    // A booking through A commits (at the venue where bookings wait for approval); A's
+    // held relay publishes nothing.
+    let venues = graphql(
         a.addr,
         Some(&token),
-        "{ venues(first: 1) { edges { node { id } } } }",
+        "{ venues(first: 10) { edges { node { id requireApproval } } } }",
         json!({}),
     )
-    .await["venues"]["edges"][0]["node"]["id"]
+    .await;
+    let venue = venues["venues"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|edge| edge["node"]["requireApproval"] == true)
+        .expect("the demo venue that needs approval")["node"]["id"]
         .clone();
     let guest = graphql(
         a.addr,
@@ -179,18 +187,18 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
     assert_eq!(delivered["booking"]["id"], booking);
     assert_eq!(delivered["action"], "CREATED");
 
-    // Live between the two processes: a booking changed through the restarted replica
+    // Live between the two processes: the booking confirmed through the restarted replica
     // reaches the subscriber of the other.
     graphql(
         restarted.addr,
         Some(&token),
-        "mutation($input: UpdateBookingInput!) { updateBooking(input: $input) { booking { id } } }",
-        json!({ "input": { "bookingId": booking, "notes": "Window seat" } }),
+        "mutation($input: ConfirmBookingInput!) { confirmBooking(input: $input) { booking { id } } }",
+        json!({ "input": { "bookingId": booking } }),
     )
     .await;
-    let edited = next().await.expect("the edit, live");
-    assert_eq!(edited["booking"]["id"], booking);
-    assert_eq!(edited["action"], "UPDATED");
+    let confirmed = next().await.expect("the confirmation, live");
+    assert_eq!(confirmed["booking"]["id"], booking);
+    assert_eq!(confirmed["action"], "STATUS_CHANGED");
 
     drop(restarted);
     drop(b);
