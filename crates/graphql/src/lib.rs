@@ -3,7 +3,9 @@
 //! rules and no permission checks live here; errors are converted once (`error`).
 //!
 //! One module per domain (`venues`, `bookings`, `guests`, `promoters`, `commissions`,
-//! `ledger`, `payouts`, `incentives`, `users`), merged into one schema.
+//! `ledger`, `payouts`, `incentives`, `users`), merged into one schema, plus the writes
+//! (`admin`, `lifecycle` for bookings, `pricing` for quotes) and the live feeds
+//! (`subscriptions`).
 
 pub mod admin;
 pub mod bookings;
