@@ -16,7 +16,7 @@ use prima_service::access::Actor;
 use prima_service::access::Capability;
 use prima_service::events::{self, Event, FeedFilter};
 use prima_service::lifecycle::incentives::PROGRESS_CHANGED;
-use prima_service::outbox::BOOKING_CHANGED;
+use prima_service::outbox::{BOOKING_CHANGED, BookingAction};
 use prima_service::paging::PageArgs;
 use uuid::Uuid;
 
@@ -49,12 +49,11 @@ pub struct BookingChange {
 impl BookingChange {
     fn of(event: Arc<Event>) -> Option<BookingChange> {
         let payload = &event.payload;
-        let action = match payload["action"].as_str()? {
-            "CREATED" => BookingChangeAction::Created,
-            "UPDATED" => BookingChangeAction::Updated,
-            "STATUS_CHANGED" => BookingChangeAction::StatusChanged,
-            "REFUNDED" => BookingChangeAction::Refunded,
-            _ => return None,
+        let action = match BookingAction::parse(payload["action"].as_str()?)? {
+            BookingAction::Created => BookingChangeAction::Created,
+            BookingAction::Updated => BookingChangeAction::Updated,
+            BookingAction::StatusChanged => BookingChangeAction::StatusChanged,
+            BookingAction::Refunded => BookingChangeAction::Refunded,
         };
         let previous_status = serde_json::from_value(payload["previousStatus"].clone()).ok();
         let booking = serde_json::from_value(payload["booking"].clone()).ok()?;

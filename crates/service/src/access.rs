@@ -33,6 +33,18 @@ pub enum Level {
 }
 
 impl Level {
+    /// The role's name, as audit and history rows record it (`OWNER`, `ADMIN`, `MANAGER`,
+    /// `COORDINATOR`, `VIEWER`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Owner => "OWNER",
+            Level::Admin => "ADMIN",
+            Level::Manager => "MANAGER",
+            Level::Coordinator => "COORDINATOR",
+            Level::Viewer => "VIEWER",
+        }
+    }
+
     /// The level a venue access row grants, capped for a read-only global VIEWER.
     pub fn of(global: UserRole, row: VenueRole) -> Level {
         if global == UserRole::Viewer {

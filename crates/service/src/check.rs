@@ -22,7 +22,7 @@
 //! `IS DISTINCT FROM`) both run; parameters are `$n` on both. On PostgreSQL `SUM(bigint)` is
 //! NUMERIC, hence the `CAST(COALESCE(SUM(x), 0) AS BIGINT)` everywhere.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use prima_entity::venues;
 use rust_decimal::prelude::ToPrimitive;
@@ -760,25 +760,13 @@ fn ratio(num: i64, den: i64, scale: i64) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// `[start, end)` of the calendar month of `now` in `timezone`, as the seed computes it
-/// (local midnight of the 1st, or the first hour that exists when midnight does not).
+/// `[start, end)` of the calendar month of `now` in `timezone`, exactly as the write path
+/// computes it when it keeps the month fields ([`crate::commissions::month_bounds`]: local
+/// midnight of the 1st, or the first local minute that exists when midnight does not);
+/// `None` for an unknown time zone.
 fn month_bounds(timezone: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let tz: Tz = timezone.parse().ok()?;
-    let today = now.with_timezone(&tz).date_naive();
-    Some((month_start(&tz, today, 0)?, month_start(&tz, today, 1)?))
-}
-
-fn month_start(tz: &Tz, date: NaiveDate, offset: i32) -> Option<DateTime<Utc>> {
-    let index = date.year() * 12 + date.month0() as i32 + offset;
-    let first = NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)?;
-    let midnight = first.and_hms_opt(0, 0, 0)?;
-    tz.from_local_datetime(&midnight)
-        .earliest()
-        .or_else(|| {
-            tz.from_local_datetime(&(midnight + TimeDelta::hours(1)))
-                .earliest()
-        })
-        .map(|at| at.with_timezone(&Utc))
+    Some(crate::commissions::month_bounds(tz, now))
 }
 
 // ---------------------------------------------------------------------------------------

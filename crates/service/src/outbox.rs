@@ -42,6 +42,18 @@ impl BookingAction {
             BookingAction::Refunded => "REFUNDED",
         }
     }
+
+    /// The action a stored name stands for (an event's `action`).
+    pub fn parse(name: &str) -> Option<BookingAction> {
+        [
+            BookingAction::Created,
+            BookingAction::Updated,
+            BookingAction::StatusChanged,
+            BookingAction::Refunded,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == name)
+    }
 }
 
 /// Appends a row to the outbox inside the caller's transaction and returns its `id` (the

@@ -45,6 +45,18 @@ pub enum DiscountKind {
     Group,
 }
 
+impl DiscountKind {
+    /// The stored name, as booking history records it: `EARLY_BIRD`, `REPEAT_CUSTOMER`,
+    /// `GROUP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscountKind::EarlyBird => "EARLY_BIRD",
+            DiscountKind::RepeatCustomer => "REPEAT_CUSTOMER",
+            DiscountKind::Group => "GROUP",
+        }
+    }
+}
+
 /// The discount applied to a booking's base price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedDiscount {

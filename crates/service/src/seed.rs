@@ -162,7 +162,7 @@ use uuid::Uuid;
 
 use crate::commissions::rules::{self, RuleInput};
 use crate::money::{cents, rate};
-use crate::pricing::{self, DiscountKind, PricingRequest, Quote};
+use crate::pricing::{self, PricingRequest, Quote};
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "prima-demo";
@@ -1682,15 +1682,6 @@ fn price(
     .with_context(|| format!("pricing a {booking_type} booking of {diners} diners"))
 }
 
-/// The stored name of a discount, for the history row.
-fn discount_text(kind: DiscountKind) -> &'static str {
-    match kind {
-        DiscountKind::EarlyBird => "EARLY_BIRD",
-        DiscountKind::RepeatCustomer => "REPEAT_CUSTOMER",
-        DiscountKind::Group => "GROUP",
-    }
-}
-
 /// A commission assignment with its rate row.
 #[derive(Debug, Clone)]
 struct Terms {
@@ -3140,7 +3131,7 @@ impl Seeder {
         });
         let mut created_meta = json!({
             "pricing_id": pricing.id,
-            "discount": fees.discount.as_ref().map(|d| discount_text(d.kind)),
+            "discount": fees.discount.as_ref().map(|d| d.kind.as_str()),
         });
         if auto && let (Some(meta), Json::Object(map)) = (&commission_meta, &mut created_meta) {
             map.insert("commission".to_owned(), meta.clone());
@@ -4014,6 +4005,7 @@ mod tests {
     use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder};
 
     use super::*;
+    use crate::pricing::DiscountKind;
 
     /// A fixed reference instant, with microseconds, in the middle of a month.
     fn fixed_now() -> DateTime<Utc> {

@@ -415,7 +415,7 @@ pub async fn create_booking_at(
     };
     let mut metadata = json!({
         "pricing_id": pricing_row.id,
-        "discount": quote.discount.as_ref().map(|d| discount_name(d.kind)),
+        "discount": quote.discount.as_ref().map(|d| d.kind.as_str()),
         "minimum_applied": quote.minimum_applied,
     });
     if let (Some(c), serde_json::Value::Object(map)) = (&commission, &mut metadata) {
@@ -625,7 +625,7 @@ pub async fn update_booking_at(
     let metadata = json!({
         "repriced": repriced.is_some(),
         "pricing_id": repriced.as_ref().map(|(id, _)| *id),
-        "discount": repriced.as_ref().and_then(|(_, q)| q.discount.as_ref().map(|d| discount_name(d.kind))),
+        "discount": repriced.as_ref().and_then(|(_, q)| q.discount.as_ref().map(|d| d.kind.as_str())),
     });
     history(
         &txn,
@@ -1084,13 +1084,7 @@ fn role_name(actor: &Actor, venue: Uuid) -> &'static str {
     if actor.is_admin() {
         return "ADMIN";
     }
-    match actor.level_at(venue) {
-        Some(Level::Owner) => "OWNER",
-        Some(Level::Admin) => "ADMIN",
-        Some(Level::Manager) => "MANAGER",
-        Some(Level::Coordinator) => "COORDINATOR",
-        Some(Level::Viewer) | None => "VIEWER",
-    }
+    actor.level_at(venue).unwrap_or(Level::Viewer).as_str()
 }
 
 /// The commission as history records it.
@@ -1104,14 +1098,6 @@ fn commission_json(c: &Commission) -> serde_json::Value {
         "rate_id": c.rate_id,
         "note": c.ineligible_reason,
     })
-}
-
-fn discount_name(kind: pricing::DiscountKind) -> &'static str {
-    match kind {
-        pricing::DiscountKind::EarlyBird => "EARLY_BIRD",
-        pricing::DiscountKind::RepeatCustomer => "REPEAT_CUSTOMER",
-        pricing::DiscountKind::Group => "GROUP",
-    }
 }
 
 fn check_duration(minutes: i32) -> Result<()> {
