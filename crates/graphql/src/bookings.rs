@@ -11,12 +11,12 @@ use prima_service::paging::PageArgs;
 use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
-use crate::connection::wants_total;
+use crate::connection::{Conn, wants_total};
 use crate::context::loader;
 use crate::error::{ApiError, Result, parse_id};
 use crate::guests::Guest;
 use crate::ledger::Transaction;
-use crate::loaders::{self, BookingId, GuestId, HistoryOf, PageQuery, VenueId};
+use crate::loaders::{self, BookingId, GuestId, PageQuery, VenueId};
 use crate::promoters::Promoter;
 use crate::scalars::Money;
 use crate::venues::Venue;
@@ -69,15 +69,25 @@ impl Booking {
     async fn transactions(&self, ctx: &Context<'_>) -> Result<Vec<Transaction>> {
         crate::ledger::booking_transactions(ctx, self.0.id).await
     }
-    /// Every change of this booking, oldest first.
-    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<BookingHistoryEntry>> {
-        Ok(loader(ctx)?
-            .load_one(HistoryOf(self.0.id))
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(BookingHistoryEntry)
-            .collect())
+    /// Every change of this booking, oldest first (each edit is an entry: paged).
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the first n entries (at most 100, default 20).")] first: Option<
+            i32,
+        >,
+        #[graphql(desc = "Return entries after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n entries (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Return entries before this cursor.")] before: Option<String>,
+    ) -> Result<Conn<BookingHistoryEntry>> {
+        let query = BookingHistory {
+            page: crate::connection::page_args(first, after, last, before),
+            with_total: crate::connection::wants_total(ctx),
+        };
+        Ok(crate::connection::connection(
+            crate::venues::load_page(ctx, self.0.id, query).await?,
+            BookingHistoryEntry,
+        ))
     }
     /// Number of diners (1 to 50).
     async fn diners(&self) -> i32 {
@@ -372,5 +382,33 @@ impl BookingQueryRoot {
             .await?
             .map(Booking)
             .ok_or(ApiError(prima_service::Error::NotFound { what: "booking" }))
+    }
+}
+
+/// A page of a booking's history.
+#[derive(PartialEq, Eq, Hash)]
+struct BookingHistory {
+    page: PageArgs,
+    with_total: bool,
+}
+
+impl PageQuery for BookingHistory {
+    type Node = booking_history::Model;
+
+    async fn fetch(
+        &self,
+        db: &Db,
+        actor: &Actor,
+        parents: &[Uuid],
+    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
+        let pages = prima_service::bookings::history_pages(
+            &db.conn,
+            actor,
+            parents,
+            &self.page,
+            self.with_total,
+        )
+        .await?;
+        Ok(loaders::all_ok(pages))
     }
 }

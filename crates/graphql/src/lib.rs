@@ -17,6 +17,7 @@ pub mod guests;
 pub mod incentives;
 pub mod ledger;
 pub mod lifecycle;
+pub mod limits;
 pub mod loaders;
 pub mod payouts;
 pub mod pricing;
@@ -54,43 +55,28 @@ pub struct Mutation(
 /// The schema type the server mounts.
 pub type AppSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
-/// Query limits, on by default.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Deepest selection allowed.
-    pub max_depth: usize,
-    /// Largest query complexity allowed (one per field, times the page size of lists).
-    pub max_complexity: usize,
-    /// Whether introspection (the docs GraphiQL shows) is allowed.
-    pub introspection: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_depth: 16,
-            max_complexity: 50_000,
-            introspection: true,
-        }
-    }
-}
+pub use limits::Limits;
 
 /// Builds the schema. `deps` is `None` only for exporting the SDL.
 pub fn build_schema(deps: Option<Deps>, limits: &Limits) -> AppSchema {
+    let (extension, index) = limits::LimitsExtension::new(limits.clone());
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         subscriptions::Subscription,
     )
     .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity);
+    .extension(extension);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
     if let Some(deps) = deps {
         builder = builder.data(deps);
     }
-    builder.finish()
+    let schema = builder.finish();
+    // The limits walk the schema as it is served: its own SDL.
+    let _ = index.set(limits::index::Index::from_sdl(&schema.sdl()));
+    schema
 }
 
 /// The schema's SDL, as `schema.graphql` holds it.

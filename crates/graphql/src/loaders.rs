@@ -77,10 +77,6 @@ by_id!(
     /// A guest by id, masked for the caller.
     GuestId => prima_service::guests::GuestView, prima_service::guests::by_ids
 );
-by_id!(
-    /// A booking's history, oldest first.
-    HistoryOf => Vec<prima_entity::booking_history::Model>, prima_service::bookings::history
-);
 
 /// The pricing in force now for a venue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -205,18 +201,6 @@ by_id!(
 by_id!(
     /// A payout by id.
     PayoutId => prima_entity::payouts::Model, prima_service::payouts::by_ids
-);
-by_id!(
-    /// A payout's items, oldest first.
-    PayoutItemsOf => Vec<prima_entity::payout_items::Model>, prima_service::payouts::items
-);
-by_id!(
-    /// A payout's holds, oldest first.
-    PayoutHoldsOf => Vec<prima_entity::payout_holds::Model>, prima_service::payouts::holds
-);
-by_id!(
-    /// A payout's audit trail, oldest first.
-    PayoutAuditOf => Vec<prima_entity::payout_audit::Model>, prima_service::payouts::audit
 );
 by_id!(
     /// An incentive programme by id.

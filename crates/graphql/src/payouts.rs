@@ -11,14 +11,11 @@ use prima_service::paging::PageArgs;
 use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
-use crate::connection::{Conn, connection, wants_total};
+use crate::connection::{Conn, connection, page_args, wants_total};
 use crate::context::loader;
 use crate::error::{ApiError, Result, parse_id};
 use crate::ledger::Transaction;
-use crate::loaders::{
-    PageQuery, PayoutAuditOf, PayoutHoldsOf, PayoutId, PayoutItemsOf, TransactionId, UserId,
-    VenueId,
-};
+use crate::loaders::{PageQuery, PayoutId, TransactionId, UserId, VenueId};
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
 use crate::users::User;
@@ -127,38 +124,112 @@ impl Payout {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-    /// The transactions this payout pays, oldest first.
-    async fn items(&self, ctx: &Context<'_>) -> Result<Vec<PayoutItem>> {
-        Ok(loader(ctx)?
-            .load_one(PayoutItemsOf(self.0.id))
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| PayoutItem(item, self.0.currency.clone()))
-            .collect())
+    /// The transactions this payout pays, oldest first (a payout can pay thousands: paged).
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the first n items (at most 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Return items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n items (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Return items before this cursor.")] before: Option<String>,
+    ) -> Result<Conn<PayoutItem>> {
+        let query = PayoutRows::<payout_items::Model> {
+            page: page_args(first, after, last, before),
+            with_total: wants_total(ctx),
+            rows: std::marker::PhantomData,
+        };
+        let currency = &self.0.currency;
+        Ok(connection(
+            load_page(ctx, self.0.id, query).await?,
+            |item| PayoutItem(item, currency.clone()),
+        ))
     }
     /// Holds on this payout, released ones included, oldest first. An active hold stops
     /// the payout from moving to PROCESSING.
-    async fn holds(&self, ctx: &Context<'_>) -> Result<Vec<PayoutHold>> {
-        Ok(loader(ctx)?
-            .load_one(PayoutHoldsOf(self.0.id))
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|hold| PayoutHold(hold, self.0.currency.clone()))
-            .collect())
+    async fn holds(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the first n holds (at most 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Return holds after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n holds (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Return holds before this cursor.")] before: Option<String>,
+    ) -> Result<Conn<PayoutHold>> {
+        let query = PayoutRows::<payout_holds::Model> {
+            page: page_args(first, after, last, before),
+            with_total: wants_total(ctx),
+            rows: std::marker::PhantomData,
+        };
+        let currency = &self.0.currency;
+        Ok(connection(
+            load_page(ctx, self.0.id, query).await?,
+            |hold| PayoutHold(hold, currency.clone()),
+        ))
     }
     /// Every status change of this payout, oldest first.
-    async fn audit(&self, ctx: &Context<'_>) -> Result<Vec<PayoutAuditEntry>> {
-        Ok(loader(ctx)?
-            .load_one(PayoutAuditOf(self.0.id))
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(PayoutAuditEntry)
-            .collect())
+    async fn audit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the first n entries (at most 100, default 20).")] first: Option<
+            i32,
+        >,
+        #[graphql(desc = "Return entries after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return the last n entries (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Return entries before this cursor.")] before: Option<String>,
+    ) -> Result<Conn<PayoutAuditEntry>> {
+        let query = PayoutRows::<payout_audit::Model> {
+            page: page_args(first, after, last, before),
+            with_total: wants_total(ctx),
+            rows: std::marker::PhantomData,
+        };
+        Ok(connection(
+            load_page(ctx, self.0.id, query).await?,
+            PayoutAuditEntry,
+        ))
     }
 }
+
+/// A page of a payout's items, holds or audit entries (`R` is the row type).
+struct PayoutRows<R> {
+    page: PageArgs,
+    with_total: bool,
+    rows: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> PartialEq for PayoutRows<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.page == other.page && self.with_total == other.with_total
+    }
+}
+impl<R> Eq for PayoutRows<R> {}
+impl<R> std::hash::Hash for PayoutRows<R> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.page.hash(state);
+        self.with_total.hash(state);
+    }
+}
+
+/// How each row type of a payout is paged.
+macro_rules! payout_rows {
+    ($model:ty, $pages:path) => {
+        impl PageQuery for PayoutRows<$model> {
+            type Node = $model;
+
+            async fn fetch(
+                &self,
+                db: &Db,
+                actor: &Actor,
+                parents: &[Uuid],
+            ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
+                let pages = $pages(&db.conn, actor, parents, &self.page, self.with_total).await?;
+                Ok(crate::loaders::all_ok(pages))
+            }
+        }
+    };
+}
+
+payout_rows!(payout_items::Model, prima_service::payouts::item_pages);
+payout_rows!(payout_holds::Model, prima_service::payouts::hold_pages);
+payout_rows!(payout_audit::Model, prima_service::payouts::audit_pages);
 
 /// The GraphQL `PayoutItem` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]

@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Duration;
-use prima_graphql::{AppSchema, Deps, Limits, RealTime, build_schema, request_data};
+use prima_graphql::{AppSchema, Deps, RealTime, build_schema, request_data};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::{TokenSecret, Tokens};
@@ -87,12 +87,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         batch_delay: std::time::Duration::from_millis(args.batch_delay_ms),
         realtime: Some(realtime),
     };
-    let limits = Limits {
-        max_depth: args.max_depth,
-        max_complexity: args.max_complexity,
-        introspection: args.introspection,
-    };
-    let schema = build_schema(Some(deps.clone()), &limits);
+    let schema = build_schema(Some(deps.clone()), &args.schema_limits());
     let state = AppState {
         deps,
         schema,
@@ -105,6 +100,12 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // The body limit first: a body over it is refused before anything reads it (by its
+        // Content-Length, or as it streams in), answered 413 in GraphQL's error shape.
+        .layer(middleware::map_response(body_too_large_as_graphql))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            args.limits.max_body_bytes,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state.clone());
     Ok((router, state))
@@ -489,6 +490,43 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
 
+/// The error answer to a body over the limit.
+fn body_too_large() -> Response {
+    let body = serde_json::json!({
+        "errors": [{
+            "message": "the request body is too large",
+            "extensions": { "code": "PAYLOAD_TOO_LARGE" }
+        }]
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+}
+
+/// tower-http's body limit answers 413 in plain text; clients of a GraphQL API expect its
+/// error shape.
+async fn body_too_large_as_graphql(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|value| !value.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && plain {
+        return body_too_large();
+    }
+    response
+}
+
+/// Whether a body read failed because the body passed the limit (a body without a
+/// Content-Length is cut off as it streams in).
+fn over_the_limit(err: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// A request body that is not a GraphQL request, answered in GraphQL's error shape.
 pub struct BadRequest(ParseRequestError);
 
@@ -501,10 +539,8 @@ impl From<ParseRequestError> for BadRequest {
 impl IntoResponse for BadRequest {
     fn into_response(self) -> Response {
         let (status, message) = match self.0 {
-            ParseRequestError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large".to_owned(),
-            ),
+            ParseRequestError::PayloadTooLarge => return body_too_large(),
+            ParseRequestError::Io(err) if over_the_limit(&err) => return body_too_large(),
             other => (
                 StatusCode::BAD_REQUEST,
                 format!("the request body is not a GraphQL request: {other}"),

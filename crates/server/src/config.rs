@@ -101,10 +101,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PRIMA_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
 
-    /// Largest query complexity allowed (each field counts one, times the page size of the
-    /// lists it is inside).
-    #[arg(long, env = "PRIMA_MAX_COMPLEXITY", default_value_t = 50_000)]
-    pub max_complexity: usize,
+    /// Limits on what one request may send and ask (sizes, nesting, cost).
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// Allow introspection (schema docs in GraphiQL). Turn off in production if the schema
     /// should not be public: `--introspection false`.
@@ -154,7 +153,7 @@ impl Default for ServeArgs {
             token_secret: None,
             token_ttl_hours: 12,
             max_depth: 16,
-            max_complexity: 50_000,
+            limits: LimitArgs::default(),
             introspection: true,
             batch_delay_ms: 5,
             seed_demo: false,
@@ -221,4 +220,83 @@ pub struct CheckArgs {
     /// guests who booked there and its payouts. Without it, the whole database.
     #[arg(long)]
     pub venue: Option<uuid::Uuid>,
+}
+
+/// Limits on what one request may send and ask, all enforced before any work is done
+/// (`prima_graphql::limits`). The defaults suit the dashboard and GraphiQL.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest request body, in bytes; larger bodies are refused with 413.
+    #[arg(long, env = "PRIMA_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Highest query cost: each field counts once per row it can return (connections by
+    /// `first`/`last`, plain lists by their bound), multiplied down the tree.
+    #[arg(long, env = "PRIMA_MAX_COST", default_value_t = 100_000)]
+    pub max_cost: u64,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "PRIMA_MAX_ROOT_FIELDS", default_value_t = 30)]
+    pub max_root_fields: usize,
+
+    /// Most aliased fields in one operation.
+    #[arg(long, env = "PRIMA_MAX_ALIASES", default_value_t = 100)]
+    pub max_aliases: usize,
+
+    /// Longest query document, in bytes.
+    #[arg(long, env = "PRIMA_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024)]
+    pub max_document_bytes: usize,
+
+    /// Most lexical tokens in a query document.
+    #[arg(long, env = "PRIMA_MAX_TOKENS", default_value_t = 10_000)]
+    pub max_tokens: usize,
+
+    /// Deepest nesting of lists and input objects in argument values and variables.
+    #[arg(long, env = "PRIMA_MAX_INPUT_DEPTH", default_value_t = 10)]
+    pub max_input_depth: usize,
+
+    /// Longest string argument or input field, in characters, where the field has no
+    /// shorter limit of its own (`search` 200, `email` 254, IDs 100, ...).
+    #[arg(long, env = "PRIMA_MAX_STRING_LENGTH", default_value_t = 2_000)]
+    pub max_string_chars: usize,
+
+    /// Most items in any list argument or input field.
+    #[arg(long, env = "PRIMA_MAX_LIST_ITEMS", default_value_t = 100)]
+    pub max_list_items: usize,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        let limits = prima_graphql::Limits::default();
+        LimitArgs {
+            max_body_bytes: 1024 * 1024,
+            max_cost: limits.max_cost,
+            max_root_fields: limits.max_root_fields,
+            max_aliases: limits.max_aliases,
+            max_document_bytes: limits.max_document_bytes,
+            max_tokens: limits.max_tokens,
+            max_input_depth: limits.max_input_depth,
+            max_string_chars: limits.max_string_chars,
+            max_list_items: limits.max_list_items,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The schema's limits from these settings.
+    pub fn schema_limits(&self) -> prima_graphql::Limits {
+        let limits = &self.limits;
+        prima_graphql::Limits {
+            max_depth: self.max_depth,
+            max_cost: limits.max_cost,
+            max_root_fields: limits.max_root_fields,
+            max_aliases: limits.max_aliases,
+            max_document_bytes: limits.max_document_bytes,
+            max_tokens: limits.max_tokens,
+            max_input_depth: limits.max_input_depth,
+            max_string_chars: limits.max_string_chars,
+            max_list_items: limits.max_list_items,
+            introspection: self.introspection,
+        }
+    }
 }

@@ -8,8 +8,8 @@ use prima_entity::enums::{BookingSource, BookingStatus, BookingType};
 use prima_entity::{booking_history, bookings};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    QueryTrait, RelationTrait,
 };
 use uuid::Uuid;
 
@@ -220,13 +220,30 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<b
         .ok_or(Error::NotFound { what: "booking" })
 }
 
-/// The history of each booking, oldest entry first.
-pub async fn history(
+const HISTORY_SORT: Sort = Sort {
+    name: "booking_history.timestamp.asc",
+    keys: &[
+        Sort::key("timestamp", KeyKind::Time, false),
+        Sort::key("id", KeyKind::Uuid, false),
+    ],
+};
+
+/// For each booking, a page of its history, oldest entry first (every edit is an entry, so
+/// the list has no natural bound and is paged), scoped through the booking's venue in the
+/// same statement.
+#[tracing::instrument(skip_all, fields(bookings = booking_ids.len()))]
+pub async fn history_pages(
     db: &impl ConnectionTrait,
     actor: &Actor,
     booking_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<booking_history::Model>>> {
-    let rows = booking_history::Entity::find()
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<booking_history::Model>>> {
+    let window = page.window(&HISTORY_SORT)?;
+    if booking_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let inner = booking_history::Entity::find()
         .join(
             JoinType::InnerJoin,
             booking_history::Relation::Bookings.def(),
@@ -237,14 +254,12 @@ pub async fn history(
                 .venues_where(Capability::Read)
                 .condition((bookings::Entity, bookings::Column::VenueId)),
         )
-        .order_by_asc(booking_history::Column::Timestamp)
-        .order_by_asc(booking_history::Column::Id)
-        .all(db)
-        .await?;
-    let mut by_booking: HashMap<Uuid, Vec<booking_history::Model>> =
-        booking_ids.iter().map(|id| (*id, Vec::new())).collect();
-    for row in rows {
-        by_booking.entry(row.booking_id).or_default().push(row);
-    }
-    Ok(by_booking)
+        .expr_as(
+            Expr::col((booking_history::Entity, booking_history::Column::BookingId)),
+            PARENT,
+        )
+        .into_query();
+    let pages =
+        paging::fetch_pages(db, inner, booking_ids, &HISTORY_SORT, &window, with_total).await?;
+    Ok(paging::pages_for(booking_ids, pages, &window, with_total))
 }

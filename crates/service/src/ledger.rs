@@ -17,6 +17,14 @@ use crate::access::{Actor, Capability};
 use crate::error::Result;
 use crate::paging::PARENT;
 
+/// The most refunds one booking can take (each writes a REFUND and, when the booking
+/// earned a commission, an ADJUSTMENT clawing part of it back).
+pub const MAX_REFUNDS_PER_BOOKING: u64 = 10;
+/// The most transactions one booking can have: its BOOKING_FEE, PLATFORM_FEE and
+/// PROMOTER_COMMISSION, and two per refund. `Booking.transactions` is a plain list with
+/// this bound (the query cost counts it).
+pub const MAX_TRANSACTIONS_PER_BOOKING: u64 = 3 + 2 * MAX_REFUNDS_PER_BOOKING;
+
 const VENUE: &str = "__venue";
 
 /// The transactions among `ids` that the caller may see.

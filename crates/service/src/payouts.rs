@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, RelationTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, QueryTrait,
+    RelationTrait,
 };
 use uuid::Uuid;
 
@@ -132,83 +132,112 @@ pub async fn pages_by_promoter(
     .await
 }
 
-/// Groups rows by payout, with an empty list for each payout without rows.
-fn grouped<M>(
+/// Items, holds and audit rows: oldest first.
+const OLDEST_FIRST: Sort = Sort {
+    name: "payout_rows.created_at.asc",
+    keys: &[
+        Sort::key("created_at", KeyKind::Time, false),
+        Sort::key("id", KeyKind::Uuid, false),
+    ],
+};
+
+/// For each payout, a page of the rows of `E` (items, holds or audit entries, each with
+/// `created_at` and `id`) that point at it through `parent`, oldest first, scoped through
+/// the payout's venue (`relation` joins the payout) in the same statement.
+async fn payout_rows<E>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    relation: sea_orm::RelationDef,
+    parent: E::Column,
     payout_ids: &[Uuid],
-    rows: Vec<M>,
-    payout_of: impl Fn(&M) -> Uuid,
-) -> HashMap<Uuid, Vec<M>> {
-    let mut lists: HashMap<Uuid, Vec<M>> = payout_ids.iter().map(|id| (*id, Vec::new())).collect();
-    for row in rows {
-        lists.entry(payout_of(&row)).or_default().push(row);
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<E::Model>>>
+where
+    E: EntityTrait,
+    E::Model: sea_orm::FromQueryResult,
+{
+    let window = page.window(&OLDEST_FIRST)?;
+    if payout_ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    lists
-}
-
-/// The items of each payout (the transactions it pays), oldest first, in one statement.
-#[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
-pub async fn items(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    payout_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<payout_items::Model>>> {
-    let rows = payout_items::Entity::find()
-        .join(JoinType::InnerJoin, payout_items::Relation::Payouts.def())
-        .filter(payout_items::Column::PayoutId.is_in(payout_ids.iter().copied()))
+    let inner = E::find()
+        .join(JoinType::InnerJoin, relation)
+        .filter(parent.is_in(payout_ids.iter().copied()))
         .filter(
             actor
                 .venues_where(Capability::ReadFinancial)
                 .condition((payouts::Entity, payouts::Column::VenueId)),
         )
-        .order_by_asc(payout_items::Column::CreatedAt)
-        .order_by_asc(payout_items::Column::Id)
-        .all(db)
-        .await?;
-    Ok(grouped(payout_ids, rows, |row| row.payout_id))
+        .expr_as(Expr::col((parent.entity_name(), parent)), PARENT)
+        .into_query();
+    let pages =
+        paging::fetch_pages(db, inner, payout_ids, &OLDEST_FIRST, &window, with_total).await?;
+    Ok(paging::pages_for(payout_ids, pages, &window, with_total))
 }
 
-/// The holds of each payout, released ones included, oldest first, in one statement.
+/// For each payout, a page of its items (the transactions it pays), oldest first, in one
+/// statement. A payout can pay thousands of transactions: the list is paged.
 #[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
-pub async fn holds(
+pub async fn item_pages(
     db: &impl ConnectionTrait,
     actor: &Actor,
     payout_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<payout_holds::Model>>> {
-    let rows = payout_holds::Entity::find()
-        .join(JoinType::InnerJoin, payout_holds::Relation::Payouts.def())
-        .filter(payout_holds::Column::PayoutId.is_in(payout_ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((payouts::Entity, payouts::Column::VenueId)),
-        )
-        .order_by_asc(payout_holds::Column::CreatedAt)
-        .order_by_asc(payout_holds::Column::Id)
-        .all(db)
-        .await?;
-    Ok(grouped(payout_ids, rows, |row| row.payout_id))
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payout_items::Model>>> {
+    payout_rows::<payout_items::Entity>(
+        db,
+        actor,
+        payout_items::Relation::Payouts.def(),
+        payout_items::Column::PayoutId,
+        payout_ids,
+        page,
+        with_total,
+    )
+    .await
 }
 
-/// The audit trail of each payout (every status change), oldest first, in one statement.
+/// For each payout, a page of its holds, released ones included, oldest first.
 #[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
-pub async fn audit(
+pub async fn hold_pages(
     db: &impl ConnectionTrait,
     actor: &Actor,
     payout_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<payout_audit::Model>>> {
-    let rows = payout_audit::Entity::find()
-        .join(JoinType::InnerJoin, payout_audit::Relation::Payouts.def())
-        .filter(payout_audit::Column::PayoutId.is_in(payout_ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((payouts::Entity, payouts::Column::VenueId)),
-        )
-        .order_by_asc(payout_audit::Column::CreatedAt)
-        .order_by_asc(payout_audit::Column::Id)
-        .all(db)
-        .await?;
-    Ok(grouped(payout_ids, rows, |row| row.payout_id))
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payout_holds::Model>>> {
+    payout_rows::<payout_holds::Entity>(
+        db,
+        actor,
+        payout_holds::Relation::Payouts.def(),
+        payout_holds::Column::PayoutId,
+        payout_ids,
+        page,
+        with_total,
+    )
+    .await
+}
+
+/// For each payout, a page of its audit trail (every status change), oldest first.
+#[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
+pub async fn audit_pages(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    payout_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payout_audit::Model>>> {
+    payout_rows::<payout_audit::Entity>(
+        db,
+        actor,
+        payout_audit::Relation::Payouts.def(),
+        payout_audit::Column::PayoutId,
+        payout_ids,
+        page,
+        with_total,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -241,8 +270,14 @@ mod tests {
         assert!(!hold_is_active(&released, now));
 
         let admin = actor(by, UserRole::Admin, &[]);
-        let lists = holds(&db.conn, &admin, &[payout]).await.unwrap();
-        assert_eq!(lists[&payout].len(), 5, "released holds stay in the list");
+        let lists = hold_pages(&db.conn, &admin, &[payout], &PageArgs::default(), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            lists[&payout].total_count,
+            Some(5),
+            "released holds stay in the list"
+        );
     }
 
     #[tokio::test]
@@ -268,11 +303,20 @@ mod tests {
             get(&db.conn, &manager, xb).await.unwrap_err().code(),
             "NOT_FOUND"
         );
-        let held = holds(&db.conn, &manager, &[xa, xb]).await.unwrap();
-        assert_eq!(held[&xa].len(), 1);
-        assert!(held[&xb].is_empty());
-        assert!(items(&db.conn, &manager, &[xb]).await.unwrap()[&xb].is_empty());
-        assert!(audit(&db.conn, &manager, &[xb]).await.unwrap()[&xb].is_empty());
+        let all = PageArgs::default();
+        let held = hold_pages(&db.conn, &manager, &[xa, xb], &all, true)
+            .await
+            .unwrap();
+        assert_eq!(held[&xa].total_count, Some(1));
+        assert!(held[&xb].edges.is_empty());
+        let items = item_pages(&db.conn, &manager, &[xb], &all, false)
+            .await
+            .unwrap();
+        assert!(items[&xb].edges.is_empty());
+        let audit = audit_pages(&db.conn, &manager, &[xb], &all, false)
+            .await
+            .unwrap();
+        assert!(audit[&xb].edges.is_empty());
 
         let by_promoter =
             pages_by_promoter(&db.conn, &manager, &[pa, pb], &PageArgs::default(), true)

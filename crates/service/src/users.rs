@@ -15,6 +15,10 @@ use crate::access::{Actor, Capability, Scope};
 use crate::error::{Error, Result};
 use crate::time::now;
 
+/// The most venues at which one user can hold live access (`me { venueRoles }` is a plain
+/// list with this bound; granting beyond it is refused).
+pub const MAX_VENUE_ROLES: u64 = 500;
+
 /// The caller's own user and unrevoked venue access rows.
 #[derive(Debug, Clone)]
 pub struct Me {

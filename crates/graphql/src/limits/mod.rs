@@ -1,0 +1,348 @@
+//! Limits on what a request may ask, all enforced before any resolver runs (and so before
+//! any SQL), over HTTP and WebSocket alike:
+//!
+//! 1. Before parsing ([`document`]): the document's size in bytes and its number of
+//!    tokens, how deep its selection sets and argument values nest, and how deep the
+//!    variables nest. The parser is recursive; nothing deep or large reaches it.
+//! 2. After parsing ([`cost`], [`inputs`]): the operation's cost (the most values its
+//!    answer can hold, as GitHub and Shopify count it), its number of root fields and
+//!    aliases, at most one `login`, and every string and list argument against its
+//!    field's limit.
+//! 3. After validation, async-graphql's own depth limit (`max_depth`).
+//!
+//! A refused request gets one error with `extensions.code` `LIMIT_EXCEEDED` (and
+//! `extensions.limit` naming the limit, `extensions.maximum` its value), or
+//! `BAD_USER_INPUT` with `extensions.field` for a string or list that is too long. Every
+//! answer whose cost was measured carries `extensions.cost` (`requested`, `maximum`).
+//! Each limit is a setting of the server with a safe default ([`Limits::default`]).
+
+pub mod cost;
+pub mod document;
+pub mod index;
+pub mod inputs;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    ErrorExtensionValues, Request, Response, ServerError, ServerResult, Value, Variables,
+};
+
+use self::cost::{Caps, Over};
+use self::index::Index;
+use self::inputs::{InputCaps, Refusal};
+
+/// Query limits, on by default.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Deepest selection allowed.
+    pub max_depth: usize,
+    /// Highest cost allowed: the most values the answer can hold.
+    pub max_cost: u64,
+    /// Most root fields in one operation.
+    pub max_root_fields: usize,
+    /// Most aliased fields in one operation.
+    pub max_aliases: usize,
+    /// Longest document, in bytes.
+    pub max_document_bytes: usize,
+    /// Most lexical tokens in a document.
+    pub max_tokens: usize,
+    /// Deepest nesting of lists and input objects in argument values and variables.
+    pub max_input_depth: usize,
+    /// Longest string argument or input field, in characters, where the field has no
+    /// limit of its own.
+    pub max_string_chars: usize,
+    /// Most items in any list argument or input field.
+    pub max_list_items: usize,
+    /// Whether introspection (the docs GraphiQL shows) is allowed.
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 16,
+            max_cost: 100_000,
+            max_root_fields: 30,
+            max_aliases: 100,
+            max_document_bytes: 64 * 1024,
+            max_tokens: 10_000,
+            max_input_depth: 10,
+            max_string_chars: 2_000,
+            max_list_items: 100,
+            introspection: true,
+        }
+    }
+}
+
+/// The error code of a broken limit.
+pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
+
+/// The extension that enforces [`Limits`]; one instance per request.
+pub struct LimitsExtension {
+    limits: Arc<Limits>,
+    index: Arc<OnceLock<Index>>,
+}
+
+impl LimitsExtension {
+    /// The extension, and the slot its schema index goes into once the schema is built
+    /// (the index is made from the schema's own SDL).
+    pub fn new(limits: Limits) -> (Self, Arc<OnceLock<Index>>) {
+        let index = Arc::new(OnceLock::new());
+        (
+            LimitsExtension {
+                limits: Arc::new(limits),
+                index: index.clone(),
+            },
+            index,
+        )
+    }
+}
+
+impl ExtensionFactory for LimitsExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequest {
+            limits: self.limits.clone(),
+            index: self.index.clone(),
+            state: Mutex::new(State::default()),
+        })
+    }
+}
+
+#[derive(Default)]
+struct State {
+    operation_name: Option<String>,
+    cost: Option<u64>,
+}
+
+struct PerRequest {
+    limits: Arc<Limits>,
+    index: Arc<OnceLock<Index>>,
+    state: Mutex<State>,
+}
+
+impl PerRequest {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The checks that need no parsing.
+    fn before_parsing(&self, request: &Request) -> ServerResult<()> {
+        let limits = &self.limits;
+        if request.query.len() > limits.max_document_bytes {
+            return Err(limit_error(
+                "documentBytes",
+                limits.max_document_bytes,
+                format!(
+                    "the query document is {} bytes; at most {} are accepted",
+                    request.query.len(),
+                    limits.max_document_bytes
+                ),
+            ));
+        }
+        let shape = document::scan(&request.query, limits.max_tokens);
+        if shape.tokens > limits.max_tokens {
+            return Err(limit_error(
+                "tokens",
+                limits.max_tokens,
+                format!(
+                    "the query document has more than {} tokens",
+                    limits.max_tokens
+                ),
+            ));
+        }
+        // The outermost braces of an operation or fragment are one level; async-graphql's
+        // own depth check (after validation) gives the precise answer below this.
+        let selection_cap = limits.max_depth + 1;
+        if shape.selection_depth > selection_cap {
+            return Err(limit_error(
+                "depth",
+                limits.max_depth,
+                format!(
+                    "the query is nested too deep: selections nest {} levels, at most {} are accepted",
+                    shape.selection_depth - 1,
+                    limits.max_depth
+                ),
+            ));
+        }
+        if shape.value_depth > limits.max_input_depth {
+            return Err(too_deep(limits.max_input_depth, "an argument value"));
+        }
+        for (name, value) in request.variables.iter() {
+            if document::value_depth(value, limits.max_input_depth) > limits.max_input_depth {
+                return Err(too_deep(
+                    limits.max_input_depth,
+                    &format!("the variable `${name}`"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of the parsed operation: cost, root fields, aliases, logins, inputs.
+    fn after_parsing(
+        &self,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> ServerResult<()> {
+        let Some(index) = self.index.get() else {
+            return Ok(());
+        };
+        let name = self.state().operation_name.clone();
+        // An unknown or ambiguous operation is validation's to report.
+        let Some(operation) = cost::operation(document, name.as_deref()) else {
+            return Ok(());
+        };
+        let limits = &self.limits;
+        let (measure, over) = cost::measure(
+            index,
+            document,
+            &operation.node,
+            variables,
+            Caps {
+                max_cost: limits.max_cost,
+                max_root_fields: limits.max_root_fields,
+                max_aliases: limits.max_aliases,
+            },
+        );
+        self.state().cost = Some(measure.cost);
+        match over {
+            Some(Over::Cost) => {
+                return Err(limit_error(
+                    "cost",
+                    limits.max_cost,
+                    format!(
+                        "the query costs more than {} points (each field counts once per row it can return, \
+                         page sizes multiplied down the tree); ask for smaller pages or fewer fields",
+                        limits.max_cost
+                    ),
+                ));
+            }
+            Some(Over::RootFields) => {
+                return Err(limit_error(
+                    "rootFields",
+                    limits.max_root_fields,
+                    format!(
+                        "the operation has more than {} root fields",
+                        limits.max_root_fields
+                    ),
+                ));
+            }
+            Some(Over::Aliases) => {
+                return Err(limit_error(
+                    "aliases",
+                    limits.max_aliases,
+                    format!("the operation has more than {} aliases", limits.max_aliases),
+                ));
+            }
+            None => {}
+        }
+        if measure.logins > 1 {
+            return Err(limit_error(
+                "logins",
+                1,
+                "at most one `login` is accepted per operation".to_owned(),
+            ));
+        }
+        let caps = InputCaps {
+            max_string_chars: limits.max_string_chars,
+            max_list_items: limits.max_list_items,
+            max_input_depth: limits.max_input_depth,
+        };
+        match inputs::check(index, document, &operation.node, variables, caps) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Invalid { field, message }) => Err(bad_user_input(&field, message)),
+            Err(Refusal::TooDeep { field }) => Err(too_deep(
+                limits.max_input_depth,
+                &format!("the argument `{field}`"),
+            )),
+        }
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PerRequest {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let cost = self.state().cost;
+        if let Some(cost) = cost {
+            let mut report = async_graphql::indexmap::IndexMap::new();
+            report.insert(async_graphql::Name::new("requested"), Value::from(cost));
+            report.insert(
+                async_graphql::Name::new("maximum"),
+                Value::from(self.limits.max_cost),
+            );
+            response
+                .extensions
+                .insert("cost".to_owned(), Value::Object(report));
+        }
+        response
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.before_parsing(&request)?;
+        self.state().operation_name = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        self.after_parsing(&document, variables)?;
+        Ok(document)
+    }
+}
+
+fn with_code(
+    message: String,
+    code: &str,
+    more: impl FnOnce(&mut ErrorExtensionValues),
+) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    more(&mut extensions);
+    error.extensions = Some(extensions);
+    error
+}
+
+fn limit_error(limit: &str, maximum: impl TryInto<i64>, message: String) -> ServerError {
+    let maximum = maximum.try_into().unwrap_or(i64::MAX);
+    with_code(message, LIMIT_EXCEEDED, |extensions| {
+        extensions.set("limit", limit);
+        extensions.set("maximum", maximum);
+    })
+}
+
+fn too_deep(maximum: usize, what: &str) -> ServerError {
+    limit_error(
+        "inputDepth",
+        maximum,
+        format!("{what} nests lists or input objects deeper than {maximum} levels"),
+    )
+}
+
+fn bad_user_input(field: &str, message: String) -> ServerError {
+    with_code(
+        message,
+        prima_service::Error::invalid("", "").code(),
+        |extensions| {
+            extensions.set("field", field);
+        },
+    )
+}
