@@ -263,12 +263,12 @@ async fn financial_paths_of_a_manager_stay_inside_their_venue() {
             r#"{ venues(first: 5) { edges { node {
                 promoters(first: 10) { edges { node { venue { id }
                     bookings(first: 10) { edges { node { venue { id } } } }
-                    payouts(first: 5) { edges { node { venue { id } items { transaction { venue { id } } } } } }
+                    payouts(first: 5) { edges { node { venue { id } items { nodes { transaction { venue { id } } } } } } }
                     incentiveProgress(first: 5) { edges { node { incentive { venue { id } } } } }
                     commissionAssignments(first: 5) { edges { node { commissionRate { venue { id } } } } }
                 } } }
                 payouts(first: 10) { edges { node { venue { id } promoter { venue { id } }
-                    items { transaction { venue { id } booking { venue { id } } } } } } }
+                    items { nodes { transaction { venue { id } booking { venue { id } } } } } } } }
                 incentives(first: 5) { edges { node { venue { id }
                     leaderboard(first: 10) { edges { node { rank promoter { venue { id } } } } } } } }
                 commissionRates(first: 10) { edges { node { venue { id } } } }

@@ -44,8 +44,9 @@ async fn a_query_deeper_than_the_limit_is_refused() {
     assert!(message.contains("nested too deep"), "{response}");
     assert_eq!(
         response["errors"][0]["extensions"]["code"],
-        "GRAPHQL_VALIDATION_FAILED"
+        "LIMIT_EXCEEDED"
     );
+    assert_eq!(response["errors"][0]["extensions"]["limit"], "depth");
     assert!(response["data"].is_null());
 }
 
@@ -115,7 +116,7 @@ async fn a_body_that_is_not_graphql_gets_a_400_in_graphql_error_shape() {
 }
 
 #[tokio::test]
-async fn a_query_too_complex_for_its_page_sizes_is_refused_before_any_sql() {
+async fn a_query_too_costly_for_its_page_sizes_is_refused_before_any_sql() {
     let app = TestApp::demo(50).await;
     let token = app.login("owner@prima.demo").await;
     let before = app.statements();
@@ -131,11 +132,12 @@ async fn a_query_too_complex_for_its_page_sizes_is_refused_before_any_sql() {
     let message = response["errors"][0]["message"]
         .as_str()
         .unwrap_or_default();
-    assert!(message.contains("too complex"), "{response}");
+    assert!(message.contains("costs more than"), "{response}");
     assert_eq!(
         response["errors"][0]["extensions"]["code"],
-        "GRAPHQL_VALIDATION_FAILED"
+        "LIMIT_EXCEEDED"
     );
+    assert_eq!(response["errors"][0]["extensions"]["limit"], "cost");
     // Only authentication ran (the caller is loaded before the query is validated).
     assert!(app.statements() - before <= 2);
 }

@@ -18,7 +18,7 @@ const BOOKING: &str = r#"fragment B on Booking {
     confirmedAt cancelledAt completedAt noShowAt
     promoter { id } guest { id }
     transactions { type status amount { amount currency } }
-    history { action reason performedByRole }
+    history { nodes { action reason performedByRole } }
 }"#;
 
 /// What a COORDINATOR may read of a booking.
@@ -235,7 +235,7 @@ fn entry(kind: &str, status: &str, amount: &Value) -> (String, String, String) {
 }
 
 fn actions(booking: &Value) -> Vec<&str> {
-    booking["history"]
+    booking["history"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -293,7 +293,7 @@ async fn a_booking_that_needs_approval_starts_pending_and_confirming_puts_it_on_
     expected.sort();
     assert_eq!(ledger(&confirmed), expected);
     assert_eq!(actions(&confirmed), ["CREATED", "STATUS_CHANGED"]);
-    assert_eq!(confirmed["history"][1]["performedByRole"], "ADMIN");
+    assert_eq!(confirmed["history"]["nodes"][1]["performedByRole"], "ADMIN");
 
     // Confirming twice is one confirmation: one commission, one set of ledger entries.
     let again = w.apply("confirmBooking", id.clone()).await;
@@ -324,7 +324,7 @@ async fn a_booking_that_needs_approval_starts_pending_and_confirming_puts_it_on_
     );
     assert_eq!(ledger(&cancelled).len(), 3, "amounts are kept, not deleted");
     assert_eq!(
-        cancelled["history"][2]["reason"],
+        cancelled["history"]["nodes"][2]["reason"],
         "The guest called to cancel"
     );
     assert_conflict(
@@ -433,7 +433,10 @@ async fn a_confirmed_booking_is_completed_or_marked_a_no_show_once_its_time_has_
         actions(&no_show),
         ["CREATED", "STATUS_CHANGED", "STATUS_CHANGED"]
     );
-    assert_eq!(no_show["history"][2]["reason"], "No answer at the door");
+    assert_eq!(
+        no_show["history"]["nodes"][2]["reason"],
+        "No answer at the door"
+    );
 
     // Final states stay final, and a booking whose time has passed cannot be cancelled.
     assert_conflict(

@@ -11,5 +11,6 @@ mod http;
 mod limits;
 mod portfolio;
 mod pricing;
+mod random_documents;
 mod realtime;
 mod schema;

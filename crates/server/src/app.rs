@@ -102,10 +102,10 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         .route("/metrics", get(metrics))
         // The body limit first: a body over it is refused before anything reads it (by its
         // Content-Length, or as it streams in), answered 413 in GraphQL's error shape.
-        .layer(middleware::map_response(body_too_large_as_graphql))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             args.limits.max_body_bytes,
         ))
+        .layer(middleware::map_response(body_too_large_as_graphql))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state.clone());
     Ok((router, state))
@@ -515,16 +515,11 @@ async fn body_too_large_as_graphql(response: Response) -> Response {
 }
 
 /// Whether a body read failed because the body passed the limit (a body without a
-/// Content-Length is cut off as it streams in).
-fn over_the_limit(err: &std::io::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
+/// Content-Length is cut off as it streams in). async-graphql-axum keeps only the text of
+/// the body error, so the text of http-body-util's `LengthLimitError` is what tells;
+/// `a_body_over_the_limit_is_413_whether_or_not_it_says_its_length` holds it.
+fn over_the_limit(err: &ParseRequestError) -> bool {
+    err.to_string().contains("length limit exceeded")
 }
 
 /// A request body that is not a GraphQL request, answered in GraphQL's error shape.
@@ -540,7 +535,7 @@ impl IntoResponse for BadRequest {
     fn into_response(self) -> Response {
         let (status, message) = match self.0 {
             ParseRequestError::PayloadTooLarge => return body_too_large(),
-            ParseRequestError::Io(err) if over_the_limit(&err) => return body_too_large(),
+            other if over_the_limit(&other) => return body_too_large(),
             other => (
                 StatusCode::BAD_REQUEST,
                 format!("the request body is not a GraphQL request: {other}"),

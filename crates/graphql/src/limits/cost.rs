@@ -464,7 +464,7 @@ impl<'a> Walk<'a> {
                         }
                     }
                     "enumValues" => {
-                        let values = info.map_or(0, |info| info.enum_values) as u64;
+                        let values = info.map_or(0, |info| info.enum_values.len()) as u64;
                         // Each value is a small object of scalars.
                         walk.add(values.saturating_mul(1 + set.items.len() as u64));
                     }

@@ -55,7 +55,7 @@ pub struct TypeInfo {
     /// Members of a union; implementations of an interface.
     pub possible: Vec<String>,
     /// Values of an enum.
-    pub enum_values: usize,
+    pub enum_values: Vec<String>,
 }
 
 impl TypeInfo {
@@ -170,7 +170,7 @@ fn scalar() -> TypeInfo {
         fields: Vec::new(),
         interfaces: Vec::new(),
         possible: Vec::new(),
-        enum_values: 0,
+        enum_values: Vec::new(),
     }
 }
 
@@ -180,7 +180,11 @@ fn type_info(kind: TypeKind) -> TypeInfo {
         TypeKind::Scalar => {}
         TypeKind::Enum(values) => {
             info.kind = Kind::Enum;
-            info.enum_values = values.values.len();
+            info.enum_values = values
+                .values
+                .iter()
+                .map(|value| value.node.value.node.to_string())
+                .collect();
         }
         TypeKind::Object(object) => {
             info.kind = Kind::Object;
@@ -287,7 +291,7 @@ mod tests {
         assert!(index.get("AConnection").unwrap().is_connection());
         assert!(!index.get("B").unwrap().is_connection());
         assert_eq!(index.get("Node").unwrap().possible, ["B"]);
-        assert_eq!(index.get("E").unwrap().enum_values, 2);
+        assert_eq!(index.get("E").unwrap().enum_values, ["X", "Y"]);
         assert_eq!(index.get("I").unwrap().kind, Kind::InputObject);
         assert_eq!(index.get("String").unwrap().kind, Kind::Scalar);
     }
