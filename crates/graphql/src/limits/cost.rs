@@ -700,4 +700,26 @@ mod tests {
         assert_eq!(measure.logins, 1);
         assert_eq!(measure.cost, MUTATION_COST + 1 + 1);
     }
+
+    /// The costs README.md quotes.
+    #[test]
+    fn the_costs_the_readme_quotes() {
+        let tour = "{ venues(first: 10) { totalCount edges { node {
+            name type tier currency
+            currentPricing { primeBaseFor2 { amount currency } nonPrimePerDiner { amount } }
+            bookings(first: 5, orderBy: {field: BOOKING_TIME, direction: DESC}) {
+              totalCount
+              edges { node {
+                bookingTime status diners totalFee { amount currency }
+                guest { firstName lastName }
+                promoter { firstName tier }
+                transactions { type status amount { amount } payout { status } }
+              } }
+            }
+        } } } }";
+        let portfolio = "{ venues(first: 10) { edges { node { bookings(first: 50) { edges { node {
+            guest { id } promoter { id } transactions { id payout { id } } } } } } } } }";
+        let costs = [tour, portfolio].map(|query| cost_of(query, serde_json::json!({})).0.cost);
+        assert_eq!(costs, [8_892, 49_031]);
+    }
 }
