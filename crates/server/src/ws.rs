@@ -36,8 +36,8 @@
 //!   is sent for it. Ids of no running operation are ignored.
 //! - Keepalive: the server sends `ping` every `PRIMA_WS_KEEPALIVE_MS` and closes with 3008
 //!   (timeout) a socket from which nothing arrived (no `pong`, no message, no WebSocket
-//!   frame) for two intervals. A client `ping` is answered with `pong` at once, with the
-//!   ping's payload.
+//!   frame) for two whole intervals, that is two pings in a row unanswered. A client
+//!   `ping` is answered with `pong` at once, with the ping's payload.
 //!
 //! The operations of one socket are multiplexed in one [`SelectAll`], which polls each
 //! stream only when it is woken and in turn, so a busy subscription cannot starve the
@@ -269,7 +269,8 @@ async fn serve_socket(state: AppState, client: ClientInfo, socket: WebSocket) {
     let mut keepalive =
         tokio::time::interval_at(Instant::now() + settings.keepalive, settings.keepalive);
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last_heard = Instant::now();
+    // Whether anything arrived since the last tick, and for how many ticks in a row nothing did.
+    let (mut heard, mut silent_ticks) = (true, 0u32);
     let mut outbox = Vec::new();
 
     let ending = loop {
@@ -289,7 +290,7 @@ async fn serve_socket(state: AppState, client: ClientInfo, socket: WebSocket) {
                 // A broken connection or framing: nothing more can be read.
                 Some(Err(_)) => break None,
                 Some(Ok(message)) => {
-                    last_heard = Instant::now();
+                    heard = true;
                     match message {
                         Message::Text(text) => session.receive(text.as_bytes(), &mut outbox),
                         Message::Binary(bytes) => session.receive(&bytes, &mut outbox),
@@ -301,12 +302,14 @@ async fn serve_socket(state: AppState, client: ClientInfo, socket: WebSocket) {
                 }
             },
             _ = keepalive.tick() => {
-                if last_heard.elapsed() >= settings.keepalive * 2 {
+                silent_ticks = if heard { 0 } else { silent_ticks + 1 };
+                heard = false;
+                if silent_ticks >= 2 {
                     Err(Close::new(
                         code::KEEPALIVE_TIMEOUT,
                         format!(
                             "Keepalive timeout: nothing received for {} ms",
-                            last_heard.elapsed().as_millis()
+                            (settings.keepalive * 2).as_millis()
                         ),
                     ))
                 } else {
@@ -354,7 +357,9 @@ fn too_big(err: &axum::Error) -> bool {
 }
 
 /// The outcome of the `connection_init` authentication under way; pending without one.
-async fn authenticating(auth: &mut Option<BoxFuture<'static, Result<Actor, Error>>>) -> Result<Actor, Error> {
+async fn authenticating(
+    auth: &mut Option<BoxFuture<'static, Result<Actor, Error>>>,
+) -> Result<Actor, Error> {
     match auth {
         Some(outcome) => {
             let outcome = outcome.await;
@@ -528,18 +533,28 @@ impl Session {
                 PER_SOCKET_LIMIT,
                 max,
             );
-            return push(out, &ServerMessage::Error { id: &id, payload: &[error] });
+            return push(
+                out,
+                &ServerMessage::Error {
+                    id: &id,
+                    payload: &[error],
+                },
+            );
         }
         let Some(slot) = sockets.reserve(*user) else {
             let max = sockets.settings.per_user;
             let error = limit_exceeded(
-                format!(
-                    "at most {max} operations of one user may run at once; complete one first"
-                ),
+                format!("at most {max} operations of one user may run at once; complete one first"),
                 PER_USER_LIMIT,
                 max,
             );
-            return push(out, &ServerMessage::Error { id: &id, payload: &[error] });
+            return push(
+                out,
+                &ServerMessage::Error {
+                    id: &id,
+                    payload: &[error],
+                },
+            );
         };
         let request = payload.into_request();
         let events = operation_events(
@@ -630,9 +645,7 @@ fn operation_events(
         if let Some(loader) = loader {
             request = request.data(loader);
         }
-        state
-            .schema
-            .execute_stream_with_session_data(request, data)
+        state.schema.execute_stream_with_session_data(request, data)
     })
     .flatten()
     .boxed();
@@ -746,11 +759,17 @@ impl SubscribePayload {
 impl ClientMessage {
     /// The message, or the 4400 close it earns.
     fn parse(bytes: &[u8]) -> Result<ClientMessage, Close> {
-        let invalid = |why: String| Close::new(code::BAD_REQUEST, format!("Invalid message: {why}"));
-        let message: ClientMessage =
+        let invalid =
+            |why: String| Close::new(code::BAD_REQUEST, format!("Invalid message: {why}"));
+        // An object first: serde would also take `["connection_init"]` for a tagged enum.
+        let object: Map<String, Value> =
             serde_json::from_slice(bytes).map_err(|err| invalid(err.to_string()))?;
+        let message = ClientMessage::deserialize(Value::Object(object))
+            .map_err(|err| invalid(err.to_string()))?;
         match &message {
-            ClientMessage::Subscribe { id, .. } | ClientMessage::Complete { id } if id.is_empty() => {
+            ClientMessage::Subscribe { id, .. } | ClientMessage::Complete { id }
+                if id.is_empty() =>
+            {
                 Err(invalid("\"id\" is empty".to_owned()))
             }
             _ => Ok(message),
@@ -883,9 +902,18 @@ mod tests {
     #[test]
     fn the_token_comes_from_authorization_in_any_case_or_from_token() {
         let token = |payload: Value| token_in_init(payload.as_object().expect("an object"));
-        assert_eq!(token(json!({ "authorization": "Bearer abc" })).as_deref(), Some("abc"));
-        assert_eq!(token(json!({ "Authorization": "bearer  abc " })).as_deref(), Some("abc"));
-        assert_eq!(token(json!({ "AUTHORIZATION": "abc" })).as_deref(), Some("abc"));
+        assert_eq!(
+            token(json!({ "authorization": "Bearer abc" })).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            token(json!({ "Authorization": "bearer  abc " })).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            token(json!({ "AUTHORIZATION": "abc" })).as_deref(),
+            Some("abc")
+        );
         assert_eq!(token(json!({ "token": " abc" })).as_deref(), Some("abc"));
         assert_eq!(token(json!({ "authorization": 1 })), None);
         assert_eq!(token(json!({})), None);
@@ -893,7 +921,10 @@ mod tests {
 
     #[test]
     fn a_close_reason_fits_a_close_frame() {
-        let close = Close::new(code::SUBSCRIBER_EXISTS, format!("Subscriber for {} already exists", "é".repeat(200)));
+        let close = Close::new(
+            code::SUBSCRIBER_EXISTS,
+            format!("Subscriber for {} already exists", "é".repeat(200)),
+        );
         let Message::Close(Some(frame)) = close.frame() else {
             panic!("a close frame");
         };
@@ -910,8 +941,14 @@ mod tests {
         };
         let (parsed, default) = (args.ws, WsArgs::default());
         assert_eq!(parsed.init_timeout_ms, default.init_timeout_ms);
-        assert_eq!(parsed.max_subscriptions_per_socket, default.max_subscriptions_per_socket);
-        assert_eq!(parsed.max_subscriptions_per_user, default.max_subscriptions_per_user);
+        assert_eq!(
+            parsed.max_subscriptions_per_socket,
+            default.max_subscriptions_per_socket
+        );
+        assert_eq!(
+            parsed.max_subscriptions_per_user,
+            default.max_subscriptions_per_user
+        );
         assert_eq!(parsed.max_message_bytes, default.max_message_bytes);
         assert_eq!(parsed.keepalive_ms, default.keepalive_ms);
     }
@@ -926,7 +963,10 @@ mod tests {
         let first = sockets.reserve(user).expect("a first slot");
         let second = sockets.reserve(user).expect("a second slot");
         assert!(sockets.reserve(user).is_none());
-        assert!(sockets.reserve(Uuid::new_v4()).is_some(), "another user's slots are theirs");
+        assert!(
+            sockets.reserve(Uuid::new_v4()).is_some(),
+            "another user's slots are theirs"
+        );
         drop(first);
         assert_eq!(sockets.operations_of(user), 1);
         let _third = sockets.reserve(user).expect("a slot given back");
