@@ -495,15 +495,15 @@ async fn a_message_over_the_size_limit_closes_the_socket_with_1009() {
     let token = app.login("viewer@prima.demo").await;
     let mut ws = Raw::acknowledged(&app, &token).await;
     // Just under the limit is fine.
-    let padding = "x".repeat(900);
-    ws.send(json!({ "type": "ping", "payload": { "padding": padding } }))
-        .await;
+    let query =
+        |padding: usize| format!("{{ me {{ user {{ email }} }} }} #{}", "x".repeat(padding));
+    ws.subscribe("fits", &query(900), json!({})).await;
     assert_eq!(
-        ws.expect_type("pong").await["payload"]["padding"],
-        padding.as_str()
+        ws.expect_type("next").await["payload"]["data"]["me"]["user"]["email"],
+        "viewer@prima.demo"
     );
-    let query = format!("{{ me {{ user {{ email }} }} }} #{}", "x".repeat(2048));
-    ws.subscribe("big", &query, json!({})).await;
+    ws.expect_type("complete").await;
+    ws.subscribe("big", &query(2048), json!({})).await;
     let (code, reason) = ws.closed().await;
     assert_eq!(code, 1009, "{reason}");
 }
