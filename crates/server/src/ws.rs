@@ -281,8 +281,8 @@ async fn serve_socket(state: AppState, client: ClientInfo, socket: WebSocket) {
             }
             outcome = authenticating(&mut session.auth) => session.authenticated(outcome, &mut outbox),
             frame = incoming.next() => match frame {
-                // The client went away, or closed (tungstenite answers its close frame).
-                None | Some(Ok(Message::Close(_))) => break None,
+                // The client went away.
+                None => break None,
                 Some(Err(err)) if too_big(&err) => Err(Close::new(
                     code::MESSAGE_TOO_BIG,
                     format!("Message too big: at most {} bytes", settings.max_message),
@@ -297,6 +297,7 @@ async fn serve_socket(state: AppState, client: ClientInfo, socket: WebSocket) {
                         // WebSocket pings are answered by tungstenite; both show the
                         // client is there.
                         Message::Ping(_) | Message::Pong(_) => Ok(()),
+                        // The client closes (tungstenite answers its close frame).
                         Message::Close(_) => break None,
                     }
                 }
@@ -349,9 +350,9 @@ async fn sink_all(sink: &mut Sink, outbox: &mut Vec<Message>) -> Result<(), axum
 }
 
 /// Whether a read failed on a message or frame over the size limit. axum wraps
-/// tungstenite's error without naming its type, so its text is what tells (the
-/// `message_too_big_closes_the_socket_with_1009` test notices if a new version words it
-/// otherwise).
+/// tungstenite's error without naming its type, so its text is what tells (the test
+/// `a_message_over_the_size_limit_closes_the_socket_with_1009` notices if a new version
+/// words it otherwise).
 fn too_big(err: &axum::Error) -> bool {
     err.to_string().contains("Message too long")
 }
