@@ -150,6 +150,12 @@ async fn server() -> anyhow::Result<()> {
         db,
         &ServeArgs {
             subscription_recheck_ms: recheck_ms,
+            // Every connection may be one user's (USERS=1): lift the per-user cap of
+            // operations (PRIMA_WS_MAX_SUBSCRIPTIONS_PER_USER) above the connection count.
+            ws: prima_server::config::WsArgs {
+                max_subscriptions_per_user: subscribers as u64,
+                ..prima_server::config::WsArgs::default()
+            },
             ..ServeArgs::default()
         },
     )

@@ -1,8 +1,10 @@
 //! The `graphql-ws` npm client (the one Apollo Client and urql use), unmodified, against a
 //! real server: it subscribes to `bookingChanged` and receives the changes, and a bad token
-//! ends its connection with 4401. The client runs in Node (`tests/js/subscribe.mjs`); its
-//! packages are installed from `tests/js/package-lock.json` (`npm ci --prefix tests/js`),
-//! by this test itself when `tests/js/node_modules` is missing or stale.
+//! ends its connection with 4403 (Forbidden, as the protocol recommends for a refused
+//! `connection_init`; the client would retry a 4403, unlike a 4401, but the script turns
+//! retries off). The client runs in Node (`tests/js/subscribe.mjs`); its packages are
+//! installed from `tests/js/package-lock.json` (`npm ci --prefix tests/js`), by this test
+//! itself when `tests/js/node_modules` is missing or stale.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -260,7 +262,7 @@ async fn the_graphql_ws_client_receives_the_changes_of_a_booking() {
 }
 
 #[tokio::test]
-async fn the_graphql_ws_client_is_refused_with_4401_without_a_valid_token() {
+async fn the_graphql_ws_client_is_refused_with_4403_without_a_valid_token() {
     node_ready().await;
     let app = TestApp::demo(10).await;
     let url = url(&app);
@@ -278,7 +280,7 @@ async fn the_graphql_ws_client_is_refused_with_4401_without_a_valid_token() {
         );
         let closed: Value = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|err| panic!("{args:?}: not one JSON line ({err}): {stdout:?}"));
-        assert_eq!(closed["code"], 4401, "{args:?}: {closed}");
+        assert_eq!(closed["code"], 4403, "{args:?}: {closed}");
         assert!(
             !closed["reason"].as_str().unwrap_or_default().is_empty(),
             "{args:?}: {closed}"

@@ -14,3 +14,4 @@ mod pricing;
 mod random_documents;
 mod realtime;
 mod schema;
+mod ws_protocol;

@@ -164,16 +164,16 @@ async fn quiet(ws: &mut Ws) {
 }
 
 #[tokio::test]
-async fn a_missing_or_bad_token_closes_the_socket_with_4401() {
+async fn a_missing_or_bad_token_closes_the_socket_with_4403() {
     let app = TestApp::demo(10).await;
     for token in [None, Some("not-a-token")] {
         let mut ws = app.ws(token).await;
         match ws.next_within(Duration::from_secs(10)).await {
             Some(Frame::Closed(code, reason)) => {
-                assert_eq!(code, 4401, "{reason}");
+                assert_eq!(code, 4403, "{reason}");
                 assert!(!reason.is_empty());
             }
-            other => panic!("expected a 4401 close, got {other:?}"),
+            other => panic!("expected a 4403 close, got {other:?}"),
         }
     }
 }

@@ -10,8 +10,9 @@
 //
 //   node subscribe.mjs --unauthorized <ws-url> [token]
 //       Connects with <token> (no connection params without one), subscribes, and prints
-//       the close the server answers with as one JSON line, {"code":4401,"reason":"..."};
-//       exits 0 if the code is 4401, 1 otherwise or after 20 s.
+//       the close the server answers with as one JSON line, {"code":4403,"reason":"..."};
+//       exits 0 if the code is 4403 (Forbidden: the connection_init was refused), 1
+//       otherwise or after 20 s. Retries are off: the client would retry a 4403.
 //
 // Diagnostics go to stderr; stdout carries only the results above.
 
@@ -78,8 +79,8 @@ if (unauthorized) {
       closed: (event) => {
         console.log(JSON.stringify({ code: event.code, reason: event.reason }));
         finish(
-          event.code === 4401 ? 0 : 1,
-          event.code === 4401 ? undefined : `subscribe.mjs: expected 4401, got ${event.code}`,
+          event.code === 4403 ? 0 : 1,
+          event.code === 4403 ? undefined : `subscribe.mjs: expected 4403, got ${event.code}`,
         );
       },
     },

@@ -1,16 +1,16 @@
-//! The HTTP server: GraphiQL, GraphQL over HTTP and WebSocket (graphql-transport-ws),
-//! health, readiness and metrics. Every request authenticates its bearer token afresh.
+//! The HTTP server: GraphiQL, GraphQL over HTTP and WebSocket (graphql-transport-ws, in
+//! [`crate::ws`]), health, readiness and metrics. Every request authenticates its bearer
+//! token afresh.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use async_graphql::ParseRequestError;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::http::WebSocketProtocols;
-use async_graphql::{Data, ParseRequestError};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{MatchedPath, Request, State, WebSocketUpgrade};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Redis, when configured (checked by `/readyz`).
     pub redis: Option<redis::Client>,
+    /// The WebSocket endpoint's limits and per-user operation counts.
+    pub ws: crate::ws::Sockets,
 }
 
 /// Builds the application for a migrated database, and starts its outbox relay and event
@@ -93,10 +95,11 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         schema,
         metrics: Arc::new(Metrics::default()),
         redis,
+        ws: crate::ws::Sockets::new(&args.ws),
     };
     let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
-        .route("/graphql/ws", get(websocket))
+        .route("/graphql/ws", get(crate::ws::websocket))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -252,7 +255,7 @@ async fn graphql(
 /// first `X-Forwarded-For` address (the client, when a proxy in front of us sets it), else
 /// the peer's socket address; `User-Agent` and `Referer`. Informational only: a client can
 /// send any of the headers, so nothing decides on them.
-fn client_info(headers: &HeaderMap, peer: std::net::SocketAddr) -> ClientInfo {
+pub(crate) fn client_info(headers: &HeaderMap, peer: std::net::SocketAddr) -> ClientInfo {
     let text = |name: &str| {
         headers
             .get(name)
@@ -279,174 +282,13 @@ fn client_info(headers: &HeaderMap, peer: std::net::SocketAddr) -> ClientInfo {
 /// Errors the resolvers raise carry `extensions.code` already; the rest come from parsing
 /// and validating the request (syntax, unknown fields, limits, argument types) and get
 /// `GRAPHQL_VALIDATION_FAILED`, so clients can rely on a code on every error.
-fn label_request_errors(response: &mut async_graphql::Response) {
+pub(crate) fn label_request_errors(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
         }
     }
-}
-
-/// The prefix of a `connection_init` refusal, turned into close code 4401 (Unauthorized).
-const UNAUTHORIZED: &str = "Unauthorized: ";
-
-async fn websocket(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    // The sub-protocol the client offers first among those we speak (graphql-transport-ws
-    // or the legacy graphql-ws), as the upgrade will select it.
-    let protocol = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .find_map(|name| name.trim().parse::<WebSocketProtocols>().ok())
-        .unwrap_or(WebSocketProtocols::GraphQLWS);
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        // Client messages are small (init, subscribe, complete, pong). The default 128 KiB
-        // read buffer is zero-filled on every read, so it is all resident: 4 KiB cut a
-        // subscriber from about 150 KiB to 24 KiB in bench/subscribers (larger messages
-        // still arrive; the buffer grows for them).
-        .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| serve_socket(state, protocol, socket))
-}
-
-/// Runs graphql-transport-ws on an upgraded socket. The caller authenticates in
-/// `connection_init` (`{"authorization": "Bearer <token>"}`); a missing, bad or expired
-/// token, or a suspended user, closes the socket with 4401 and the reason. Subscriptions
-/// then check access per event and re-check the caller every few seconds
-/// (`prima_service::events::feed`).
-async fn serve_socket(
-    state: AppState,
-    protocol: WebSocketProtocols,
-    socket: axum::extract::ws::WebSocket,
-) {
-    use axum::extract::ws::{CloseFrame, Message};
-    use futures::{SinkExt, StreamExt, future};
-
-    let (mut sink, stream) = socket.split();
-    let input = stream
-        .take_while(|message| future::ready(message.is_ok()))
-        .filter_map(|message| {
-            future::ready(match message {
-                Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
-                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                _ => None,
-            })
-        });
-    let init_state = state.clone();
-    let executor = PerOperationAuth {
-        state: state.clone(),
-    };
-    let messages = async_graphql::http::WebSocket::new(executor, input, protocol)
-        .on_connection_init(move |payload| async move {
-            let Some(token) = token_in_init(&payload) else {
-                return Err(async_graphql::Error::new(format!(
-                    "{UNAUTHORIZED}send {{\"authorization\": \"Bearer <token>\"}} in connection_init"
-                )));
-            };
-            if let Err(err) = caller_from(&init_state, Some(&token)).await {
-                return Err(async_graphql::Error::new(format!("{UNAUTHORIZED}{err}")));
-            }
-            let mut data = Data::default();
-            data.insert(SocketToken(token));
-            Ok(data)
-        })
-        .map(|message| match message {
-            async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
-            async_graphql::http::WsMessage::Close(code, reason) => {
-                let code = if reason.starts_with(UNAUTHORIZED) {
-                    4401
-                } else {
-                    code
-                };
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }))
-            }
-        });
-    futures::pin_mut!(messages);
-    while let Some(message) = messages.next().await {
-        if sink.send(message).await.is_err() {
-            break;
-        }
-    }
-}
-
-/// The token a WebSocket connection authenticated with in `connection_init`.
-struct SocketToken(String);
-
-/// Runs every operation of a WebSocket connection (query, mutation or subscription) with
-/// the caller as the database has them when the operation starts, and a dataloader of its
-/// own: the token is checked again and the user and venue access reloaded, so a user
-/// suspended or a venue revoked after `connection_init` is refused on the next operation,
-/// exactly as over HTTP (running subscriptions are re-checked by their feeds).
-#[derive(Clone)]
-struct PerOperationAuth {
-    state: AppState,
-}
-
-impl async_graphql::Executor for PerOperationAuth {
-    fn execute(
-        &self,
-        request: async_graphql::Request,
-    ) -> impl std::future::Future<Output = async_graphql::Response> + Send {
-        let schema = self.state.schema.clone();
-        async move { schema.execute(request).await }
-    }
-
-    fn execute_stream(
-        &self,
-        request: async_graphql::Request,
-        session: Option<Arc<Data>>,
-    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
-        use futures::StreamExt;
-        let state = self.state.clone();
-        futures::stream::once(async move {
-            let token = session
-                .as_ref()
-                .and_then(|data| data.get(&std::any::TypeId::of::<SocketToken>()))
-                .and_then(|token| token.downcast_ref::<SocketToken>())
-                .map(|token| token.0.clone());
-            let outcome = caller_from(&state, token.as_deref()).await;
-            let (caller, loader) = request_data(&state.deps, outcome);
-            let mut request = request.data(caller);
-            if let Some(loader) = loader {
-                request = request.data(loader);
-            }
-            state
-                .schema
-                .execute_stream_with_session_data(request, session.unwrap_or_default())
-        })
-        .flatten()
-        .boxed()
-    }
-}
-
-/// The token of a `connection_init` payload: `{"authorization": "Bearer <t>"}` (any case)
-/// or `{"token": "<t>"}`.
-fn token_in_init(payload: &serde_json::Value) -> Option<String> {
-    let object = payload.as_object()?;
-    for (key, value) in object {
-        let Some(text) = value.as_str() else { continue };
-        if key.eq_ignore_ascii_case("authorization") {
-            return Some(
-                text.strip_prefix("Bearer ")
-                    .unwrap_or(text)
-                    .trim()
-                    .to_owned(),
-            );
-        }
-        if key == "token" {
-            return Some(text.trim().to_owned());
-        }
-    }
-    None
 }
 
 async fn healthz() -> &'static str {

@@ -143,6 +143,78 @@ pub struct ServeArgs {
         hide = true
     )]
     pub hold_relay: bool,
+
+    /// The WebSocket endpoint's limits.
+    #[command(flatten)]
+    pub ws: WsArgs,
+}
+
+/// Limits of the WebSocket endpoint (`/graphql/ws`, graphql-transport-ws). An operation
+/// counts from its `subscribe` until it completes: a subscription while it runs, a query
+/// or mutation until it is answered.
+#[derive(Debug, Clone, Args)]
+pub struct WsArgs {
+    /// How long, in milliseconds, a new socket may take to send `connection_init`; then it
+    /// is closed with 4408.
+    #[arg(
+        long = "ws-init-timeout-ms",
+        env = "PRIMA_WS_INIT_TIMEOUT_MS",
+        default_value_t = 3_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub init_timeout_ms: u64,
+
+    /// Most operations running at once on one socket; one more is answered with an `error`
+    /// message (LIMIT_EXCEEDED) and the socket stays open.
+    #[arg(
+        long = "ws-max-subscriptions-per-socket",
+        env = "PRIMA_WS_MAX_SUBSCRIPTIONS_PER_SOCKET",
+        default_value_t = 50,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_subscriptions_per_socket: u64,
+
+    /// Most operations one user runs at once over all their sockets to this replica; one
+    /// more is answered with an `error` message (LIMIT_EXCEEDED).
+    #[arg(
+        long = "ws-max-subscriptions-per-user",
+        env = "PRIMA_WS_MAX_SUBSCRIPTIONS_PER_USER",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_subscriptions_per_user: u64,
+
+    /// Largest message (and frame) a client may send, in bytes; a larger one closes the
+    /// socket with 1009.
+    #[arg(
+        long = "ws-max-message-bytes",
+        env = "PRIMA_WS_MAX_MESSAGE_BYTES",
+        default_value_t = 64 * 1024,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_message_bytes: u64,
+
+    /// How often, in milliseconds, the server sends a protocol `ping`; a socket from which
+    /// nothing (no `pong`, no message) arrived for two intervals is closed with 3008.
+    #[arg(
+        long = "ws-keepalive-ms",
+        env = "PRIMA_WS_KEEPALIVE_MS",
+        default_value_t = 15_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub keepalive_ms: u64,
+}
+
+impl Default for WsArgs {
+    fn default() -> Self {
+        WsArgs {
+            init_timeout_ms: 3_000,
+            max_subscriptions_per_socket: 50,
+            max_subscriptions_per_user: 200,
+            max_message_bytes: 64 * 1024,
+            keepalive_ms: 15_000,
+        }
+    }
 }
 
 impl Default for ServeArgs {
@@ -161,6 +233,7 @@ impl Default for ServeArgs {
             subscription_recheck_ms: 2_000,
             hold_relay: false,
             events_channel: "prima:events".to_owned(),
+            ws: WsArgs::default(),
         }
     }
 }
