@@ -12,3 +12,4 @@ mod portfolio;
 mod pricing;
 mod realtime;
 mod schema;
+mod stress;
