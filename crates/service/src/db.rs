@@ -281,8 +281,7 @@ impl RetryPolicy {
 }
 
 /// The answer when every attempt failed transiently.
-pub const BUSY: &str =
-    "the database was too busy with concurrent changes to make this one; nothing was changed, try again";
+pub const BUSY: &str = "the database was too busy with concurrent changes to make this one; nothing was changed, try again";
 
 static RETRIED: AtomicU64 = AtomicU64::new(0);
 static EXHAUSTED: AtomicU64 = AtomicU64::new(0);
@@ -351,7 +350,13 @@ where
         if kind == Transient::Deadlock {
             tracing::warn!(operation, attempt = failures, ?pause, error = ?err, "deadlock: running the transaction again");
         } else {
-            tracing::debug!(operation, attempt = failures, ?kind, ?pause, "transient database failure: running the transaction again");
+            tracing::debug!(
+                operation,
+                attempt = failures,
+                ?kind,
+                ?pause,
+                "transient database failure: running the transaction again"
+            );
         }
         tokio::time::sleep(pause).await;
     }
@@ -427,14 +432,19 @@ mod tests {
     #[test]
     fn deadlocks_serialization_failures_and_a_busy_sqlite_are_transient_and_constraints_are_not() {
         assert_eq!(transient(&db_error("40P01")), Some(Transient::Deadlock));
-        assert_eq!(transient(&db_error("40001")), Some(Transient::Serialization));
+        assert_eq!(
+            transient(&db_error("40001")),
+            Some(Transient::Serialization)
+        );
         // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE.
         for busy in ["5", "517", "6", "262"] {
             assert_eq!(transient(&db_error(busy)), Some(Transient::Busy), "{busy}");
         }
         // Unique and foreign key violations, a lock timeout, a query cancelled; SQLite's
         // unique, primary key and foreign key constraints, a read-only database.
-        for lasting in ["23505", "23503", "55P03", "57014", "2067", "1555", "787", "8"] {
+        for lasting in [
+            "23505", "23503", "55P03", "57014", "2067", "1555", "787", "8",
+        ] {
             assert_eq!(transient(&db_error(lasting)), None, "{lasting}");
         }
         assert_eq!(
@@ -521,7 +531,10 @@ mod tests {
             let ceiling = (RETRY.first_pause * 2u32.pow(failures - 1)).min(RETRY.max_pause);
             for _ in 0..50 {
                 let pause = RETRY.pause(failures);
-                assert!(pause >= ceiling / 2 && pause <= ceiling, "{failures}: {pause:?}");
+                assert!(
+                    pause >= ceiling / 2 && pause <= ceiling,
+                    "{failures}: {pause:?}"
+                );
             }
         }
     }
@@ -586,7 +599,11 @@ mod tests {
         let (one, other) = tokio::join!(retried(a, b), retried(b, a));
         one.unwrap();
         other.unwrap();
-        assert_eq!(runs.into_inner(), 3, "the victim ran twice, the winner once");
+        assert_eq!(
+            runs.into_inner(),
+            3,
+            "the victim ran twice, the winner once"
+        );
         for venue in [a, b] {
             let row = prima_entity::venues::Entity::find_by_id(venue)
                 .one(&db.conn)
@@ -614,10 +631,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_sqlite_snapshot_is_busy_and_the_retry_makes_the_change() {
-        let file = TempSqlite(std::env::temp_dir().join(format!(
-            "prima-busy-{}.db",
-            uuid::Uuid::new_v4().simple()
-        )));
+        let file = TempSqlite(
+            std::env::temp_dir().join(format!("prima-busy-{}.db", uuid::Uuid::new_v4().simple())),
+        );
         let url = format!("sqlite://{}?mode=rwc", file.0.display());
         let settings = PoolSettings {
             max_connections: 2,
@@ -625,7 +641,9 @@ mod tests {
         };
         let db = connect(&url, &settings).await.unwrap();
         db.conn
-            .execute_unprepared("CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0)")
+            .execute_unprepared(
+                "CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0)",
+            )
             .await
             .unwrap();
         let n = |conn: &DatabaseConnection| {
@@ -654,9 +672,11 @@ mod tests {
                 ))
                 .await?;
                 if interleave {
-                    conn.execute_unprepared("UPDATE counter SET n = n + 1").await?;
+                    conn.execute_unprepared("UPDATE counter SET n = n + 1")
+                        .await?;
                 }
-                txn.execute_unprepared("UPDATE counter SET n = n + 10").await?;
+                txn.execute_unprepared("UPDATE counter SET n = n + 10")
+                    .await?;
                 txn.commit().await?;
                 Ok::<(), Error>(())
             }
