@@ -214,8 +214,7 @@ fn cents(amount: &Value) -> i64 {
     let text = amount.as_str().expect("a Decimal amount");
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let fraction = format!("{fraction:0<2}");
-    whole.parse::<i64>().expect("whole units") * 100
-        + fraction[..2].parse::<i64>().expect("cents")
+    whole.parse::<i64>().expect("whole units") * 100 + fraction[..2].parse::<i64>().expect("cents")
 }
 
 impl Venue {
@@ -256,9 +255,13 @@ impl Venue {
                 .iter()
                 .filter(|b| match op {
                     Op::Create => false,
-                    Op::Edit => matches!(b.status.as_str(), "PENDING" | "CONFIRMED") && ahead(b, 1500),
+                    Op::Edit => {
+                        matches!(b.status.as_str(), "PENDING" | "CONFIRMED") && ahead(b, 1500)
+                    }
                     Op::Confirm => b.status == "PENDING",
-                    Op::Cancel => matches!(b.status.as_str(), "PENDING" | "CONFIRMED") && ahead(b, 300),
+                    Op::Cancel => {
+                        matches!(b.status.as_str(), "PENDING" | "CONFIRMED") && ahead(b, 300)
+                    }
                     Op::Complete | Op::NoShow => b.status == "CONFIRMED" && b.time < now,
                     Op::Refund => b.status == "COMPLETED" && b.refundable > 0,
                 })
@@ -420,7 +423,12 @@ async fn venue(app: &TestApp, id: Uuid, approval: bool, staff: &str) -> Venue {
                 } }),
             )
             .await;
-        guests.push(data["createGuest"]["guest"]["id"].as_str().unwrap().to_owned());
+        guests.push(
+            data["createGuest"]["guest"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     Venue {
         id,
@@ -526,7 +534,10 @@ async fn sixteen_writers_on_shared_promoters_and_programmes_get_no_internal_erro
         .find(|v| v.require_approval)
         .expect("the demo's approval venue");
     let mut auto = Vec::new();
-    for v in all.iter().filter(|v| v.auto_confirm_bookings && !v.require_approval) {
+    for v in all
+        .iter()
+        .filter(|v| v.auto_confirm_bookings && !v.require_approval)
+    {
         auto.push((busy_promoters(&app, v.id).await.0.len(), v.id));
     }
     let (_, auto) = auto.into_iter().max().expect("an auto-confirming venue");
@@ -546,7 +557,11 @@ async fn sixteen_writers_on_shared_promoters_and_programmes_get_no_internal_erro
         eprintln!(
             "stress: venue {} ({}): promoters {busy:?} in programmes {programmes:?}",
             v.id,
-            if v.approval { "approval" } else { "auto-confirm" }
+            if v.approval {
+                "approval"
+            } else {
+                "auto-confirm"
+            }
         );
     }
 
