@@ -1191,4 +1191,6 @@ fn truncate(value: Option<String>, max: usize) -> Option<String> {
 }
 
 #[cfg(test)]
+mod retry_tests;
+#[cfg(test)]
 mod tests;
