@@ -243,6 +243,12 @@ impl Venue {
             Some(b) => *b = tracked,
             None => bookings.push(tracked),
         }
+        // Bookings nothing more can happen to leave the pool.
+        bookings.retain(|b| match b.status.as_str() {
+            "PENDING" | "CONFIRMED" => true,
+            "COMPLETED" => b.refundable > 0,
+            _ => false,
+        });
     }
 
     /// The next change to send: an operation that has a booking to act on, picked by
