@@ -14,4 +14,5 @@ mod pricing;
 mod random_documents;
 mod realtime;
 mod schema;
+mod stress;
 mod ws_protocol;

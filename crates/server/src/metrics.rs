@@ -1,5 +1,7 @@
 //! Prometheus metrics in the text exposition format: HTTP requests by route and status,
-//! their latency as a histogram, and the SQL statements the pool executed.
+//! their latency as a histogram, the SQL statements the pool executed, and the
+//! transactions run again after a transient failure (a deadlock, a serialization failure,
+//! a busy SQLite).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -105,6 +107,25 @@ impl Metrics {
         out.push_str("# HELP prima_db_statement_seconds_total Time spent executing SQL.\n");
         out.push_str("# TYPE prima_db_statement_seconds_total counter\n");
         let _ = writeln!(out, "prima_db_statement_seconds_total {}", db.seconds());
+        let retries = prima_service::db::retry_counts();
+        out.push_str(
+            "# HELP prima_db_transaction_retries_total Transactions run again after a deadlock, serialization failure or busy SQLite.\n",
+        );
+        out.push_str("# TYPE prima_db_transaction_retries_total counter\n");
+        let _ = writeln!(
+            out,
+            "prima_db_transaction_retries_total {}",
+            retries.retried
+        );
+        out.push_str(
+            "# HELP prima_db_transaction_retries_exhausted_total Requests answered CONFLICT because every attempt failed transiently.\n",
+        );
+        out.push_str("# TYPE prima_db_transaction_retries_exhausted_total counter\n");
+        let _ = writeln!(
+            out,
+            "prima_db_transaction_retries_exhausted_total {}",
+            retries.exhausted
+        );
         out
     }
 }
@@ -128,5 +149,7 @@ mod tests {
             "prima_http_request_duration_seconds_bucket{path=\"/graphql\",le=\"0.01\"} 1"
         ));
         assert!(page.contains("prima_db_statements_total 0"));
+        assert!(page.contains("# TYPE prima_db_transaction_retries_total counter"));
+        assert!(page.contains("prima_db_transaction_retries_exhausted_total "));
     }
 }

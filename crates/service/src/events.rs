@@ -12,8 +12,11 @@
 //!      event after N" can never miss one;
 //!   2. *publishes* numbered, unpublished rows in `seq` order to the [`Bus`], claiming them
 //!      with `FOR UPDATE SKIP LOCKED` on PostgreSQL so each is published by one replica,
-//!      and marks them `published_at` only after the bus took them. A crash in between
+//!      and marks them `published_at` only after Redis took them. A crash in between
 //!      publishes them again on the next sweep (subscribers drop the duplicate by `seq`).
+//!      The in-process bus gets them after the marking commits, since the hub may read the
+//!      outbox itself and a transaction never waits for what waits for a pool connection;
+//!      should the hand-over fail, the hub's poll delivers them.
 //!   3. deletes published rows older than [`RelayOptions::retention`] (the replay window).
 //! - **Bus** ([`Bus`]): in-process (the embedded default: the relay hands events straight to
 //!   the hub) or Redis pub/sub (one channel, [`CHANNEL`] by default; every replica's
@@ -399,7 +402,17 @@ impl Relay {
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let events: Vec<Event> = rows.into_iter().filter_map(Event::of).collect();
             let count = events.len() as u64;
-            self.bus.publish(&self.hub, events).await?;
+            // The in-process hub gets the events after commit: it may read the outbox
+            // itself (to fill a gap, holding its own lock), and a transaction must never wait
+            // for something that waits for a pool connection (with SQLite in memory, the
+            // pool's only one). Its poll delivers them should this hand-over fail.
+            let after_commit = match &self.bus {
+                Bus::InProcess => Some(events),
+                Bus::Redis(..) => {
+                    self.bus.publish(&self.hub, events).await?;
+                    None
+                }
+            };
             outbox_events::Entity::update_many()
                 .col_expr(
                     outbox_events::Column::PublishedAt,
@@ -409,6 +422,9 @@ impl Relay {
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
+            if let Some(events) = after_commit {
+                self.hub.deliver(events).await?;
+            }
             total += count;
             if count < BATCH {
                 return Ok(total);

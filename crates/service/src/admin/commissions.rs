@@ -135,44 +135,47 @@ pub async fn create_rate(
 
     let at = now();
     let effective_from = new.effective_from.map(crate::time::truncate).unwrap_or(at);
-    let txn = db.begin().await?;
-    if venues::Entity::find_by_id(new.venue_id)
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound { what: "venue" });
-    }
-    let rate = commission_rates::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        venue_id: Set(new.venue_id),
-        tier: Set(new.tier),
-        model: Set(new.model),
-        value: Set(value),
-        minimum_booking: Set(minimum_booking),
-        maximum_payout: Set(maximum_payout),
-        min_monthly_bookings: Set(new.min_monthly_bookings),
-        min_conversion_rate: Set(min_conversion_rate),
-        max_cancel_rate: Set(max_cancel_rate),
-        effective_from: Set(effective_from),
-        effective_to: Set(None),
-        is_active: Set(true),
-        created_by: Set(actor.user_id),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(&txn)
+    crate::db::retry_transient("createCommissionRate", || async move {
+        let txn = db.begin().await?;
+        if venues::Entity::find_by_id(new.venue_id)
+            .one(&txn)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound { what: "venue" });
+        }
+        let rate = commission_rates::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            venue_id: Set(new.venue_id),
+            tier: Set(new.tier),
+            model: Set(new.model),
+            value: Set(value),
+            minimum_booking: Set(minimum_booking),
+            maximum_payout: Set(maximum_payout),
+            min_monthly_bookings: Set(new.min_monthly_bookings),
+            min_conversion_rate: Set(min_conversion_rate),
+            max_cancel_rate: Set(max_cancel_rate),
+            effective_from: Set(effective_from),
+            effective_to: Set(None),
+            is_active: Set(true),
+            created_by: Set(actor.user_id),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|err| match Error::from(err) {
+            Error::Conflict(_) => Error::Conflict(
+                "an active rate of this venue, tier and model (and rung, for TIERED) already starts \
+                 at that time"
+                    .into(),
+            ),
+            other => other,
+        })?;
+        txn.commit().await?;
+        Ok(rate)
+    })
     .await
-    .map_err(|err| match Error::from(err) {
-        Error::Conflict(_) => Error::Conflict(
-            "an active rate of this venue, tier and model (and rung, for TIERED) already starts \
-             at that time"
-                .into(),
-        ),
-        other => other,
-    })?;
-    txn.commit().await?;
-    Ok(rate)
 }
 
 /// Deactivates a commission rate (venue ADMIN or OWNER): `is_active = false`, and
@@ -194,32 +197,35 @@ pub async fn deactivate_rate(
         .map_err(not_found_as("commission rate"))?;
 
     let at = now();
-    let txn = db.begin().await?;
-    let mut update = commission_rates::Entity::update_many()
-        .col_expr(commission_rates::Column::IsActive, Expr::value(false))
-        .col_expr(commission_rates::Column::UpdatedAt, Expr::value(at))
-        .filter(commission_rates::Column::Id.eq(id))
-        .filter(commission_rates::Column::IsActive.eq(true));
-    // A rate that started ends now; one that has not started yet never applies, and keeps
-    // its dates (an end before its start would be meaningless).
-    let open = rate.effective_to.is_none_or(|to| to > at);
-    if open && rate.effective_from < at {
-        update = update.col_expr(commission_rates::Column::EffectiveTo, Expr::value(at));
-    }
-    let changed = update.exec(&txn).await?;
-    if changed.rows_affected == 0 {
-        return Err(Error::Conflict(
-            "the commission rate is already inactive".into(),
-        ));
-    }
-    let rate = commission_rates::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound {
-            what: "commission rate",
-        })?;
-    txn.commit().await?;
-    Ok(rate)
+    crate::db::retry_transient("deactivateCommissionRate", || async move {
+        let txn = db.begin().await?;
+        let mut update = commission_rates::Entity::update_many()
+            .col_expr(commission_rates::Column::IsActive, Expr::value(false))
+            .col_expr(commission_rates::Column::UpdatedAt, Expr::value(at))
+            .filter(commission_rates::Column::Id.eq(id))
+            .filter(commission_rates::Column::IsActive.eq(true));
+        // A rate that started ends now; one that has not started yet never applies, and keeps
+        // its dates (an end before its start would be meaningless).
+        let open = rate.effective_to.is_none_or(|to| to > at);
+        if open && rate.effective_from < at {
+            update = update.col_expr(commission_rates::Column::EffectiveTo, Expr::value(at));
+        }
+        let changed = update.exec(&txn).await?;
+        if changed.rows_affected == 0 {
+            return Err(Error::Conflict(
+                "the commission rate is already inactive".into(),
+            ));
+        }
+        let rate = commission_rates::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "commission rate",
+            })?;
+        txn.commit().await?;
+        Ok(rate)
+    })
+    .await
 }
 
 /// The outcome of an assignment.
@@ -253,77 +259,81 @@ pub async fn assign_rate(
         .require(promoter.venue_id, Capability::Manage)
         .map_err(not_found_as("promoter"))?;
 
-    let txn = db.begin().await?;
-    // One assignment change per promoter at a time (and SQLite's write lock up front).
-    promoters::Entity::update_many()
-        .col_expr(
-            promoters::Column::UpdatedAt,
-            Expr::col(promoters::Column::UpdatedAt),
-        )
-        .filter(promoters::Column::Id.eq(promoter_id))
-        .exec(&txn)
-        .await?;
-    // Another venue's rate gets the same answer as a missing one: it reveals nothing.
-    let rate = commission_rates::Entity::find_by_id(rate_id)
-        .one(&txn)
-        .await?
-        .filter(|rate| rate.venue_id == promoter.venue_id)
-        .ok_or_else(|| {
-            Error::invalid(
-                "commissionRateId",
-                "no commission rate of the promoter's venue has this id",
+    let (promoter, notes) = (&promoter, &notes);
+    crate::db::retry_transient("assignCommissionRate", || async move {
+        let txn = db.begin().await?;
+        // One assignment change per promoter at a time (and SQLite's write lock up front).
+        promoters::Entity::update_many()
+            .col_expr(
+                promoters::Column::UpdatedAt,
+                Expr::col(promoters::Column::UpdatedAt),
             )
-        })?;
-    if !rate.is_active {
-        return Err(Error::invalid(
-            "commissionRateId",
-            "this commission rate is inactive: assign an active one",
-        ));
-    }
-    let at = now();
-    let open = commission_assignments::Entity::find()
-        .filter(commission_assignments::Column::PromoterId.eq(promoter_id))
-        .filter(
-            Condition::any()
-                .add(commission_assignments::Column::EffectiveTo.is_null())
-                .add(commission_assignments::Column::EffectiveTo.gt(at)),
-        )
-        .all(&txn)
-        .await?;
-    let mut closed = None;
-    for row in open {
-        if row.effective_from >= at {
-            return Err(Error::Conflict(
-                "the promoter's commission assignment changed a moment ago, or starts later; \
-                 try again"
-                    .into(),
+            .filter(promoters::Column::Id.eq(promoter_id))
+            .exec(&txn)
+            .await?;
+        // Another venue's rate gets the same answer as a missing one: it reveals nothing.
+        let rate = commission_rates::Entity::find_by_id(rate_id)
+            .one(&txn)
+            .await?
+            .filter(|rate| rate.venue_id == promoter.venue_id)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "commissionRateId",
+                    "no commission rate of the promoter's venue has this id",
+                )
+            })?;
+        if !rate.is_active {
+            return Err(Error::invalid(
+                "commissionRateId",
+                "this commission rate is inactive: assign an active one",
             ));
         }
-        let mut active = row.into_active_model();
-        active.effective_to = Set(Some(at));
-        closed = Some(active.update(&txn).await?);
-    }
-    let assignment = commission_assignments::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        promoter_id: Set(promoter_id),
-        commission_rate_id: Set(rate.id),
-        tier: Set(rate.tier),
-        model: Set(rate.model),
-        rate: Set(rate.value),
-        effective_from: Set(at),
-        effective_to: Set(None),
-        assigned_by: Set(actor.user_id),
-        assigned_at: Set(at),
-        notes: Set(notes),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(Assignment {
-        assignment,
-        closed,
-        promoter,
+        let at = now();
+        let open = commission_assignments::Entity::find()
+            .filter(commission_assignments::Column::PromoterId.eq(promoter_id))
+            .filter(
+                Condition::any()
+                    .add(commission_assignments::Column::EffectiveTo.is_null())
+                    .add(commission_assignments::Column::EffectiveTo.gt(at)),
+            )
+            .all(&txn)
+            .await?;
+        let mut closed = None;
+        for row in open {
+            if row.effective_from >= at {
+                return Err(Error::Conflict(
+                    "the promoter's commission assignment changed a moment ago, or starts later; \
+                     try again"
+                        .into(),
+                ));
+            }
+            let mut active = row.into_active_model();
+            active.effective_to = Set(Some(at));
+            closed = Some(active.update(&txn).await?);
+        }
+        let assignment = commission_assignments::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            promoter_id: Set(promoter_id),
+            commission_rate_id: Set(rate.id),
+            tier: Set(rate.tier),
+            model: Set(rate.model),
+            rate: Set(rate.value),
+            effective_from: Set(at),
+            effective_to: Set(None),
+            assigned_by: Set(actor.user_id),
+            assigned_at: Set(at),
+            notes: Set(notes.clone()),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Assignment {
+            assignment,
+            closed,
+            promoter: promoter.clone(),
+        })
     })
+    .await
 }
 
 #[cfg(test)]

@@ -145,16 +145,8 @@ pub async fn create_guest(
     let tags = labels("tags", &new.tags)?;
     actor.require(new.venue_id, Capability::WriteBookings)?;
 
-    let txn = db.begin().await?;
-    if venues::Entity::find_by_id(new.venue_id)
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound { what: "venue" });
-    }
     let at = now();
-    let guest = guests::ActiveModel {
+    let row = guests::ActiveModel {
         id: Set(Uuid::new_v4()),
         first_name: Set(first_name),
         last_name: Set(last_name),
@@ -180,10 +172,24 @@ pub async fn create_guest(
         updated_at: Set(at),
         registered_venue_id: Set(Some(new.venue_id)),
         total_diners: Set(0),
-    }
-    .insert(&txn)
+    };
+    let guest = crate::db::retry_transient("createGuest", || {
+        let row = row.clone();
+        async move {
+            let txn = db.begin().await?;
+            if venues::Entity::find_by_id(new.venue_id)
+                .one(&txn)
+                .await?
+                .is_none()
+            {
+                return Err(Error::NotFound { what: "venue" });
+            }
+            let guest = row.insert(&txn).await?;
+            txn.commit().await?;
+            Ok(guest)
+        }
+    })
     .await?;
-    txn.commit().await?;
     Ok(GuestView {
         guest,
         masked: false,
@@ -292,7 +298,6 @@ pub async fn update_guest(
     };
     let guest = authorized(db, actor, id, capability).await?;
 
-    let txn = db.begin().await?;
     let mut row: guests::ActiveModel = guest.into();
     if let Some(v) = first_name {
         row.first_name = Set(v);
@@ -331,10 +336,17 @@ pub async fn update_guest(
         row.tags = Set(v);
     }
     row.updated_at = Set(now());
-    let guest = row.update(&txn).await?;
-    let view = view(&txn, actor, guest).await?;
-    txn.commit().await?;
-    Ok(view)
+    crate::db::retry_transient("updateGuest", || {
+        let row = row.clone();
+        async move {
+            let txn = db.begin().await?;
+            let guest = row.update(&txn).await?;
+            let view = view(&txn, actor, guest).await?;
+            txn.commit().await?;
+            Ok(view)
+        }
+    })
+    .await
 }
 
 /// Sets a guest's status: ACTIVE, BLOCKED (may not book) or VIP (MANAGER or above where the
@@ -347,14 +359,20 @@ pub async fn set_guest_status(
     status: GuestStatus,
 ) -> Result<GuestView> {
     let guest = authorized(db, actor, id, Capability::Manage).await?;
-    let txn = db.begin().await?;
     let mut row: guests::ActiveModel = guest.into();
     row.status = Set(status);
     row.updated_at = Set(now());
-    let guest = row.update(&txn).await?;
-    let view = view(&txn, actor, guest).await?;
-    txn.commit().await?;
-    Ok(view)
+    crate::db::retry_transient("setGuestStatus", || {
+        let row = row.clone();
+        async move {
+            let txn = db.begin().await?;
+            let guest = row.update(&txn).await?;
+            let view = view(&txn, actor, guest).await?;
+            txn.commit().await?;
+            Ok(view)
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

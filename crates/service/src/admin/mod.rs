@@ -11,7 +11,10 @@
 //! 3. The change is one database transaction, with timestamps from [`crate::time::now`].
 //!    State changes are conditional updates (`WHERE status = <expected>`), and changes that
 //!    close one row and open another first lock their parent row, so two concurrent calls
-//!    cannot both succeed or leave two open rows.
+//!    cannot both succeed or leave two open rows. Locks follow the global order of
+//!    [`crate::lifecycle`] (a venue before its pricing and grants, a promoter before its
+//!    assignments), and the transaction runs again on a transient failure
+//!    ([`crate::db::retry_transient`]).
 //! 4. The function returns the changed row(s), as the database holds them.
 
 pub mod commissions;

@@ -80,16 +80,8 @@ pub async fn create_promoter(
     }
     actor.require(new.venue_id, Capability::Manage)?;
 
-    let txn = db.begin().await?;
-    if venues::Entity::find_by_id(new.venue_id)
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound { what: "venue" });
-    }
     let at = now();
-    let promoter = promoters::ActiveModel {
+    let row = promoters::ActiveModel {
         id: Set(Uuid::new_v4()),
         venue_id: Set(new.venue_id),
         first_name: Set(first_name),
@@ -120,11 +112,24 @@ pub async fn create_promoter(
         completed_bookings: Set(0),
         cancelled_bookings: Set(0),
         no_show_bookings: Set(0),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(promoter)
+    };
+    crate::db::retry_transient("createPromoter", || {
+        let row = row.clone();
+        async move {
+            let txn = db.begin().await?;
+            if venues::Entity::find_by_id(new.venue_id)
+                .one(&txn)
+                .await?
+                .is_none()
+            {
+                return Err(Error::NotFound { what: "venue" });
+            }
+            let promoter = row.insert(&txn).await?;
+            txn.commit().await?;
+            Ok(promoter)
+        }
+    })
+    .await
 }
 
 /// Moves a promoter from `from` to `to` with one conditional update.
@@ -137,26 +142,29 @@ async fn transition(
     verb: &str,
 ) -> Result<promoters::Model> {
     authorized(db, actor, id).await?;
-    let txn = db.begin().await?;
-    let changed = promoters::Entity::update_many()
-        .col_expr(promoters::Column::Status, Expr::value(to.as_str()))
-        .col_expr(promoters::Column::UpdatedAt, Expr::value(now()))
-        .filter(promoters::Column::Id.eq(id))
-        .filter(promoters::Column::Status.eq(from))
-        .exec(&txn)
-        .await?;
-    let promoter = promoters::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound { what: "promoter" })?;
-    if changed.rows_affected == 0 {
-        return Err(Error::Conflict(format!(
-            "the promoter is {}: only a {from} promoter can be {verb}",
-            promoter.status
-        )));
-    }
-    txn.commit().await?;
-    Ok(promoter)
+    crate::db::retry_transient("promoterStatus", || async move {
+        let txn = db.begin().await?;
+        let changed = promoters::Entity::update_many()
+            .col_expr(promoters::Column::Status, Expr::value(to.as_str()))
+            .col_expr(promoters::Column::UpdatedAt, Expr::value(now()))
+            .filter(promoters::Column::Id.eq(id))
+            .filter(promoters::Column::Status.eq(from))
+            .exec(&txn)
+            .await?;
+        let promoter = promoters::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound { what: "promoter" })?;
+        if changed.rows_affected == 0 {
+            return Err(Error::Conflict(format!(
+                "the promoter is {}: only a {from} promoter can be {verb}",
+                promoter.status
+            )));
+        }
+        txn.commit().await?;
+        Ok(promoter)
+    })
+    .await
 }
 
 /// Approves a promoter who signed up (PENDING_APPROVAL -> ACTIVE); MANAGER or above at the
@@ -208,13 +216,19 @@ pub async fn set_promoter_tier(
     tier: PromoterTier,
 ) -> Result<promoters::Model> {
     let promoter = authorized(db, actor, id).await?;
-    let txn = db.begin().await?;
     let mut row: promoters::ActiveModel = promoter.into();
     row.tier = Set(tier);
     row.updated_at = Set(now());
-    let promoter = row.update(&txn).await?;
-    txn.commit().await?;
-    Ok(promoter)
+    crate::db::retry_transient("setPromoterTier", || {
+        let row = row.clone();
+        async move {
+            let txn = db.begin().await?;
+            let promoter = row.update(&txn).await?;
+            txn.commit().await?;
+            Ok(promoter)
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -215,8 +215,7 @@ pub async fn create_venue(
         ));
     }
     let at = now();
-    let txn = db.begin().await?;
-    let venue = venues::ActiveModel {
+    let row = venues::ActiveModel {
         id: Set(Uuid::new_v4()),
         name: Set(name),
         r#type: Set(new.r#type),
@@ -245,11 +244,17 @@ pub async fn create_venue(
         status: Set(new.status.unwrap_or(VenueStatus::Pending)),
         created_at: Set(at),
         updated_at: Set(at),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(venue)
+    };
+    crate::db::retry_transient("createVenue", || {
+        let row = row.clone();
+        async move {
+            let txn = db.begin().await?;
+            let venue = row.insert(&txn).await?;
+            txn.commit().await?;
+            Ok(venue)
+        }
+    })
+    .await
 }
 
 /// Changes a venue's name, contact, capacity, settings or status (venue ADMIN or OWNER);
@@ -295,47 +300,51 @@ pub async fn update_venue(
         .transpose()?;
     actor.require(venue_id, Capability::Administer)?;
 
-    let txn = db.begin().await?;
-    lock_venue(&txn, venue_id).await?;
-    let venue = venues::Entity::find_by_id(venue_id)
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound { what: "venue" })?;
-    let mut row = venue.into_active_model();
-    if let Some(name) = name {
-        row.name = Set(name);
-    }
-    if let Some(phone) = phone {
-        row.contact_phone = Set(phone);
-    }
-    if let Some(email) = email {
-        row.contact_email = Set(email);
-    }
-    if let Some(website) = website {
-        row.contact_website = Set(website);
-    }
-    if let Some(seated) = seated {
-        row.capacity_seated = Set(seated);
-    }
-    if let Some(standing) = standing {
-        row.capacity_standing = Set(standing);
-    }
-    if let Some(private) = private {
-        row.capacity_private = Set(private);
-    }
-    if let Some(auto) = changes.auto_confirm_bookings {
-        row.auto_confirm_bookings = Set(auto);
-    }
-    if let Some(approval) = changes.require_approval {
-        row.require_approval = Set(approval);
-    }
-    if let Some(status) = changes.status {
-        row.status = Set(status);
-    }
-    row.updated_at = Set(now());
-    let venue = row.update(&txn).await?;
-    txn.commit().await?;
-    Ok(venue)
+    let (name, phone, email, website) = (&name, &phone, &email, &website);
+    crate::db::retry_transient("updateVenue", || async move {
+        let txn = db.begin().await?;
+        lock_venue(&txn, venue_id).await?;
+        let venue = venues::Entity::find_by_id(venue_id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound { what: "venue" })?;
+        let mut row = venue.into_active_model();
+        if let Some(name) = name {
+            row.name = Set(name.clone());
+        }
+        if let Some(phone) = phone {
+            row.contact_phone = Set(phone.clone());
+        }
+        if let Some(email) = email {
+            row.contact_email = Set(email.clone());
+        }
+        if let Some(website) = website {
+            row.contact_website = Set(website.clone());
+        }
+        if let Some(seated) = seated {
+            row.capacity_seated = Set(seated);
+        }
+        if let Some(standing) = standing {
+            row.capacity_standing = Set(standing);
+        }
+        if let Some(private) = private {
+            row.capacity_private = Set(private);
+        }
+        if let Some(auto) = changes.auto_confirm_bookings {
+            row.auto_confirm_bookings = Set(auto);
+        }
+        if let Some(approval) = changes.require_approval {
+            row.require_approval = Set(approval);
+        }
+        if let Some(status) = changes.status {
+            row.status = Set(status);
+        }
+        row.updated_at = Set(now());
+        let venue = row.update(&txn).await?;
+        txn.commit().await?;
+        Ok(venue)
+    })
+    .await
 }
 
 struct PricingUnits {
@@ -415,61 +424,64 @@ pub async fn set_pricing(
     let units = validate_pricing(&new)?;
     actor.require(venue_id, Capability::Administer)?;
 
-    let txn = db.begin().await?;
-    // One pricing change per venue at a time: two concurrent ones would both close the same
-    // row and leave two open rows.
-    lock_venue(&txn, venue_id).await?;
-    let at = now();
-    let in_force = venue_pricing::Entity::find()
-        .filter(venue_pricing::Column::VenueId.eq(venue_id))
-        .filter(crate::venues::pricing_in_force(at))
-        .all(&txn)
-        .await?;
-    let mut closed = None;
-    for row in in_force {
-        if row.effective_from >= at {
-            return Err(Error::Conflict(
-                "the venue's pricing changed a moment ago; try again".into(),
-            ));
+    crate::db::retry_transient("setVenuePricing", || async move {
+        let txn = db.begin().await?;
+        // One pricing change per venue at a time: two concurrent ones would both close the same
+        // row and leave two open rows.
+        lock_venue(&txn, venue_id).await?;
+        let at = now();
+        let in_force = venue_pricing::Entity::find()
+            .filter(venue_pricing::Column::VenueId.eq(venue_id))
+            .filter(crate::venues::pricing_in_force(at))
+            .all(&txn)
+            .await?;
+        let mut closed = None;
+        for row in in_force {
+            if row.effective_from >= at {
+                return Err(Error::Conflict(
+                    "the venue's pricing changed a moment ago; try again".into(),
+                ));
+            }
+            let mut active = row.into_active_model();
+            active.effective_to = Set(Some(at));
+            active.updated_at = Set(at);
+            closed = Some(active.update(&txn).await?);
         }
-        let mut active = row.into_active_model();
-        active.effective_to = Set(Some(at));
-        active.updated_at = Set(at);
-        closed = Some(active.update(&txn).await?);
-    }
-    let pricing = venue_pricing::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        venue_id: Set(venue_id),
-        non_prime_per_diner: Set(units.non_prime_per_diner),
-        non_prime_platform_fee_percent: Set(units.non_prime_platform_fee_percent),
-        prime_base_for_2: Set(units.prime_base_for_2),
-        prime_additional_per_person: Set(units.prime_additional_per_person),
-        prime_platform_fee_percent: Set(units.prime_platform_fee_percent),
-        minimum_booking_amount: Set(units.minimum_booking_amount),
-        minimum_party_size: Set(new.minimum_party_size),
-        maximum_party_size: Set(new.maximum_party_size),
-        early_bird_discount_percent: Set(units.early_bird),
-        repeat_customer_discount_percent: Set(units.repeat_customer),
-        group_discount_percent: Set(units.group),
-        effective_from: Set(at),
-        effective_to: Set(None),
-        is_active: Set(true),
-        updated_by: Set(Some(actor.user_id)),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(&txn)
-    .await?;
-    let venue = venues::Entity::find_by_id(venue_id)
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound { what: "venue" })?;
-    txn.commit().await?;
-    Ok(PricingChange {
-        venue,
-        closed,
-        pricing,
+        let pricing = venue_pricing::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            venue_id: Set(venue_id),
+            non_prime_per_diner: Set(units.non_prime_per_diner),
+            non_prime_platform_fee_percent: Set(units.non_prime_platform_fee_percent),
+            prime_base_for_2: Set(units.prime_base_for_2),
+            prime_additional_per_person: Set(units.prime_additional_per_person),
+            prime_platform_fee_percent: Set(units.prime_platform_fee_percent),
+            minimum_booking_amount: Set(units.minimum_booking_amount),
+            minimum_party_size: Set(new.minimum_party_size),
+            maximum_party_size: Set(new.maximum_party_size),
+            early_bird_discount_percent: Set(units.early_bird),
+            repeat_customer_discount_percent: Set(units.repeat_customer),
+            group_discount_percent: Set(units.group),
+            effective_from: Set(at),
+            effective_to: Set(None),
+            is_active: Set(true),
+            updated_by: Set(Some(actor.user_id)),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&txn)
+        .await?;
+        let venue = venues::Entity::find_by_id(venue_id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound { what: "venue" })?;
+        txn.commit().await?;
+        Ok(PricingChange {
+            venue,
+            closed,
+            pricing,
+        })
     })
+    .await
 }
 
 fn level_of_role(role: VenueRole) -> Level {
@@ -526,52 +538,55 @@ pub async fn grant_access(
     actor.require(venue_id, Capability::Administer)?;
     require_at_least(actor, venue_id, role)?;
 
-    let txn = db.begin().await?;
-    // Grants of one venue change one at a time, so the last-owner rule holds under
-    // concurrent calls.
-    lock_venue(&txn, venue_id).await?;
-    let user = users::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| Error::invalid("userId", format!("no user has the id {user_id}")))?;
-    let at = now();
-    let existing = user_venue_access::Entity::find()
-        .filter(user_venue_access::Column::VenueId.eq(venue_id))
-        .filter(user_venue_access::Column::UserId.eq(user_id))
-        .one(&txn)
-        .await?;
-    let access = match existing {
-        Some(row) => {
-            if row.revoked_at.is_none() {
-                // Changing a live grant: the caller must outrank the role it had too.
-                require_at_least(actor, venue_id, row.role)?;
-                if row.role == VenueRole::Owner && role != VenueRole::Owner {
-                    keep_an_owner(&txn, venue_id, user_id).await?;
-                }
-            }
-            let mut active = row.into_active_model();
-            active.role = Set(role);
-            active.revoked_at = Set(None);
-            active.granted_by = Set(Some(actor.user_id));
-            active.granted_at = Set(at);
-            active.update(&txn).await?
-        }
-        None => {
-            user_venue_access::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                user_id: Set(user_id),
-                venue_id: Set(venue_id),
-                role: Set(role),
-                granted_by: Set(Some(actor.user_id)),
-                granted_at: Set(at),
-                revoked_at: Set(None),
-            }
-            .insert(&txn)
+    crate::db::retry_transient("grantVenueAccess", || async move {
+        let txn = db.begin().await?;
+        // Grants of one venue change one at a time, so the last-owner rule holds under
+        // concurrent calls.
+        lock_venue(&txn, venue_id).await?;
+        let user = users::Entity::find_by_id(user_id)
+            .one(&txn)
             .await?
-        }
-    };
-    txn.commit().await?;
-    Ok(Grant { access, user })
+            .ok_or_else(|| Error::invalid("userId", format!("no user has the id {user_id}")))?;
+        let at = now();
+        let existing = user_venue_access::Entity::find()
+            .filter(user_venue_access::Column::VenueId.eq(venue_id))
+            .filter(user_venue_access::Column::UserId.eq(user_id))
+            .one(&txn)
+            .await?;
+        let access = match existing {
+            Some(row) => {
+                if row.revoked_at.is_none() {
+                    // Changing a live grant: the caller must outrank the role it had too.
+                    require_at_least(actor, venue_id, row.role)?;
+                    if row.role == VenueRole::Owner && role != VenueRole::Owner {
+                        keep_an_owner(&txn, venue_id, user_id).await?;
+                    }
+                }
+                let mut active = row.into_active_model();
+                active.role = Set(role);
+                active.revoked_at = Set(None);
+                active.granted_by = Set(Some(actor.user_id));
+                active.granted_at = Set(at);
+                active.update(&txn).await?
+            }
+            None => {
+                user_venue_access::ActiveModel {
+                    id: Set(Uuid::new_v4()),
+                    user_id: Set(user_id),
+                    venue_id: Set(venue_id),
+                    role: Set(role),
+                    granted_by: Set(Some(actor.user_id)),
+                    granted_at: Set(at),
+                    revoked_at: Set(None),
+                }
+                .insert(&txn)
+                .await?
+            }
+        };
+        txn.commit().await?;
+        Ok(Grant { access, user })
+    })
+    .await
 }
 
 /// Revokes a user's role at a venue (venue ADMIN or OWNER, up to their own role): sets
@@ -586,30 +601,33 @@ pub async fn revoke_access(
 ) -> Result<Grant> {
     actor.require(venue_id, Capability::Administer)?;
 
-    let txn = db.begin().await?;
-    lock_venue(&txn, venue_id).await?;
-    let row = user_venue_access::Entity::find()
-        .filter(user_venue_access::Column::VenueId.eq(venue_id))
-        .filter(user_venue_access::Column::UserId.eq(user_id))
-        .filter(user_venue_access::Column::RevokedAt.is_null())
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound {
-            what: "venue access",
-        })?;
-    require_at_least(actor, venue_id, row.role)?;
-    if row.role == VenueRole::Owner {
-        keep_an_owner(&txn, venue_id, user_id).await?;
-    }
-    let user = users::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound { what: "user" })?;
-    let mut active = row.into_active_model();
-    active.revoked_at = Set(Some(now()));
-    let access = active.update(&txn).await?;
-    txn.commit().await?;
-    Ok(Grant { access, user })
+    crate::db::retry_transient("revokeVenueAccess", || async move {
+        let txn = db.begin().await?;
+        lock_venue(&txn, venue_id).await?;
+        let row = user_venue_access::Entity::find()
+            .filter(user_venue_access::Column::VenueId.eq(venue_id))
+            .filter(user_venue_access::Column::UserId.eq(user_id))
+            .filter(user_venue_access::Column::RevokedAt.is_null())
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "venue access",
+            })?;
+        require_at_least(actor, venue_id, row.role)?;
+        if row.role == VenueRole::Owner {
+            keep_an_owner(&txn, venue_id, user_id).await?;
+        }
+        let user = users::Entity::find_by_id(user_id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound { what: "user" })?;
+        let mut active = row.into_active_model();
+        active.revoked_at = Set(Some(now()));
+        let access = active.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Grant { access, user })
+    })
+    .await
 }
 
 #[cfg(test)]

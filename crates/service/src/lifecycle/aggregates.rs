@@ -20,8 +20,8 @@
 //!   COMMITTED the recompute (a new statement, a new snapshot) sees every change committed
 //!   before it and none can slip in until this transaction commits. A recompute inside the
 //!   locking statement itself would not: its snapshot predates the wait for the lock.
-//! - Locks are always taken in the order booking, promoter, guest, so two changes cannot
-//!   deadlock.
+//! - Locks follow the global order of [`super`] (booking, promoter, guest, then what comes
+//!   after), so two changes cannot deadlock.
 
 use chrono::{DateTime, Utc};
 use prima_entity::bookings;

@@ -17,9 +17,15 @@
 //!   the comparison holds sets ACHIEVED and `achieved_at` (and counts a winner); it stays
 //!   ACHIEVED. TOP_N: every participant's `target_value` is the value needed to be in the
 //!   top N now (the N-th best, at least 100), so all its rows are re-targeted.
-//! - Each programme touched is locked first (a no-op UPDATE of its row, after the booking,
-//!   promoter and guest locks), so concurrent bookings of one programme are serialised and
-//!   recomputed values see every earlier commit.
+//! - Locks, in the global order of [`super`]: after the booking, promoter and guest, every
+//!   programme the change moves is locked (a no-op UPDATE of its row) in ascending id order,
+//!   all of them before any progress row is written; then each programme's progress rows
+//!   (the promoter's own first, then, for TOP_N, the others re-targeted, then the
+//!   percentages in promoter order). Progress rows are written only under their
+//!   programme's lock, so concurrent bookings of one programme are serialised, recomputed
+//!   values see every earlier commit, and two changes sharing several programmes queue on
+//!   the same first one instead of deadlocking (before, each locked them in whatever order
+//!   the query returned them).
 //! - Every progress row that changed gets one outbox event ([`PROGRESS_CHANGED`]).
 
 use chrono::{DateTime, Utc};
@@ -28,7 +34,7 @@ use prima_entity::enums::{
 };
 use prima_entity::{bookings, incentive_progress, incentives};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -99,6 +105,7 @@ pub async fn apply(
         )
         .all(txn)
         .await?;
+    let mut moves = Vec::with_capacity(programs.len());
     for program in programs {
         let value = match program.r#type {
             IncentiveType::BookingCount | IncentiveType::RevenueTarget => {
@@ -118,6 +125,19 @@ pub async fn apply(
             }
             IncentiveType::ConversionRate => continue,
         };
+        moves.push((program, value));
+    }
+    // The lock order: every programme moved, by ascending id, before any progress row.
+    moves.sort_by_key(|(program, _)| program.id);
+    for (program, _) in &moves {
+        txn.execute_raw(statement(
+            txn,
+            "UPDATE incentives SET updated_at = updated_at WHERE id = $1",
+            vec![program.id.into()],
+        ))
+        .await?;
+    }
+    for (program, value) in moves {
         update(txn, &program, promoter, value, now).await?;
     }
     Ok(())
@@ -129,7 +149,8 @@ enum Value {
 }
 
 /// Applies one programme's new value for one promoter, re-targets a TOP_N programme, and
-/// writes the events.
+/// writes the events; runs under the programme's lock ([`apply`] takes it), so the value is
+/// computed from a fresh read that sees every earlier commit.
 async fn update(
     txn: &impl ConnectionTrait,
     program: &incentives::Model,
@@ -137,13 +158,6 @@ async fn update(
     value: Value,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // The programme's lock, then a fresh read of what the value depends on.
-    txn.execute_raw(statement(
-        txn,
-        "UPDATE incentives SET updated_at = updated_at WHERE id = $1",
-        vec![program.id.into()],
-    ))
-    .await?;
     let set_value = match value {
         Value::Delta(delta) => format!("current_value + {delta}"),
         Value::Recompute => "(SELECT 100 * COUNT(*) FROM ( \
@@ -199,6 +213,7 @@ async fn update(
     let rows = incentive_progress::Entity::find()
         .filter(incentive_progress::Column::IncentiveId.eq(program.id))
         .filter(incentive_progress::Column::PromoterId.is_in(changed))
+        .order_by_asc(incentive_progress::Column::PromoterId)
         .all(txn)
         .await?;
     for row in rows {
@@ -253,4 +268,151 @@ async fn update(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use prima_entity::enums::{BookingSource, BookingType};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, TransactionTrait};
+
+    use super::*;
+    use crate::promoters::fixtures::{self, t0};
+
+    /// A CONFIRMED booking of `promoter` two days into the fixtures' programmes, as a change
+    /// would hand it over (it need not be stored for the progress update).
+    fn confirmed(venue: Uuid, promoter: Uuid) -> bookings::Model {
+        let at = t0() + chrono::Duration::days(2);
+        bookings::Model {
+            id: Uuid::new_v4(),
+            venue_id: venue,
+            promoter_id: Some(promoter),
+            guest_id: Uuid::new_v4(),
+            diners: 2,
+            booking_time: at,
+            duration_minutes: 120,
+            special_requests: None,
+            notes: None,
+            r#type: BookingType::NonPrime,
+            source: BookingSource::Promoter,
+            status: BookingStatus::Confirmed,
+            base_fee: 10_000,
+            platform_fee: 1_000,
+            total_fee: 11_000,
+            promoter_commission: 0,
+            confirmed_at: Some(t0()),
+            cancelled_at: None,
+            no_show_at: None,
+            completed_at: None,
+            ip_address: None,
+            user_agent: None,
+            referrer: None,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    fn sql(db: &impl ConnectionTrait, text: &str, values: Vec<sea_orm::Value>) -> Statement {
+        statement(db, text, values)
+    }
+
+    #[tokio::test]
+    async fn programmes_are_locked_in_ascending_id_whatever_order_the_database_returns_them() {
+        let db = fixtures::db().await;
+        if !db.is_postgres() {
+            eprintln!("skipped: row locks need PostgreSQL (TEST_DATABASE_URL)");
+            return;
+        }
+        let venue = fixtures::venue(&db).await;
+        let user = fixtures::user(&db).await;
+        let promoter = fixtures::promoter(&db, venue, "Adams").await;
+        // Two programmes of the promoter, the higher id stored first, so that a scan meets
+        // it first: `high` a random id, `low` the second smallest there is.
+        let high = fixtures::incentive(&db, venue, user).await;
+        fixtures::progress(&db, high, promoter, 0).await;
+        let mut row = incentives::Entity::find_by_id(high)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        let low = Uuid::from_u128(1);
+        row.id = low;
+        row.into_active_model()
+            .reset_all()
+            .insert(&db.conn)
+            .await
+            .unwrap();
+        fixtures::progress(&db, low, promoter, 0).await;
+
+        // Another transaction holds the lower programme's lock.
+        let blocker = db.conn.begin().await.unwrap();
+        blocker
+            .execute_raw(sql(
+                &blocker,
+                "UPDATE incentives SET updated_at = updated_at WHERE id = $1",
+                vec![low.into()],
+            ))
+            .await
+            .unwrap();
+
+        let booking = confirmed(venue, promoter);
+        let change = async {
+            let txn = db.conn.begin().await?;
+            apply(&txn, None, &booking, t0()).await?;
+            txn.commit().await?;
+            Ok::<(), crate::Error>(())
+        };
+        let probe = async {
+            // Once the change waits, it must hold no programme lock: it queued on the lower
+            // id first. (Locking the higher one first, it would hold it while waiting for
+            // the lower one: the half of a deadlock.)
+            let waiting = "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                           WHERE datname = current_database() AND wait_event_type = 'Lock'";
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let n: i64 = db
+                    .conn
+                    .query_one_raw(sql(&db.conn, waiting, vec![]))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .try_get("", "n")
+                    .unwrap();
+                if n > 0 {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the change never waited for the lower programme's lock"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let free = db
+                .conn
+                .begin()
+                .await
+                .unwrap()
+                .query_one_raw(sql(
+                    &db.conn,
+                    "SELECT id FROM incentives WHERE id = $1 FOR UPDATE NOWAIT",
+                    vec![high.into()],
+                ))
+                .await;
+            blocker.rollback().await.unwrap();
+            free
+        };
+        let (changed, free) = tokio::join!(change, probe);
+        free.expect("the higher programme is not locked while the lower one is awaited");
+        changed.unwrap();
+        for programme in [low, high] {
+            let progress = incentive_progress::Entity::find()
+                .filter(incentive_progress::Column::IncentiveId.eq(programme))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(progress.current_value, 100, "{programme}");
+        }
+    }
 }

@@ -19,7 +19,10 @@
 //!   booking exactly one matches; the others match no row and get CONFLICT, so there is
 //!   never a second confirmation, commission or ledger set. Writing first also makes SQLite
 //!   take its write lock at once instead of failing to upgrade a read lock.
-//! - Locks are taken in the order booking, promoter, guest.
+//! - Row locks follow the one global order below. Whatever still makes the database give
+//!   up on a transaction (a deadlock, a serialization failure, a busy SQLite) runs it again
+//!   from its first statement ([`crate::db::retry_transient`], bounded); the client never
+//!   sees INTERNAL for it, at worst CONFLICT "try again".
 //! - Timestamps come from one `now` per change ([`crate::time::now`]); the `*_at` variants
 //!   take it as a parameter for tests.
 //!
@@ -29,6 +32,50 @@
 //! discounts that qualify for the new details, as of the booking's creation; once CONFIRMED
 //! the price and the commission are locked: the new details are recorded, the fees are not
 //! touched (the ledger already holds them).
+//!
+//! # Lock order
+//!
+//! Every write path of the service (booking changes and refunds here, the admin writes of
+//! [`crate::admin`], idempotency keys, the outbox) takes its row locks in this one order, so
+//! no two transactions can each hold a lock the other waits for. A transaction takes only
+//! the locks it needs, but never one listed above a lock it already holds:
+//!
+//! 1. **Venue**: [`crate::admin::lock_venue`], a no-op UPDATE that admin writes take first
+//!    (settings, pricing, access grants); then that venue's `venue_pricing` or
+//!    `user_venue_access` rows. Booking changes never lock a venue.
+//! 2. **Booking**: the conditional UPDATE, or the INSERT, that is the first statement of
+//!    every booking change and refund.
+//! 3. **Promoter**: the counter UPDATE of [`aggregates`] (then its `month_*` recompute);
+//!    the admin's status and tier updates; the no-op UPDATE before a commission assignment
+//!    changes, then that promoter's `commission_assignments` rows.
+//! 4. **Guest**: the counter UPDATE of [`aggregates`] (then `last_booking_at`); the admin's
+//!    detail and status updates.
+//! 5. **Guest-venue aggregates**: the guest's row at the booking's venue, right after the
+//!    guest's own.
+//! 6. **Incentive programmes**, in ascending id: [`incentives`] locks every programme a
+//!    change moves (a no-op UPDATE each) before writing any progress row.
+//! 7. **Incentive progress** rows, by (incentive, promoter): written only under their
+//!    programme's lock.
+//! 8. **The booking's ledger and history**: its `transactions` rows (inserted, or moved
+//!    by one UPDATE; written only under the booking's lock) and its `booking_history` row.
+//! 9. **Idempotency key**: [`idempotency::record`]'s INSERT, which waits for a concurrent
+//!    first use of the same key and so must come after everything it could be waited for
+//!    by.
+//! 10. **Outbox**: [`outbox`] INSERTs, which wait for nothing; the relay numbers and
+//!     publishes committed rows in transactions of its own that lock nothing else.
+//!
+//! And three rules beside the order:
+//! - A row that a transaction locks alone (a commission rate being deactivated, a user at
+//!   login) cannot close a cycle and stands outside the list. PostgreSQL's KEY SHARE locks
+//!   on rows a new row refers to (a booking's venue, guest and promoter) conflict only with
+//!   deletes and changes of a unique column (a guest's email), and those transactions lock
+//!   that one row alone.
+//! - A transaction waits for nothing that may itself wait for a pool connection: it uses
+//!   only its own (`txn`, never the pool, until it has committed or been dropped) and hands
+//!   events to the in-process hub only after commit ([`crate::events`]).
+//! - New work that locks several rows of one table locks them in ascending id, in its place
+//!   in this list (payout generation: the promoter, then its transactions); a programme's
+//!   finalisation takes the programme's lock before its progress rows.
 
 pub mod aggregates;
 pub mod incentives;
@@ -168,6 +215,16 @@ impl Transition {
         match self {
             Transition::Confirm => Capability::Manage,
             _ => Capability::WriteBookings,
+        }
+    }
+
+    /// The mutation that asks for it (it names the transaction in logs).
+    fn mutation(&self) -> &'static str {
+        match self {
+            Transition::Confirm => "confirmBooking",
+            Transition::Cancel { .. } => "cancelBooking",
+            Transition::Complete => "completeBooking",
+            Transition::NoShow { .. } => "markNoShow",
         }
     }
 
@@ -369,100 +426,106 @@ pub async fn create_booking_at(
     let month = commissions::venue_month(&venue, now)?;
     let auto_confirm = venue.auto_confirm_bookings && !venue.require_approval;
 
-    // 4. One transaction.
-    let txn = db.begin().await?;
+    // 4. One transaction, run again from the start on a transient failure.
     let status = if auto_confirm {
         BookingStatus::Confirmed
     } else {
         BookingStatus::Pending
     };
-    let row = bookings::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        venue_id: Set(venue.id),
-        promoter_id: Set(input.promoter_id),
-        guest_id: Set(guest.id),
-        diners: Set(input.diners),
-        booking_time: Set(input.booking_time),
-        duration_minutes: Set(duration),
-        special_requests: Set(special_requests),
-        notes: Set(notes),
-        r#type: Set(input.booking_type),
-        source: Set(source),
-        status: Set(status),
-        base_fee: Set(quote.base_fee),
-        platform_fee: Set(quote.platform_fee),
-        total_fee: Set(quote.total_fee),
-        promoter_commission: Set(0),
-        confirmed_at: Set(auto_confirm.then_some(now)),
-        cancelled_at: Set(None),
-        no_show_at: Set(None),
-        completed_at: Set(None),
-        ip_address: Set(truncate(input.client.ip_address, 45)),
-        user_agent: Set(truncate(input.client.user_agent, 1000)),
-        referrer: Set(truncate(input.client.referrer, 255)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let mut booking = bookings::Entity::insert(row)
-        .exec_with_returning(&txn)
-        .await?;
-    aggregates::apply(&txn, None, &booking, month, now).await?;
-    incentives::apply(&txn, None, &booking, now).await?;
-    let commission = if auto_confirm {
-        confirm_ledger(&txn, &mut booking, &venue, now).await?
-    } else {
-        None
-    };
-    let mut metadata = json!({
-        "pricing_id": pricing_row.id,
-        "discount": quote.discount.as_ref().map(|d| d.kind.as_str()),
-        "minimum_applied": quote.minimum_applied,
-    });
-    if let (Some(c), serde_json::Value::Object(map)) = (&commission, &mut metadata) {
-        map.insert("commission".into(), commission_json(c));
-    }
-    history(
-        &txn,
-        actor,
-        &booking,
-        BookingAction::Created,
-        None,
-        json!({
-            "status": booking.status,
-            "diners": booking.diners,
-            "booking_time": booking.booking_time,
-            "type": booking.r#type,
-            "source": booking.source,
-            "base_fee": cents(booking.base_fee).to_string(),
-            "platform_fee": cents(booking.platform_fee).to_string(),
-            "total_fee": cents(booking.total_fee).to_string(),
-        }),
-        None,
-        Some(metadata),
-        now,
-    )
-    .await?;
-    outbox::booking_changed(&txn, BookingAction::Created, None, &booking, now).await?;
-    if let Some(key) = &key {
-        match idempotency::record(&txn, actor.user_id, key, booking.id, now).await {
-            Ok(()) => {}
-            Err(Error::Conflict(_)) => {
-                // A concurrent first use of the key committed first: undo this one and
-                // answer as its retry.
-                drop(txn);
-                return match idempotency::lookup(db, actor.user_id, key, now).await? {
-                    Seen::Replay(id) => crate::bookings::get(db, actor, id).await,
-                    Seen::New => Err(Error::Conflict(
-                        "a request with this idempotency key is in progress; retry".into(),
-                    )),
-                };
-            }
-            Err(other) => return Err(other),
+    let (input, venue, guest, key) = (&input, &venue, &guest, &key);
+    let (quote, pricing_row) = (&quote, &pricing_row);
+    let (special_requests, notes) = (&special_requests, &notes);
+    crate::db::retry_transient(CREATE_BOOKING, || async move {
+        let txn = db.begin().await?;
+        let row = bookings::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            venue_id: Set(venue.id),
+            promoter_id: Set(input.promoter_id),
+            guest_id: Set(guest.id),
+            diners: Set(input.diners),
+            booking_time: Set(input.booking_time),
+            duration_minutes: Set(duration),
+            special_requests: Set(special_requests.clone()),
+            notes: Set(notes.clone()),
+            r#type: Set(input.booking_type),
+            source: Set(source),
+            status: Set(status),
+            base_fee: Set(quote.base_fee),
+            platform_fee: Set(quote.platform_fee),
+            total_fee: Set(quote.total_fee),
+            promoter_commission: Set(0),
+            confirmed_at: Set(auto_confirm.then_some(now)),
+            cancelled_at: Set(None),
+            no_show_at: Set(None),
+            completed_at: Set(None),
+            ip_address: Set(truncate(input.client.ip_address.clone(), 45)),
+            user_agent: Set(truncate(input.client.user_agent.clone(), 1000)),
+            referrer: Set(truncate(input.client.referrer.clone(), 255)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let mut booking = bookings::Entity::insert(row)
+            .exec_with_returning(&txn)
+            .await?;
+        aggregates::apply(&txn, None, &booking, month, now).await?;
+        incentives::apply(&txn, None, &booking, now).await?;
+        let commission = if auto_confirm {
+            confirm_ledger(&txn, &mut booking, venue, now).await?
+        } else {
+            None
+        };
+        let mut metadata = json!({
+            "pricing_id": pricing_row.id,
+            "discount": quote.discount.as_ref().map(|d| d.kind.as_str()),
+            "minimum_applied": quote.minimum_applied,
+        });
+        if let (Some(c), serde_json::Value::Object(map)) = (&commission, &mut metadata) {
+            map.insert("commission".into(), commission_json(c));
         }
-    }
-    txn.commit().await?;
-    tracing::info!(booking = %booking.id, status = %booking.status, "booking created");
-    Ok(booking)
+        history(
+            &txn,
+            actor,
+            &booking,
+            BookingAction::Created,
+            None,
+            json!({
+                "status": booking.status,
+                "diners": booking.diners,
+                "booking_time": booking.booking_time,
+                "type": booking.r#type,
+                "source": booking.source,
+                "base_fee": cents(booking.base_fee).to_string(),
+                "platform_fee": cents(booking.platform_fee).to_string(),
+                "total_fee": cents(booking.total_fee).to_string(),
+            }),
+            None,
+            Some(metadata),
+            now,
+        )
+        .await?;
+        if let Some(key) = key {
+            match idempotency::record(&txn, actor.user_id, key, booking.id, now).await {
+                Ok(()) => {}
+                Err(Error::Conflict(_)) => {
+                    // A concurrent first use of the key committed first: undo this one and
+                    // answer as its retry.
+                    drop(txn);
+                    return match idempotency::lookup(db, actor.user_id, key, now).await? {
+                        Seen::Replay(id) => crate::bookings::get(db, actor, id).await,
+                        Seen::New => Err(Error::Conflict(
+                            "a request with this idempotency key is in progress; retry".into(),
+                        )),
+                    };
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        outbox::booking_changed(&txn, BookingAction::Created, None, &booking, now).await?;
+        txn.commit().await?;
+        tracing::info!(booking = %booking.id, status = %booking.status, "booking created");
+        Ok(booking)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -586,69 +649,73 @@ pub async fn update_booking_at(
     }
     let month = commissions::venue_month(&venue, now)?;
 
-    let txn = db.begin().await?;
-    let updated = bookings::Entity::update_many()
-        .col_expr(
-            bookings::Column::BookingTime,
-            Expr::value(after.booking_time),
+    let (before, after, previous, new, repriced) = (&before, &after, &previous, &new, &repriced);
+    crate::db::retry_transient("updateBooking", || async move {
+        let txn = db.begin().await?;
+        let updated = bookings::Entity::update_many()
+            .col_expr(
+                bookings::Column::BookingTime,
+                Expr::value(after.booking_time),
+            )
+            .col_expr(bookings::Column::Diners, Expr::value(after.diners))
+            .col_expr(
+                bookings::Column::DurationMinutes,
+                Expr::value(after.duration_minutes),
+            )
+            .col_expr(bookings::Column::Notes, Expr::value(after.notes.clone()))
+            .col_expr(
+                bookings::Column::SpecialRequests,
+                Expr::value(after.special_requests.clone()),
+            )
+            .col_expr(bookings::Column::BaseFee, Expr::value(after.base_fee))
+            .col_expr(
+                bookings::Column::PlatformFee,
+                Expr::value(after.platform_fee),
+            )
+            .col_expr(bookings::Column::TotalFee, Expr::value(after.total_fee))
+            .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+            .filter(bookings::Column::Id.eq(id))
+            .filter(bookings::Column::Status.eq(before.status))
+            .filter(bookings::Column::UpdatedAt.eq(before.updated_at))
+            .exec_with_returning(&txn)
+            .await?;
+        let Some(booking) = updated.into_iter().next() else {
+            drop(txn);
+            return Err(Error::Conflict(
+                "this booking was changed by someone else meanwhile; reload it and try again".into(),
+            ));
+        };
+        aggregates::apply(&txn, Some(before), &booking, month, now).await?;
+        incentives::apply(&txn, Some(before), &booking, now).await?;
+        let metadata = json!({
+            "repriced": repriced.is_some(),
+            "pricing_id": repriced.as_ref().map(|(id, _)| *id),
+            "discount": repriced.as_ref().and_then(|(_, q)| q.discount.as_ref().map(|d| d.kind.as_str())),
+        });
+        history(
+            &txn,
+            actor,
+            &booking,
+            BookingAction::Updated,
+            Some(serde_json::Value::Object(previous.clone())),
+            serde_json::Value::Object(new.clone()),
+            None,
+            Some(metadata),
+            now,
         )
-        .col_expr(bookings::Column::Diners, Expr::value(after.diners))
-        .col_expr(
-            bookings::Column::DurationMinutes,
-            Expr::value(after.duration_minutes),
-        )
-        .col_expr(bookings::Column::Notes, Expr::value(after.notes.clone()))
-        .col_expr(
-            bookings::Column::SpecialRequests,
-            Expr::value(after.special_requests.clone()),
-        )
-        .col_expr(bookings::Column::BaseFee, Expr::value(after.base_fee))
-        .col_expr(
-            bookings::Column::PlatformFee,
-            Expr::value(after.platform_fee),
-        )
-        .col_expr(bookings::Column::TotalFee, Expr::value(after.total_fee))
-        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-        .filter(bookings::Column::Id.eq(id))
-        .filter(bookings::Column::Status.eq(before.status))
-        .filter(bookings::Column::UpdatedAt.eq(before.updated_at))
-        .exec_with_returning(&txn)
         .await?;
-    let Some(booking) = updated.into_iter().next() else {
-        drop(txn);
-        return Err(Error::Conflict(
-            "this booking was changed by someone else meanwhile; reload it and try again".into(),
-        ));
-    };
-    aggregates::apply(&txn, Some(&before), &booking, month, now).await?;
-    incentives::apply(&txn, Some(&before), &booking, now).await?;
-    let metadata = json!({
-        "repriced": repriced.is_some(),
-        "pricing_id": repriced.as_ref().map(|(id, _)| *id),
-        "discount": repriced.as_ref().and_then(|(_, q)| q.discount.as_ref().map(|d| d.kind.as_str())),
-    });
-    history(
-        &txn,
-        actor,
-        &booking,
-        BookingAction::Updated,
-        Some(serde_json::Value::Object(previous)),
-        serde_json::Value::Object(new),
-        None,
-        Some(metadata),
-        now,
-    )
-    .await?;
-    outbox::booking_changed(
-        &txn,
-        BookingAction::Updated,
-        Some(before.status),
-        &booking,
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(booking)
+        outbox::booking_changed(
+            &txn,
+            BookingAction::Updated,
+            Some(before.status),
+            &booking,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(booking)
+    })
+    .await
 }
 
 /// The fields that differ, as (previous, new) JSON objects of history.
@@ -786,106 +853,110 @@ pub async fn transition_at(
     let month = commissions::venue_month(&venue, now)?;
     let target = transition.target();
 
-    let txn = db.begin().await?;
-    let mut update = bookings::Entity::update_many()
-        .col_expr(bookings::Column::Status, Expr::value(target))
-        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-        .filter(bookings::Column::Id.eq(id))
-        .filter(bookings::Column::Status.is_in(transition.sources().iter().copied()));
-    update = match &transition {
-        Transition::Confirm => update.col_expr(bookings::Column::ConfirmedAt, Expr::value(now)),
-        Transition::Cancel { .. } => update
-            .col_expr(bookings::Column::CancelledAt, Expr::value(now))
-            .filter(bookings::Column::BookingTime.gt(now)),
-        Transition::Complete => update
-            .col_expr(bookings::Column::CompletedAt, Expr::value(now))
-            .filter(bookings::Column::BookingTime.lte(now)),
-        Transition::NoShow { .. } => update
-            .col_expr(bookings::Column::NoShowAt, Expr::value(now))
-            .filter(bookings::Column::BookingTime.lte(now)),
-    };
-    let updated = update.exec_with_returning(&txn).await?;
-    let Some(mut booking) = updated.into_iter().next() else {
-        // Someone else changed it between our read and our write: say what it is now.
-        drop(txn);
-        let current = crate::bookings::get(db, actor, id).await?;
-        check_transition(current.status, &transition, current.booking_time, now)?;
-        return Err(Error::Conflict(
-            "this booking was changed by someone else meanwhile; reload it and try again".into(),
-        ));
-    };
-    // The status the row really had (the read above may be stale for CANCEL's two sources).
-    let previous_status =
-        if booking.confirmed_at.is_some() && matches!(transition, Transition::Cancel { .. }) {
-            BookingStatus::Confirmed
-        } else {
-            transition.sources()[0]
+    let (transition, venue) = (&transition, &venue);
+    crate::db::retry_transient(transition.mutation(), || async move {
+        let txn = db.begin().await?;
+        let mut update = bookings::Entity::update_many()
+            .col_expr(bookings::Column::Status, Expr::value(target))
+            .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+            .filter(bookings::Column::Id.eq(id))
+            .filter(bookings::Column::Status.is_in(transition.sources().iter().copied()));
+        update = match transition {
+            Transition::Confirm => update.col_expr(bookings::Column::ConfirmedAt, Expr::value(now)),
+            Transition::Cancel { .. } => update
+                .col_expr(bookings::Column::CancelledAt, Expr::value(now))
+                .filter(bookings::Column::BookingTime.gt(now)),
+            Transition::Complete => update
+                .col_expr(bookings::Column::CompletedAt, Expr::value(now))
+                .filter(bookings::Column::BookingTime.lte(now)),
+            Transition::NoShow { .. } => update
+                .col_expr(bookings::Column::NoShowAt, Expr::value(now))
+                .filter(bookings::Column::BookingTime.lte(now)),
         };
-    let mut prior = booking.clone();
-    prior.status = previous_status;
-    aggregates::apply(&txn, Some(&prior), &booking, month, now).await?;
-    incentives::apply(&txn, Some(&prior), &booking, now).await?;
+        let updated = update.exec_with_returning(&txn).await?;
+        let Some(mut booking) = updated.into_iter().next() else {
+            // Someone else changed it between our read and our write: say what it is now.
+            drop(txn);
+            let current = crate::bookings::get(db, actor, id).await?;
+            check_transition(current.status, transition, current.booking_time, now)?;
+            return Err(Error::Conflict(
+                "this booking was changed by someone else meanwhile; reload it and try again".into(),
+            ));
+        };
+        // The status the row really had (the read above may be stale for CANCEL's two sources).
+        let previous_status =
+            if booking.confirmed_at.is_some() && matches!(transition, Transition::Cancel { .. }) {
+                BookingStatus::Confirmed
+            } else {
+                transition.sources()[0]
+            };
+        let mut prior = booking.clone();
+        prior.status = previous_status;
+        aggregates::apply(&txn, Some(&prior), &booking, month, now).await?;
+        incentives::apply(&txn, Some(&prior), &booking, now).await?;
 
-    let mut metadata = None;
-    match &transition {
-        Transition::Confirm => {
-            let commission = confirm_ledger(&txn, &mut booking, &venue, now).await?;
-            metadata = commission.map(|c| json!({ "commission": commission_json(&c) }));
+        let mut metadata = None;
+        match transition {
+            Transition::Confirm => {
+                let commission = confirm_ledger(&txn, &mut booking, venue, now).await?;
+                metadata = commission.map(|c| json!({ "commission": commission_json(&c) }));
+            }
+            Transition::Cancel { .. } => {
+                move_ledger(
+                    &txn,
+                    id,
+                    TransactionStatus::Cancelled,
+                    TransactionStatus::Cancelled,
+                    now,
+                )
+                .await?;
+            }
+            Transition::Complete => {
+                move_ledger(
+                    &txn,
+                    id,
+                    TransactionStatus::Confirmed,
+                    TransactionStatus::Confirmed,
+                    now,
+                )
+                .await?;
+            }
+            Transition::NoShow { .. } => {
+                move_ledger(
+                    &txn,
+                    id,
+                    TransactionStatus::Confirmed,
+                    TransactionStatus::Cancelled,
+                    now,
+                )
+                .await?;
+            }
         }
-        Transition::Cancel { .. } => {
-            move_ledger(
-                &txn,
-                id,
-                TransactionStatus::Cancelled,
-                TransactionStatus::Cancelled,
-                now,
-            )
-            .await?;
-        }
-        Transition::Complete => {
-            move_ledger(
-                &txn,
-                id,
-                TransactionStatus::Confirmed,
-                TransactionStatus::Confirmed,
-                now,
-            )
-            .await?;
-        }
-        Transition::NoShow { .. } => {
-            move_ledger(
-                &txn,
-                id,
-                TransactionStatus::Confirmed,
-                TransactionStatus::Cancelled,
-                now,
-            )
-            .await?;
-        }
-    }
-    history(
-        &txn,
-        actor,
-        &booking,
-        BookingAction::StatusChanged,
-        Some(json!({ "status": previous_status })),
-        json!({ "status": target }),
-        transition.reason().map(str::to_owned),
-        metadata,
-        now,
-    )
-    .await?;
-    outbox::booking_changed(
-        &txn,
-        BookingAction::StatusChanged,
-        Some(previous_status),
-        &booking,
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    tracing::info!(booking = %id, from = %previous_status, to = %target, "booking status changed");
-    Ok(booking)
+        history(
+            &txn,
+            actor,
+            &booking,
+            BookingAction::StatusChanged,
+            Some(json!({ "status": previous_status })),
+            json!({ "status": target }),
+            transition.reason().map(str::to_owned),
+            metadata,
+            now,
+        )
+        .await?;
+        outbox::booking_changed(
+            &txn,
+            BookingAction::StatusChanged,
+            Some(previous_status),
+            &booking,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(booking = %id, from = %previous_status, to = %target, "booking status changed");
+        Ok(booking)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1119,5 +1190,7 @@ fn truncate(value: Option<String>, max: usize) -> Option<String> {
     value.map(|v| v.chars().take(max).collect())
 }
 
+#[cfg(test)]
+mod retry_tests;
 #[cfg(test)]
 mod tests;

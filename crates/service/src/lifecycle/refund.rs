@@ -16,7 +16,9 @@
 //!   commission.
 //! - Concurrency: the transaction first takes the booking's row lock with a conditional
 //!   write (`WHERE status = 'COMPLETED'`), then reads the refunds so far in a new statement,
-//!   so two concurrent refunds are serialised and cannot together exceed the charge.
+//!   so two concurrent refunds are serialised and cannot together exceed the charge. It
+//!   locks nothing else (its new ledger rows come 8th in the lock order of [`super`]), and
+//!   runs again on a transient failure ([`crate::db::retry_transient`]).
 
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingStatus, TransactionStatus, TransactionType};
@@ -96,145 +98,151 @@ pub async fn refund_booking_at(
         .await?
         .ok_or(Error::NotFound { what: "booking" })?;
 
-    let txn = db.begin().await?;
-    // The booking's row lock, first: concurrent refunds of one booking run one at a time.
-    let locked = bookings::Entity::update_many()
-        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-        .filter(bookings::Column::Id.eq(id))
-        .filter(bookings::Column::Status.eq(BookingStatus::Completed))
+    let (venue, reason) = (&venue, &reason);
+    crate::db::retry_transient("refundBooking", || async move {
+        let txn = db.begin().await?;
+        // The booking's row lock, first: concurrent refunds of one booking run one at a time.
+        let locked = bookings::Entity::update_many()
+            .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+            .filter(bookings::Column::Id.eq(id))
+            .filter(bookings::Column::Status.eq(BookingStatus::Completed))
+            .exec_with_returning(&txn)
+            .await?;
+        let Some(booking) = locked.into_iter().next() else {
+            return Err(Error::Conflict(
+                "this booking was changed by someone else meanwhile; reload it and try again"
+                    .into(),
+            ));
+        };
+        let ledger = transactions::Entity::find()
+            .filter(transactions::Column::BookingId.eq(id))
+            .all(&txn)
+            .await?;
+        let live = |t: &&transactions::Model| {
+            !matches!(
+                t.status,
+                TransactionStatus::Cancelled | TransactionStatus::Failed
+            )
+        };
+        let sum = |kind: TransactionType| -> i64 {
+            ledger
+                .iter()
+                .filter(live)
+                .filter(|t| t.r#type == kind)
+                .map(|t| t.amount)
+                .sum()
+        };
+        let charged = sum(TransactionType::BookingFee) + sum(TransactionType::PlatformFee);
+        let refunded = -sum(TransactionType::Refund);
+        let refundable = charged - refunded;
+        let amount = amount.unwrap_or(refundable);
+        if refundable <= 0 {
+            return Err(Error::Conflict(
+                "this booking has been refunded in full already".into(),
+            ));
+        }
+        if amount > refundable {
+            return Err(Error::invalid(
+                "amount",
+                format!(
+                    "`amount` {} is more than the {} that can still be refunded",
+                    cents(amount),
+                    cents(refundable)
+                ),
+            ));
+        }
+
+        // The clawback: the cumulative target after this refund, minus what was clawed back.
+        let commission = ledger
+            .iter()
+            .filter(live)
+            .find(|t| t.r#type == TransactionType::PromoterCommission);
+        let clawback = commission.and_then(|c| {
+            let clawed: i64 = -ledger
+                .iter()
+                .filter(live)
+                .filter(|t| {
+                    t.r#type == TransactionType::Adjustment
+                        && t.reverses_transaction_id == Some(c.id)
+                })
+                .map(|t| t.amount)
+                .sum::<i64>();
+            let target = (Decimal::from(c.amount) * Decimal::from(refunded + amount)
+                / Decimal::from(charged))
+            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+            let target = i64::try_from(target).unwrap_or(c.amount).min(c.amount);
+            let due = target - clawed;
+            (due > 0).then_some((c, due))
+        });
+
+        let short = &id.simple().to_string()[..8];
+        // Refunds and clawbacks are final at once: CONFIRMED, processed now.
+        let row = |kind: TransactionType,
+                   amount: i64,
+                   promoter: Option<Uuid>,
+                   reverses: Option<Uuid>,
+                   description: String| {
+            let mut row = super::ledger_row(id, venue, kind, amount, description, now);
+            row.promoter_id = Set(promoter);
+            row.reverses_transaction_id = Set(reverses);
+            row.status = Set(TransactionStatus::Confirmed);
+            row.processed_at = Set(Some(now));
+            row
+        };
+        let refund = transactions::Entity::insert(row(
+            TransactionType::Refund,
+            -amount,
+            None,
+            None,
+            format!("Refund, booking {short}: {reason}"),
+        ))
         .exec_with_returning(&txn)
         .await?;
-    let Some(booking) = locked.into_iter().next() else {
-        return Err(Error::Conflict(
-            "this booking was changed by someone else meanwhile; reload it and try again".into(),
-        ));
-    };
-    let ledger = transactions::Entity::find()
-        .filter(transactions::Column::BookingId.eq(id))
-        .all(&txn)
-        .await?;
-    let live = |t: &&transactions::Model| {
-        !matches!(
-            t.status,
-            TransactionStatus::Cancelled | TransactionStatus::Failed
-        )
-    };
-    let sum = |kind: TransactionType| -> i64 {
-        ledger
-            .iter()
-            .filter(live)
-            .filter(|t| t.r#type == kind)
-            .map(|t| t.amount)
-            .sum()
-    };
-    let charged = sum(TransactionType::BookingFee) + sum(TransactionType::PlatformFee);
-    let refunded = -sum(TransactionType::Refund);
-    let refundable = charged - refunded;
-    let amount = amount.unwrap_or(refundable);
-    if refundable <= 0 {
-        return Err(Error::Conflict(
-            "this booking has been refunded in full already".into(),
-        ));
-    }
-    if amount > refundable {
-        return Err(Error::invalid(
-            "amount",
-            format!(
-                "`amount` {} is more than the {} that can still be refunded",
-                cents(amount),
-                cents(refundable)
+        let clawback = match clawback {
+            Some((commission, due)) => Some(
+                transactions::Entity::insert(row(
+                    TransactionType::Adjustment,
+                    -due,
+                    commission.promoter_id,
+                    Some(commission.id),
+                    format!("Commission clawback for the refund of booking {short}"),
+                ))
+                .exec_with_returning(&txn)
+                .await?,
             ),
-        ));
-    }
-
-    // The clawback: the cumulative target after this refund, minus what was clawed back.
-    let commission = ledger
-        .iter()
-        .filter(live)
-        .find(|t| t.r#type == TransactionType::PromoterCommission);
-    let clawback = commission.and_then(|c| {
-        let clawed: i64 = -ledger
-            .iter()
-            .filter(live)
-            .filter(|t| {
-                t.r#type == TransactionType::Adjustment && t.reverses_transaction_id == Some(c.id)
-            })
-            .map(|t| t.amount)
-            .sum::<i64>();
-        let target = (Decimal::from(c.amount) * Decimal::from(refunded + amount)
-            / Decimal::from(charged))
-        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-        let target = i64::try_from(target).unwrap_or(c.amount).min(c.amount);
-        let due = target - clawed;
-        (due > 0).then_some((c, due))
-    });
-
-    let short = &id.simple().to_string()[..8];
-    // Refunds and clawbacks are final at once: CONFIRMED, processed now.
-    let row = |kind: TransactionType,
-               amount: i64,
-               promoter: Option<Uuid>,
-               reverses: Option<Uuid>,
-               description: String| {
-        let mut row = super::ledger_row(id, &venue, kind, amount, description, now);
-        row.promoter_id = Set(promoter);
-        row.reverses_transaction_id = Set(reverses);
-        row.status = Set(TransactionStatus::Confirmed);
-        row.processed_at = Set(Some(now));
-        row
-    };
-    let refund = transactions::Entity::insert(row(
-        TransactionType::Refund,
-        -amount,
-        None,
-        None,
-        format!("Refund, booking {short}: {reason}"),
-    ))
-    .exec_with_returning(&txn)
-    .await?;
-    let clawback = match clawback {
-        Some((commission, due)) => Some(
-            transactions::Entity::insert(row(
-                TransactionType::Adjustment,
-                -due,
-                commission.promoter_id,
-                Some(commission.id),
-                format!("Commission clawback for the refund of booking {short}"),
-            ))
-            .exec_with_returning(&txn)
-            .await?,
-        ),
-        None => None,
-    };
-    history(
-        &txn,
-        actor,
-        &booking,
-        BookingAction::Refunded,
-        Some(json!({ "refunded": cents(refunded).to_string() })),
-        json!({
-            "refunded": cents(refunded + amount).to_string(),
-            "refund": cents(amount).to_string(),
-            "clawback": clawback.as_ref().map(|t| cents(-t.amount).to_string()),
-        }),
-        Some(reason),
-        Some(json!({ "refund_transaction_id": refund.id })),
-        now,
-    )
-    .await?;
-    outbox::booking_changed(
-        &txn,
-        BookingAction::Refunded,
-        Some(booking.status),
-        &booking,
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(Refund {
-        booking,
-        refund,
-        clawback,
-        refundable: refundable - amount,
+            None => None,
+        };
+        history(
+            &txn,
+            actor,
+            &booking,
+            BookingAction::Refunded,
+            Some(json!({ "refunded": cents(refunded).to_string() })),
+            json!({
+                "refunded": cents(refunded + amount).to_string(),
+                "refund": cents(amount).to_string(),
+                "clawback": clawback.as_ref().map(|t| cents(-t.amount).to_string()),
+            }),
+            Some(reason.clone()),
+            Some(json!({ "refund_transaction_id": refund.id })),
+            now,
+        )
+        .await?;
+        outbox::booking_changed(
+            &txn,
+            BookingAction::Refunded,
+            Some(booking.status),
+            &booking,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Refund {
+            booking,
+            refund,
+            clawback,
+            refundable: refundable - amount,
+        })
     })
+    .await
 }
