@@ -543,9 +543,15 @@ pub async fn grant_access(
         // Grants of one venue change one at a time, so the last-owner rule holds under
         // concurrent calls.
         lock_venue(&txn, venue_id).await?;
-        let user = users::Entity::find_by_id(user_id)
-            .one(&txn)
+        // Then the user's row: their grants at all venues change one at a time, so the cap
+        // on venues per user holds under concurrent grants.
+        let user = users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt).into())
+            .filter(users::Column::Id.eq(user_id))
+            .exec_with_returning(&txn)
             .await?
+            .into_iter()
+            .next()
             .ok_or_else(|| Error::invalid("userId", format!("no user has the id {user_id}")))?;
         let at = now();
         let existing = user_venue_access::Entity::find()
@@ -553,6 +559,21 @@ pub async fn grant_access(
             .filter(user_venue_access::Column::UserId.eq(user_id))
             .one(&txn)
             .await?;
+        if existing.as_ref().is_none_or(|row| row.revoked_at.is_some()) {
+            let live = user_venue_access::Entity::find()
+                .filter(user_venue_access::Column::UserId.eq(user_id))
+                .filter(user_venue_access::Column::RevokedAt.is_null())
+                .count(&txn)
+                .await?;
+            if live >= crate::users::MAX_VENUE_ROLES {
+                return Err(Error::invalid(
+                    "userId",
+                    format!(
+                        "this user already has access to {live} venues, the most one user can hold"
+                    ),
+                ));
+            }
+        }
         let access = match existing {
             Some(row) => {
                 if row.revoked_at.is_none() {

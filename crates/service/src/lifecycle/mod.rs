@@ -41,8 +41,9 @@
 //! the locks it needs, but never one listed above a lock it already holds:
 //!
 //! 1. **Venue**: [`crate::admin::lock_venue`], a no-op UPDATE that admin writes take first
-//!    (settings, pricing, access grants); then that venue's `venue_pricing` or
-//!    `user_venue_access` rows. Booking changes never lock a venue.
+//!    (settings, pricing, access grants); for a grant, then the granted user's row (a
+//!    no-op UPDATE: one user's grants change one at a time); then that venue's
+//!    `venue_pricing` or `user_venue_access` rows. Booking changes never lock a venue.
 //! 2. **Booking**: the conditional UPDATE, or the INSERT, that is the first statement of
 //!    every booking change and refund.
 //! 3. **Promoter**: the counter UPDATE of [`aggregates`] (then its `month_*` recompute);

@@ -141,6 +141,15 @@ pub async fn refund_booking_at(
                 "this booking has been refunded in full already".into(),
             ));
         }
+        let refunds = ledger
+            .iter()
+            .filter(|t| t.r#type == TransactionType::Refund)
+            .count() as u64;
+        if refunds >= crate::ledger::MAX_REFUNDS_PER_BOOKING {
+            return Err(Error::Conflict(format!(
+                "this booking has had {refunds} refunds, the most one booking can take"
+            )));
+        }
         if amount > refundable {
             return Err(Error::invalid(
                 "amount",

@@ -1545,6 +1545,33 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
 }
 
 #[tokio::test]
+async fn a_booking_takes_at_most_the_refunds_its_transaction_bound_allows() {
+    let w = world().await;
+    let owner = fixtures::actor(w.user, UserRole::Manager, &[(w.venue, Level::Owner)]);
+    let booking = completed(&w, 4).await;
+    let at = after_it() + Duration::hours(1);
+    let cent = Some(rust_decimal_macros::dec!(0.01));
+    for _ in 0..crate::ledger::MAX_REFUNDS_PER_BOOKING {
+        refund_booking_at(&w.db.conn, &owner, booking.id, cent, "Part".into(), at)
+            .await
+            .unwrap();
+    }
+    let before = counts(&w).await;
+    let err = refund_booking_at(&w.db.conn, &owner, booking.id, cent, "One more".into(), at)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "CONFLICT");
+    assert_eq!(counts(&w).await, before);
+    let transactions = prima_entity::transactions::Entity::find()
+        .filter(prima_entity::transactions::Column::BookingId.eq(booking.id))
+        .all(&w.db.conn)
+        .await
+        .unwrap();
+    assert!(transactions.len() as u64 <= crate::ledger::MAX_TRANSACTIONS_PER_BOOKING);
+    assert_clean(&w, at).await;
+}
+
+#[tokio::test]
 async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
     let w = world().await;
     let booking = completed(&w, 2).await;
