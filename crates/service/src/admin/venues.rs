@@ -546,7 +546,10 @@ pub async fn grant_access(
         // Then the user's row: their grants at all venues change one at a time, so the cap
         // on venues per user holds under concurrent grants.
         let user = users::Entity::update_many()
-            .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt).into())
+            .col_expr(
+                users::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::col(users::Column::UpdatedAt),
+            )
             .filter(users::Column::Id.eq(user_id))
             .exec_with_returning(&txn)
             .await?
