@@ -8,6 +8,7 @@ mod bad_input;
 mod bookings;
 mod graphql_ws_client;
 mod http;
+mod login_throttle;
 mod portfolio;
 mod pricing;
 mod realtime;
