@@ -63,7 +63,18 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = TestApp::demo(100).await;
+    // Behind a proxy that sets X-Forwarded-For, so the recorded client address can be checked.
+    let app = TestApp::demo_with(
+        100,
+        prima_server::config::ServeArgs {
+            login: prima_server::config::LoginArgs {
+                trust_forwarded_for: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
     let gm = app.login("gm@prima.demo").await;
     let venue = app
         .query_ok(&gm, "{ venues { edges { node { id } } } }", json!({}))

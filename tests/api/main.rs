@@ -9,6 +9,7 @@ mod bookings;
 mod graphql_ws_client;
 mod http;
 mod limits;
+mod login_throttle;
 mod portfolio;
 mod pricing;
 mod random_documents;

@@ -77,15 +77,21 @@ impl TestApp {
 
     async fn start_with(db: TestDb, args: ServeArgs) -> TestApp {
         init_logs();
-        // With TEST_REDIS_URL the events go through Redis, on a channel of this test's own
-        // (tests run in parallel on one Redis).
+        // With TEST_REDIS_URL the events go through Redis, on a channel of this test's own,
+        // and the limiter's counters under a prefix of its own (tests run in parallel on
+        // one Redis).
         let redis_url = std::env::var("TEST_REDIS_URL")
             .ok()
             .filter(|url| !url.is_empty());
+        let test = uuid::Uuid::new_v4();
         let args = ServeArgs {
             token_secret: Some("a-test-secret-of-enough-length".parse().expect("secret")),
             redis_url: args.redis_url.clone().or(redis_url),
-            events_channel: format!("prima:test:{}", uuid::Uuid::new_v4()),
+            events_channel: format!("prima:test:{test}"),
+            login: prima_server::config::LoginArgs {
+                limiter_prefix: format!("prima:test:{test}:limit"),
+                ..args.login
+            },
             ..args
         };
         let server = prima_server::app::spawn(db.db.clone(), &args)

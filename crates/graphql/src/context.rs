@@ -24,6 +24,10 @@ pub struct Deps {
     pub batch_delay: std::time::Duration,
     /// The replica's event hub, for subscriptions (absent only when exporting the schema).
     pub realtime: Option<RealTime>,
+    /// The limiter store (rate limits, login throttle): in Redis when configured.
+    pub limiter: prima_service::throttle::Store,
+    /// The login throttle and the password hasher.
+    pub login: Arc<prima_service::auth::LoginGuard>,
 }
 
 /// What subscriptions need: the replica's events and how feeds run.

@@ -6,8 +6,8 @@ use prima_entity::enums::{UserRole, UserStatus, VenueRole};
 use prima_entity::{user_venue_access, users};
 use prima_service::users::Me;
 
-use crate::context::{actor, deps, loader};
-use crate::error::Result;
+use crate::context::{actor, client_info, deps, loader};
+use crate::error::{Result, retry_after_header};
 use crate::loaders::VenueId;
 use crate::venues::Venue;
 
@@ -152,7 +152,12 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Exchanges an email and password for a bearer token. A wrong email and a wrong
-    /// password get the same answer (UNAUTHENTICATED).
+    /// password get the same answer (UNAUTHENTICATED). Failed logins are throttled per email
+    /// and per client address, known emails or not: after a few, each attempt must wait
+    /// longer, and after more they are locked out for a while; such an attempt, or one
+    /// arriving while too many passwords are being checked, is refused with THROTTLED,
+    /// `extensions.retryAfter` (seconds) and a `Retry-After` header. A successful login
+    /// resets the email's count.
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -160,8 +165,17 @@ impl AuthMutation {
         #[graphql(desc = "Password.", secret)] password: String,
     ) -> Result<LoginPayload> {
         let deps = deps(ctx);
-        let session =
-            prima_service::auth::login(&deps.db.conn, &deps.tokens, &email, &password).await?;
+        let client = client_info(ctx);
+        let session = prima_service::auth::login(
+            &deps.db.conn,
+            &deps.tokens,
+            &deps.login,
+            &email,
+            &password,
+            client.ip_address.as_deref(),
+        )
+        .await
+        .map_err(|err| retry_after_header(ctx, err))?;
         Ok(LoginPayload {
             token: session.token,
             expires_at: session.expires_at,

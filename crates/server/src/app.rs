@@ -20,10 +20,11 @@ use chrono::Duration;
 use prima_graphql::{AppSchema, Deps, RealTime, build_schema, request_data};
 use prima_service::Error;
 use prima_service::access::Actor;
-use prima_service::auth::{TokenSecret, Tokens};
+use prima_service::auth::{Hasher, LoginGuard, TokenSecret, Tokens};
 use prima_service::db::Db;
 use prima_service::events::{Events, FeedOptions, RelayOptions};
 use prima_service::lifecycle::ClientInfo;
+use prima_service::throttle::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
     /// The WebSocket endpoint's limits and per-user operation counts.
     pub ws: crate::ws::Sockets,
+    /// Whether `X-Forwarded-For` names the client (`PRIMA_TRUST_FORWARDED_FOR`).
+    pub trust_forwarded_for: bool,
 }
 
 /// Builds the application for a migrated database, and starts its outbox relay and event
@@ -83,11 +86,22 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
             revalidate: std::time::Duration::from_millis(args.subscription_recheck_ms.max(1)),
         },
     };
+    let limiter = match &redis {
+        Some(client) => Store::redis(client.clone(), args.login.store_options()),
+        None => Store::in_process(args.login.store_options()),
+    };
+    let login = Arc::new(LoginGuard::new(
+        limiter.clone(),
+        Hasher::new(args.login.hash_limits()),
+        args.login.policy(),
+    ));
     let deps = Deps {
         db,
         tokens,
         batch_delay: std::time::Duration::from_millis(args.batch_delay_ms),
         realtime: Some(realtime),
+        limiter,
+        login,
     };
     let schema = build_schema(Some(deps.clone()), &args.schema_limits());
     let state = AppState {
@@ -96,6 +110,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         metrics: Arc::new(Metrics::default()),
         redis,
         ws: crate::ws::Sockets::new(&args.ws),
+        trust_forwarded_for: args.login.trust_forwarded_for,
     };
     let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -239,10 +254,11 @@ async fn graphql(
         Some(Ok(token)) => caller_from(&state, Some(token)).await,
     };
     let (caller, loader) = request_data(&state.deps, outcome);
-    let mut request = request
-        .into_inner()
-        .data(caller)
-        .data(client_info(&headers, peer));
+    let mut request = request.into_inner().data(caller).data(client_info(
+        &headers,
+        peer,
+        state.trust_forwarded_for,
+    ));
     if let Some(loader) = loader {
         request = request.data(loader);
     }
@@ -251,11 +267,17 @@ async fn graphql(
     response.into()
 }
 
-/// Where a request came from, recorded on the bookings it makes (for fraud review): the
-/// first `X-Forwarded-For` address (the client, when a proxy in front of us sets it), else
-/// the peer's socket address; `User-Agent` and `Referer`. Informational only: a client can
-/// send any of the headers, so nothing decides on them.
-pub(crate) fn client_info(headers: &HeaderMap, peer: std::net::SocketAddr) -> ClientInfo {
+/// Where a request came from, recorded on the bookings it makes (for fraud review) and the
+/// address login throttling counts by: the connection's peer address or, with
+/// `trust_forwarded_for`, the first `X-Forwarded-For` address (the client, as a proxy in front
+/// of us saw it). Trusting that header needs such a proxy, one that sets it itself: without
+/// one, any client can name any address. `User-Agent` and `Referer` are informational only
+/// (a client can send anything), so nothing decides on them.
+pub(crate) fn client_info(
+    headers: &HeaderMap,
+    peer: std::net::SocketAddr,
+    trust_forwarded_for: bool,
+) -> ClientInfo {
     let text = |name: &str| {
         headers
             .get(name)
@@ -264,15 +286,19 @@ pub(crate) fn client_info(headers: &HeaderMap, peer: std::net::SocketAddr) -> Cl
             .filter(|value| !value.is_empty())
             .map(str::to_owned)
     };
+    let forwarded = || {
+        text("x-forwarded-for").and_then(|list| {
+            list.split(',')
+                .next()
+                .map(str::trim)
+                .filter(|ip| !ip.is_empty())
+                .map(str::to_owned)
+        })
+    };
     ClientInfo {
-        ip_address: text("x-forwarded-for")
-            .and_then(|list| {
-                list.split(',')
-                    .next()
-                    .map(str::trim)
-                    .filter(|ip| !ip.is_empty())
-                    .map(str::to_owned)
-            })
+        ip_address: trust_forwarded_for
+            .then(forwarded)
+            .flatten()
             .or_else(|| Some(peer.ip().to_string())),
         user_agent: text(header::USER_AGENT.as_str()),
         referrer: text(header::REFERER.as_str()),

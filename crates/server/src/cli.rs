@@ -170,8 +170,12 @@ async fn create_user(db: &Db, args: CreateUserArgs) -> anyhow::Result<()> {
             })?;
         venues.push((venue, venue_role));
     }
+    // One hash: the machine's limits are plenty, and it goes through the same hasher as
+    // every other argon2 computation.
+    let hasher = prima_service::auth::Hasher::new(prima_service::auth::HashLimits::for_machine());
     let user = prima_service::users::create_user(
         &db.conn,
+        &hasher,
         prima_service::users::NewUser {
             email: args.email,
             password: args.password.0,

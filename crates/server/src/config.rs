@@ -134,6 +134,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PRIMA_EVENTS_CHANNEL", default_value = "prima:events")]
     pub events_channel: String,
 
+    /// Login throttling, password hashing and the limiter store.
+    #[command(flatten)]
+    pub login: LoginArgs,
+
     /// Test hook: the outbox relay publishes nothing (as if the process died between a
     /// commit and its publication).
     #[arg(
@@ -234,6 +238,139 @@ impl Default for ServeArgs {
             hold_relay: false,
             events_channel: "prima:events".to_owned(),
             ws: WsArgs::default(),
+            login: LoginArgs::default(),
+        }
+    }
+}
+
+/// Settings of logging in (throttling per email and per client address, password hashing)
+/// and of the limiter store that keeps the throttle's counters (in Redis with `REDIS_URL`,
+/// shared by replicas; in process otherwise).
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Password hashes computed at once (each holds about 19 MiB while it runs); default:
+    /// the number of cores.
+    #[arg(long, env = "PRIMA_LOGIN_HASH_CONCURRENCY")]
+    pub login_hash_concurrency: Option<usize>,
+
+    /// Password hashes that may wait for a free slot; logins beyond them are refused
+    /// THROTTLED (retry after 1 s) without hashing.
+    #[arg(long, env = "PRIMA_LOGIN_HASH_QUEUE", default_value_t = prima_service::auth::DEFAULT_HASH_QUEUE)]
+    pub login_hash_queue: usize,
+
+    /// Failed logins of one email before each further attempt must wait.
+    #[arg(long, env = "PRIMA_LOGIN_FREE_FAILURES", default_value_t = 3)]
+    pub login_free_failures: u32,
+
+    /// Failed logins of one email (within the window) that lock it out; 0 never locks.
+    #[arg(long, env = "PRIMA_LOGIN_LOCKOUT_FAILURES", default_value_t = 10)]
+    pub login_lockout_failures: u32,
+
+    /// Failed logins from one client address before each further attempt must wait.
+    #[arg(long, env = "PRIMA_LOGIN_ADDRESS_FREE_FAILURES", default_value_t = 10)]
+    pub login_address_free_failures: u32,
+
+    /// Failed logins from one client address (within the window) that lock it out; 0 never
+    /// locks.
+    #[arg(
+        long,
+        env = "PRIMA_LOGIN_ADDRESS_LOCKOUT_FAILURES",
+        default_value_t = 30
+    )]
+    pub login_address_lockout_failures: u32,
+
+    /// The first wait, in milliseconds, after the free failures; it doubles with each
+    /// further failure.
+    #[arg(long, env = "PRIMA_LOGIN_DELAY_MS", default_value_t = 1_000)]
+    pub login_delay_ms: u64,
+
+    /// The longest wait between attempts, in seconds.
+    #[arg(long, env = "PRIMA_LOGIN_MAX_DELAY_SECS", default_value_t = 60)]
+    pub login_max_delay_secs: u64,
+
+    /// How long a run of failures is remembered, in seconds.
+    #[arg(long, env = "PRIMA_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    pub login_window_secs: u64,
+
+    /// How long a lockout lasts, in seconds after the failure that caused it.
+    #[arg(long, env = "PRIMA_LOGIN_LOCKOUT_SECS", default_value_t = 900)]
+    pub login_lockout_secs: u64,
+
+    /// Take the client address from the first `X-Forwarded-For` entry instead of the
+    /// connection's peer. Only behind a proxy that sets that header itself (and drops what
+    /// clients send): otherwise any client can claim any address and escape the per-address
+    /// throttle.
+    #[arg(long, env = "PRIMA_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
+    /// Prefix of the limiter's Redis keys: the same for the replicas of one deployment,
+    /// another for other deployments on the same Redis.
+    #[arg(long, env = "PRIMA_LIMITER_PREFIX", default_value = "prima:limit")]
+    pub limiter_prefix: String,
+
+    /// Most entries of each in-process limiter map (used without Redis, and while Redis is
+    /// unreachable); past it the entries closest to expiry are evicted.
+    #[arg(long, env = "PRIMA_LIMITER_MAX_ENTRIES", default_value_t = 100_000)]
+    pub limiter_max_entries: usize,
+}
+
+impl Default for LoginArgs {
+    fn default() -> Self {
+        LoginArgs {
+            login_hash_concurrency: None,
+            login_hash_queue: prima_service::auth::DEFAULT_HASH_QUEUE,
+            login_free_failures: 3,
+            login_lockout_failures: 10,
+            login_address_free_failures: 10,
+            login_address_lockout_failures: 30,
+            login_delay_ms: 1_000,
+            login_max_delay_secs: 60,
+            login_window_secs: 900,
+            login_lockout_secs: 900,
+            trust_forwarded_for: false,
+            limiter_prefix: "prima:limit".to_owned(),
+            limiter_max_entries: 100_000,
+        }
+    }
+}
+
+impl LoginArgs {
+    /// The hashing limits: the machine's cores unless overridden.
+    pub fn hash_limits(&self) -> prima_service::auth::HashLimits {
+        let machine = prima_service::auth::HashLimits::for_machine();
+        prima_service::auth::HashLimits {
+            concurrency: self.login_hash_concurrency.unwrap_or(machine.concurrency),
+            queue: self.login_hash_queue,
+        }
+    }
+
+    /// The throttling policy per email and per address.
+    pub fn policy(&self) -> prima_service::auth::LoginPolicy {
+        use std::time::Duration;
+        let email = prima_service::throttle::Backoff {
+            free_failures: self.login_free_failures,
+            first_delay: Duration::from_millis(self.login_delay_ms),
+            max_delay: Duration::from_secs(self.login_max_delay_secs),
+            lockout_after: self.login_lockout_failures,
+            lockout_for: Duration::from_secs(self.login_lockout_secs),
+            window: Duration::from_secs(self.login_window_secs),
+        };
+        prima_service::auth::LoginPolicy {
+            email,
+            address: prima_service::throttle::Backoff {
+                free_failures: self.login_address_free_failures,
+                lockout_after: self.login_address_lockout_failures,
+                ..email
+            },
+        }
+    }
+
+    /// How the limiter store keeps its counters.
+    pub fn store_options(&self) -> prima_service::throttle::StoreOptions {
+        prima_service::throttle::StoreOptions {
+            prefix: self.limiter_prefix.clone(),
+            max_entries: self.limiter_max_entries,
+            clock: prima_service::throttle::Clock::system(),
         }
     }
 }

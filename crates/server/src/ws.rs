@@ -183,7 +183,7 @@ pub async fn websocket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
-    let client = client_info(&headers, peer);
+    let client = client_info(&headers, peer, state.trust_forwarded_for);
     let max_message = state.ws.settings.max_message;
     let upgrade = upgrade
         .protocols([PROTOCOL])

@@ -1,13 +1,39 @@
-//! Authentication: argon2 password hashes and signed, expiring bearer tokens.
+//! Authentication: argon2 password hashes, the login throttle, and signed, expiring bearer
+//! tokens.
 //!
 //! A token is `v1.<payload>.<signature>`: the payload is base64url JSON `{sub, iat, exp}`,
 //! the signature an HMAC-SHA256 of `v1.<payload>` with the server's secret. Tokens carry no
 //! roles: the caller's user row and venue access are loaded on every request, so a
 //! suspension or a revoked venue takes effect on the very next request.
+//!
+//! # Logging in is not an amplifier
+//!
+//! An argon2 check costs about 19 MiB and tens of milliseconds of a core, and an anonymous
+//! caller can ask for one, so:
+//!
+//! - Every argon2 computation (a login's check, the decoy check of an unknown email, the
+//!   hash of a new password) goes through one [`Hasher`] per server: at most
+//!   `concurrency` at once (the machine's cores by default), at most `queue` more waiting,
+//!   and beyond that refused at once as THROTTLED with a retry hint. Memory for hashing is
+//!   therefore bounded by `concurrency` times argon2's memory, however many arrive.
+//! - Failures are counted per email and per client address in the limiter store
+//!   ([`crate::throttle`], in Redis when configured, so replicas share the counts): after a
+//!   few failures each attempt must wait, twice as long after each further failure, and
+//!   after more a key is locked out for a while ([`LoginPolicy`]). A refused attempt is
+//!   answered THROTTLED with when to retry, before the database or argon2 is touched.
+//! - An attempt is counted when it is admitted (atomically with the check), so parallel
+//!   attempts cannot all pass before the first is counted. A right password resets the
+//!   email's count and takes the attempt back from the address's count (an address's count
+//!   is not reset: one account of one's own must not wash away guesses at others).
+//! - An unknown email is counted, delayed and locked exactly like a known one, with the same
+//!   messages, and is checked against a decoy hash so that it takes as long: neither the
+//!   answers nor their timing tell whether an email has an account.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -20,11 +46,13 @@ use prima_entity::{user_venue_access, users};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::access::{Actor, Level};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, whole_seconds};
+use crate::throttle::{Backoff, Gate, Store};
 use crate::time::now;
 
 /// The secret that signs tokens. Never printed.
@@ -127,6 +155,9 @@ impl Tokens {
 }
 
 /// An argon2id hash of a password, in PHC string form.
+///
+/// Blocking and unbounded: for work no client can start (seeding the demo data). Requests
+/// and commands hash through a [`Hasher`].
 pub fn hash_password(password: &str) -> Result<String> {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
@@ -149,13 +180,286 @@ fn password_matches(password: &str, hash: &str) -> bool {
 }
 
 /// A real hash of a random password, checked when the email is unknown so that a wrong
-/// email and a wrong password take the same time and give the same answer.
+/// email and a wrong password take the same time and give the same answer. Made on first
+/// use, inside the [`Hasher`] like every other argon2 computation.
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         hash_password(&URL_SAFE_NO_PAD.encode(bytes)).unwrap_or_default()
+    })
+}
+
+/// How long a caller refused by a full [`Hasher`] queue is told to wait: a queue drains in
+/// well under a second when it is sized to the machine.
+pub const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The default number of argon2 computations that may wait for a free core.
+pub const DEFAULT_HASH_QUEUE: usize = 64;
+
+/// How much password hashing may happen at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Computations running at once (each holds argon2's memory, about 19 MiB); at least 1.
+    pub concurrency: usize,
+    /// Computations waiting for a free slot; beyond them a caller is refused at once.
+    pub queue: usize,
+}
+
+impl HashLimits {
+    /// One computation per core of this machine, and [`DEFAULT_HASH_QUEUE`] waiting.
+    pub fn for_machine() -> HashLimits {
+        HashLimits {
+            concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queue: DEFAULT_HASH_QUEUE,
+        }
+    }
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits::for_machine()
+    }
+}
+
+/// Runs every argon2 computation of a server, off the async workers, at most
+/// `concurrency` at once, at most `queue` more waiting (see the module docs). Cheap to
+/// clone; clones share the limit.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<HasherInner>,
+}
+
+struct HasherInner {
+    limits: HashLimits,
+    permits: Arc<Semaphore>,
+    /// Computations running or waiting.
+    admitted: AtomicUsize,
+    /// Computations finished (for tests and metrics).
+    done: AtomicU64,
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hasher")
+            .field("limits", &self.inner.limits)
+            .field("admitted", &self.inner.admitted.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A place among the running or waiting computations, given back when dropped.
+struct Place(Arc<HasherInner>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Hasher {
+    /// A hasher with these limits.
+    pub fn new(limits: HashLimits) -> Hasher {
+        let limits = HashLimits {
+            concurrency: limits.concurrency.max(1),
+            ..limits
+        };
+        Hasher {
+            inner: Arc::new(HasherInner {
+                permits: Arc::new(Semaphore::new(limits.concurrency)),
+                limits,
+                admitted: AtomicUsize::new(0),
+                done: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> HashLimits {
+        self.inner.limits
+    }
+
+    /// Computations finished so far.
+    pub fn computed(&self) -> u64 {
+        self.inner.done.load(Ordering::SeqCst)
+    }
+
+    /// An argon2id hash of `password` (PHC string form). THROTTLED when the queue is full.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        self.run(move || hash_password(&password)).await?
+    }
+
+    /// Whether `password` matches `hash`; with no hash (an unknown email), a check against
+    /// the decoy that takes as long and is always false. THROTTLED when the queue is full.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
+        let password = password.to_owned();
+        let hash = hash.map(str::to_owned);
+        self.run(move || match hash {
+            Some(hash) => password_matches(&password, &hash),
+            None => {
+                password_matches(&password, decoy_hash());
+                false
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` on a blocking thread once a slot is free. The place and the slot move
+    /// into the blocking task, so a caller who goes away does not free them while its
+    /// computation still runs.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let inner = &self.inner;
+        let most = inner.limits.concurrency.saturating_add(inner.limits.queue);
+        inner
+            .admitted
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < most).then_some(n + 1)
+            })
+            .map_err(|_| Error::Throttled {
+                message: format!(
+                    "the server is checking too many passwords at once: try again in {} s",
+                    whole_seconds(BUSY_RETRY)
+                ),
+                retry_after: BUSY_RETRY,
+            })?;
+        let place = Place(inner.clone());
+        let slot = inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)?;
+        let done = inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let held = (place, slot);
+            let answer = work();
+            done.done.fetch_add(1, Ordering::SeqCst);
+            drop(held);
+            answer
+        })
+        .await
+        .map_err(Error::internal)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The login throttle
+// ---------------------------------------------------------------------------------------
+
+/// How failed logins are throttled, per email and per client address (see
+/// [`crate::throttle::Backoff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// Per email (known or not).
+    pub email: Backoff,
+    /// Per client address (an IPv4 address, or the /64 of an IPv6 one). Higher than per
+    /// email: many people may share an address behind a NAT.
+    pub address: Backoff,
+}
+
+impl Default for LoginPolicy {
+    /// Per email: 3 free failures, then 1 s doubling to at most 60 s, locked for 15 min
+    /// after 10 in 15 min. Per address: the same with 10 free failures and a lockout after
+    /// 30.
+    fn default() -> Self {
+        let email = Backoff {
+            free_failures: 3,
+            first_delay: std::time::Duration::from_secs(1),
+            max_delay: std::time::Duration::from_secs(60),
+            lockout_after: 10,
+            lockout_for: std::time::Duration::from_secs(15 * 60),
+            window: std::time::Duration::from_secs(15 * 60),
+        };
+        LoginPolicy {
+            email,
+            address: Backoff {
+                free_failures: 10,
+                lockout_after: 30,
+                ..email
+            },
+        }
+    }
+}
+
+/// What a login goes through before and while its password is checked: the limiter store
+/// (failure counts), the hasher, and the policy.
+#[derive(Debug)]
+pub struct LoginGuard {
+    store: Store,
+    hasher: Hasher,
+    policy: LoginPolicy,
+}
+
+impl LoginGuard {
+    /// A guard counting in `store`, hashing through `hasher`.
+    pub fn new(store: Store, hasher: Hasher, policy: LoginPolicy) -> LoginGuard {
+        LoginGuard {
+            store,
+            hasher,
+            policy,
+        }
+    }
+
+    /// The server's hasher (also for new passwords).
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+}
+
+/// The limiter key of an email: a digest, so Redis holds no addresses and keys have one
+/// length however long the input.
+fn email_key(email: &str) -> String {
+    format!("login:email:{}", digest(email))
+}
+
+/// The limiter key of a client address: an IPv4 address as is (an IPv4-mapped IPv6 one as
+/// its IPv4), an IPv6 address by its /64 (one host commonly holds a whole /64), anything
+/// else (a malformed forwarded address) by digest.
+fn address_key(address: &str) -> String {
+    let parsed = address
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| address.parse::<SocketAddr>().ok().map(|a| a.ip()));
+    match parsed.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => format!("login:ip:{v4}"),
+        Some(IpAddr::V6(v6)) => {
+            let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
+            format!("login:ip:{network}/64")
+        }
+        None => format!("login:ip:?{}", digest(address)),
+    }
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn refused(gate: Gate) -> Option<Error> {
+    let (message, retry_after) = match gate {
+        Gate::Admitted => return None,
+        Gate::Wait { retry_after } => (
+            format!(
+                "too many failed logins: wait {} s before trying again",
+                whole_seconds(retry_after)
+            ),
+            retry_after,
+        ),
+        Gate::Locked { retry_after } => (
+            format!(
+                "too many failed logins: logging in is locked for {} s",
+                whole_seconds(retry_after)
+            ),
+            retry_after,
+        ),
+    };
+    Some(Error::Throttled {
+        message,
+        retry_after,
     })
 }
 
@@ -172,37 +476,57 @@ pub struct Session {
 
 const BAD_LOGIN: &str = "the email or password is incorrect";
 
-/// Checks an email and password. A wrong password and an unknown email give the same
-/// UNAUTHENTICATED answer; a suspended or inactive account is told so only after its
-/// password was right.
+/// Checks an email and password, throttled per email and per client address (see the
+/// module docs). A wrong password and an unknown email give the same UNAUTHENTICATED
+/// answer, and are throttled alike (THROTTLED, with when to retry); a suspended or inactive
+/// account is told so only after its password was right. `client_address` is the caller's
+/// IP address as the server determined it, if any.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     db: &impl ConnectionTrait,
     tokens: &Tokens,
+    guard: &LoginGuard,
     email: &str,
     password: &str,
+    client_address: Option<&str>,
 ) -> Result<Session> {
     let email = email.trim().to_lowercase();
-    let user = users::Entity::find()
-        .filter(users::Column::Email.eq(email))
-        .one(db)
-        .await?;
-    let password = password.to_owned();
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    // argon2 is deliberately slow: keep it off the async worker threads.
-    let matches = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => password_matches(&password, &hash),
-        None => {
-            password_matches(&password, decoy_hash());
-            false
+    let email_key = email_key(&email);
+    let address_key = client_address.map(address_key);
+    let mut keys = vec![(email_key.as_str(), &guard.policy.email)];
+    if let Some(address) = &address_key {
+        keys.push((address.as_str(), &guard.policy.address));
+    }
+    if let Some(err) = refused(guard.store.admit(&keys).await) {
+        return Err(err);
+    }
+    // From here the attempt counts as a failure of the email and the address.
+    let checked = async {
+        let user = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(db)
+            .await?;
+        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        let matches = guard.hasher.verify(password, stored).await?;
+        Ok::<_, Error>(user.filter(|_| matches))
+    }
+    .await;
+    let user = match checked {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(Error::Unauthenticated(BAD_LOGIN.into())),
+        Err(err) => {
+            // No password was checked (a full hasher queue, a database error): the attempt
+            // did not happen.
+            for (key, _) in &keys {
+                guard.store.forgive(key).await;
+            }
+            return Err(err);
         }
-    })
-    .await
-    .map_err(Error::internal)?;
-    let user = match user {
-        Some(user) if matches => user,
-        _ => return Err(Error::Unauthenticated(BAD_LOGIN.into())),
     };
+    guard.store.reset(&email_key).await;
+    if let Some(address) = &address_key {
+        guard.store.forgive(address).await;
+    }
     check_status(&user)?;
     let at = now();
     let mut active: users::ActiveModel = user.into();
@@ -313,6 +637,309 @@ mod tests {
         assert!(password_matches("prima-demo", &hash));
         assert!(!password_matches("prima-dem0", &hash));
         assert!(!password_matches("anything", decoy_hash()));
+    }
+
+    /// Holds `n` computations of `hasher` inside argon2's place until released: each
+    /// reports when it starts, then waits for the release.
+    fn hold(
+        hasher: &Hasher,
+        n: usize,
+    ) -> (
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::SyncSender<()>,
+        Vec<tokio::task::JoinHandle<Result<()>>>,
+    ) {
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::sync_channel::<()>(0);
+        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+        let tasks = (0..n)
+            .map(|_| {
+                let hasher = hasher.clone();
+                let started_tx = started_tx.clone();
+                let release_rx = release_rx.clone();
+                tokio::spawn(async move {
+                    hasher
+                        .run(move || {
+                            started_tx.send(()).unwrap();
+                            release_rx.lock().unwrap().recv().unwrap();
+                        })
+                        .await
+                })
+            })
+            .collect();
+        (started, release, tasks)
+    }
+
+    /// Waits until the hasher has admitted `n` computations (running or waiting).
+    async fn admitted(hasher: &Hasher, n: usize) {
+        while hasher.inner.admitted.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_hasher_runs_at_most_its_concurrency_and_refuses_beyond_its_queue() {
+        let hasher = Hasher::new(HashLimits {
+            concurrency: 2,
+            queue: 3,
+        });
+        let (started, release, tasks) = hold(&hasher, 5);
+        started.recv().unwrap();
+        started.recv().unwrap();
+        admitted(&hasher, 5).await;
+        assert!(
+            started
+                .recv_timeout(std::time::Duration::from_millis(50))
+                .is_err(),
+            "a third computation started while two ran"
+        );
+        let refused = hasher.verify("anything", None).await.unwrap_err();
+        assert_eq!(refused.code(), "THROTTLED");
+        assert_eq!(refused.retry_after_secs(), Some(1));
+        for _ in 0..5 {
+            release.send(()).unwrap();
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(hasher.computed(), 5);
+        assert!(
+            !hasher.verify("anything", None).await.unwrap(),
+            "room again once the queue drained"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_who_goes_away_keeps_its_slot_until_its_computation_ends() {
+        let hasher = Hasher::new(HashLimits {
+            concurrency: 1,
+            queue: 1,
+        });
+        let (started, release, mut tasks) = hold(&hasher, 2);
+        started.recv().unwrap();
+        admitted(&hasher, 2).await;
+        // The waiting caller leaves: its place in the queue is free again.
+        let waiting = tasks.pop().unwrap();
+        waiting.abort();
+        let _ = waiting.await;
+        admitted(&hasher, 1).await;
+        assert_eq!(hasher.inner.admitted.load(Ordering::SeqCst), 1);
+        // The running caller leaves: its computation still holds the slot.
+        let running = tasks.pop().unwrap();
+        running.abort();
+        let _ = running.await;
+        assert_eq!(hasher.inner.admitted.load(Ordering::SeqCst), 1);
+        release.send(()).unwrap();
+        while hasher.inner.admitted.load(Ordering::SeqCst) > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.computed(), 1);
+    }
+
+    #[test]
+    fn client_addresses_are_keyed_by_host_or_ipv6_network() {
+        assert_eq!(address_key("203.0.113.7"), "login:ip:203.0.113.7");
+        assert_eq!(address_key("::ffff:203.0.113.7"), "login:ip:203.0.113.7");
+        assert_eq!(address_key("203.0.113.7:4711"), "login:ip:203.0.113.7");
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1"),
+            address_key("2001:db8:1:2:bbbb::9"),
+            "one /64"
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1")
+        );
+        let junk = address_key(&"x".repeat(10_000));
+        assert!(junk.len() < 64, "{junk}");
+        assert_eq!(
+            email_key("a@b.c").len(),
+            email_key(&"a".repeat(5_000)).len()
+        );
+    }
+
+    mod throttled_logins {
+        use super::*;
+        use crate::testing::TestDb;
+        use crate::throttle::{Clock, StoreOptions};
+        use prima_entity::enums::UserRole;
+
+        const EMAIL: &str = "ada@example.com";
+        const PASSWORD: &str = "correct horse";
+        const ADDRESS: Option<&str> = Some("198.51.100.4");
+
+        struct World {
+            db: TestDb,
+            guard: LoginGuard,
+            clock: Clock,
+        }
+
+        async fn world() -> World {
+            let db = TestDb::new().await;
+            let clock = Clock::manual(1_700_000_000_000);
+            let store = Store::in_process(StoreOptions {
+                clock: clock.clone(),
+                ..StoreOptions::default()
+            });
+            let hasher = Hasher::new(HashLimits {
+                concurrency: 2,
+                queue: 8,
+            });
+            crate::users::create_user(
+                &db.conn,
+                &hasher,
+                crate::users::NewUser {
+                    email: EMAIL.into(),
+                    password: PASSWORD.into(),
+                    first_name: "Ada".into(),
+                    last_name: "Quinn".into(),
+                    role: UserRole::Viewer,
+                    venues: vec![],
+                },
+            )
+            .await
+            .unwrap();
+            World {
+                db,
+                guard: LoginGuard::new(store, hasher, LoginPolicy::default()),
+                clock,
+            }
+        }
+
+        impl World {
+            async fn login(&self, email: &str, password: &str) -> Result<Session> {
+                login(
+                    &self.db.conn,
+                    &tokens(),
+                    &self.guard,
+                    email,
+                    password,
+                    ADDRESS,
+                )
+                .await
+            }
+        }
+
+        #[tokio::test]
+        async fn the_fourth_wrong_password_is_throttled_without_hashing() {
+            let w = world().await;
+            for _ in 0..3 {
+                let err = w.login(EMAIL, "wrong").await.unwrap_err();
+                assert_eq!(err.code(), "UNAUTHENTICATED");
+            }
+            let hashed = w.guard.hasher().computed();
+            let err = w.login(EMAIL, "wrong").await.unwrap_err();
+            assert_eq!(err.code(), "THROTTLED");
+            assert_eq!(err.retry_after_secs(), Some(1));
+            let err = w.login(EMAIL, PASSWORD).await.unwrap_err();
+            assert_eq!(err.code(), "THROTTLED", "even the right password waits");
+            assert_eq!(
+                w.guard.hasher().computed(),
+                hashed,
+                "a refusal hashes nothing"
+            );
+            w.clock.advance(std::time::Duration::from_secs(1));
+            assert!(w.login(EMAIL, PASSWORD).await.is_ok());
+        }
+
+        #[tokio::test]
+        async fn an_unknown_email_is_throttled_exactly_like_a_known_one() {
+            let w = world().await;
+            let mut answers = Vec::new();
+            for email in [EMAIL, "nobody@example.com"] {
+                let mut seen = Vec::new();
+                for _ in 0..5 {
+                    let err = w.login(email, "wrong").await.unwrap_err();
+                    seen.push((err.code(), err.to_string(), err.retry_after_secs()));
+                }
+                answers.push(seen);
+            }
+            assert_eq!(answers[0], answers[1]);
+            assert_eq!(answers[0][3].0, "THROTTLED");
+        }
+
+        #[tokio::test]
+        async fn a_right_password_resets_the_count_of_the_email() {
+            let w = world().await;
+            for _ in 0..2 {
+                w.login(EMAIL, "wrong").await.unwrap_err();
+            }
+            w.login(EMAIL, PASSWORD).await.unwrap();
+            for _ in 0..3 {
+                let err = w.login(EMAIL, "wrong").await.unwrap_err();
+                assert_eq!(err.code(), "UNAUTHENTICATED", "three free failures again");
+            }
+            assert_eq!(
+                w.login(EMAIL, "wrong").await.unwrap_err().code(),
+                "THROTTLED"
+            );
+        }
+
+        #[tokio::test]
+        async fn ten_failures_lock_the_email_until_the_lockout_ends() {
+            let w = world().await;
+            for _ in 0..10 {
+                let err = w.login(EMAIL, "wrong").await.unwrap_err();
+                assert_eq!(err.code(), "UNAUTHENTICATED");
+                // Wait out each delay (the clock is ours).
+                w.clock.advance(std::time::Duration::from_secs(60));
+            }
+            let err = w.login(EMAIL, PASSWORD).await.unwrap_err();
+            assert_eq!(err.code(), "THROTTLED");
+            assert!(err.to_string().contains("locked"), "{err}");
+            assert_eq!(err.retry_after_secs(), Some(900 - 60));
+            w.clock.advance(std::time::Duration::from_secs(900 - 60));
+            assert!(w.login(EMAIL, PASSWORD).await.is_ok());
+        }
+
+        #[tokio::test]
+        async fn one_address_guessing_at_many_emails_is_throttled() {
+            let w = world().await;
+            for i in 0..10 {
+                let err = w
+                    .login(&format!("user{i}@example.com"), "wrong")
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), "UNAUTHENTICATED");
+            }
+            let err = w.login(EMAIL, "wrong").await.unwrap_err();
+            assert_eq!(err.code(), "THROTTLED", "whatever the email");
+            assert_eq!(err.retry_after_secs(), Some(1));
+            w.clock.advance(std::time::Duration::from_secs(1));
+            let ok = w.login(EMAIL, PASSWORD).await;
+            assert!(
+                ok.is_ok(),
+                "the refusal counted nothing for the email: {ok:?}"
+            );
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_login_refused_by_a_full_hasher_counts_no_failure() {
+            let w = world().await;
+            let busy = Hasher::new(HashLimits {
+                concurrency: 1,
+                queue: 0,
+            });
+            let guard =
+                LoginGuard::new(w.guard.store.clone(), busy.clone(), LoginPolicy::default());
+            let (started, release, tasks) = hold(&busy, 1);
+            started.recv().unwrap();
+            for _ in 0..5 {
+                let err = login(&w.db.conn, &tokens(), &guard, EMAIL, "wrong", ADDRESS)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), "THROTTLED");
+                assert_eq!(err.retry_after_secs(), Some(1));
+            }
+            release.send(()).unwrap();
+            for task in tasks {
+                task.await.unwrap().unwrap();
+            }
+            for _ in 0..3 {
+                let err = w.login(EMAIL, "wrong").await.unwrap_err();
+                assert_eq!(err.code(), "UNAUTHENTICATED", "no failure was counted");
+            }
+        }
     }
 
     #[test]

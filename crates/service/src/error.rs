@@ -31,6 +31,15 @@ pub enum Error {
     /// The request conflicts with the current state (a concurrent change, a duplicate).
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests (failed logins, a busy password hasher, a spent rate limit): try
+    /// again after `retry_after`. Nothing was done.
+    #[error("{message}")]
+    Throttled {
+        /// A message a person can act on.
+        message: String,
+        /// When trying again can succeed.
+        retry_after: std::time::Duration,
+    },
     /// Anything else: logged with its detail where it is handled, shown without it.
     #[error("internal error")]
     Internal(Arc<anyhow::Error>),
@@ -56,7 +65,17 @@ impl Error {
             Error::NotFound { .. } => "NOT_FOUND",
             Error::Invalid { .. } => "BAD_USER_INPUT",
             Error::Conflict(_) => "CONFLICT",
+            Error::Throttled { .. } => "THROTTLED",
             Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// For THROTTLED, when to retry in whole seconds (what `extensions.retryAfter` and the
+    /// `Retry-After` header say; see [`whole_seconds`]).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::Throttled { retry_after, .. } => Some(whole_seconds(*retry_after)),
+            _ => None,
         }
     }
 
@@ -64,6 +83,12 @@ impl Error {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Error::Internal(Arc::new(err.into()))
     }
+}
+
+/// A wait in whole seconds, rounded up and at least 1: a client told to retry after 0 s
+/// would retry at once and be refused again.
+pub fn whole_seconds(wait: std::time::Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000).max(1)).unwrap_or(u64::MAX)
 }
 
 impl From<sea_orm::DbErr> for Error {

@@ -29,6 +29,7 @@ pub mod promoters;
 pub mod seed;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod throttle;
 pub mod time;
 pub mod users;
 pub mod venues;

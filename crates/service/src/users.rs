@@ -69,10 +69,14 @@ pub struct NewUser {
     pub venues: Vec<(Uuid, VenueRole)>,
 }
 
-/// Creates a user with an argon2 password hash and their venue roles, in one transaction.
-/// A taken email is a CONFLICT; a bad email, short password or unknown venue is
-/// BAD_USER_INPUT and writes nothing.
-pub async fn create_user(db: &DatabaseConnection, new: NewUser) -> Result<users::Model> {
+/// Creates a user with an argon2 password hash (computed through `hasher`) and their venue
+/// roles, in one transaction. A taken email is a CONFLICT; a bad email, short password or
+/// unknown venue is BAD_USER_INPUT and writes nothing.
+pub async fn create_user(
+    db: &DatabaseConnection,
+    hasher: &crate::auth::Hasher,
+    new: NewUser,
+) -> Result<users::Model> {
     let email = new.email.trim().to_lowercase();
     let valid_email = email
         .split_once('@')
@@ -103,12 +107,7 @@ pub async fn create_user(db: &DatabaseConnection, new: NewUser) -> Result<users:
             "a user with the email {email} already exists"
         )));
     }
-    let hash = {
-        let password = new.password.clone();
-        tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-            .await
-            .map_err(Error::internal)??
-    };
+    let hash = hasher.hash(&new.password).await?;
     let txn = db.begin().await?;
     let at = now();
     let user = users::ActiveModel {
