@@ -317,3 +317,50 @@ fragment TypeRef on __Type {
     ofType { kind name ofType { kind name ofType { kind name } } } } } } }
 }
 "#;
+
+#[tokio::test]
+async fn each_user_spends_a_budget_of_cost_points_and_is_throttled_when_it_runs_out() {
+    let mut args = prima_server::config::ServeArgs::default();
+    args.limits.rate_limit_points = 100;
+    args.limits.rate_limit_refill_per_sec = 1;
+    let app = TestApp::demo_with(20, args).await;
+    let owner = app.login("owner@prima.demo").await;
+    let manager = app.login("manager@prima.demo").await;
+    // 1 + 20 + 20 points.
+    let query = "{ venues { nodes { id } } }";
+    let first = app.graphql(Some(&owner), query, json!({})).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let throttle = &first["extensions"]["cost"]["throttle"];
+    assert_eq!(throttle["capacity"], 100);
+    assert_eq!(throttle["refillPerSecond"], 1);
+    assert!(throttle["remaining"].as_u64().unwrap() <= 59, "{throttle}");
+    let second = app.graphql(Some(&owner), query, json!({})).await;
+    assert!(second["errors"].is_null(), "{second}");
+
+    let before = app.statements();
+    let response = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .bearer_auth(&owner)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let third: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&third), ["THROTTLED"], "{third}");
+    let told = third["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(told, retry_after);
+    assert!((1..=41).contains(&told), "{third}");
+    assert!(third["data"].is_null());
+    assert!(app.statements() - before <= 2, "only authentication ran");
+
+    // Another user has a budget of their own.
+    let other = app.graphql(Some(&manager), query, json!({})).await;
+    assert!(other["errors"].is_null(), "{other}");
+}

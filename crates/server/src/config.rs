@@ -473,6 +473,20 @@ pub struct LimitArgs {
     /// Most items in any list argument or input field.
     #[arg(long, env = "PRIMA_MAX_LIST_ITEMS", default_value_t = 100)]
     pub max_list_items: usize,
+
+    /// Each user's rate limit: a budget of this many cost points (per client address for
+    /// requests without a token), shared by replicas through Redis when `REDIS_URL` is set.
+    /// 0 turns rate limiting off.
+    #[arg(long, env = "PRIMA_RATE_LIMIT_POINTS", default_value_t = 1_000_000)]
+    pub rate_limit_points: u64,
+
+    /// Cost points each budget regains per second.
+    #[arg(
+        long,
+        env = "PRIMA_RATE_LIMIT_REFILL_PER_SEC",
+        default_value_t = 100_000
+    )]
+    pub rate_limit_refill_per_sec: u64,
 }
 
 impl Default for LimitArgs {
@@ -488,6 +502,8 @@ impl Default for LimitArgs {
             max_input_depth: limits.max_input_depth,
             max_string_chars: limits.max_string_chars,
             max_list_items: limits.max_list_items,
+            rate_limit_points: limits.rate_capacity,
+            rate_limit_refill_per_sec: limits.rate_refill_per_sec,
         }
     }
 }
@@ -507,6 +523,8 @@ impl ServeArgs {
             max_string_chars: limits.max_string_chars,
             max_list_items: limits.max_list_items,
             introspection: self.introspection,
+            rate_capacity: limits.rate_limit_points,
+            rate_refill_per_sec: limits.rate_limit_refill_per_sec,
         }
     }
 }

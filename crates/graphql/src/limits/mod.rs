@@ -13,7 +13,10 @@
 //! A refused request gets one error with `extensions.code` `LIMIT_EXCEEDED` (and
 //! `extensions.limit` naming the limit, `extensions.maximum` its value), or
 //! `BAD_USER_INPUT` with `extensions.field` for a string or list that is too long. Every
-//! answer whose cost was measured carries `extensions.cost` (`requested`, `maximum`).
+//! answer whose cost was measured carries `extensions.cost` (`requested`, `maximum`, and
+//! `throttle { capacity remaining refillPerSecond }`).
+//! 4. The caller's rate limit, in cost points ([`PerRequest::charge`]): THROTTLED, with
+//!    `extensions.retryAfter` and a `Retry-After` header, when their budget cannot pay.
 //! Each limit is a setting of the server with a safe default ([`Limits::default`]).
 
 pub mod cost;
@@ -59,6 +62,10 @@ pub struct Limits {
     pub max_list_items: usize,
     /// Whether introspection (the docs GraphiQL shows) is allowed.
     pub introspection: bool,
+    /// Each caller's budget of cost points (a leaky bucket); 0 turns rate limiting off.
+    pub rate_capacity: u64,
+    /// Points each caller's budget regains per second.
+    pub rate_refill_per_sec: u64,
 }
 
 impl Default for Limits {
@@ -74,6 +81,8 @@ impl Default for Limits {
             max_string_chars: 2_000,
             max_list_items: 100,
             introspection: true,
+            rate_capacity: 1_000_000,
+            rate_refill_per_sec: 100_000,
         }
     }
 }
@@ -116,6 +125,15 @@ impl ExtensionFactory for LimitsExtension {
 struct State {
     operation_name: Option<String>,
     cost: Option<u64>,
+    /// The caller's budget after this request was charged (or refused).
+    budget: Option<Budget>,
+}
+
+/// A caller's rate-limit budget, as the answer reports it.
+#[derive(Clone, Copy)]
+struct Budget {
+    remaining: u64,
+    retry_after: Option<std::time::Duration>,
 }
 
 struct PerRequest {
@@ -265,21 +283,97 @@ impl PerRequest {
     }
 }
 
+impl PerRequest {
+    /// Takes the query's cost from the caller's budget (per user; per client address for
+    /// anonymous requests), in Redis when configured so every replica shares it. A query
+    /// the budget cannot pay is refused THROTTLED, with when to retry; nothing runs.
+    async fn charge(&self, ctx: &ExtensionContext<'_>) -> ServerResult<()> {
+        let limits = &self.limits;
+        let Some(cost) = self.state().cost else {
+            return Ok(());
+        };
+        if limits.rate_capacity == 0 {
+            return Ok(());
+        }
+        let Some(deps) = ctx.data_opt::<crate::context::Deps>() else {
+            return Ok(());
+        };
+        let key = match ctx
+            .data_opt::<crate::context::Caller>()
+            .map(|caller| &caller.0)
+        {
+            Some(Ok(actor)) => format!("cost:user:{}", actor.user_id),
+            _ => match ctx
+                .data_opt::<prima_service::lifecycle::ClientInfo>()
+                .and_then(|client| client.ip_address.as_deref())
+            {
+                Some(address) => format!("cost:address:{address}"),
+                None => "cost:anonymous".to_owned(),
+            },
+        };
+        let bucket = prima_service::throttle::Bucket {
+            capacity: limits.rate_capacity,
+            refill_per_sec: limits.rate_refill_per_sec,
+        };
+        let take = deps.limiter.take(&key, cost, bucket).await;
+        let budget = Budget {
+            remaining: take.remaining(),
+            retry_after: take.retry_after(),
+        };
+        self.state().budget = Some(budget);
+        match budget.retry_after {
+            None => Ok(()),
+            Some(wait) => {
+                let seconds = prima_service::error::whole_seconds(wait);
+                Err(with_code(
+                    format!(
+                        "rate limit: this query costs {cost} points and {} of your {} are left \
+                         (they refill at {} per second); retry in {seconds} s",
+                        budget.remaining, limits.rate_capacity, limits.rate_refill_per_sec
+                    ),
+                    "THROTTLED",
+                    |extensions| extensions.set("retryAfter", seconds),
+                ))
+            }
+        }
+    }
+
+    /// `extensions.cost` of the answer: what the query costs and, with rate limiting, the
+    /// caller's budget.
+    fn cost_report(&self) -> Option<Value> {
+        let state = self.state();
+        let cost = state.cost?;
+        let name = async_graphql::Name::new;
+        let mut report = async_graphql::indexmap::IndexMap::new();
+        report.insert(name("requested"), Value::from(cost));
+        report.insert(name("maximum"), Value::from(self.limits.max_cost));
+        if let Some(budget) = state.budget {
+            let mut throttle = async_graphql::indexmap::IndexMap::new();
+            throttle.insert(name("capacity"), Value::from(self.limits.rate_capacity));
+            throttle.insert(name("remaining"), Value::from(budget.remaining));
+            throttle.insert(
+                name("refillPerSecond"),
+                Value::from(self.limits.rate_refill_per_sec),
+            );
+            report.insert(name("throttle"), Value::Object(throttle));
+        }
+        Some(Value::Object(report))
+    }
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for PerRequest {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let cost = self.state().cost;
-        if let Some(cost) = cost {
-            let mut report = async_graphql::indexmap::IndexMap::new();
-            report.insert(async_graphql::Name::new("requested"), Value::from(cost));
-            report.insert(
-                async_graphql::Name::new("maximum"),
-                Value::from(self.limits.max_cost),
-            );
-            response
-                .extensions
-                .insert("cost".to_owned(), Value::Object(report));
+        if let Some(report) = self.cost_report() {
+            response.extensions.insert("cost".to_owned(), report);
+        }
+        let wait = self.state().budget.and_then(|budget| budget.retry_after);
+        if let Some(wait) = wait {
+            let seconds = prima_service::error::whole_seconds(wait);
+            if let Ok(value) = seconds.to_string().parse() {
+                response.http_headers.insert("retry-after", value);
+            }
         }
         response
     }
@@ -304,6 +398,7 @@ impl Extension for PerRequest {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         self.after_parsing(&document, variables)?;
+        self.charge(ctx).await?;
         Ok(document)
     }
 }
