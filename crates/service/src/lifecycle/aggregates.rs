@@ -20,8 +20,15 @@
 //!   COMMITTED the recompute (a new statement, a new snapshot) sees every change committed
 //!   before it and none can slip in until this transaction commits. A recompute inside the
 //!   locking statement itself would not: its snapshot predates the wait for the lock.
-//! - Locks are always taken in the order booking, promoter, guest, so two changes cannot
-//!   deadlock.
+//! - **Per-venue guest counters** (`guest_venue_stats`, one row per guest and venue with
+//!   bookings: the guest row's counters restricted to that venue, so that a caller's view of
+//!   a guest sums only the venues they can read) move by the same deltas in one atomic
+//!   upsert (`INSERT ... ON CONFLICT (guest_id, venue_id) DO UPDATE SET x = x + d`): the
+//!   first booking at a venue creates the row, later changes increment it. When a booking's
+//!   time moves, the row's `last_booking_at` is recomputed from that venue's bookings after
+//!   the upsert holds the row's lock, as for the guest row.
+//! - Locks are always taken in the order booking, promoter, guest, guest's venue row
+//!   (`guest_venue_stats`), so two changes cannot deadlock.
 
 use chrono::{DateTime, Utc};
 use prima_entity::bookings;
@@ -171,11 +178,19 @@ pub async fn apply(
             promoter_month(txn, promoter, month).await?;
         }
     }
+    debug_assert!(
+        before.is_none_or(|b| b.guest_id == after.guest_id && b.venue_id == after.venue_id),
+        "a booking never changes guest or venue"
+    );
     if delta.guest_moves() || before.is_none() || time_moved {
         let latest = before.is_none().then_some(after.booking_time);
         guest_counters(txn, after.guest_id, &delta, latest, now).await?;
         if time_moved {
             guest_last_booking(txn, after.guest_id).await?;
+        }
+        guest_venue_counters(txn, after.guest_id, after.venue_id, &delta, latest).await?;
+        if time_moved {
+            guest_venue_last_booking(txn, after.guest_id, after.venue_id).await?;
         }
     }
     Ok(())
@@ -308,6 +323,68 @@ async fn guest_last_booking(txn: &impl ConnectionTrait, guest: Uuid) -> Result<(
          WHERE id = $1"
             .to_owned(),
         vec![guest.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The guest's counters at one venue (`guest_venue_stats`), in one atomic upsert that
+/// takes the row's lock (after the guest row's): a booking at a venue new to the guest
+/// creates the row with the booking's own counts, every later change adds its delta; with
+/// `latest`, `last_booking_at` becomes it if it is later.
+async fn guest_venue_counters(
+    txn: &impl ConnectionTrait,
+    guest: Uuid,
+    venue: Uuid,
+    d: &Delta,
+    latest: Option<DateTime<Utc>>,
+) -> Result<()> {
+    const ROW: &str = "guest_venue_stats";
+    let sql = format!(
+        "INSERT INTO {ROW} \
+           (guest_id, venue_id, total_bookings, cancelled_bookings, no_show_bookings, \
+            total_spent, total_diners, last_booking_at) \
+         VALUES ($1, $2, {all}, {cancelled}, {no_show}, {spent}, {diners}, $3) \
+         ON CONFLICT (guest_id, venue_id) DO UPDATE SET \
+           total_bookings = {ROW}.total_bookings + excluded.total_bookings, \
+           cancelled_bookings = {ROW}.cancelled_bookings + excluded.cancelled_bookings, \
+           no_show_bookings = {ROW}.no_show_bookings + excluded.no_show_bookings, \
+           total_spent = {ROW}.total_spent + excluded.total_spent, \
+           total_diners = {ROW}.total_diners + excluded.total_diners, \
+           last_booking_at = CASE WHEN excluded.last_booking_at IS NOT NULL \
+               AND ({ROW}.last_booking_at IS NULL \
+                    OR {ROW}.last_booking_at < excluded.last_booking_at) \
+             THEN excluded.last_booking_at ELSE {ROW}.last_booking_at END",
+        all = d.all,
+        cancelled = d.cancelled,
+        no_show = d.no_show,
+        spent = d.spent,
+        diners = d.diners,
+    );
+    txn.execute_raw(statement(
+        txn,
+        sql,
+        vec![guest.into(), venue.into(), latest.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Recomputes the `last_booking_at` of the guest's row at one venue (latest `booking_time`
+/// of any status there); runs after [`guest_venue_counters`] holds the row lock.
+async fn guest_venue_last_booking(
+    txn: &impl ConnectionTrait,
+    guest: Uuid,
+    venue: Uuid,
+) -> Result<()> {
+    txn.execute_raw(statement(
+        txn,
+        "UPDATE guest_venue_stats SET last_booking_at = \
+           (SELECT MAX(b.booking_time) FROM bookings b \
+            WHERE b.guest_id = $1 AND b.venue_id = $2) \
+         WHERE guest_id = $1 AND venue_id = $2"
+            .to_owned(),
+        vec![guest.into(), venue.into()],
     ))
     .await?;
     Ok(())
