@@ -78,6 +78,10 @@ by_id!(
     GuestId => prima_service::guests::GuestView, prima_service::guests::by_ids
 );
 by_id!(
+    /// A guest's figures over the caller's venues (every venue for a global ADMIN).
+    GuestFiguresOf => prima_service::guests::GuestFigures, prima_service::guests::figures_by_ids
+);
+by_id!(
     /// A booking's history, oldest first.
     HistoryOf => Vec<prima_entity::booking_history::Model>, prima_service::bookings::history
 );
