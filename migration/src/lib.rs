@@ -8,7 +8,8 @@
 //! bookings, commissions, incentives (the ledger refers to them), the ledger and payouts,
 //! then the outbox and idempotency keys. Each migration's `down` drops its tables in reverse.
 //! Later migrations add columns to existing tables (`guests.registered_venue_id`, the
-//! booking counters behind the promoter rates) and drop them again in `down`.
+//! booking counters behind the promoter rates) and drop them again in `down`, and add the
+//! per-(guest, venue) aggregates `guest_venue_stats` (backfilled from the bookings).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -22,6 +23,7 @@ mod m20250101_000006_outbox_idempotency;
 mod m20261126_000007_guest_registered_venue;
 mod m20261126_000008_aggregate_counters;
 mod m20261126_000009_outbox_sequence;
+mod m20261201_000010_guest_venue_stats;
 mod values;
 
 /// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
@@ -40,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_guest_registered_venue::Migration),
             Box::new(m20261126_000008_aggregate_counters::Migration),
             Box::new(m20261126_000009_outbox_sequence::Migration),
+            Box::new(m20261201_000010_guest_venue_stats::Migration),
         ]
     }
 }

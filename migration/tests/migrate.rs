@@ -1,7 +1,8 @@
 //! The migrations on SQLite (in memory) and PostgreSQL (when `TEST_DATABASE_URL` is set):
 //! up, down, up again; exact money sums; the constraints that guard the data model; the
-//! entities of `prima-entity` reading and writing the migrated schema; and the backfill of
-//! the booking counters (migration 8) from bookings already stored.
+//! entities of `prima-entity` reading and writing the migrated schema; and the backfills of
+//! the booking counters (migration 8) and of the per-(guest, venue) aggregates (migration
+//! 10) from bookings already stored.
 
 use std::error::Error;
 
@@ -18,7 +19,7 @@ use uuid::Uuid;
 type TestResult = Result<(), Box<dyn Error>>;
 
 /// Every table the migrations create.
-const TABLES: [&str; 19] = [
+const TABLES: [&str; 20] = [
     "users",
     "venues",
     "user_venue_access",
@@ -38,6 +39,7 @@ const TABLES: [&str; 19] = [
     "payout_audit",
     "outbox_events",
     "idempotency_keys",
+    "guest_venue_stats",
 ];
 
 fn ensure(cond: bool, msg: impl Into<String>) -> TestResult {
@@ -694,6 +696,7 @@ async fn entities_round_trip(db: DatabaseConnection) -> TestResult {
     IncentiveProgress::find().all(&db).await?;
     OutboxEvents::find().all(&db).await?;
     IdempotencyKeys::find().all(&db).await?;
+    GuestVenueStats::find().all(&db).await?;
     Ok(())
 }
 
@@ -895,6 +898,199 @@ async fn counters_backfilled(db: DatabaseConnection) -> TestResult {
     Ok(())
 }
 
+/// Migration 10 creates `guest_venue_stats` and backfills it from the bookings already
+/// stored: one row per (guest, venue) pair with bookings, equal to a recomputation from those
+/// bookings (every status counted, CANCELLED, NO_SHOW, the COMPLETED `total_fee`, the diners,
+/// the latest `booking_time`), no row for a guest without bookings, and the rows of a guest
+/// sum to the counters migration 8 backfilled on the guest row. The counters cannot go
+/// negative, a pair has one row, and `down` one step drops the table and nothing else.
+async fn guest_venue_stats_backfilled(db: DatabaseConnection) -> TestResult {
+    // The bookings predate migration 8 too, so the guest rows' diners are backfilled.
+    Migrator::up(&db, Some(7)).await?;
+    let p = Parents::insert(&db).await?;
+    let second_venue = Uuid::new_v4();
+    db.execute(&venue_insert(second_venue, "BAR")).await?;
+    let second_guest = Uuid::new_v4();
+    let idle_guest = Uuid::new_v4();
+    for (id, name) in [(second_guest, "Second"), (idle_guest, "Idle")] {
+        db.execute(
+            Query::insert()
+                .into_table("guests")
+                .columns([
+                    "id",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "created_at",
+                    "updated_at",
+                ])
+                .values_panic([
+                    id.into(),
+                    name.into(),
+                    "Guest".into(),
+                    format!("{}@example.com", id.simple()).into(),
+                    now().into(),
+                    now().into(),
+                ]),
+        )
+        .await?;
+    }
+    // (guest, venue, status, diners, total_fee, days from now). `Parents` already stored
+    // one CONFIRMED booking of 2 diners at the first venue, 3 days out, 110.00.
+    let mut bookings = vec![(p.guest, p.venue, "CONFIRMED", 2, 11_000i64, 3i64)];
+    bookings.extend([
+        (p.guest, p.venue, "COMPLETED", 4, 20_050, 5),
+        (p.guest, p.venue, "COMPLETED", 1, 5_005, 9),
+        (p.guest, p.venue, "CANCELLED", 6, 30_000, 12),
+        (p.guest, p.venue, "NO_SHOW", 3, 9_000, 4),
+        (p.guest, second_venue, "PENDING", 8, 40_000, 20),
+        (p.guest, second_venue, "COMPLETED", 2, 7_777, 2),
+        (second_guest, second_venue, "CANCELLED", 5, 12_000, 7),
+    ]);
+    for &(guest, venue, status, diners, fee, days) in &bookings[1..] {
+        let id = Uuid::new_v4();
+        let owner = Parents {
+            user: p.user,
+            venue,
+            guest,
+            booking: id,
+        };
+        db.execute(&booking_insert(&owner, id, diners, status))
+            .await?;
+        db.execute(
+            Query::update()
+                .table("bookings")
+                .value("total_fee", fee)
+                .value("booking_time", now() + Duration::days(days))
+                .and_where(Expr::col("id").eq(id)),
+        )
+        .await?;
+    }
+
+    // The recomputation, from the bookings as inserted.
+    type Key = (Uuid, Uuid);
+    let mut expected: std::collections::BTreeMap<Key, (i32, i32, i32, i64, i32, DateTime<Utc>)> =
+        std::collections::BTreeMap::new();
+    for &(guest, venue, status, diners, fee, days) in &bookings {
+        let at = now() + Duration::days(days);
+        let row = expected
+            .entry((guest, venue))
+            .or_insert((0, 0, 0, 0, 0, at));
+        row.0 += 1;
+        row.1 += i32::from(status == "CANCELLED");
+        row.2 += i32::from(status == "NO_SHOW");
+        row.3 += if status == "COMPLETED" { fee } else { 0 };
+        row.4 += diners;
+        row.5 = Ord::max(row.5, at);
+    }
+
+    let expect = |db: DatabaseConnection, stage: &'static str| {
+        let expected = expected.clone();
+        async move {
+            let rows = GuestVenueStats::find().all(&db).await?;
+            let stored: std::collections::BTreeMap<Key, _> = rows
+                .into_iter()
+                .map(|r| -> Result<_, Box<dyn Error>> {
+                    Ok((
+                        (r.guest_id, r.venue_id),
+                        (
+                            r.total_bookings,
+                            r.cancelled_bookings,
+                            r.no_show_bookings,
+                            r.total_spent,
+                            r.total_diners,
+                            r.last_booking_at.ok_or("a row without last_booking_at")?,
+                        ),
+                    ))
+                })
+                .collect::<Result<_, Box<dyn Error>>>()?;
+            ensure(
+                stored == expected,
+                format!("{stage}: stored {stored:?}, recomputed {expected:?}"),
+            )?;
+            ensure(
+                !stored.keys().any(|(guest, _)| *guest == idle_guest),
+                format!("{stage}: a guest without bookings has a row"),
+            )?;
+            // The rows of each guest sum to the diners migration 8 backfilled on the guest
+            // row (the other guest counters were never set on these raw inserts).
+            for guest in Guests::find().all(&db).await? {
+                let diners: i32 = stored
+                    .iter()
+                    .filter(|((g, _), _)| *g == guest.id)
+                    .map(|(_, v)| v.4)
+                    .sum();
+                ensure(
+                    diners == guest.total_diners,
+                    format!(
+                        "{stage}: guest {} rows sum to {diners} diners, the guest row has {}",
+                        guest.id, guest.total_diners
+                    ),
+                )?;
+            }
+            TestResult::Ok(())
+        }
+    };
+
+    // Migrations 8 and 9, then 10 alone, so that one step down undoes exactly it.
+    Migrator::up(&db, Some(2)).await?;
+    Migrator::up(&db, Some(1)).await?;
+    expect(db.clone(), "up").await?;
+
+    // CHECK (x >= 0) on every counter, and one row per pair.
+    for column in [
+        "total_bookings",
+        "cancelled_bookings",
+        "no_show_bookings",
+        "total_spent",
+        "total_diners",
+    ] {
+        let r = db
+            .execute(Query::update().table("guest_venue_stats").value(column, -1))
+            .await;
+        ensure(
+            r.is_err(),
+            format!("guest_venue_stats.{column} = -1 was accepted"),
+        )?;
+    }
+    let duplicate = db
+        .execute(
+            Query::insert()
+                .into_table("guest_venue_stats")
+                .columns(["guest_id", "venue_id"])
+                .values_panic([p.guest.into(), p.venue.into()]),
+        )
+        .await;
+    ensure(
+        duplicate.is_err(),
+        "a second row for one (guest, venue) was accepted",
+    )?;
+    let unknown = db
+        .execute(
+            Query::insert()
+                .into_table("guest_venue_stats")
+                .columns(["guest_id", "venue_id"])
+                .values_panic([idle_guest.into(), Uuid::new_v4().into()]),
+        )
+        .await;
+    ensure(unknown.is_err(), "a row of an unknown venue was accepted")?;
+
+    // down removes the table and nothing else; up backfills again.
+    Migrator::down(&db, Some(1)).await?;
+    let manager = SchemaManager::new(&db);
+    ensure(
+        !manager.has_table("guest_venue_stats").await?,
+        "down: guest_venue_stats is left",
+    )?;
+    ensure(
+        manager.has_column("outbox_events", "seq").await?,
+        "down went further than migration 10",
+    )?;
+    Migrator::up(&db, None).await?;
+    expect(db.clone(), "up again").await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- tests
 
 #[tokio::test]
@@ -928,6 +1124,11 @@ async fn sqlite_counters_backfilled() -> TestResult {
 }
 
 #[tokio::test]
+async fn sqlite_guest_venue_stats_backfilled() -> TestResult {
+    guest_venue_stats_backfilled(sqlite().await?).await
+}
+
+#[tokio::test]
 async fn postgres_up_down_up() -> TestResult {
     with_postgres("postgres_up_down_up", up_down_up).await
 }
@@ -955,6 +1156,15 @@ async fn postgres_outbox_ids() -> TestResult {
 #[tokio::test]
 async fn postgres_counters_backfilled() -> TestResult {
     with_postgres("postgres_counters_backfilled", counters_backfilled).await
+}
+
+#[tokio::test]
+async fn postgres_guest_venue_stats_backfilled() -> TestResult {
+    with_postgres(
+        "postgres_guest_venue_stats_backfilled",
+        guest_venue_stats_backfilled,
+    )
+    .await
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod bookings;
+mod field_access;
 mod graphql_ws_client;
 mod http;
 mod limits;

@@ -55,11 +55,20 @@ pub enum Relation {
     /// `bookings` rows whose `guest_id` is this row.
     #[sea_orm(has_many = "super::bookings::Entity")]
     Bookings,
+    /// `guest_venue_stats` rows whose `guest_id` is this row.
+    #[sea_orm(has_many = "super::guest_venue_stats::Entity")]
+    GuestVenueStats,
 }
 
 impl Related<super::bookings::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Bookings.def()
+    }
+}
+
+impl Related<super::guest_venue_stats::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::GuestVenueStats.def()
     }
 }
 

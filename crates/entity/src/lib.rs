@@ -47,6 +47,7 @@ pub mod bookings;
 pub mod commission_assignments;
 pub mod commission_rates;
 pub mod enums;
+pub mod guest_venue_stats;
 pub mod guests;
 pub mod idempotency_keys;
 pub mod incentive_progress;
@@ -70,6 +71,7 @@ pub mod prelude {
     pub use super::commission_assignments::Entity as CommissionAssignments;
     pub use super::commission_rates::Entity as CommissionRates;
     pub use super::enums::*;
+    pub use super::guest_venue_stats::Entity as GuestVenueStats;
     pub use super::guests::Entity as Guests;
     pub use super::idempotency_keys::Entity as IdempotencyKeys;
     pub use super::incentive_progress::Entity as IncentiveProgress;

@@ -83,6 +83,9 @@ pub enum Relation {
     /// `transactions` rows whose `venue_id` is this row.
     #[sea_orm(has_many = "super::transactions::Entity")]
     Transactions,
+    /// `guest_venue_stats` rows whose `venue_id` is this row.
+    #[sea_orm(has_many = "super::guest_venue_stats::Entity")]
+    GuestVenueStats,
 }
 
 impl Related<super::user_venue_access::Entity> for Entity {
@@ -130,6 +133,12 @@ impl Related<super::payouts::Entity> for Entity {
 impl Related<super::transactions::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Transactions.def()
+    }
+}
+
+impl Related<super::guest_venue_stats::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::GuestVenueStats.def()
     }
 }
 

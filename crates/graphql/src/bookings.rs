@@ -12,7 +12,7 @@ use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::connection::{Conn, wants_total};
-use crate::context::loader;
+use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::guests::Guest;
 use crate::ledger::Transaction;
@@ -142,12 +142,14 @@ impl Booking {
             &currency_of(ctx, self.0.venue_id).await?,
         ))
     }
-    /// The promoter's commission, computed at confirmation (0 until then).
-    async fn promoter_commission(&self, ctx: &Context<'_>) -> Result<Money> {
-        Ok(Money::cents(
-            self.0.promoter_commission,
+    /// The promoter's commission, computed at confirmation (0 until then). MANAGER or
+    /// above: null with a FORBIDDEN error for COORDINATOR and VIEWER, like `transactions`.
+    async fn promoter_commission(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        let cents = prima_service::bookings::promoter_commission(actor(ctx)?, &self.0)?;
+        Ok(Some(Money::cents(
+            cents,
             &currency_of(ctx, self.0.venue_id).await?,
-        ))
+        )))
     }
     /// When it was confirmed.
     async fn confirmed_at(&self) -> Option<DateTime<Utc>> {

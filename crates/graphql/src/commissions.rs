@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{CommissionModel, PromoterTier};
 use prima_entity::{commission_assignments, commission_rates};
-use prima_service::access::Actor;
+use prima_service::access::{self, Actor};
 use prima_service::db::Db;
 use prima_service::money;
 use prima_service::paging::PageArgs;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::bookings::currency_of;
 use crate::connection::{Conn, connection, wants_total};
-use crate::context::loader;
+use crate::context::{actor, loader};
 use crate::error::{ApiError, Result};
 use crate::loaders::{CommissionRateId, PageQuery, VenueId};
 use crate::promoters::{Promoter, promoter_by_id};
@@ -26,6 +26,14 @@ use crate::venues::{Venue, load_page};
 /// The GraphQL `CommissionRate` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
 pub struct CommissionRate(pub commission_rates::Model);
+
+impl CommissionRate {
+    /// One of the rate's terms, for a caller with financial reads at its venue (the
+    /// service's field rule, [`prima_service::access::financial`]).
+    fn financial<T>(&self, ctx: &Context<'_>, value: T) -> Result<T> {
+        Ok(access::financial(actor(ctx)?, self.0.venue_id, value)?)
+    }
+}
 
 /// A venue's commission rate for one promoter tier and model, over a period. For
 /// TIERED, the venue's active rows of one tier form a ladder by `minMonthlyBookings`.
@@ -54,19 +62,19 @@ impl CommissionRate {
     /// The rate: a fraction of the base fee for PERCENT_OF_SPEND and TIERED (`0.1000` =
     /// 10 %), an amount in the venue's currency per diner for PER_COVER and per booking for
     /// FLAT_RATE.
-    async fn value(&self) -> Decimal {
-        money::rate(self.0.value)
+    async fn value(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(money::rate(self.financial(ctx, self.0.value)?))
     }
     /// No commission for a booking whose base fee is below this.
     async fn minimum_booking(&self, ctx: &Context<'_>) -> Result<Money> {
         Ok(Money::cents(
-            self.0.minimum_booking,
+            self.financial(ctx, self.0.minimum_booking)?,
             &currency_of(ctx, self.0.venue_id).await?,
         ))
     }
     /// The most one booking's commission can be; null for no cap.
     async fn maximum_payout(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
-        Ok(match self.0.maximum_payout {
+        Ok(match self.financial(ctx, self.0.maximum_payout)? {
             Some(cents) => Some(Money::cents(
                 cents,
                 &currency_of(ctx, self.0.venue_id).await?,
@@ -143,7 +151,8 @@ impl CommissionAssignment {
     async fn model(&self) -> CommissionModel {
         self.0.model
     }
-    /// The rate, with the meaning of `CommissionRate.value` for this model.
+    /// The rate, with the meaning of `CommissionRate.value` for this model. (An assignment
+    /// is only ever loaded for a caller with financial reads at its promoter's venue.)
     async fn rate(&self) -> Decimal {
         money::rate(self.0.rate)
     }

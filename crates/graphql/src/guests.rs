@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
 use prima_service::access::Actor;
 use prima_service::db::Db;
-use prima_service::guests::GuestView;
+use prima_service::guests::{GuestFigures, GuestView};
 use prima_service::paging::PageArgs;
 use prima_service::paging::PagesOrDenied;
 use rust_decimal::Decimal;
@@ -15,7 +15,7 @@ use crate::bookings::{Booking, BookingFilterInput, BookingOrderInput, GuestBooki
 use crate::connection::{Conn, connection, page_args};
 use crate::context::loader;
 use crate::error::{ApiError, Result, parse_id};
-use crate::loaders::{GuestId, PageQuery};
+use crate::loaders::{GuestFiguresOf, GuestId, PageQuery};
 use crate::venues::load_page;
 
 /// A guest who books at the portfolio's venues. Last name, email and phone are masked
@@ -35,8 +35,20 @@ fn strings(json: &Option<serde_json::Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+impl Guest {
+    /// The guest's figures over the caller's venues, through the request's dataloader (one
+    /// statement for every guest of the response).
+    async fn figures(&self, ctx: &Context<'_>) -> Result<GuestFigures> {
+        Ok(loader(ctx)?
+            .load_one(GuestFiguresOf(self.0.guest.id))
+            .await?
+            .unwrap_or(GuestFigures::NONE))
+    }
+}
+
 /// A guest who books at the portfolio's venues. Last name, email and phone are masked
-/// (`J***`, `j***@example.com`) unless you are MANAGER or above where they booked.
+/// (`J***`, `j***@example.com`) unless you are MANAGER or above where they booked. Their
+/// booking figures cover only the venues you can see.
 #[Object]
 impl Guest {
     /// Unique identifier.
@@ -91,30 +103,37 @@ impl Guest {
     async fn communication_push(&self) -> bool {
         self.0.guest.communication_push
     }
-    /// All bookings ever made (every status, every venue).
-    async fn total_bookings(&self) -> i32 {
-        self.0.guest.total_bookings
+    /// Bookings made at the venues you can see (every status; every venue for a global
+    /// ADMIN).
+    async fn total_bookings(&self, ctx: &Context<'_>) -> Result<i32> {
+        Ok(self.figures(ctx).await?.total_bookings)
     }
-    /// Bookings cancelled.
-    async fn cancelled_bookings(&self) -> i32 {
-        self.0.guest.cancelled_bookings
+    /// Of those, bookings cancelled.
+    async fn cancelled_bookings(&self, ctx: &Context<'_>) -> Result<i32> {
+        Ok(self.figures(ctx).await?.cancelled_bookings)
     }
-    /// Bookings not shown up for.
-    async fn no_show_bookings(&self) -> i32 {
-        self.0.guest.no_show_bookings
+    /// Of those, bookings not shown up for.
+    async fn no_show_bookings(&self, ctx: &Context<'_>) -> Result<i32> {
+        Ok(self.figures(ctx).await?.no_show_bookings)
     }
-    /// Sum of the total fees of completed bookings, in cents of the venues' currencies.
-    /// Mixed currencies are not converted; prefer per-venue figures for money.
-    async fn total_spent(&self) -> Decimal {
-        prima_service::money::cents(self.0.guest.total_spent)
+    /// Sum of the total fees of the completed bookings at the venues you can see, in the
+    /// venues' currency. Mixed currencies are not converted; prefer per-venue figures for
+    /// money.
+    async fn total_spent(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(prima_service::money::cents(
+            self.figures(ctx).await?.total_spent,
+        ))
     }
-    /// Average party size.
-    async fn average_party_size(&self) -> Decimal {
-        prima_service::money::from_units(self.0.guest.average_party_size, 1)
+    /// Average party size of the bookings at the venues you can see (2.0 without any).
+    async fn average_party_size(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(prima_service::money::from_units(
+            self.figures(ctx).await?.average_party_size,
+            1,
+        ))
     }
-    /// Time of the latest booking.
-    async fn last_booking_at(&self) -> Option<DateTime<Utc>> {
-        self.0.guest.last_booking_at
+    /// Time of the latest booking at the venues you can see.
+    async fn last_booking_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.figures(ctx).await?.last_booking_at)
     }
     /// ACTIVE, VIP or BLOCKED (a blocked guest cannot book).
     async fn status(&self) -> GuestStatus {

@@ -9,7 +9,7 @@ use prima_entity::enums::{
     TargetComparison,
 };
 use prima_entity::{incentive_progress, incentives};
-use prima_service::access::Actor;
+use prima_service::access::{self, Actor};
 use prima_service::db::Db;
 use prima_service::incentives::Ranked;
 use prima_service::money;
@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::connection::{Conn, connection, page_args, wants_total};
-use crate::context::loader;
+use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::loaders::{IncentiveId, PageQuery, VenueId, all_ok};
 use crate::promoters::{Promoter, promoter_by_id};
@@ -34,6 +34,14 @@ fn hundredths(units: i64) -> Decimal {
 /// The GraphQL `Incentive` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
 pub struct Incentive(pub incentives::Model);
+
+impl Incentive {
+    /// One of the programme's amounts, for a caller with financial reads at its venue (the
+    /// service's field rule, [`prima_service::access::financial`]).
+    fn financial(&self, ctx: &Context<'_>, units: i64) -> Result<i64> {
+        Ok(access::financial(actor(ctx)?, self.0.venue_id, units)?)
+    }
+}
 
 /// An incentive programme a venue runs for its promoters: a target over a period and a
 /// reward for the winners.
@@ -69,8 +77,8 @@ impl Incentive {
     }
     /// The threshold in the measured unit (`20.00` bookings, an amount of money, or N for
     /// TOP_N).
-    async fn target_threshold(&self) -> Decimal {
-        hundredths(self.0.target_threshold)
+    async fn target_threshold(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(hundredths(self.financial(ctx, self.0.target_threshold)?))
     }
     /// How a promoter's value is compared with the threshold.
     async fn target_comparison(&self) -> TargetComparison {
@@ -82,8 +90,8 @@ impl Incentive {
     }
     /// The reward: an amount in `rewardCurrency` for FIXED_AMOUNT, a percent of the
     /// promoter's commissions in the period for PERCENTAGE_BONUS (`10.00` = 10 %).
-    async fn reward_value(&self) -> Decimal {
-        hundredths(self.0.reward_value)
+    async fn reward_value(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        Ok(hundredths(self.financial(ctx, self.0.reward_value)?))
     }
     /// ISO 4217 currency of the reward.
     async fn reward_currency(&self) -> &str {
@@ -134,8 +142,11 @@ impl Incentive {
         self.0.winner_count
     }
     /// Rewards paid out, once finalised.
-    async fn total_payout(&self) -> Money {
-        Money::cents(self.0.total_payout, &self.0.reward_currency)
+    async fn total_payout(&self, ctx: &Context<'_>) -> Result<Money> {
+        Ok(Money::cents(
+            self.financial(ctx, self.0.total_payout)?,
+            &self.0.reward_currency,
+        ))
     }
     /// Id of the user who created the programme.
     async fn created_by(&self) -> ID {
@@ -238,6 +249,7 @@ impl IncentiveProgress {
             .ok_or(ApiError(prima_service::Error::NotFound {
                 what: "incentive",
             }))?;
+        let cents = access::financial(actor(ctx)?, incentive.venue_id, cents)?;
         Ok(Some(Money::cents(cents, &incentive.reward_currency)))
     }
     /// When the reward was paid.

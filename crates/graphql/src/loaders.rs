@@ -77,6 +77,10 @@ by_id!(
     /// A guest by id, masked for the caller.
     GuestId => prima_service::guests::GuestView, prima_service::guests::by_ids
 );
+by_id!(
+    /// A guest's figures over the caller's venues (every venue for a global ADMIN).
+    GuestFiguresOf => prima_service::guests::GuestFigures, prima_service::guests::figures_by_ids
+);
 
 /// The pricing in force now for a venue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,14 +5,14 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PayoutMethod, PayoutStatus, TransactionType};
 use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
-use prima_service::access::Actor;
+use prima_service::access::{self, Actor};
 use prima_service::db::Db;
 use prima_service::paging::PageArgs;
 use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 use crate::connection::{Conn, connection, page_args, wants_total};
-use crate::context::loader;
+use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::ledger::Transaction;
 use crate::loaders::{PageQuery, PayoutId, TransactionId, UserId, VenueId};
@@ -31,6 +31,15 @@ async fn user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>> {
         Some(id) => loader(ctx)?.load_one(UserId(id)).await?.map(User),
         None => None,
     })
+}
+
+impl Payout {
+    /// One of the payout's amounts, for a caller with financial reads at its venue (the
+    /// service's field rule, [`prima_service::access::financial`]).
+    fn money(&self, ctx: &Context<'_>, cents: i64) -> Result<Money> {
+        let cents = access::financial(actor(ctx)?, self.0.venue_id, cents)?;
+        Ok(Money::cents(cents, &self.0.currency))
+    }
 }
 
 /// A payment to a promoter at one venue for a period `[periodFrom, periodTo)`, built from
@@ -57,8 +66,8 @@ impl Payout {
         }
     }
     /// What is paid: commissions + incentives + adjustments - fees.
-    async fn amount(&self) -> Money {
-        Money::cents(self.0.amount, &self.0.currency)
+    async fn amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        self.money(ctx, self.0.amount)
     }
     /// ISO 4217 currency of every amount of the payout (the venue's).
     async fn currency(&self) -> &str {
@@ -85,20 +94,20 @@ impl Payout {
         self.0.processed_at
     }
     /// Sum of the PROMOTER_COMMISSION items.
-    async fn commissions_amount(&self) -> Money {
-        Money::cents(self.0.commissions_amount, &self.0.currency)
+    async fn commissions_amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        self.money(ctx, self.0.commissions_amount)
     }
     /// Sum of the INCENTIVE_PAYOUT items.
-    async fn incentives_amount(&self) -> Money {
-        Money::cents(self.0.incentives_amount, &self.0.currency)
+    async fn incentives_amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        self.money(ctx, self.0.incentives_amount)
     }
     /// Sum of the ADJUSTMENT items; negative when clawbacks exceed other adjustments.
-    async fn adjustments_amount(&self) -> Money {
-        Money::cents(self.0.adjustments_amount, &self.0.currency)
+    async fn adjustments_amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        self.money(ctx, self.0.adjustments_amount)
     }
     /// Fees deducted.
-    async fn fees_amount(&self) -> Money {
-        Money::cents(self.0.fees_amount, &self.0.currency)
+    async fn fees_amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        self.money(ctx, self.0.fees_amount)
     }
     /// How the promoter is paid.
     async fn method(&self) -> PayoutMethod {

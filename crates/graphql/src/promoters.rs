@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PromoterStatus, PromoterTier};
 use prima_entity::{commission_assignments, incentive_progress, payouts, promoters};
-use prima_service::access::Actor;
+use prima_service::access::{self, Actor};
 use prima_service::db::Db;
 use prima_service::money;
 use prima_service::paging::PageArgs;
@@ -19,7 +19,7 @@ use crate::bookings::{
 };
 use crate::commissions::CommissionAssignment;
 use crate::connection::{Conn, connection, page_args, wants_total};
-use crate::context::loader;
+use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::incentives::IncentiveProgress;
 use crate::loaders::{PageQuery, PromoterId, VenueId, all_ok};
@@ -32,7 +32,10 @@ use crate::venues::{Venue, load_page};
 pub struct Promoter(pub promoters::Model);
 
 impl Promoter {
+    /// One of the promoter's amounts, in their venue's currency; financial reads at the
+    /// venue (the service's field rule, [`prima_service::access::financial`]).
     async fn money(&self, ctx: &Context<'_>, cents: i64) -> Result<Money> {
+        let cents = access::financial(actor(ctx)?, self.0.venue_id, cents)?;
         Ok(Money::cents(
             cents,
             &currency_of(ctx, self.0.venue_id).await?,

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use prima_entity::{bookings, guests, venues};
+use prima_entity::{bookings, guest_venue_stats, guests, venues};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter, QueryOrder};
 
@@ -20,6 +20,24 @@ fn prima(database: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Cents as the check prints money: `12.34`.
+fn spent(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// A migrated SQLite file in a fresh directory, seeded with 200 demo bookings.
+fn seeded_file(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("prima-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("prima.db");
+    let migrated = prima(&db, &["migrate"]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    let seeded = prima(&db, &["seed", "--bookings", "200"]);
+    assert!(seeded.status.success(), "{}", text(&seeded));
+    (dir, db)
+}
+
 fn text(output: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
@@ -30,15 +48,7 @@ fn text(output: &Output) -> String {
 
 #[tokio::test]
 async fn check_passes_on_a_seeded_file_and_names_a_corrupted_guest() {
-    let dir = std::env::temp_dir().join(format!("prima-check-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("prima.db");
-
-    let migrated = prima(&db, &["migrate"]);
-    assert!(migrated.status.success(), "{}", text(&migrated));
-    let seeded = prima(&db, &["seed", "--bookings", "200"]);
-    assert!(seeded.status.success(), "{}", text(&seeded));
+    let (dir, db) = seeded_file("check");
 
     let clean = prima(&db, &["check"]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
@@ -89,8 +99,7 @@ async fn check_passes_on_a_seeded_file_and_names_a_corrupted_guest() {
     assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
     let stdout = String::from_utf8_lossy(&broken.stdout);
     let lines: Vec<_> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    let spent = |cents: i64| format!("{}.{:02}", cents / 100, cents % 100);
+    assert_eq!(lines.len(), 3, "{stdout}");
     assert_eq!(
         lines[0],
         format!(
@@ -100,12 +109,81 @@ async fn check_passes_on_a_seeded_file_and_names_a_corrupted_guest() {
             spent(guest.total_spent)
         )
     );
-    assert!(lines[1].ends_with(": 1 discrepancies found"), "{stdout}");
+    // The guest row no longer equals the sum of its per-venue rows either.
+    assert_eq!(
+        lines[1],
+        format!(
+            "guest_venue_sum guest {}: total_spent: guest row {}, sum over venues {}",
+            guest.id,
+            spent(guest.total_spent + 1_234),
+            spent(guest.total_spent)
+        )
+    );
+    assert!(lines[2].ends_with(": 2 discrepancies found"), "{stdout}");
 
     // Scoped to a venue where the guest never booked, the check passes again.
     let scoped = prima(&db, &["check", "--venue", &elsewhere.id.to_string()]);
     assert_eq!(scoped.status.code(), Some(0), "{}", text(&scoped));
 
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn check_names_a_tampered_per_venue_guest_row() {
+    let (dir, db) = seeded_file("check-guest-venue");
+    let conn = Database::connect(database_url(&db)).await.unwrap();
+    let row = guest_venue_stats::Entity::find()
+        .order_by_asc(guest_venue_stats::Column::GuestId)
+        .order_by_asc(guest_venue_stats::Column::VenueId)
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("the seed fills guest_venue_stats");
+    guest_venue_stats::Entity::update_many()
+        .col_expr(
+            guest_venue_stats::Column::TotalSpent,
+            Expr::col(guest_venue_stats::Column::TotalSpent).add(500),
+        )
+        .filter(guest_venue_stats::Column::GuestId.eq(row.guest_id))
+        .filter(guest_venue_stats::Column::VenueId.eq(row.venue_id))
+        .exec(&conn)
+        .await
+        .unwrap();
+    let guest = guests::Entity::find_by_id(row.guest_id)
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let broken = prima(&db, &["check"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            format!(
+                "guest_venue_aggregate guest {}: venue {}: total_spent: stored {}, recomputed {}",
+                row.guest_id,
+                row.venue_id,
+                spent(row.total_spent + 500),
+                spent(row.total_spent)
+            ),
+            format!(
+                "guest_venue_sum guest {}: total_spent: guest row {}, sum over venues {}",
+                row.guest_id,
+                spent(guest.total_spent),
+                spent(guest.total_spent + 500)
+            ),
+        ],
+        "{stdout}"
+    );
+    assert!(lines[2].ends_with(": 2 discrepancies found"), "{stdout}");
+
+    // Scoped to the row's venue the check finds it too.
+    let scoped = prima(&db, &["check", "--venue", &row.venue_id.to_string()]);
+    assert_eq!(scoped.status.code(), Some(1), "{}", text(&scoped));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -194,6 +194,25 @@ impl Actor {
     }
 }
 
+/// One financial value of an object at `venue_id`, for a caller with financial reads
+/// there (DOMAIN.md "Access": MANAGER and above); FORBIDDEN below, NOT_FOUND when the venue
+/// is invisible.
+///
+/// The field-level rule for money: every amount that concerns promoters, commissions,
+/// payouts and incentives (a booking's `promoter_commission`, a promoter's revenue figures,
+/// a rate's value and limits, a payout's amounts, a programme's reward and payout) needs
+/// financial reads at the venue of the object that carries it, even where the object
+/// itself is readable with less (a booking is readable by a COORDINATOR and a VIEWER, its
+/// commission is not). The amounts a booking is sold for (its fees, the venue's pricing, a
+/// quote) and a guest's figures are readable wherever the object is. Objects that are
+/// financial as a whole (promoters, payouts, programmes, the ledger) are only ever loaded
+/// for a caller with financial reads at their venue; their amounts go through this check
+/// as well, so that an object reached by a path that forgot the rule still gives nothing.
+pub fn financial<T>(actor: &Actor, venue_id: Uuid, value: T) -> Result<T> {
+    actor.require(venue_id, Capability::ReadFinancial)?;
+    Ok(value)
+}
+
 /// Masks a name for roles that may not see contact data: `Johnson` -> `J***`.
 pub fn mask_name(name: &str) -> String {
     match name.chars().next() {
@@ -280,6 +299,25 @@ mod tests {
             "FORBIDDEN"
         );
         assert!(!user.can(venue, Capability::ReadContact));
+    }
+
+    #[test]
+    fn a_financial_value_needs_financial_reads_at_its_venue() {
+        let (venue, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let code = |actor: &Actor, venue| financial(actor, venue, 500).map_err(|e| e.code());
+        let manager = actor(UserRole::Manager, &[(venue, Level::Manager)]);
+        assert_eq!(code(&manager, venue), Ok(500));
+        assert_eq!(code(&manager, other), Err("NOT_FOUND"));
+        for (role, level) in [
+            (UserRole::Coordinator, Level::Coordinator),
+            (UserRole::Viewer, Level::Viewer),
+        ] {
+            assert_eq!(
+                code(&actor(role, &[(venue, level)]), venue),
+                Err("FORBIDDEN")
+            );
+        }
+        assert_eq!(code(&actor(UserRole::Admin, &[]), other), Ok(500));
     }
 
     #[test]

@@ -212,6 +212,13 @@ pub async fn by_ids(
     Ok(rows.into_iter().map(|b| (b.id, b)).collect())
 }
 
+/// The booking's promoter commission, cents, for a caller with financial reads at its venue
+/// (DOMAIN.md "Access"): a COORDINATOR or VIEWER reads the booking and its fees, not what
+/// its promoter earns on it, and gets FORBIDDEN, as for its transactions.
+pub fn promoter_commission(actor: &Actor, booking: &bookings::Model) -> Result<i64> {
+    crate::access::financial(actor, booking.venue_id, booking.promoter_commission)
+}
+
 /// One booking the caller can see; NOT_FOUND otherwise.
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<bookings::Model> {
     by_ids(db, actor, &[id])

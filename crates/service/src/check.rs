@@ -1,6 +1,7 @@
 //! `prima check`: verifies, from the stored data alone, the invariants of DOMAIN.md that tie
 //! the derived columns to what they are derived from: the ledger to the bookings' fees, the
-//! promoter and guest aggregates to the bookings, and the paid-out amounts to the payouts.
+//! promoter and guest aggregates (and the guests' per-venue rows, `guest_venue_stats`) to the
+//! bookings, and the paid-out amounts to the payouts.
 //!
 //! Policy:
 //! - It reads and never writes, and never stops at the first problem: every disagreement is
@@ -40,7 +41,8 @@ use crate::money::{cents, from_units, rate};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discrepancy {
     /// Which invariant: `ledger`, `promoter_aggregate`, `guest_aggregate`,
-    /// `ledger_amount_changed`, `payout_item` or `payout_amount`.
+    /// `guest_venue_aggregate`, `guest_venue_sum`, `ledger_amount_changed`, `payout_item` or
+    /// `payout_amount`.
     pub kind: &'static str,
     /// What `id` is: `booking`, `promoter`, `guest`, `transaction` or `payout`.
     pub entity: &'static str,
@@ -88,6 +90,12 @@ pub async fn run_at(
     report
         .discrepancies
         .extend(guest_aggregates_match_bookings(db, venue).await?);
+    report
+        .discrepancies
+        .extend(guest_venue_aggregates_match_bookings(db, venue).await?);
+    report
+        .discrepancies
+        .extend(guest_venue_aggregates_sum_to_guest(db, venue).await?);
     report
         .discrepancies
         .extend(paid_out_amounts_unchanged(db, venue).await?);
@@ -929,6 +937,243 @@ fn guest_message(row: &GuestRow) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
+// 3b. Guest aggregates per venue
+// ---------------------------------------------------------------------------------------
+
+/// A guest's counters as two sources give them (stored and expected, or the guest row and
+/// the sum of its per-venue rows).
+#[derive(Debug, FromQueryResult)]
+struct GuestVenueRow {
+    guest_id: Uuid,
+    venue_id: Option<Uuid>,
+    stored: bool,
+    total_bookings: i64,
+    cancelled_bookings: i64,
+    no_show_bookings: i64,
+    total_spent: i64,
+    total_diners: i64,
+    last_booking_at: Option<DateTime<Utc>>,
+    expected_total_bookings: i64,
+    expected_cancelled_bookings: i64,
+    expected_no_show_bookings: i64,
+    expected_total_spent: i64,
+    expected_total_diners: i64,
+    expected_last_booking_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`GuestVenueRow`] that differ, named and shown as `first` against
+/// `second` (e.g. "stored 3, recomputed 2").
+fn guest_counter_problems(row: &GuestVenueRow, first: &str, second: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut compare = |field: &str, a: i64, b: i64, show: fn(i64) -> String| {
+        if a != b {
+            problems.push(format!(
+                "{field}: {first} {}, {second} {}",
+                show(a),
+                show(b)
+            ));
+        }
+    };
+    let count: fn(i64) -> String = |n| n.to_string();
+    let money: fn(i64) -> String = |units| cents(units).to_string();
+    compare(
+        "total_bookings",
+        row.total_bookings,
+        row.expected_total_bookings,
+        count,
+    );
+    compare(
+        "cancelled_bookings",
+        row.cancelled_bookings,
+        row.expected_cancelled_bookings,
+        count,
+    );
+    compare(
+        "no_show_bookings",
+        row.no_show_bookings,
+        row.expected_no_show_bookings,
+        count,
+    );
+    compare(
+        "total_spent",
+        row.total_spent,
+        row.expected_total_spent,
+        money,
+    );
+    compare(
+        "total_diners",
+        row.total_diners,
+        row.expected_total_diners,
+        count,
+    );
+    if row.last_booking_at != row.expected_last_booking_at {
+        let show = |at: Option<DateTime<Utc>>| at.map_or("none".to_owned(), |at| at.to_rfc3339());
+        problems.push(format!(
+            "last_booking_at: {first} {}, {second} {}",
+            show(row.last_booking_at),
+            show(row.expected_last_booking_at)
+        ));
+    }
+    if problems.is_empty() {
+        problems.push(format!("{first} and {second} values differ in form only"));
+    }
+    problems
+}
+
+/// `x.<column> <> x.expected_<column>` for every counter of [`GuestVenueRow`], OR-ed.
+const GUEST_COUNTERS_DIFFER: &str = "x.total_bookings <> x.expected_total_bookings \
+     OR x.cancelled_bookings <> x.expected_cancelled_bookings \
+     OR x.no_show_bookings <> x.expected_no_show_bookings \
+     OR x.total_spent <> x.expected_total_spent \
+     OR x.total_diners <> x.expected_total_diners \
+     OR x.last_booking_at IS DISTINCT FROM x.expected_last_booking_at";
+
+/// **Each guest's per-venue row equals a recomputation from the guest's bookings at that
+/// venue** (DOMAIN.md "Promoter and guest metrics": what a user sees of a guest covers only
+/// the venues they can read, so the counters are kept per guest and venue, in
+/// `guest_venue_stats`): `total_bookings` (every status), `cancelled_bookings`,
+/// `no_show_bookings`, `total_spent` (sum of `total_fee` of the COMPLETED bookings),
+/// `total_diners` (sum of `diners`, every status) and `last_booking_at` (latest
+/// `booking_time`, any status). A (guest, venue) pair with bookings and no row is reported
+/// too; a row without bookings must hold zeros.
+///
+/// Two set-based halves joined by `UNION ALL` (the stored rows against the recomputation,
+/// and the recomputed pairs that have no row), so only the pairs that disagree come back.
+/// With a venue, only that venue's rows and bookings.
+#[tracing::instrument(skip_all)]
+pub async fn guest_venue_aggregates_match_bookings(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let params = Params::new(db.get_database_backend(), venue);
+    let expected = format!(
+        "SELECT b.guest_id, b.venue_id, COUNT(*) AS bookings, \
+           COUNT(CASE WHEN b.status = 'CANCELLED' THEN 1 END) AS cancelled, \
+           COUNT(CASE WHEN b.status = 'NO_SHOW' THEN 1 END) AS no_show, \
+           CAST(COALESCE(SUM(CASE WHEN b.status = 'COMPLETED' THEN b.total_fee END), 0) AS BIGINT) AS spent, \
+           CAST(SUM(b.diners) AS BIGINT) AS diners, \
+           MAX(b.booking_time) AS last_booking_at \
+         FROM bookings b WHERE {scope} \
+         GROUP BY b.guest_id, b.venue_id",
+        scope = params.venue_is("b.venue_id"),
+    );
+    let sql = format!(
+        "SELECT * FROM ( \
+           SELECT s.guest_id, s.venue_id, TRUE AS stored, \
+             CAST(s.total_bookings AS BIGINT) AS total_bookings, \
+             CAST(s.cancelled_bookings AS BIGINT) AS cancelled_bookings, \
+             CAST(s.no_show_bookings AS BIGINT) AS no_show_bookings, \
+             s.total_spent, \
+             CAST(s.total_diners AS BIGINT) AS total_diners, \
+             s.last_booking_at, \
+             CAST(COALESCE(e.bookings, 0) AS BIGINT) AS expected_total_bookings, \
+             CAST(COALESCE(e.cancelled, 0) AS BIGINT) AS expected_cancelled_bookings, \
+             CAST(COALESCE(e.no_show, 0) AS BIGINT) AS expected_no_show_bookings, \
+             CAST(COALESCE(e.spent, 0) AS BIGINT) AS expected_total_spent, \
+             CAST(COALESCE(e.diners, 0) AS BIGINT) AS expected_total_diners, \
+             e.last_booking_at AS expected_last_booking_at \
+           FROM guest_venue_stats s LEFT JOIN ({expected}) e \
+             ON e.guest_id = s.guest_id AND e.venue_id = s.venue_id \
+           WHERE {rows_scope} \
+           UNION ALL \
+           SELECT e.guest_id, e.venue_id, FALSE AS stored, \
+             CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), \
+             CAST(0 AS BIGINT), NULL, \
+             CAST(e.bookings AS BIGINT), CAST(e.cancelled AS BIGINT), \
+             CAST(e.no_show AS BIGINT), CAST(e.spent AS BIGINT), CAST(e.diners AS BIGINT), \
+             e.last_booking_at \
+           FROM ({expected}) e LEFT JOIN guest_venue_stats s \
+             ON s.guest_id = e.guest_id AND s.venue_id = e.venue_id \
+           WHERE s.guest_id IS NULL \
+         ) x \
+         WHERE x.stored = FALSE OR {GUEST_COUNTERS_DIFFER} \
+         ORDER BY x.guest_id, x.venue_id",
+        rows_scope = params.venue_is("s.venue_id"),
+    );
+    let rows: Vec<GuestVenueRow> = fetch(db, params, sql).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let venue = row.venue_id.map_or("none".to_owned(), |id| id.to_string());
+            let message = if row.stored {
+                format!(
+                    "venue {venue}: {}",
+                    guest_counter_problems(&row, "stored", "recomputed").join("; ")
+                )
+            } else {
+                format!(
+                    "venue {venue}: no guest_venue_stats row for {} booking(s)",
+                    row.expected_total_bookings
+                )
+            };
+            Discrepancy {
+                kind: "guest_venue_aggregate",
+                entity: "guest",
+                id: row.guest_id,
+                message,
+            }
+        })
+        .collect())
+}
+
+/// **A guest's per-venue rows sum to the guest row**: the counts, `total_spent` and
+/// `total_diners` add up, and the latest `last_booking_at` of the rows is the guest's. With
+/// [`guest_aggregates_match_bookings`] and [`guest_venue_aggregates_match_bookings`] this
+/// says the two stores agree; on its own, scoped to a venue, it also catches a row at
+/// another venue that drifted from the guest row. Every guest in scope (those who booked at
+/// the venue, with one) over all of their rows.
+#[tracing::instrument(skip_all)]
+pub async fn guest_venue_aggregates_sum_to_guest(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let params = Params::new(db.get_database_backend(), venue);
+    let sql = format!(
+        "SELECT * FROM ( \
+           SELECT g.id AS guest_id, CAST(NULL AS {uuid}) AS venue_id, TRUE AS stored, \
+             CAST(g.total_bookings AS BIGINT) AS total_bookings, \
+             CAST(g.cancelled_bookings AS BIGINT) AS cancelled_bookings, \
+             CAST(g.no_show_bookings AS BIGINT) AS no_show_bookings, \
+             g.total_spent, \
+             CAST(g.total_diners AS BIGINT) AS total_diners, \
+             g.last_booking_at, \
+             CAST(COALESCE(s.bookings, 0) AS BIGINT) AS expected_total_bookings, \
+             CAST(COALESCE(s.cancelled, 0) AS BIGINT) AS expected_cancelled_bookings, \
+             CAST(COALESCE(s.no_show, 0) AS BIGINT) AS expected_no_show_bookings, \
+             CAST(COALESCE(s.spent, 0) AS BIGINT) AS expected_total_spent, \
+             CAST(COALESCE(s.diners, 0) AS BIGINT) AS expected_total_diners, \
+             s.last_booking_at AS expected_last_booking_at \
+           FROM guests g LEFT JOIN ( \
+             SELECT r.guest_id, SUM(r.total_bookings) AS bookings, \
+               SUM(r.cancelled_bookings) AS cancelled, SUM(r.no_show_bookings) AS no_show, \
+               SUM(r.total_spent) AS spent, SUM(r.total_diners) AS diners, \
+               MAX(r.last_booking_at) AS last_booking_at \
+             FROM guest_venue_stats r WHERE {rows_scope} GROUP BY r.guest_id \
+           ) s ON s.guest_id = g.id \
+           WHERE {guests_scope} \
+         ) x \
+         WHERE {GUEST_COUNTERS_DIFFER} \
+         ORDER BY x.guest_id",
+        uuid = match params.backend {
+            DbBackend::Postgres => "UUID",
+            _ => "BLOB",
+        },
+        rows_scope = params.guest_in_scope("r.guest_id"),
+        guests_scope = params.guest_in_scope("g.id"),
+    );
+    let rows: Vec<GuestVenueRow> = fetch(db, params, sql).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Discrepancy {
+            kind: "guest_venue_sum",
+            entity: "guest",
+            id: row.guest_id,
+            message: guest_counter_problems(&row, "guest row", "sum over venues").join("; "),
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------
 // 4. Paid-out amounts never changed
 // ---------------------------------------------------------------------------------------
 
@@ -1182,7 +1427,7 @@ fn payout_message(row: &PayoutRow) -> String {
 mod tests {
     use chrono::TimeDelta;
     use prima_entity::enums::{BookingStatus, TransactionStatus, TransactionType};
-    use prima_entity::{bookings, guests, payouts, promoters, transactions};
+    use prima_entity::{bookings, guest_venue_stats, guests, payouts, promoters, transactions};
     use sea_orm::sea_query::{Expr, ExprTrait};
     use sea_orm::{
         ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
@@ -1305,6 +1550,8 @@ mod tests {
                 ("ledger", booking),
                 ("promoter_aggregate", promoter.id),
                 ("guest_aggregate", guest.id),
+                // The guest row no longer agrees with its per-venue rows either.
+                ("guest_venue_sum", guest.id),
             ],
             "{:#?}",
             report.discrepancies
@@ -1330,6 +1577,14 @@ mod tests {
             messages[2],
             &format!(
                 "total_spent: stored {}, recomputed {}",
+                cents(guest.total_spent + 1_050),
+                cents(guest.total_spent)
+            )
+        );
+        assert_eq!(
+            messages[3],
+            &format!(
+                "total_spent: guest row {}, sum over venues {}",
                 cents(guest.total_spent + 1_050),
                 cents(guest.total_spent)
             )
@@ -1379,6 +1634,7 @@ mod tests {
             vec![
                 ("promoter_aggregate", promoter.id),
                 ("guest_aggregate", guest.id),
+                ("guest_venue_sum", guest.id),
             ],
             "{:#?}",
             report.discrepancies
@@ -1397,6 +1653,163 @@ mod tests {
                 "total_diners: stored {}, recomputed {}",
                 guest.total_diners + 1,
                 guest.total_diners
+            )
+        );
+    }
+
+    /// The first guest's row at the first venue where they booked.
+    async fn first_guest_venue_row(db: &TestDb) -> guest_venue_stats::Model {
+        guest_venue_stats::Entity::find()
+            .order_by_asc(guest_venue_stats::Column::GuestId)
+            .order_by_asc(guest_venue_stats::Column::VenueId)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .expect("the seed fills guest_venue_stats")
+    }
+
+    #[tokio::test]
+    async fn the_seeded_per_venue_guest_rows_equal_the_bookings_and_sum_to_the_guest_rows() {
+        let (db, _) = seeded().await;
+        let rows = guest_venue_stats::Entity::find()
+            .all(&db.conn)
+            .await
+            .unwrap();
+        let all = bookings::Entity::find().all(&db.conn).await.unwrap();
+        let pairs: std::collections::BTreeSet<_> =
+            all.iter().map(|b| (b.guest_id, b.venue_id)).collect();
+        assert_eq!(
+            rows.len(),
+            pairs.len(),
+            "one row per (guest, venue) with bookings"
+        );
+        for row in &rows {
+            let mine: Vec<_> = all
+                .iter()
+                .filter(|b| b.guest_id == row.guest_id && b.venue_id == row.venue_id)
+                .collect();
+            assert_eq!(row.total_bookings as usize, mine.len());
+            assert_eq!(
+                row.total_spent,
+                mine.iter()
+                    .filter(|b| b.status == BookingStatus::Completed)
+                    .map(|b| b.total_fee)
+                    .sum::<i64>()
+            );
+            assert_eq!(
+                row.last_booking_at,
+                mine.iter().map(|b| b.booking_time).max()
+            );
+        }
+        assert_eq!(
+            guest_venue_aggregates_match_bookings(&db.conn, None)
+                .await
+                .unwrap(),
+            Vec::new()
+        );
+        assert_eq!(
+            guest_venue_aggregates_sum_to_guest(&db.conn, None)
+                .await
+                .unwrap(),
+            Vec::new()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tampered_per_venue_guest_row_is_reported_against_the_bookings_and_the_guest_row() {
+        let (db, now) = seeded().await;
+        let row = first_guest_venue_row(&db).await;
+        guest_venue_stats::Entity::update_many()
+            .col_expr(
+                guest_venue_stats::Column::CancelledBookings,
+                Expr::col(guest_venue_stats::Column::CancelledBookings).add(2),
+            )
+            .filter(guest_venue_stats::Column::GuestId.eq(row.guest_id))
+            .filter(guest_venue_stats::Column::VenueId.eq(row.venue_id))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+
+        let report = run_at(&db.conn, None, now).await.expect("check");
+        assert_eq!(
+            found(&report),
+            vec![
+                ("guest_venue_aggregate", row.guest_id),
+                ("guest_venue_sum", row.guest_id),
+            ],
+            "{:#?}",
+            report.discrepancies
+        );
+        let guest = guests::Entity::find_by_id(row.guest_id)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            report.discrepancies[0].message,
+            format!(
+                "venue {}: cancelled_bookings: stored {}, recomputed {}",
+                row.venue_id,
+                row.cancelled_bookings + 2,
+                row.cancelled_bookings
+            )
+        );
+        assert_eq!(
+            report.discrepancies[1].message,
+            format!(
+                "cancelled_bookings: guest row {}, sum over venues {}",
+                guest.cancelled_bookings,
+                guest.cancelled_bookings + 2
+            )
+        );
+        // Scoped to that venue it is found too; scoped to a venue where the guest never
+        // booked, not.
+        let scoped = run_at(&db.conn, Some(row.venue_id), now).await.unwrap();
+        assert_eq!(found(&scoped), found(&report));
+        let booked: Vec<Uuid> = bookings::Entity::find()
+            .filter(bookings::Column::GuestId.eq(row.guest_id))
+            .all(&db.conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.venue_id)
+            .collect();
+        let elsewhere = venues::Entity::find()
+            .filter(venues::Column::Id.is_not_in(booked))
+            .one(&db.conn)
+            .await
+            .unwrap();
+        if let Some(elsewhere) = elsewhere {
+            let other = run_at(&db.conn, Some(elsewhere.id), now).await.unwrap();
+            assert_eq!(other.discrepancies, Vec::new());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_per_venue_guest_row_is_reported() {
+        let (db, now) = seeded().await;
+        let row = first_guest_venue_row(&db).await;
+        guest_venue_stats::Entity::delete_many()
+            .filter(guest_venue_stats::Column::GuestId.eq(row.guest_id))
+            .filter(guest_venue_stats::Column::VenueId.eq(row.venue_id))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+        let report = run_at(&db.conn, None, now).await.expect("check");
+        assert_eq!(
+            found(&report),
+            vec![
+                ("guest_venue_aggregate", row.guest_id),
+                ("guest_venue_sum", row.guest_id),
+            ],
+            "{:#?}",
+            report.discrepancies
+        );
+        assert_eq!(
+            report.discrepancies[0].message,
+            format!(
+                "venue {}: no guest_venue_stats row for {} booking(s)",
+                row.venue_id, row.total_bookings
             )
         );
     }

@@ -104,7 +104,9 @@
 //!   `no_show_bookings`, `total_spent` (sum of `total_fee` of COMPLETED bookings),
 //!   `average_party_size` (mean diners over all bookings, rounded half away from zero to one
 //!   decimal; 2.0, the column default, for a guest without bookings), `total_diners` (sum of
-//!   diners over all bookings), `last_booking_at` (latest `booking_time`, any status).
+//!   diners over all bookings), `last_booking_at` (latest `booking_time`, any status). The
+//!   same counters per guest and venue (`guest_venue_stats`) are filled from the bookings
+//!   by one `INSERT ... SELECT ... GROUP BY` once the bookings are written.
 //! - **Incentives**: bookings count by `booking_time` in `[period_start, period_end)`.
 //!   BOOKING_COUNT counts CONFIRMED + COMPLETED bookings, REVENUE_TARGET sums their
 //!   `total_fee`, NEW_GUESTS counts guests whose first booking with the promoter falls in the
@@ -233,6 +235,7 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Res
         max_params,
     };
     seeder.run(&writer).await?;
+    guest_venue_stats(&txn).await?;
     txn.commit().await.context("committing the seed")?;
     // A bulk load outruns autovacuum: without fresh statistics PostgreSQL plans the first
     // queries for empty tables (measured: the portfolio query took over 15 s instead of
@@ -245,6 +248,29 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Res
 }
 
 const ADMIN_EMAIL: &str = "admin@prima.demo";
+
+/// Fills `guest_venue_stats` from the bookings just written, in one set-based statement:
+/// per guest and venue the counters the guest row keeps over all venues (the definitions
+/// of the write path, [`crate::lifecycle::aggregates`], which `prima check` recomputes).
+async fn guest_venue_stats(txn: &impl ConnectionTrait) -> anyhow::Result<()> {
+    txn.execute_unprepared(
+        "INSERT INTO guest_venue_stats \
+           (guest_id, venue_id, total_bookings, cancelled_bookings, no_show_bookings, \
+            total_spent, total_diners, last_booking_at) \
+         SELECT b.guest_id, b.venue_id, \
+           CAST(COUNT(*) AS INTEGER), \
+           CAST(COUNT(CASE WHEN b.status = 'CANCELLED' THEN 1 END) AS INTEGER), \
+           CAST(COUNT(CASE WHEN b.status = 'NO_SHOW' THEN 1 END) AS INTEGER), \
+           CAST(COALESCE(SUM(CASE WHEN b.status = 'COMPLETED' THEN b.total_fee END), 0) AS BIGINT), \
+           CAST(SUM(b.diners) AS INTEGER), \
+           MAX(b.booking_time) \
+         FROM bookings b \
+         GROUP BY b.guest_id, b.venue_id",
+    )
+    .await
+    .context("filling guest_venue_stats from the bookings")?;
+    Ok(())
+}
 
 // ---------------------------------------------------------------------------------------
 // Deterministic randomness

@@ -20,8 +20,16 @@
 //!   COMMITTED the recompute (a new statement, a new snapshot) sees every change committed
 //!   before it and none can slip in until this transaction commits. A recompute inside the
 //!   locking statement itself would not: its snapshot predates the wait for the lock.
-//! - Locks follow the global order of [`super`] (booking, promoter, guest, then what comes
-//!   after), so two changes cannot deadlock.
+//! - **Per-venue guest counters** (`guest_venue_stats`, one row per guest and venue with
+//!   bookings: the guest row's counters restricted to that venue, so that a caller's view of
+//!   a guest sums only the venues they can read) move by the same deltas in one atomic
+//!   upsert (`INSERT ... ON CONFLICT (guest_id, venue_id) DO UPDATE SET x = x + d`): the
+//!   first booking at a venue creates the row, later changes increment it. When a booking's
+//!   time moves, the row's `last_booking_at` is recomputed from that venue's bookings after
+//!   the upsert holds the row's lock, as for the guest row.
+//! - Locks follow the global order of [`super`] (booking, promoter, guest, the guest's
+//!   venue row in `guest_venue_stats`, then what comes after), so two changes cannot
+//!   deadlock.
 
 use chrono::{DateTime, Utc};
 use prima_entity::bookings;
@@ -171,11 +179,27 @@ pub async fn apply(
             promoter_month(txn, promoter, month).await?;
         }
     }
+    debug_assert!(
+        before.is_none_or(|b| b.guest_id == after.guest_id && b.venue_id == after.venue_id),
+        "a booking never changes guest or venue"
+    );
     if delta.guest_moves() || before.is_none() || time_moved {
         let latest = before.is_none().then_some(after.booking_time);
         guest_counters(txn, after.guest_id, &delta, latest, now).await?;
         if time_moved {
             guest_last_booking(txn, after.guest_id).await?;
+        }
+        guest_venue_counters(
+            txn,
+            after.guest_id,
+            after.venue_id,
+            &delta,
+            latest,
+            before.is_none(),
+        )
+        .await?;
+        if time_moved {
+            guest_venue_last_booking(txn, after.guest_id, after.venue_id).await?;
         }
     }
     Ok(())
@@ -308,6 +332,94 @@ async fn guest_last_booking(txn: &impl ConnectionTrait, guest: Uuid) -> Result<(
          WHERE id = $1"
             .to_owned(),
         vec![guest.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The guest's counters at one venue (`guest_venue_stats`), in one atomic statement that
+/// takes the row's lock (after the guest row's); with `latest`, `last_booking_at` becomes
+/// it if it is later.
+///
+/// A new booking upserts: at a venue new to the guest it creates the row with the
+/// booking's own counts, else it adds them. Every other change adds its delta with a plain
+/// UPDATE: the row exists (made with the booking, or backfilled), and a delta can be
+/// negative, which the upsert's proposed row cannot be: both databases check the table's
+/// `CHECK (x >= 0)` constraints on the row an INSERT proposes before they resolve the
+/// conflict into an update.
+async fn guest_venue_counters(
+    txn: &impl ConnectionTrait,
+    guest: Uuid,
+    venue: Uuid,
+    d: &Delta,
+    latest: Option<DateTime<Utc>>,
+    creating: bool,
+) -> Result<()> {
+    const ROW: &str = "guest_venue_stats";
+    if !creating {
+        let sql = format!(
+            "UPDATE {ROW} SET \
+               total_bookings = total_bookings + {all}, \
+               cancelled_bookings = cancelled_bookings + {cancelled}, \
+               no_show_bookings = no_show_bookings + {no_show}, \
+               total_spent = total_spent + {spent}, \
+               total_diners = total_diners + {diners} \
+             WHERE guest_id = $1 AND venue_id = $2",
+            all = d.all,
+            cancelled = d.cancelled,
+            no_show = d.no_show,
+            spent = d.spent,
+            diners = d.diners,
+        );
+        txn.execute_raw(statement(txn, sql, vec![guest.into(), venue.into()]))
+            .await?;
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {ROW} \
+           (guest_id, venue_id, total_bookings, cancelled_bookings, no_show_bookings, \
+            total_spent, total_diners, last_booking_at) \
+         VALUES ($1, $2, {all}, {cancelled}, {no_show}, {spent}, {diners}, $3) \
+         ON CONFLICT (guest_id, venue_id) DO UPDATE SET \
+           total_bookings = {ROW}.total_bookings + excluded.total_bookings, \
+           cancelled_bookings = {ROW}.cancelled_bookings + excluded.cancelled_bookings, \
+           no_show_bookings = {ROW}.no_show_bookings + excluded.no_show_bookings, \
+           total_spent = {ROW}.total_spent + excluded.total_spent, \
+           total_diners = {ROW}.total_diners + excluded.total_diners, \
+           last_booking_at = CASE WHEN excluded.last_booking_at IS NOT NULL \
+               AND ({ROW}.last_booking_at IS NULL \
+                    OR {ROW}.last_booking_at < excluded.last_booking_at) \
+             THEN excluded.last_booking_at ELSE {ROW}.last_booking_at END",
+        all = d.all,
+        cancelled = d.cancelled,
+        no_show = d.no_show,
+        spent = d.spent,
+        diners = d.diners,
+    );
+    txn.execute_raw(statement(
+        txn,
+        sql,
+        vec![guest.into(), venue.into(), latest.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Recomputes the `last_booking_at` of the guest's row at one venue (latest `booking_time`
+/// of any status there); runs after [`guest_venue_counters`] holds the row lock.
+async fn guest_venue_last_booking(
+    txn: &impl ConnectionTrait,
+    guest: Uuid,
+    venue: Uuid,
+) -> Result<()> {
+    txn.execute_raw(statement(
+        txn,
+        "UPDATE guest_venue_stats SET last_booking_at = \
+           (SELECT MAX(b.booking_time) FROM bookings b \
+            WHERE b.guest_id = $1 AND b.venue_id = $2) \
+         WHERE guest_id = $1 AND venue_id = $2"
+            .to_owned(),
+        vec![guest.into(), venue.into()],
     ))
     .await?;
     Ok(())
