@@ -969,8 +969,9 @@ async fn guest_venue_stats_backfilled(db: DatabaseConnection) -> TestResult {
 
     // The recomputation, from the bookings as inserted.
     type Key = (Uuid, Uuid);
-    let mut expected: std::collections::BTreeMap<Key, (i32, i32, i32, i64, i32, DateTime<Utc>)> =
-        std::collections::BTreeMap::new();
+    /// Bookings, cancelled, no-shows, spent, diners, last booking.
+    type Counters = (i32, i32, i32, i64, i32, DateTime<Utc>);
+    let mut expected: std::collections::BTreeMap<Key, Counters> = std::collections::BTreeMap::new();
     for &(guest, venue, status, diners, fee, days) in &bookings {
         let at = now() + Duration::days(days);
         let row = expected

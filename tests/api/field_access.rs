@@ -749,7 +749,7 @@ impl Walk<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::only_used_in_recursion)]
     fn value(
         &self,
         site: &Site,

@@ -188,7 +188,7 @@ impl Clock {
             Some(ms) => ms.load(Ordering::SeqCst),
             None => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|since| millis(since))
+                .map(millis)
                 .unwrap_or(0),
         }
     }
@@ -1122,22 +1122,22 @@ mod tests {
         for case in stores() {
             let (store, clock) = (&case.store, &case.clock);
             for _ in 0..3 {
-                assert_eq!(fail(&store, "email", &LOGIN).await, Gate::Admitted);
+                assert_eq!(fail(store, "email", &LOGIN).await, Gate::Admitted);
             }
             for expected in [1, 2, 4, 8, 16, 32, 60] {
                 let wait = Duration::from_secs(expected);
                 assert_eq!(
-                    fail(&store, "email", &LOGIN).await,
+                    fail(store, "email", &LOGIN).await,
                     Gate::Wait { retry_after: wait },
                     "{store:?}"
                 );
                 clock.advance(wait - Duration::from_millis(1));
                 assert!(matches!(
-                    fail(&store, "email", &LOGIN).await,
+                    fail(store, "email", &LOGIN).await,
                     Gate::Wait { .. }
                 ));
                 clock.advance(Duration::from_millis(1));
-                assert_eq!(fail(&store, "email", &LOGIN).await, Gate::Admitted);
+                assert_eq!(fail(store, "email", &LOGIN).await, Gate::Admitted);
             }
         }
     }
@@ -1151,10 +1151,10 @@ mod tests {
         for case in stores() {
             let (store, clock) = (&case.store, &case.clock);
             for _ in 0..10 {
-                assert_eq!(fail(&store, "email", &policy).await, Gate::Admitted);
+                assert_eq!(fail(store, "email", &policy).await, Gate::Admitted);
             }
             assert_eq!(
-                fail(&store, "email", &policy).await,
+                fail(store, "email", &policy).await,
                 Gate::Locked {
                     retry_after: Duration::from_secs(900)
                 },
@@ -1162,14 +1162,14 @@ mod tests {
             );
             clock.advance(Duration::from_secs(899));
             assert_eq!(
-                fail(&store, "email", &policy).await,
+                fail(store, "email", &policy).await,
                 Gate::Locked {
                     retry_after: Duration::from_secs(1)
                 }
             );
             clock.advance(Duration::from_secs(1));
             for _ in 0..3 {
-                assert_eq!(fail(&store, "email", &policy).await, Gate::Admitted);
+                assert_eq!(fail(store, "email", &policy).await, Gate::Admitted);
             }
         }
     }
@@ -1179,26 +1179,26 @@ mod tests {
         for case in stores() {
             let store = &case.store;
             for _ in 0..3 {
-                fail(&store, "email", &LOGIN).await;
+                fail(store, "email", &LOGIN).await;
             }
             assert!(matches!(
-                fail(&store, "email", &LOGIN).await,
+                fail(store, "email", &LOGIN).await,
                 Gate::Wait { .. }
             ));
             store.reset("email").await;
             for _ in 0..3 {
-                assert_eq!(fail(&store, "email", &LOGIN).await, Gate::Admitted);
+                assert_eq!(fail(store, "email", &LOGIN).await, Gate::Admitted);
             }
             store.forgive("email").await;
             assert_eq!(
-                fail(&store, "email", &LOGIN).await,
+                fail(store, "email", &LOGIN).await,
                 Gate::Admitted,
                 "{store:?}: two failures and this attempt"
             );
-            let gate = fail(&store, "email", &LOGIN).await;
+            let gate = fail(store, "email", &LOGIN).await;
             assert!(matches!(gate, Gate::Wait { .. }), "{store:?}: {gate:?}");
             store.forgive("never-seen").await;
-            assert_eq!(fail(&store, "never-seen", &LOGIN).await, Gate::Admitted);
+            assert_eq!(fail(store, "never-seen", &LOGIN).await, Gate::Admitted);
         }
     }
 
@@ -1211,12 +1211,12 @@ mod tests {
         for case in stores() {
             let (store, clock) = (&case.store, &case.clock);
             for _ in 0..3 {
-                fail(&store, "email", &policy).await;
+                fail(store, "email", &policy).await;
             }
             clock.advance(Duration::from_secs(60));
             for _ in 0..3 {
                 assert_eq!(
-                    fail(&store, "email", &policy).await,
+                    fail(store, "email", &policy).await,
                     Gate::Admitted,
                     "{store:?}"
                 );
@@ -1249,7 +1249,7 @@ mod tests {
                 "{store:?}"
             );
             for _ in 0..3 {
-                assert_eq!(fail(&store, "email-b", &LOGIN).await, Gate::Admitted);
+                assert_eq!(fail(store, "email-b", &LOGIN).await, Gate::Admitted);
             }
         }
     }
