@@ -53,14 +53,3 @@ pub fn connection<T, N: OutputType>(page: Page<T>, mut convert: impl FnMut(T) ->
     );
     conn
 }
-
-/// The complexity of a connection field: its selection counts once per row it may return
-/// (`first` or `last`, default 20, at most 100), so nested lists multiply, as they do in
-/// the database.
-pub fn complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let rows = first
-        .or(last)
-        .unwrap_or(prima_service::paging::DEFAULT_PAGE_SIZE as i32)
-        .clamp(1, prima_service::paging::MAX_PAGE_SIZE as i32) as usize;
-    rows.saturating_mul(child_complexity).saturating_add(1)
-}

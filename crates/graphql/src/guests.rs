@@ -149,7 +149,6 @@ impl Guest {
     }
     /// The guest's bookings at venues you can see.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn bookings(
         &self,
         ctx: &Context<'_>,

@@ -162,7 +162,6 @@ impl Incentive {
     }
     /// The live leaderboard: participants by value, highest first (equal values by
     /// promoter id), each with its competition rank (1, 2, 2, 4).
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn leaderboard(
         &self,
         ctx: &Context<'_>,

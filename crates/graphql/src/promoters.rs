@@ -158,7 +158,6 @@ impl Promoter {
 
     /// Bookings this promoter brought, at venues you can see, filtered and ordered in SQL.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn bookings(
         &self,
         ctx: &Context<'_>,
@@ -184,7 +183,6 @@ impl Promoter {
 
     /// The promoter's commission assignments (which rate applied when), newest
     /// `effectiveFrom` first.
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn commission_assignments(
         &self,
         ctx: &Context<'_>,
@@ -206,7 +204,6 @@ impl Promoter {
 
     /// The promoter's progress in each incentive programme they take part in, newest
     /// first. `rank` is null here; see `Incentive.leaderboard`.
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn incentive_progress(
         &self,
         ctx: &Context<'_>,
@@ -225,7 +222,6 @@ impl Promoter {
     }
 
     /// Payouts to this promoter, newest period first.
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,

@@ -177,7 +177,6 @@ impl Venue {
     }
 
     /// Every pricing row, newest first: history is kept, never overwritten.
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn pricing_history(
         &self,
         ctx: &Context<'_>,
@@ -197,7 +196,6 @@ impl Venue {
 
     /// Bookings at this venue, filtered and ordered in SQL.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn bookings(
         &self,
         ctx: &Context<'_>,
@@ -223,7 +221,6 @@ impl Venue {
 
     /// Guests who have booked at this venue, by last name; contact data masked for
     /// COORDINATOR and VIEWER.
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn guests(
         &self,
         ctx: &Context<'_>,
@@ -242,7 +239,6 @@ impl Venue {
     }
 
     /// Promoters whose primary venue this is (MANAGER or above).
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn promoters(
         &self,
         ctx: &Context<'_>,
@@ -258,7 +254,6 @@ impl Venue {
     }
 
     /// Commission rates defined at this venue (MANAGER or above).
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn commission_rates(
         &self,
         ctx: &Context<'_>,
@@ -278,7 +273,6 @@ impl Venue {
     }
 
     /// Incentive programs of this venue (MANAGER or above).
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn incentives(
         &self,
         ctx: &Context<'_>,
@@ -294,7 +288,6 @@ impl Venue {
     }
 
     /// Payouts to promoters at this venue, newest period first (MANAGER or above).
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -483,7 +476,6 @@ impl VenueQuery {
 
     /// The venues you can see, filtered and ordered.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "crate::connection::complexity(first, last, child_complexity)")]
     async fn venues(
         &self,
         ctx: &Context<'_>,

@@ -35,8 +35,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -159,35 +159,110 @@ impl Tokens {
 /// Blocking and unbounded: for work no client can start (seeding the demo data). Requests
 /// and commands hash through a [`Hasher`].
 pub fn hash_password(password: &str) -> Result<String> {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    let salt = SaltString::encode_b64(&bytes)
-        .map_err(|err| Error::internal(anyhow::anyhow!("encoding a salt: {err}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|err| Error::internal(anyhow::anyhow!("hashing a password: {err}")))
+    hash_in(&mut Workspace::default(), password)
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+/// The memory argon2 works in, kept by each [`Hasher`] thread from one computation to the
+/// next. Allocating argon2's 19 MiB afresh for every check, from whichever thread ran it,
+/// left the allocator holding a copy per thread (64 parallel wrong passwords: 300-550 MB
+/// resident, never given back); one buffer per hashing thread bounds it for good.
+#[derive(Default)]
+pub struct Workspace {
+    blocks: Vec<Block>,
+}
+
+/// The most memory a stored hash may ask argon2 for (KiB): ours use 19 MiB; a hash asking
+/// for more than this is not one of ours and matches nothing.
+const MAX_HASH_MEMORY_KIB: u32 = 64 * 1024;
+
+impl Workspace {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let count = params.block_count();
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::default());
+        }
+        &mut self.blocks[..count]
+    }
+}
+
+fn hash_in(workspace: &mut Workspace, password: &str) -> Result<String> {
+    let failed =
+        |err: &dyn fmt::Display| Error::internal(anyhow::anyhow!("hashing a password: {err}"));
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let salt = SaltString::encode_b64(&bytes).map_err(|err| failed(&err))?;
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        argon2
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                &bytes,
+                out,
+                workspace.blocks(&params),
+            )
+            .map_err(password_hash::Error::from)
+    })
+    .map_err(|err| failed(&err))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|err| failed(&err))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+fn matches_in(workspace: &mut Workspace, password: &str, hash: &str) -> bool {
+    let mut check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .ok()?
+            .unwrap_or_default();
+        let params = Params::try_from(&parsed).ok()?;
+        if params.m_cost() > MAX_HASH_MEMORY_KIB {
+            return None;
+        }
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let expected = parsed.hash?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let computed = Output::init_with(expected.len(), |out| {
+            argon2
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt,
+                    out,
+                    workspace.blocks(&params),
+                )
+                .map_err(password_hash::Error::from)
         })
-        .unwrap_or(false)
+        .ok()?;
+        // Output's equality is constant-time.
+        Some(computed == expected)
+    };
+    check().unwrap_or(false)
+}
+
+#[cfg(test)]
+fn password_matches(password: &str, hash: &str) -> bool {
+    matches_in(&mut Workspace::default(), password, hash)
 }
 
 /// A real hash of a random password, checked when the email is unknown so that a wrong
 /// email and a wrong password take the same time and give the same answer. Made on first
 /// use, inside the [`Hasher`] like every other argon2 computation.
-fn decoy_hash() -> &'static str {
+fn decoy_hash(workspace: &mut Workspace) -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
-        hash_password(&URL_SAFE_NO_PAD.encode(bytes)).unwrap_or_default()
+        hash_in(workspace, &URL_SAFE_NO_PAD.encode(bytes)).unwrap_or_default()
     })
 }
 
@@ -223,17 +298,21 @@ impl Default for HashLimits {
     }
 }
 
-/// Runs every argon2 computation of a server, off the async workers, at most
-/// `concurrency` at once, at most `queue` more waiting (see the module docs). Cheap to
-/// clone; clones share the limit.
+/// Runs every argon2 computation of a server on its own `concurrency` threads, each with
+/// one reused [`Workspace`], at most `queue` more waiting (see the module docs). Cheap to
+/// clone; clones share the limit. The threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct Hasher {
     inner: Arc<HasherInner>,
 }
 
+type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
+
 struct HasherInner {
     limits: HashLimits,
+    /// One per hashing thread: a computation holding one is sent to a thread that is free.
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     /// Computations running or waiting.
     admitted: AtomicUsize,
     /// Computations finished (for tests and metrics).
@@ -259,15 +338,43 @@ impl Drop for Place {
 }
 
 impl Hasher {
-    /// A hasher with these limits.
+    /// A hasher with these limits, and its threads.
     pub fn new(limits: HashLimits) -> Hasher {
         let limits = HashLimits {
             concurrency: limits.concurrency.max(1),
             ..limits
         };
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..limits.concurrency {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("prima-argon2-{n}"))
+                .spawn(move || {
+                    let mut workspace = Workspace::default();
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let next = queue.lock().map(|queue| queue.recv());
+                        match next {
+                            Ok(Ok(job)) => {
+                                // A panic (none is known) costs the job, not the thread.
+                                let run = std::panic::AssertUnwindSafe(|| job(&mut workspace));
+                                if std::panic::catch_unwind(run).is_err() {
+                                    workspace = Workspace::default();
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(%err, "could not start a password hashing thread");
+            }
+        }
         Hasher {
             inner: Arc::new(HasherInner {
                 permits: Arc::new(Semaphore::new(limits.concurrency)),
+                jobs,
                 limits,
                 admitted: AtomicUsize::new(0),
                 done: AtomicU64::new(0),
@@ -288,7 +395,8 @@ impl Hasher {
     /// An argon2id hash of `password` (PHC string form). THROTTLED when the queue is full.
     pub async fn hash(&self, password: &str) -> Result<String> {
         let password = password.to_owned();
-        self.run(move || hash_password(&password)).await?
+        self.run(move |workspace| hash_in(workspace, &password))
+            .await?
     }
 
     /// Whether `password` matches `hash`; with no hash (an unknown email), a check against
@@ -296,20 +404,24 @@ impl Hasher {
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
         let password = password.to_owned();
         let hash = hash.map(str::to_owned);
-        self.run(move || match hash {
-            Some(hash) => password_matches(&password, &hash),
+        self.run(move |workspace| match hash {
+            Some(hash) => matches_in(workspace, &password, &hash),
             None => {
-                password_matches(&password, decoy_hash());
+                let decoy = decoy_hash(workspace);
+                matches_in(workspace, &password, decoy);
                 false
             }
         })
         .await
     }
 
-    /// Runs `work` on a blocking thread once a slot is free. The place and the slot move
-    /// into the blocking task, so a caller who goes away does not free them while its
-    /// computation still runs.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    /// Runs `work` on a hashing thread once a slot is free. The place and the slot move
+    /// with the job, so a caller who goes away does not free them while its computation
+    /// still runs; a caller who goes away while waiting frees its place at once.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Workspace) -> T + Send + 'static,
+    ) -> Result<T> {
         let inner = &self.inner;
         let most = inner.limits.concurrency.saturating_add(inner.limits.queue);
         inner
@@ -331,16 +443,21 @@ impl Hasher {
             .acquire_owned()
             .await
             .map_err(Error::internal)?;
+        let (answer_tx, answer) = tokio::sync::oneshot::channel();
         let done = inner.clone();
-        tokio::task::spawn_blocking(move || {
+        let job: Job = Box::new(move |workspace| {
             let held = (place, slot);
-            let answer = work();
+            let answer = work(workspace);
             done.done.fetch_add(1, Ordering::SeqCst);
             drop(held);
-            answer
-        })
-        .await
-        .map_err(Error::internal)
+            let _ = answer_tx.send(answer);
+        });
+        inner.jobs.send(job).map_err(|_| {
+            Error::internal(anyhow::anyhow!("the password hashing threads are gone"))
+        })?;
+        answer
+            .await
+            .map_err(|_| Error::internal(anyhow::anyhow!("a password hashing thread stopped")))
     }
 }
 
@@ -636,7 +753,52 @@ mod tests {
         let hash = hash_password("prima-demo").unwrap();
         assert!(password_matches("prima-demo", &hash));
         assert!(!password_matches("prima-dem0", &hash));
-        assert!(!password_matches("anything", decoy_hash()));
+        assert!(!password_matches(
+            "anything",
+            decoy_hash(&mut Workspace::default())
+        ));
+    }
+
+    #[test]
+    fn hashes_read_and_written_by_the_argon2_crate_itself_agree_with_ours() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_password("prima-demo").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"prima-demo", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        let theirs = Argon2::default()
+            .hash_password(b"prima-demo", &salt)
+            .unwrap()
+            .to_string();
+        let mut workspace = Workspace::default();
+        assert!(matches_in(&mut workspace, "prima-demo", &theirs));
+        assert!(!matches_in(&mut workspace, "prima-dem0", &theirs));
+        // Other parameters, in the same reused workspace.
+        let small = Params::new(4096, 3, 1, None).unwrap();
+        let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, small)
+            .hash_password(b"prima-demo", &salt)
+            .unwrap()
+            .to_string();
+        assert!(matches_in(&mut workspace, "prima-demo", &other));
+        assert!(matches_in(&mut workspace, "prima-demo", &ours));
+        assert!(!matches_in(&mut workspace, "prima-demo", "not a hash"));
+    }
+
+    #[test]
+    fn a_hash_asking_for_more_memory_than_ours_ever_do_matches_nothing() {
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        let huge = format!(
+            "$argon2id$v=19$m={},t=1,p=1${}$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            MAX_HASH_MEMORY_KIB * 4,
+            salt.as_str()
+        );
+        let mut workspace = Workspace::default();
+        assert!(!matches_in(&mut workspace, "anything", &huge));
+        assert!(workspace.blocks.is_empty(), "nothing was allocated for it");
     }
 
     /// Holds `n` computations of `hasher` inside argon2's place until released: each
@@ -659,7 +821,7 @@ mod tests {
                 let release_rx = release_rx.clone();
                 tokio::spawn(async move {
                     hasher
-                        .run(move || {
+                        .run(move |_| {
                             started_tx.send(()).unwrap();
                             release_rx.lock().unwrap().recv().unwrap();
                         })
