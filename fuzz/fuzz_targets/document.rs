@@ -42,11 +42,19 @@ fn world() -> &'static World {
                 prima_service::auth::TokenSecret::random(),
                 chrono::Duration::hours(1),
             );
+            let limiter = prima_service::throttle::Store::in_process(Default::default());
+            let login = std::sync::Arc::new(prima_service::auth::LoginGuard::new(
+                limiter.clone(),
+                prima_service::auth::Hasher::new(prima_service::auth::HashLimits::for_machine()),
+                prima_service::auth::LoginPolicy::default(),
+            ));
             let deps = Deps {
                 db: db.db.clone(),
                 tokens,
                 batch_delay: std::time::Duration::from_millis(1),
                 realtime: None,
+                limiter,
+                login,
             };
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
             let owner_id = prima_entity::users::Entity::find()
@@ -72,6 +80,15 @@ fn world() -> &'static World {
     })
 }
 
+/// Where every request comes from, as the server's HTTP layer records it.
+fn client() -> prima_service::lifecycle::ClientInfo {
+    prima_service::lifecycle::ClientInfo {
+        ip_address: Some("127.0.0.1".into()),
+        user_agent: Some("prima-fuzz".into()),
+        referrer: None,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let world = world();
     let (document, variables) = match data.iter().position(|b| *b == 0) {
@@ -89,7 +106,8 @@ fuzz_target!(|data: &[u8]| {
         let (caller, loader) = request_data(&world.deps, Ok(caller));
         let mut request = async_graphql::Request::new(document)
             .variables(variables.clone())
-            .data(caller);
+            .data(caller)
+            .data(client());
         if let Some(loader) = loader {
             request = request.data(loader);
         }
