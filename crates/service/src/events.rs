@@ -46,7 +46,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify, broadcast};
 use uuid::Uuid;
 
-use crate::access::{Actor, Capability, Scope};
+use crate::access::scope::Scope;
+use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
 
 /// The default Redis pub/sub channel every replica publishes to and listens on.

@@ -22,7 +22,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::access::{self, Actor, Capability, Scope};
+use crate::access::scope::Scope;
+use crate::access::{self, Actor, Capability};
 use crate::error::{Error, Result};
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
 

@@ -19,10 +19,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::access::scope::financial_pages_by_venue;
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
-use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
-use crate::promoters::{PagesOrDenied, financial_pages_by_venue};
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
 
 const RANK: &str = "__rank";
 

@@ -15,10 +15,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::access::scope::{split_financial_venues, with_denied};
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
-use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
-use crate::promoters::{PagesOrDenied, split_financial_venues, with_denied};
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
 
 /// Whether a hold still blocks its payout at `now`: it is active until it is released or
 /// until `hold_until` passes (a hold without `hold_until` lasts until released). At the

@@ -8,82 +8,13 @@
 use std::collections::HashMap;
 
 use prima_entity::promoters;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    QueryTrait, Select,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::access::{self, Actor, Capability};
+use crate::access::scope::financial_pages_by_venue;
+use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
-use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort, Window};
-
-pub use crate::paging::PagesOrDenied;
-
-/// Splits venue parents into those where the caller holds financial reads and the errors
-/// of the rest (FORBIDDEN for a venue the caller can read, NOT_FOUND otherwise).
-pub(crate) fn split_financial_venues(
-    actor: &Actor,
-    venue_ids: &[Uuid],
-) -> (Vec<Uuid>, HashMap<Uuid, Error>) {
-    access::split_by_capability(
-        actor,
-        venue_ids.iter().map(|venue| (*venue, *venue)),
-        Capability::ReadFinancial,
-    )
-}
-
-/// Joins the pages of the allowed parents (an empty page for one without rows) with the
-/// errors of the denied ones.
-pub(crate) fn with_denied<M>(
-    allowed: &[Uuid],
-    pages: HashMap<Uuid, Page<M>>,
-    denied: HashMap<Uuid, Error>,
-    window: &Window,
-    with_total: bool,
-) -> PagesOrDenied<M> {
-    let mut out: PagesOrDenied<M> = paging::pages_for(allowed, pages, window, with_total)
-        .into_iter()
-        .map(|(parent, page)| (parent, Ok(page)))
-        .collect();
-    out.extend(denied.into_iter().map(|(parent, err)| (parent, Err(err))));
-    out
-}
-
-/// Pages, per venue, the rows of `select` whose `venue` column is that venue, for the venues
-/// where the caller holds financial reads, in one statement; the other venues get their
-/// FORBIDDEN / NOT_FOUND error. The shape of every financial list under a venue (promoters,
-/// commission rates, incentives).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn financial_pages_by_venue<E>(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    venue_ids: &[Uuid],
-    select: Select<E>,
-    venue: E::Column,
-    sort: &Sort,
-    page: &PageArgs,
-    with_total: bool,
-) -> Result<PagesOrDenied<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: FromQueryResult,
-{
-    let window = page.window(sort)?;
-    let (allowed, denied) = split_financial_venues(actor, venue_ids);
-    let inner = select
-        .filter(venue.is_in(allowed.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((E::default(), venue)),
-        )
-        .expr_as(Expr::col((E::default(), venue)), PARENT)
-        .into_query();
-    let pages = paging::fetch_pages(db, inner, &allowed, sort, &window, with_total).await?;
-    Ok(with_denied(&allowed, pages, denied, &window, with_total))
-}
+use crate::paging::{KeyKind, PageArgs, PagesOrDenied, Sort};
 
 /// The promoters among `ids` that the caller may see (financial reads at their venue).
 #[tracing::instrument(skip_all, fields(ids = ids.len()))]

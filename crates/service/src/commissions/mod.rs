@@ -24,10 +24,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::access::scope::financial_pages_by_venue;
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
-use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
-use crate::promoters::{PagesOrDenied, financial_pages_by_venue};
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
 
 /// The commission rates among `ids` that the caller may see.
 #[tracing::instrument(skip_all, fields(ids = ids.len()))]

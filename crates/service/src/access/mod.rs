@@ -8,14 +8,16 @@
 //! set is indistinguishable from one that does not exist ([`Error::NotFound`]); a visible
 //! venue whose role is too low for the action gives [`Error::Forbidden`].
 
+pub mod scope;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use prima_entity::enums::{UserRole, VenueRole};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoColumnRef};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use scope::Scope;
 
 /// A user's effective power at one venue, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,35 +99,6 @@ impl Capability {
             Capability::WriteBookings => "change bookings (COORDINATOR or above)",
             Capability::Manage => "manage this venue's operations (MANAGER or above)",
             Capability::Administer => "administer this venue (ADMIN or OWNER)",
-        }
-    }
-}
-
-/// A set of venues a caller may act on for one capability, ready to go into SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// Every venue (global ADMIN).
-    All,
-    /// Only these venues (possibly none).
-    Venues(Arc<[Uuid]>),
-}
-
-impl Scope {
-    /// `column IN (...)`, or always true for [`Scope::All`], or always false for no venues.
-    pub fn condition<C: IntoColumnRef>(&self, column: C) -> Condition {
-        match self {
-            Scope::All => Condition::all(),
-            Scope::Venues(ids) => {
-                Condition::all().add(Expr::col(column).is_in(ids.iter().copied()))
-            }
-        }
-    }
-
-    /// Whether the venue is in the set.
-    pub fn contains(&self, venue_id: Uuid) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Venues(ids) => ids.contains(&venue_id),
         }
     }
 }
@@ -235,27 +208,6 @@ pub fn mask_phone(phone: &str) -> String {
     let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
     let tail: String = digits[digits.len().saturating_sub(2)..].iter().collect();
     format!("***{tail}")
-}
-
-/// Splits parents into those where the caller holds the capability and FORBIDDEN/NOT_FOUND
-/// errors for the rest, so a nested list under a visible venue answers "your role does not
-/// allow this" instead of silently looking empty.
-pub fn split_by_capability(
-    actor: &Actor,
-    venue_of: impl IntoIterator<Item = (Uuid, Uuid)>,
-    capability: Capability,
-) -> (Vec<Uuid>, HashMap<Uuid, Error>) {
-    let mut allowed = Vec::new();
-    let mut denied = HashMap::new();
-    for (parent, venue) in venue_of {
-        match actor.require(venue, capability) {
-            Ok(()) => allowed.push(parent),
-            Err(err) => {
-                denied.insert(parent, err);
-            }
-        }
-    }
-    (allowed, denied)
 }
 
 #[cfg(test)]
