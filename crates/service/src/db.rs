@@ -573,8 +573,8 @@ mod tests {
             return;
         }
         let (a, b) = (
-            crate::promoters::fixtures::venue(&db).await,
-            crate::promoters::fixtures::venue(&db).await,
+            crate::testing::fixtures::venue(&db).await,
+            crate::testing::fixtures::venue(&db).await,
         );
         // Without the retry: PostgreSQL picks a victim, which fails with 40P01.
         let barrier = tokio::sync::Barrier::new(2);

@@ -323,7 +323,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::*;
+    use crate::testing::fixtures::*;
 
     /// A guest with a booking at `a` (the fixture's), and per-venue rows at `a` and `b`
     /// whose sums the guest row holds.

@@ -209,7 +209,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::*;
+    use crate::testing::fixtures::*;
 
     #[tokio::test]
     async fn the_leaderboard_ranks_ties_alike_and_skips_the_next_rank() {

@@ -247,7 +247,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::*;
+    use crate::testing::fixtures::*;
 
     #[tokio::test]
     async fn a_hold_is_active_until_released_or_until_its_date_passes() {

@@ -345,7 +345,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::{actor, assignment, db, promoter, rate, t0, user, venue};
+    use crate::testing::fixtures::{actor, assignment, db, promoter, rate, t0, user, venue};
 
     fn new_rate(venue_id: Uuid, value: Decimal) -> NewRate {
         NewRate {

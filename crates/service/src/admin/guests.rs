@@ -382,7 +382,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::{actor, booking, db, user, venue};
+    use crate::testing::fixtures::{actor, booking, db, user, venue};
 
     fn new_guest(venue_id: Uuid) -> NewGuest {
         NewGuest {

@@ -237,7 +237,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::{actor, db, promoter, user, venue};
+    use crate::testing::fixtures::{actor, db, promoter, user, venue};
 
     fn new_promoter(venue_id: Uuid) -> NewPromoter {
         NewPromoter {

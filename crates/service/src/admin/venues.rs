@@ -660,7 +660,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
-    use crate::promoters::fixtures::{actor, db, grant, user, venue};
+    use crate::testing::fixtures::{actor, db, grant, user, venue};
 
     fn pricing() -> NewPricing {
         NewPricing {

@@ -287,7 +287,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::*;
+    use crate::testing::fixtures::*;
 
     #[tokio::test]
     async fn a_manager_of_venue_a_gets_no_rate_or_assignment_of_venue_b() {

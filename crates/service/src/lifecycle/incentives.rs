@@ -278,7 +278,7 @@ mod tests {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, TransactionTrait};
 
     use super::*;
-    use crate::promoters::fixtures::{self, t0};
+    use crate::testing::fixtures::{self, t0};
 
     /// A CONFIRMED booking of `promoter` two days into the fixtures' programmes, as a change
     /// would hand it over (it need not be stored for the progress update).

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::access::Level;
-use crate::promoters::fixtures::{self, t0};
+use crate::testing::fixtures::{self, t0};
 
 /// A venue priced 50.00 a diner (NON_PRIME, 10 % platform fee), a guest and an ACTIVE
 /// promoter of it, and its manager.

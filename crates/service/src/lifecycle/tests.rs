@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::*;
 use crate::access::{Actor, Level};
-use crate::promoters::fixtures::{self, t0};
 use crate::testing::TestDb;
+use crate::testing::fixtures::{self, t0};
 
 /// "Now" for the tests: the fixtures' fixed instant.
 fn now() -> DateTime<Utc> {

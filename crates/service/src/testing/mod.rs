@@ -4,6 +4,11 @@
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), a fresh PostgreSQL database per test,
 //! cloned from a template that is migrated once (named after the migrations, so a new
 //! migration makes a new template) and dropped when the test ends.
+//!
+//! [`fixtures`] (this crate's own tests only) builds the rows those tests need.
+
+#[cfg(test)]
+pub(crate) mod fixtures;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
