@@ -32,6 +32,7 @@ pub mod testing;
 pub mod throttle;
 pub mod time;
 pub mod users;
+pub mod validate;
 pub mod venues;
 
 pub use error::{Error, Result};

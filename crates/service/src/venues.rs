@@ -248,3 +248,23 @@ pub async fn pricing_history_pages(
         paging::fetch_pages(db, inner, venue_ids, &PRICING_SORT, &window, with_total).await?;
     Ok(paging::pages_for(venue_ids, pages, &window, with_total))
 }
+
+/// Takes the row lock of a venue inside `txn` (a no-op `UPDATE`), so changes that close one
+/// row of the venue and open another run one at a time. The first statement of a
+/// transaction, it also makes SQLite take its write lock up front. NOT_FOUND when the venue
+/// does not exist.
+pub(crate) async fn lock_venue(txn: &impl ConnectionTrait, venue_id: Uuid) -> Result<()> {
+    use prima_entity::venues;
+    let locked = venues::Entity::update_many()
+        .col_expr(
+            venues::Column::UpdatedAt,
+            Expr::col(venues::Column::UpdatedAt),
+        )
+        .filter(venues::Column::Id.eq(venue_id))
+        .exec(txn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Err(Error::NotFound { what: "venue" });
+    }
+    Ok(())
+}

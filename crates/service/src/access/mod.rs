@@ -167,6 +167,15 @@ impl Actor {
     }
 }
 
+/// Turns the "venue not found" of [`Actor::require`](crate::access::Actor::require) into
+/// "`what` not found" when the caller asked for an object of a venue they cannot see.
+pub(crate) fn not_found_as(what: &'static str) -> impl Fn(Error) -> Error {
+    move |err| match err {
+        Error::NotFound { .. } => Error::NotFound { what },
+        other => other,
+    }
+}
+
 /// One financial value of an object at `venue_id`, for a caller with financial reads
 /// there (DOMAIN.md "Access": MANAGER and above); FORBIDDEN below, NOT_FOUND when the venue
 /// is invisible.

@@ -25,11 +25,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{MAX_PRICE_CENTS, fraction_units, money_units, not_found_as, optional_text};
-use crate::access::{Actor, Capability};
+use crate::access::{Actor, Capability, not_found_as};
 use crate::error::{Error, Result};
 use crate::money::{self, RATE_SCALE};
 use crate::time::now;
+use crate::validate::{MAX_PRICE_CENTS, fraction_units, money_units, optional_text};
 
 /// The largest `value` a DECIMAL(10,4) column holds, in ten-thousandths (999,999.9999).
 const MAX_RATE_UNITS: i64 = 9_999_999_999;

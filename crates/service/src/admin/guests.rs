@@ -22,11 +22,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{email, optional_text, required_text};
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
 use crate::guests::GuestView;
 use crate::time::now;
+use crate::validate::{email, optional_text, required_text};
 
 /// A guest to register at a venue.
 #[derive(Debug, Clone)]

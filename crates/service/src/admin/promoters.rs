@@ -15,10 +15,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{email, not_found_as, optional_text, required_text};
-use crate::access::{Actor, Capability};
+use crate::access::{Actor, Capability, not_found_as};
 use crate::error::{Error, Result};
 use crate::time::now;
+use crate::validate::{email, optional_text, required_text};
 
 /// A promoter to sign up at a venue.
 #[derive(Debug, Clone)]

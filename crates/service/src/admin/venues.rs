@@ -20,13 +20,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    MAX_PRICE_CENTS, fraction_units, lock_venue, money_units, optional_email, optional_text,
-    required_text,
-};
 use crate::access::{Actor, Capability, Level};
 use crate::error::{Error, Result};
 use crate::time::now;
+use crate::validate::{
+    MAX_PRICE_CENTS, fraction_units, money_units, optional_email, optional_text, required_text,
+};
+use crate::venues::lock_venue;
 
 /// Largest party a venue may accept (DOMAIN.md: `1 <= diners <= 50`).
 pub const MAX_PARTY_SIZE: i32 = 50;

@@ -100,14 +100,14 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::access::{Actor, Capability, Level};
-use crate::admin::{not_found_as, optional_text};
+use crate::access::{Actor, Capability, Level, not_found_as};
 use crate::commissions::{self, rules::Commission};
 use crate::error::{Error, Result};
 use crate::idempotency::{self, Seen};
 use crate::money::{cents, rate};
 use crate::outbox::{self, BookingAction};
 use crate::pricing::{self, PricingRequest, Quote};
+use crate::validate::optional_text;
 
 /// The longest notes or special requests accepted.
 pub const MAX_TEXT: usize = 2000;
@@ -835,7 +835,7 @@ pub async fn transition_at(
 ) -> Result<bookings::Model> {
     let transition = match transition {
         Transition::Cancel { reason } => Transition::Cancel {
-            reason: crate::admin::required_text("reason", &reason, MAX_TEXT)?,
+            reason: crate::validate::required_text("reason", &reason, MAX_TEXT)?,
         },
         Transition::NoShow { reason } => Transition::NoShow {
             reason: optional_text("reason", reason.as_deref(), MAX_TEXT)?,

@@ -32,11 +32,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{MAX_TEXT, history};
-use crate::access::{Actor, Capability};
-use crate::admin::{money_units, not_found_as, required_text};
+use crate::access::{Actor, Capability, not_found_as};
 use crate::error::{Error, Result};
 use crate::money::cents;
 use crate::outbox::{self, BookingAction};
+use crate::validate::{money_units, required_text};
 
 /// A refund made: the booking and the rows it wrote.
 #[derive(Debug, Clone)]
