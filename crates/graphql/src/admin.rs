@@ -469,10 +469,10 @@ impl AdminMutation {
         #[graphql(desc = "The venue to create.")] input: CreateVenueInput,
     ) -> Result<CreateVenuePayload> {
         let actor = actor(ctx)?;
-        let venue = admin::venues::create_venue(
+        let venue = prima_service::venues::settings::create_venue(
             &deps(ctx).db.conn,
             actor,
-            admin::venues::NewVenue {
+            prima_service::venues::settings::NewVenue {
                 name: input.name,
                 r#type: input.r#type,
                 tier: input.tier,
@@ -509,11 +509,11 @@ impl AdminMutation {
     ) -> Result<UpdateVenuePayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let venue = admin::venues::update_venue(
+        let venue = prima_service::venues::settings::update_venue(
             &deps(ctx).db.conn,
             actor,
             venue_id,
-            admin::venues::VenueChanges {
+            prima_service::venues::settings::VenueChanges {
                 name: input.name,
                 contact_phone: input.contact_phone.into(),
                 contact_email: input.contact_email.into(),
@@ -542,11 +542,11 @@ impl AdminMutation {
     ) -> Result<SetVenuePricingPayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let change = admin::venues::set_pricing(
+        let change = prima_service::venues::pricing::set_pricing(
             &deps(ctx).db.conn,
             actor,
             venue_id,
-            admin::venues::NewPricing {
+            prima_service::venues::pricing::NewPricing {
                 non_prime_per_diner: input.non_prime_per_diner,
                 non_prime_platform_fee_percent: input.non_prime_platform_fee_percent,
                 prime_base_for_2: input.prime_base_for_2,
@@ -579,9 +579,14 @@ impl AdminMutation {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        let grant =
-            admin::venues::grant_access(&deps(ctx).db.conn, actor, venue_id, user_id, input.role)
-                .await?;
+        let grant = prima_service::access::grants::grant_access(
+            &deps(ctx).db.conn,
+            actor,
+            venue_id,
+            user_id,
+            input.role,
+        )
+        .await?;
         Ok(GrantVenueAccessPayload {
             access: VenueAccess(grant.access),
             user: User(grant.user),
@@ -598,8 +603,13 @@ impl AdminMutation {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        let grant =
-            admin::venues::revoke_access(&deps(ctx).db.conn, actor, venue_id, user_id).await?;
+        let grant = prima_service::access::grants::revoke_access(
+            &deps(ctx).db.conn,
+            actor,
+            venue_id,
+            user_id,
+        )
+        .await?;
         Ok(RevokeVenueAccessPayload {
             revoked_at: grant.access.revoked_at.unwrap_or(grant.access.granted_at),
             access: VenueAccess(grant.access),

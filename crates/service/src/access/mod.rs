@@ -8,6 +8,7 @@
 //! set is indistinguishable from one that does not exist ([`Error::NotFound`]); a visible
 //! venue whose role is too low for the action gives [`Error::Forbidden`].
 
+pub mod grants;
 pub mod scope;
 
 use std::collections::HashMap;

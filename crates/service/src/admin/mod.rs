@@ -20,4 +20,3 @@
 pub mod commissions;
 pub mod guests;
 pub mod promoters;
-pub mod venues;

@@ -1,8 +1,14 @@
-//! Venues and their pricing: reads scoped to the caller's venues.
+//! Venues and their pricing: reads scoped to the caller's venues (this file), and the venue
+//! row lock every venue write takes first ([`lock_venue`]). Writes: [`settings`] (creating a
+//! venue, changing its settings) and [`pricing`] (setting its prices); access grants are
+//! [`crate::access::grants`].
 //!
 //! Pricing history is kept, never overwritten (DOMAIN.md "Pricing a booking"): the row in
 //! force at an instant is the active row with `effective_from <= t < effective_to` (or no
 //! end). Reading pricing needs only read access to the venue.
+
+pub mod pricing;
+pub mod settings;
 
 use std::collections::HashMap;
 
