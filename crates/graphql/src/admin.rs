@@ -625,10 +625,10 @@ impl AdminMutation {
     ) -> Result<CreateGuestPayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let view = admin::guests::create_guest(
+        let view = prima_service::guests::write::create_guest(
             &deps(ctx).db.conn,
             actor,
-            admin::guests::NewGuest {
+            prima_service::guests::write::NewGuest {
                 venue_id,
                 first_name: input.first_name,
                 last_name: input.last_name,
@@ -657,11 +657,11 @@ impl AdminMutation {
     ) -> Result<UpdateGuestPayload> {
         let actor = actor(ctx)?;
         let guest_id = parse_id("guestId", &input.guest_id)?;
-        let view = admin::guests::update_guest(
+        let view = prima_service::guests::write::update_guest(
             &deps(ctx).db.conn,
             actor,
             guest_id,
-            admin::guests::GuestChanges {
+            prima_service::guests::write::GuestChanges {
                 first_name: input.first_name,
                 last_name: input.last_name,
                 email: input.email,
@@ -689,9 +689,13 @@ impl AdminMutation {
     ) -> Result<SetGuestStatusPayload> {
         let actor = actor(ctx)?;
         let guest_id = parse_id("guestId", &input.guest_id)?;
-        let view =
-            admin::guests::set_guest_status(&deps(ctx).db.conn, actor, guest_id, input.status)
-                .await?;
+        let view = prima_service::guests::write::set_guest_status(
+            &deps(ctx).db.conn,
+            actor,
+            guest_id,
+            input.status,
+        )
+        .await?;
         Ok(SetGuestStatusPayload { guest: Guest(view) })
     }
 
@@ -704,10 +708,10 @@ impl AdminMutation {
     ) -> Result<CreatePromoterPayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let promoter = admin::promoters::create_promoter(
+        let promoter = prima_service::promoters::write::create_promoter(
             &deps(ctx).db.conn,
             actor,
-            admin::promoters::NewPromoter {
+            prima_service::promoters::write::NewPromoter {
                 venue_id,
                 first_name: input.first_name,
                 last_name: input.last_name,
@@ -735,7 +739,9 @@ impl AdminMutation {
     ) -> Result<ApprovePromoterPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("promoterId", &input.promoter_id)?;
-        let promoter = admin::promoters::approve_promoter(&deps(ctx).db.conn, actor, id).await?;
+        let promoter =
+            prima_service::promoters::write::approve_promoter(&deps(ctx).db.conn, actor, id)
+                .await?;
         Ok(ApprovePromoterPayload {
             promoter: Promoter(promoter),
         })
@@ -750,7 +756,9 @@ impl AdminMutation {
     ) -> Result<SuspendPromoterPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("promoterId", &input.promoter_id)?;
-        let promoter = admin::promoters::suspend_promoter(&deps(ctx).db.conn, actor, id).await?;
+        let promoter =
+            prima_service::promoters::write::suspend_promoter(&deps(ctx).db.conn, actor, id)
+                .await?;
         Ok(SuspendPromoterPayload {
             promoter: Promoter(promoter),
         })
@@ -765,8 +773,13 @@ impl AdminMutation {
     ) -> Result<SetPromoterTierPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("promoterId", &input.promoter_id)?;
-        let promoter =
-            admin::promoters::set_promoter_tier(&deps(ctx).db.conn, actor, id, input.tier).await?;
+        let promoter = prima_service::promoters::write::set_promoter_tier(
+            &deps(ctx).db.conn,
+            actor,
+            id,
+            input.tier,
+        )
+        .await?;
         Ok(SetPromoterTierPayload {
             promoter: Promoter(promoter),
         })

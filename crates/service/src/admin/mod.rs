@@ -18,5 +18,3 @@
 //! 4. The function returns the changed row(s), as the database holds them.
 
 pub mod commissions;
-pub mod guests;
-pub mod promoters;

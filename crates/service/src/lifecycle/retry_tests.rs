@@ -50,10 +50,10 @@ async fn world() -> (crate::testing::TestDb, Uuid, Uuid, Uuid, Actor) {
     .insert(&db.conn)
     .await
     .unwrap();
-    let guest = crate::admin::guests::create_guest(
+    let guest = crate::guests::write::create_guest(
         &db.conn,
         &manager,
-        crate::admin::guests::NewGuest {
+        crate::guests::write::NewGuest {
             venue_id: venue,
             first_name: "Gale".into(),
             last_name: "Guest".into(),

@@ -129,10 +129,10 @@ async fn pricing_row(db: &TestDb, venue: Uuid) {
 }
 
 async fn guest(db: &TestDb, actor: &Actor, venue: Uuid) -> Uuid {
-    crate::admin::guests::create_guest(
+    crate::guests::write::create_guest(
         &db.conn,
         actor,
-        crate::admin::guests::NewGuest {
+        crate::guests::write::NewGuest {
             venue_id: venue,
             first_name: "Gale".into(),
             last_name: "Guest".into(),
@@ -829,7 +829,7 @@ async fn bad_bookings_are_refused_naming_the_field_and_write_nothing() {
     row.status = Set(PromoterStatus::Suspended);
     row.update(&w.db.conn).await.unwrap();
     let blocked = guest(&w.db, &w.manager, w.venue).await;
-    crate::admin::guests::set_guest_status(
+    crate::guests::write::set_guest_status(
         &w.db.conn,
         &fixtures::actor(w.user, UserRole::Admin, &[]),
         blocked,

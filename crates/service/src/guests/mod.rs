@@ -10,6 +10,11 @@
 //! per-venue rows (`guest_venue_stats`) over their venues, in SQL ([`figures_by_ids`]). The
 //! guest row itself ([`GuestView::guest`]) still holds the totals over every venue: read the
 //! figures only through [`figures_by_ids`].
+//!
+//! This file holds the reads; [`write`] registers guests and changes their details and
+//! status.
+
+pub mod write;
 
 use std::collections::HashMap;
 

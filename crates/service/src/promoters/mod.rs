@@ -4,6 +4,11 @@
 //! at the promoter's venue and to a global ADMIN. A promoter of any other venue is
 //! indistinguishable from one that does not exist; a venue's promoter list under a venue
 //! the caller can read but without the capability is FORBIDDEN for that venue.
+//!
+//! This file holds the reads; [`write`] signs promoters up, approves, suspends and re-tiers
+//! them.
+
+pub mod write;
 
 use std::collections::HashMap;
 
