@@ -2,7 +2,8 @@
 //! guests, promoters and commission rates. Each mutation is
 //! `verbNoun(input: VerbNounInput!): VerbNounPayload!`; the payload holds the changed
 //! object(s). Each resolver takes the caller and the database, makes one service call
-//! (`prima_service::admin`, where validation and permission checks live) and converts.
+//! (the `write`, `settings`, `pricing`, `grants` and `rates` modules of each domain in
+//! `prima_service`, where validation and permission checks live) and converts.
 
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,7 +11,6 @@ use prima_entity::enums::{
     CommissionModel, Gender, GuestStatus, PromoterTier, SeatingPreference, VenueRole, VenueStatus,
     VenueTier, VenueType,
 };
-use prima_service::admin;
 use rust_decimal::Decimal;
 
 use crate::commissions::{CommissionAssignment, CommissionRate};
@@ -793,10 +793,10 @@ impl AdminMutation {
     ) -> Result<CreateCommissionRatePayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let rate = admin::commissions::create_rate(
+        let rate = prima_service::commissions::rates::create_rate(
             &deps(ctx).db.conn,
             actor,
-            admin::commissions::NewRate {
+            prima_service::commissions::rates::NewRate {
                 venue_id,
                 tier: input.tier,
                 model: input.model,
@@ -824,7 +824,9 @@ impl AdminMutation {
     ) -> Result<DeactivateCommissionRatePayload> {
         let actor = actor(ctx)?;
         let id = parse_id("commissionRateId", &input.commission_rate_id)?;
-        let rate = admin::commissions::deactivate_rate(&deps(ctx).db.conn, actor, id).await?;
+        let rate =
+            prima_service::commissions::rates::deactivate_rate(&deps(ctx).db.conn, actor, id)
+                .await?;
         Ok(DeactivateCommissionRatePayload {
             commission_rate: CommissionRate(rate),
         })
@@ -841,7 +843,7 @@ impl AdminMutation {
         let actor = actor(ctx)?;
         let promoter_id = parse_id("promoterId", &input.promoter_id)?;
         let rate_id = parse_id("commissionRateId", &input.commission_rate_id)?;
-        let done = admin::commissions::assign_rate(
+        let done = prima_service::commissions::rates::assign_rate(
             &deps(ctx).db.conn,
             actor,
             promoter_id,

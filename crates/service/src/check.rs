@@ -769,12 +769,12 @@ fn ratio(num: i64, den: i64, scale: i64) -> i64 {
 }
 
 /// `[start, end)` of the calendar month of `now` in `timezone`, exactly as the write path
-/// computes it when it keeps the month fields ([`crate::commissions::month_bounds`]: local
+/// computes it when it keeps the month fields ([`crate::commissions::month::month_bounds`]: local
 /// midnight of the 1st, or the first local minute that exists when midnight does not);
 /// `None` for an unknown time zone.
 fn month_bounds(timezone: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let tz: Tz = timezone.parse().ok()?;
-    Some(crate::commissions::month_bounds(tz, now))
+    Some(crate::commissions::month::month_bounds(tz, now))
 }
 
 // ---------------------------------------------------------------------------------------

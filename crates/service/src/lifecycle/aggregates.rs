@@ -451,7 +451,7 @@ pub async fn refresh_month_fields(
             tracing::warn!(%promoter, %timezone, "unknown time zone: month fields not refreshed");
             continue;
         };
-        let month = crate::commissions::month_bounds(tz, now);
+        let month = crate::commissions::month::month_bounds(tz, now);
         let txn = db.begin().await?;
         txn.execute_raw(statement(
             &txn,

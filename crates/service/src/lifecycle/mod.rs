@@ -424,7 +424,7 @@ pub async fn create_booking_at(
             repeat_customer,
         },
     )?;
-    let month = commissions::venue_month(&venue, now)?;
+    let month = commissions::month::venue_month(&venue, now)?;
     let auto_confirm = venue.auto_confirm_bookings && !venue.require_approval;
 
     // 4. One transaction, run again from the start on a transient failure.
@@ -648,7 +648,7 @@ pub async fn update_booking_at(
     if previous.is_empty() {
         return Ok(before);
     }
-    let month = commissions::venue_month(&venue, now)?;
+    let month = commissions::month::venue_month(&venue, now)?;
 
     let (before, after, previous, new, repriced) = (&before, &after, &previous, &new, &repriced);
     crate::db::retry_transient("updateBooking", || async move {
@@ -851,7 +851,7 @@ pub async fn transition_at(
         .one(db)
         .await?
         .ok_or(Error::NotFound { what: "booking" })?;
-    let month = commissions::venue_month(&venue, now)?;
+    let month = commissions::month::venue_month(&venue, now)?;
     let target = transition.target();
 
     let (transition, venue) = (&transition, &venue);
