@@ -15,7 +15,7 @@ use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::access::Capability;
 use prima_service::events::{self, Event, FeedFilter};
-use prima_service::lifecycle::incentives::PROGRESS_CHANGED;
+use prima_service::incentives::progress::PROGRESS_CHANGED;
 use prima_service::outbox::{BOOKING_CHANGED, BookingAction};
 use prima_service::paging::PageArgs;
 use uuid::Uuid;

@@ -5,7 +5,7 @@
 //! Every change is one database transaction holding, together or not at all:
 //! the booking's new state, its `booking_history` row, its ledger rows, its commission, the
 //! promoter's and guest's aggregates ([`aggregates`]), the promoter's incentive progress
-//! ([`incentives`]) and the `outbox_events` rows describing it ([`crate::outbox`]).
+//! ([`progress`]) and the `outbox_events` rows describing it ([`crate::outbox`]).
 //!
 //! Policy:
 //! - Input is validated, and the caller's role checked, before anything is written. Bad
@@ -53,7 +53,7 @@
 //!    detail and status updates.
 //! 5. **Guest-venue aggregates**: the guest's row at the booking's venue, right after the
 //!    guest's own.
-//! 6. **Incentive programmes**, in ascending id: [`incentives`] locks every programme a
+//! 6. **Incentive programmes**, in ascending id: [`progress`] locks every programme a
 //!    change moves (a no-op UPDATE each) before writing any progress row.
 //! 7. **Incentive progress** rows, by (incentive, promoter): written only under their
 //!    programme's lock.
@@ -79,7 +79,6 @@
 //!   finalisation takes the programme's lock before its progress rows.
 
 pub mod aggregates;
-pub mod incentives;
 mod refund;
 
 pub use aggregates::refresh_month_fields;
@@ -104,6 +103,7 @@ use crate::access::{Actor, Capability, Level, not_found_as};
 use crate::commissions::{self, rules::Commission};
 use crate::error::{Error, Result};
 use crate::idempotency::{self, Seen};
+use crate::incentives::progress;
 use crate::money::{cents, rate};
 use crate::outbox::{self, BookingAction};
 use crate::pricing::{self, PricingRequest, Quote};
@@ -469,7 +469,7 @@ pub async fn create_booking_at(
             .exec_with_returning(&txn)
             .await?;
         aggregates::apply(&txn, None, &booking, month, now).await?;
-        incentives::apply(&txn, None, &booking, now).await?;
+        progress::apply(&txn, None, &booking, now).await?;
         let commission = if auto_confirm {
             confirm_ledger(&txn, &mut booking, venue, now).await?
         } else {
@@ -687,7 +687,7 @@ pub async fn update_booking_at(
             ));
         };
         aggregates::apply(&txn, Some(before), &booking, month, now).await?;
-        incentives::apply(&txn, Some(before), &booking, now).await?;
+        progress::apply(&txn, Some(before), &booking, now).await?;
         let metadata = json!({
             "repriced": repriced.is_some(),
             "pricing_id": repriced.as_ref().map(|(id, _)| *id),
@@ -894,7 +894,7 @@ pub async fn transition_at(
         let mut prior = booking.clone();
         prior.status = previous_status;
         aggregates::apply(&txn, Some(&prior), &booking, month, now).await?;
-        incentives::apply(&txn, Some(&prior), &booking, now).await?;
+        progress::apply(&txn, Some(&prior), &booking, now).await?;
 
         let mut metadata = None;
         match transition {

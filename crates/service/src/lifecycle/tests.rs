@@ -1467,7 +1467,7 @@ async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
     // period (any status counts for "new").
     assert_eq!(progress_of(&w, guests, w.promoter).await.current_value, 100);
     let events = outbox_events::Entity::find()
-        .filter(outbox_events::Column::Topic.eq(super::incentives::PROGRESS_CHANGED))
+        .filter(outbox_events::Column::Topic.eq(crate::incentives::progress::PROGRESS_CHANGED))
         .count(&w.db.conn)
         .await
         .unwrap();

@@ -8,6 +8,11 @@
 //! computed in SQL with `RANK() OVER (PARTITION BY incentive_id ORDER BY current_value
 //! DESC)` over every participant, before paging, so a row's rank is the same on every
 //! page. Rows of equal value are listed by promoter id.
+//!
+//! This file holds the reads; [`progress`] keeps the progress rows current in the
+//! transaction of every booking change.
+
+pub mod progress;
 
 use std::collections::HashMap;
 
