@@ -7,8 +7,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::Tokens;
+use prima_service::bookings::create::ClientInfo;
 use prima_service::db::Db;
-use prima_service::lifecycle::ClientInfo;
 
 use crate::error::{ApiError, Result};
 use crate::loaders::Loaders;

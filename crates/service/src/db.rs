@@ -18,7 +18,7 @@
 //!   returned at once. When every attempt failed transiently the answer is CONFLICT
 //!   ("try again"), never INTERNAL: the request was fine, the database was busy.
 //! - A retried deadlock is logged at WARN (after the documented lock order,
-//!   [`crate::lifecycle`], one means a write path broke it), a serialization failure or a
+//!   [`crate::bookings`], one means a write path broke it), a serialization failure or a
 //!   busy SQLite at DEBUG, an exhausted retry at WARN. [`retry_counts`] feeds the
 //!   `prima_db_transaction_retries_total` metric.
 

@@ -35,7 +35,6 @@ pub mod guests;
 pub mod idempotency;
 pub mod incentives;
 pub mod ledger;
-pub mod lifecycle;
 pub mod money;
 pub mod outbox;
 pub mod paging;

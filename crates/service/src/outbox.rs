@@ -3,7 +3,7 @@
 //! when its change committed. Publishing the rows to the event bus (and replaying them to a
 //! subscriber that resumes with a cursor) is the job of the real-time relay; this module
 //! only appends. An append is a plain INSERT that waits for no other transaction, so it
-//! comes last in the lock order of [`crate::lifecycle`].
+//! comes last in the lock order of [`crate::bookings`].
 //!
 //! An event's cursor is its `seq`, which the relay gives committed rows in commit order
 //! ([`crate::events`]); `id` only orders inserts. Its payload is self-contained JSON: for a booking, the booking as it was committed plus what changed, so

@@ -251,7 +251,7 @@ const ADMIN_EMAIL: &str = "admin@prima.demo";
 
 /// Fills `guest_venue_stats` from the bookings just written, in one set-based statement:
 /// per guest and venue the counters the guest row keeps over all venues (the definitions
-/// of the write path, [`crate::lifecycle::aggregates`], which `prima check` recomputes).
+/// of the write path, [`crate::bookings::aggregates`], which `prima check` recomputes).
 async fn guest_venue_stats(txn: &impl ConnectionTrait) -> anyhow::Result<()> {
     txn.execute_unprepared(
         "INSERT INTO guest_venue_stats \

@@ -17,11 +17,11 @@
 //!   the comparison holds sets ACHIEVED and `achieved_at` (and counts a winner); it stays
 //!   ACHIEVED. TOP_N: every participant's `target_value` is the value needed to be in the
 //!   top N now (the N-th best, at least 100), so all its rows are re-targeted.
-//! - Locks, in the global order of [`crate::lifecycle`]: after the booking, promoter and guest, every
-//!   programme the change moves is locked (a no-op UPDATE of its row) in ascending id order,
-//!   all of them before any progress row is written; then each programme's progress rows
-//!   (the promoter's own first, then, for TOP_N, the others re-targeted, then the
-//!   percentages in promoter order). Progress rows are written only under their
+//! - Locks, in the global order of [`crate::bookings`]: after the booking, promoter and
+//!   guest, every programme the change moves is locked (a no-op UPDATE of its row) in
+//!   ascending id order, all of them before any progress row is written; then each
+//!   programme's progress rows (the promoter's own first, then, for TOP_N, the others
+//!   re-targeted, then the percentages in promoter order). Progress rows are written only under their
 //!   programme's lock, so concurrent bookings of one programme are serialised, recomputed
 //!   values see every earlier commit, and two changes sharing several programmes queue on
 //!   the same first one instead of deadlocking (before, each locked them in whatever order
@@ -67,7 +67,7 @@ fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) 
 }
 
 /// Moves the promoter's progress in every programme the change concerns; inside the
-/// change's transaction, after [`crate::lifecycle::aggregates::apply`].
+/// change's transaction, after [`crate::bookings::aggregates::apply`].
 pub async fn apply(
     txn: &impl ConnectionTrait,
     before: Option<&bookings::Model>,

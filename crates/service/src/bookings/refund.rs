@@ -31,7 +31,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{MAX_TEXT, history};
+use super::change::{MAX_TEXT, history, ledger_row};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::error::{Error, Result};
 use crate::money::cents;
@@ -191,7 +191,7 @@ pub async fn refund_booking_at(
                    promoter: Option<Uuid>,
                    reverses: Option<Uuid>,
                    description: String| {
-            let mut row = super::ledger_row(id, venue, kind, amount, description, now);
+            let mut row = ledger_row(id, venue, kind, amount, description, now);
             row.promoter_id = Set(promoter);
             row.reverses_transaction_id = Set(reverses);
             row.status = Set(TransactionStatus::Confirmed);

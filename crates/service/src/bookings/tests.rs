@@ -18,6 +18,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::aggregates::refresh_month_fields;
+use super::change::*;
+use super::create::*;
+use super::edit::*;
+use super::refund::*;
+use super::transition::*;
 use super::*;
 use crate::access::{Actor, Level};
 use crate::testing::TestDb;
@@ -1801,9 +1807,7 @@ async fn run_ops(ops: Vec<Op>) {
             .iter()
             .all(|d| d.kind == "promoter_aggregate" && d.message.contains("month_"));
         if !report.discrepancies.is_empty() && month_only {
-            crate::lifecycle::refresh_month_fields(&w.db.conn, clock)
-                .await
-                .unwrap();
+            refresh_month_fields(&w.db.conn, clock).await.unwrap();
         }
         assert_clean(&w, clock).await;
     }

@@ -1,5 +1,95 @@
-//! Bookings: reads scoped to the caller's venues (this module), and, with the write path,
-//! the lifecycle of DOMAIN.md "Booking lifecycle".
+//! Bookings: reads scoped to the caller's venues (this file), and the write path that makes,
+//! edits and moves bookings through their lifecycle (DOMAIN.md "Booking lifecycle",
+//! "Transactions", "Commissions", "Promoter and guest metrics", "Idempotency"):
+//! [`create`], [`edit`], [`transition`] (confirm, cancel, complete, no-show) and [`refund`],
+//! with the steps they share in [`change`] (history row, ledger rows, input limits) and the
+//! promoter and guest aggregates in [`aggregates`].
+//!
+//! # Writing
+//!
+//! Every change is one database transaction holding, together or not at all:
+//! the booking's new state, its `booking_history` row, its ledger rows, its commission, the
+//! promoter's and guest's aggregates ([`aggregates`]), the promoter's incentive progress
+//! ([`crate::incentives::progress`]) and the `outbox_events` rows describing it
+//! ([`crate::outbox`]).
+//!
+//! Policy:
+//! - Input is validated, and the caller's role checked, before anything is written. Bad
+//!   input is BAD_USER_INPUT naming the field; an invisible booking, venue or guest is
+//!   NOT_FOUND; a role too low is FORBIDDEN.
+//! - A transition the lifecycle does not allow from the booking's current status, or at
+//!   this time, is CONFLICT ("the request conflicts with the booking's state") with a
+//!   message saying what is allowed, and changes nothing.
+//! - The first statement of each transaction is the booking's own write: a conditional
+//!   `UPDATE ... WHERE status = <expected>` (or the INSERT). Of concurrent changes to one
+//!   booking exactly one matches; the others match no row and get CONFLICT, so there is
+//!   never a second confirmation, commission or ledger set. Writing first also makes SQLite
+//!   take its write lock at once instead of failing to upgrade a read lock.
+//! - Row locks follow the one global order below. Whatever still makes the database give
+//!   up on a transaction (a deadlock, a serialization failure, a busy SQLite) runs it again
+//!   from its first statement ([`crate::db::retry_transient`], bounded); the client never
+//!   sees INTERNAL for it, at worst CONFLICT "try again".
+//! - Timestamps come from one `now` per change ([`crate::time::now`]); the `*_at` variants
+//!   take it as a parameter for tests.
+//!
+//! # Lock order
+//!
+//! Every write path of the service (booking changes and refunds here; the writes of venues,
+//! access grants, guests, promoters and commissions; idempotency keys; the outbox) takes its
+//! row locks in this one order, so no two transactions can each hold a lock the other waits
+//! for. A transaction takes only
+//! the locks it needs, but never one listed above a lock it already holds:
+//!
+//! 1. **Venue**: [`crate::venues::lock_venue`], a no-op UPDATE that venue writes take first
+//!    (settings, pricing, access grants); for a grant, then the granted user's row (a
+//!    no-op UPDATE: one user's grants change one at a time); then that venue's
+//!    `venue_pricing` or `user_venue_access` rows. Booking changes never lock a venue.
+//! 2. **Booking**: the conditional UPDATE, or the INSERT, that is the first statement of
+//!    every booking change and refund.
+//! 3. **Promoter**: the counter UPDATE of [`aggregates`] (then its `month_*` recompute);
+//!    the status and tier updates of [`crate::promoters::write`]; the no-op UPDATE before a
+//!    commission assignment changes ([`crate::commissions::rates`]), then that promoter's
+//!    `commission_assignments` rows.
+//! 4. **Guest**: the counter UPDATE of [`aggregates`] (then `last_booking_at`); the detail
+//!    and status updates of [`crate::guests::write`].
+//! 5. **Guest-venue aggregates**: the guest's row at the booking's venue, right after the
+//!    guest's own.
+//! 6. **Incentive programmes**, in ascending id: [`crate::incentives::progress`] locks every
+//!    programme a change moves (a no-op UPDATE each) before writing any progress row.
+//! 7. **Incentive progress** rows, by (incentive, promoter): written only under their
+//!    programme's lock.
+//! 8. **The booking's ledger and history**: its `transactions` rows (inserted, or moved
+//!    by one UPDATE; written only under the booking's lock) and its `booking_history` row.
+//! 9. **Idempotency key**: [`crate::idempotency::record`]'s INSERT, which waits for a
+//!    concurrent first use of the same key and so must come after everything it could be
+//!    waited for by.
+//! 10. **Outbox**: [`crate::outbox`] INSERTs, which wait for nothing; the relay numbers and
+//!     publishes committed rows in transactions of its own that lock nothing else.
+//!
+//! And three rules beside the order:
+//! - A row that a transaction locks alone (a commission rate being deactivated, a user at
+//!   login) cannot close a cycle and stands outside the list. PostgreSQL's KEY SHARE locks
+//!   on rows a new row refers to (a booking's venue, guest and promoter) conflict only with
+//!   deletes and changes of a unique column (a guest's email), and those transactions lock
+//!   that one row alone.
+//! - A transaction waits for nothing that may itself wait for a pool connection: it uses
+//!   only its own (`txn`, never the pool, until it has committed or been dropped) and hands
+//!   events to the in-process hub only after commit ([`crate::events`]).
+//! - New work that locks several rows of one table locks them in ascending id, in its place
+//!   in this list (payout generation: the promoter, then its transactions); a programme's
+//!   finalisation takes the programme's lock before its progress rows.
+
+pub mod aggregates;
+pub mod change;
+pub mod create;
+pub mod edit;
+pub mod refund;
+pub mod transition;
+
+#[cfg(test)]
+mod retry_tests;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 

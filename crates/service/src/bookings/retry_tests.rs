@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::create::*;
 use super::*;
 use crate::access::Level;
 use crate::testing::fixtures::{self, t0};
