@@ -11,10 +11,11 @@
 //!   set-based statements (`GROUP BY` with `CASE` sums) that bring back only the rows that
 //!   disagree, or one row per promoter (there are few); never a statement per row, so a
 //!   million bookings take seconds.
-//! - The recomputations use exactly the definitions the demo seed documents (module
-//!   [`crate::seed`]: `cancel_rate` over all statuses, PENDING included; ratios rounded half
-//!   away from zero; month fields over the current calendar month of the venue's time zone),
-//!   so a freshly seeded database reports nothing.
+//! - The recomputations use exactly the definitions the write path keeps and the demo seed
+//!   documents (the ratios from [`crate::promoters::metrics`]: `cancel_rate` over all
+//!   statuses, PENDING included, rounded half away from zero; module [`crate::seed`]: month
+//!   fields over the current calendar month of the venue's time zone), so a freshly seeded
+//!   database reports nothing.
 //! - For one answer on a database in use, run it inside one snapshot (REPEATABLE READ on
 //!   PostgreSQL), as `prima check` does: otherwise a booking confirmed between two statements
 //!   can show up as a false discrepancy.
@@ -26,8 +27,6 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use prima_entity::venues;
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
     QuerySelect, Statement, Value,
@@ -36,6 +35,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::money::{cents, from_units, rate};
+use crate::promoters::metrics;
 
 /// One disagreement between a stored value and what the invariant says it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -697,29 +697,25 @@ fn promoter_problems(row: &PromoterRow) -> Vec<String> {
     compare(
         "average_booking_value",
         row.average_booking_value,
-        ratio(row.revenue, row.counted, 1),
+        metrics::average_booking_value(row.revenue, row.counted),
         money,
     );
     compare(
         "conversion_rate",
         row.conversion_rate,
-        ratio(
-            row.completed,
-            row.completed + row.cancelled + row.no_show,
-            10_000,
-        ),
+        metrics::conversion_rate(row.completed, row.cancelled, row.no_show),
         fraction,
     );
     compare(
         "no_show_rate",
         row.no_show_rate,
-        ratio(row.no_show, row.completed + row.no_show, 10_000),
+        metrics::no_show_rate(row.completed, row.no_show),
         fraction,
     );
     compare(
         "cancel_rate",
         row.cancel_rate,
-        ratio(row.cancelled, row.all_bookings, 10_000),
+        metrics::cancel_rate(row.cancelled, row.all_bookings),
         fraction,
     );
     if row.month_known {
@@ -754,18 +750,6 @@ fn promoter_problems(row: &PromoterRow) -> Vec<String> {
         ));
     }
     problems
-}
-
-/// `num / den * scale`, rounded half away from zero to an integer; 0 when `den` is 0 (the
-/// seed's definition).
-fn ratio(num: i64, den: i64, scale: i64) -> i64 {
-    if den == 0 {
-        return 0;
-    }
-    (Decimal::from(num) * Decimal::from(scale) / Decimal::from(den))
-        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-        .to_i64()
-        .unwrap_or(i64::MAX)
 }
 
 /// `[start, end)` of the calendar month of `now` in `timezone`, exactly as the write path
@@ -2051,15 +2035,6 @@ mod tests {
                 assert!(problem.starts_with("month_"), "{problem}");
             }
         }
-    }
-
-    #[test]
-    fn ratios_round_half_away_from_zero_like_the_seed() {
-        assert_eq!(ratio(1, 8, 10_000), 1_250);
-        assert_eq!(ratio(1, 3, 10_000), 3_333);
-        assert_eq!(ratio(2, 3, 10_000), 6_667);
-        assert_eq!(ratio(5, 0, 10_000), 0);
-        assert_eq!(ratio(25, 2, 1), 13);
     }
 
     #[test]

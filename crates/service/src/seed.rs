@@ -86,8 +86,9 @@
 //!   their transactions (`status = SETTLED`, `settled_at`, `payout_id`); the
 //!   PENDING_APPROVAL one only sets `payout_id`. Submitted by the admin, approved by the venue
 //!   OWNER or ADMIN (never the submitter).
-//! - **Promoter metrics** ("Promoter and guest metrics"): over all of the promoter's
-//!   bookings. `total_bookings` / `total_revenue` (sum of `total_fee`) count CONFIRMED +
+//! - **Promoter metrics** ("Promoter and guest metrics"; the ratios as
+//!   [`crate::promoters::metrics`] defines them): over all of the promoter's bookings.
+//!   `total_bookings` / `total_revenue` (sum of `total_fee`) count CONFIRMED +
 //!   COMPLETED; `average_booking_value = total_revenue / total_bookings` rounded to the cent;
 //!   `cancel_rate = cancelled / all` (all statuses, PENDING included), `no_show_rate = no_show
 //!   / (completed + no_show)`, `conversion_rate = completed / (completed + cancelled +
@@ -100,8 +101,8 @@
 //!   `last_active_at` is the `created_at` of the promoter's latest booking. The counters
 //!   behind the rates are stored too: `all_bookings` (every status), `completed_bookings`,
 //!   `cancelled_bookings`, `no_show_bookings`.
-//! - **Guest metrics**: `total_bookings` (all statuses), `cancelled_bookings`,
-//!   `no_show_bookings`, `total_spent` (sum of `total_fee` of COMPLETED bookings),
+//! - **Guest metrics** (the mean as [`crate::promoters::metrics`] defines it):
+//!   `total_bookings` (all statuses), `cancelled_bookings`, `no_show_bookings`, `total_spent` (sum of `total_fee` of COMPLETED bookings),
 //!   `average_party_size` (mean diners over all bookings, rounded half away from zero to one
 //!   decimal; 2.0, the column default, for a guest without bookings), `total_diners` (sum of
 //!   diners over all bookings), `last_booking_at` (latest `booking_time`, any status). The

@@ -9,9 +9,10 @@
 //!   increments (`x = x + d`): the delta between the booking before and after the change
 //!   ([`Delta`]). Never read-modify-write in the application.
 //! - **Ratios** (`average_booking_value`, `cancel_rate`, `no_show_rate`, `conversion_rate`,
-//!   `average_party_size`) are computed in the same `UPDATE` from the incremented counters,
-//!   rounded half away from zero in integer arithmetic (`(2 * n * scale + d) / (2 * d)`), so
-//!   they are exact and can never disagree with the counters.
+//!   `average_party_size`, defined in [`crate::promoters::metrics`]) are computed in the same
+//!   `UPDATE` from the incremented counters, rounded half away from zero in integer
+//!   arithmetic (`(2 * n * scale + d) / (2 * d)`), so they are exact and can never disagree
+//!   with the counters.
 //! - **Fields that are not additive**, the promoter's `month_*` (a guest is "new" depending
 //!   on their other bookings, and the month turns) and the guest's `last_booking_at` when a
 //!   booking's time moves (the latest may become an earlier one), are recomputed from the
@@ -38,6 +39,7 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::promoters::metrics;
 
 /// The part of a booking the aggregates depend on.
 #[derive(Debug, Clone, Copy)]
@@ -144,14 +146,6 @@ impl Delta {
     }
 }
 
-/// `num / den` scaled and rounded half away from zero, in SQL integer arithmetic (both
-/// operands are non-negative); `zero` when the divisor is 0.
-fn ratio_sql(num: &str, den: &str, scale: i64, zero: i64) -> String {
-    format!(
-        "CASE WHEN ({den}) = 0 THEN {zero} ELSE (2 * ({num}) * {scale} + ({den})) / (2 * ({den})) END"
-    )
-}
-
 fn statement(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
@@ -230,15 +224,10 @@ async fn promoter_counters(
            conversion_rate = {conversion_rate}, \
            updated_at = $2 \
          WHERE id = $1",
-        average = ratio_sql(&revenue, &counted, 1, 0),
-        cancel_rate = ratio_sql(&cancelled, &all, 10_000, 0),
-        no_show_rate = ratio_sql(&no_show, &format!("{completed} + {no_show}"), 10_000, 0),
-        conversion_rate = ratio_sql(
-            &completed,
-            &format!("{completed} + {cancelled} + {no_show}"),
-            10_000,
-            0
-        ),
+        average = metrics::average_booking_value_sql(&revenue, &counted),
+        cancel_rate = metrics::cancel_rate_sql(&cancelled, &all),
+        no_show_rate = metrics::no_show_rate_sql(&completed, &no_show),
+        conversion_rate = metrics::conversion_rate_sql(&completed, &cancelled, &no_show),
     );
     txn.execute_raw(statement(txn, sql, vec![promoter.into(), now.into()]))
         .await?;
@@ -316,7 +305,7 @@ async fn guest_counters(
         cancelled = d.cancelled,
         no_show = d.no_show,
         spent = d.spent,
-        average = ratio_sql(&diners, &bookings, 10, 20),
+        average = metrics::average_party_size_sql(&diners, &bookings),
     );
     txn.execute_raw(statement(txn, sql, values)).await?;
     Ok(())
@@ -572,16 +561,5 @@ mod tests {
                 ..Delta::default()
             }
         );
-    }
-
-    #[test]
-    fn the_sql_ratio_rounds_half_away_from_zero() {
-        // (2 * 1 * 10000 + 8) / 16 = 1250 (0.125 exactly); 1/3 -> 3333; 2/3 -> 6667.
-        let eval = |num: i64, den: i64, scale: i64| (2 * num * scale + den) / (2 * den);
-        assert_eq!(eval(1, 8, 10_000), 1250);
-        assert_eq!(eval(1, 3, 10_000), 3333);
-        assert_eq!(eval(2, 3, 10_000), 6667);
-        assert_eq!(eval(5, 2, 1), 3);
-        assert!(ratio_sql("a", "b", 10, 20).contains("THEN 20"));
     }
 }

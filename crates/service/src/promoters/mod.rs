@@ -6,8 +6,9 @@
 //! the caller can read but without the capability is FORBIDDEN for that venue.
 //!
 //! This file holds the reads; [`write`] signs promoters up, approves, suspends and re-tiers
-//! them.
+//! them; [`metrics`] defines the promoter and guest ratios.
 
+pub mod metrics;
 pub mod write;
 
 use std::collections::HashMap;
