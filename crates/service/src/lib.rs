@@ -36,7 +36,6 @@ pub mod idempotency;
 pub mod incentives;
 pub mod ledger;
 pub mod money;
-pub mod outbox;
 pub mod paging;
 pub mod payouts;
 pub mod pricing;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::access::{Actor, Level};
 use crate::commissions::{self, rules::Commission};
 use crate::error::{Error, Result};
+use crate::events::outbox::BookingAction;
 use crate::money::{cents, rate};
-use crate::outbox::BookingAction;
 
 /// The longest notes or special requests accepted.
 pub const MAX_TEXT: usize = 2000;

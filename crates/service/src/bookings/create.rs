@@ -17,10 +17,10 @@ use super::change::{MAX_TEXT, check_duration, commission_json, confirm_ledger, h
 use crate::access::{Actor, Capability};
 use crate::commissions;
 use crate::error::{Error, Result};
+use crate::events::outbox::{self, BookingAction};
 use crate::idempotency::{self, Seen};
 use crate::incentives::progress;
 use crate::money::cents;
-use crate::outbox::{self, BookingAction};
 use crate::pricing::{self, PricingRequest};
 use crate::validate::optional_text;
 

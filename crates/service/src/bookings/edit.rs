@@ -21,9 +21,9 @@ use super::change::{MAX_TEXT, check_duration, history};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::commissions;
 use crate::error::{Error, Result};
+use crate::events::outbox::{self, BookingAction};
 use crate::incentives::progress;
 use crate::money::cents;
-use crate::outbox::{self, BookingAction};
 use crate::pricing::{self, PricingRequest, Quote};
 use crate::validate::optional_text;
 

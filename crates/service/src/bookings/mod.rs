@@ -11,7 +11,7 @@
 //! the booking's new state, its `booking_history` row, its ledger rows, its commission, the
 //! promoter's and guest's aggregates ([`aggregates`]), the promoter's incentive progress
 //! ([`crate::incentives::progress`]) and the `outbox_events` rows describing it
-//! ([`crate::outbox`]).
+//! ([`crate::events::outbox`]).
 //!
 //! Policy:
 //! - Input is validated, and the caller's role checked, before anything is written. Bad
@@ -63,8 +63,9 @@
 //! 9. **Idempotency key**: [`crate::idempotency::record`]'s INSERT, which waits for a
 //!    concurrent first use of the same key and so must come after everything it could be
 //!    waited for by.
-//! 10. **Outbox**: [`crate::outbox`] INSERTs, which wait for nothing; the relay numbers and
-//!     publishes committed rows in transactions of its own that lock nothing else.
+//! 10. **Outbox**: [`crate::events::outbox`] INSERTs, which wait for nothing; the relay
+//!     numbers and publishes committed rows in transactions of its own that lock nothing
+//!     else.
 //!
 //! And three rules beside the order:
 //! - A row that a transaction locks alone (a commission rate being deactivated, a user at

@@ -34,8 +34,8 @@ use uuid::Uuid;
 use super::change::{MAX_TEXT, history, ledger_row};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::error::{Error, Result};
+use crate::events::outbox::{self, BookingAction};
 use crate::money::cents;
-use crate::outbox::{self, BookingAction};
 use crate::validate::{money_units, required_text};
 
 /// A refund made: the booking and the rows it wrote.

@@ -393,7 +393,7 @@ async fn a_new_booking_is_pending_priced_and_has_no_ledger_yet() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(event.topic, crate::outbox::BOOKING_CHANGED);
+    assert_eq!(event.topic, crate::events::outbox::BOOKING_CHANGED);
     assert_eq!(event.venue_id, Some(w.venue));
     assert_eq!(event.payload["action"], "CREATED");
     assert_eq!(event.payload["booking"]["status"], "PENDING");

@@ -17,8 +17,8 @@ use super::change::{MAX_TEXT, commission_json, confirm_ledger, history};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::commissions;
 use crate::error::{Error, Result};
+use crate::events::outbox::{self, BookingAction};
 use crate::incentives::progress;
-use crate::outbox::{self, BookingAction};
 use crate::validate::optional_text;
 
 /// A status change.

@@ -253,7 +253,7 @@ async fn update(
         let Some(row) = update.exec_with_returning(txn).await?.into_iter().next() else {
             continue;
         };
-        crate::outbox::append(
+        crate::events::outbox::append(
             txn,
             PROGRESS_CHANGED,
             Some(program.venue_id),
