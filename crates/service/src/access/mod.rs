@@ -7,6 +7,10 @@
 //! ([`Actor::venues_where`]), never as a filter after loading. A venue outside the caller's
 //! set is indistinguishable from one that does not exist ([`Error::NotFound`]); a visible
 //! venue whose role is too low for the action gives [`Error::Forbidden`].
+//!
+//! This file holds the actor, its levels and capabilities, and the field-level rules
+//! (financial values, masked contact data); [`scope`] turns a capability into the venue
+//! set every query puts into its SQL, and [`grants`] grants and revokes venue roles.
 
 pub mod grants;
 pub mod scope;

@@ -40,7 +40,7 @@
 //! for. A transaction takes only
 //! the locks it needs, but never one listed above a lock it already holds:
 //!
-//! 1. **Venue**: [`crate::venues::lock_venue`], a no-op UPDATE that venue writes take first
+//! 1. **Venue**: `crate::venues::lock_venue`, a no-op UPDATE that venue writes take first
 //!    (settings, pricing, access grants); for a grant, then the granted user's row (a
 //!    no-op UPDATE: one user's grants change one at a time); then that venue's
 //!    `venue_pricing` or `user_venue_access` rows. Booking changes never lock a venue.

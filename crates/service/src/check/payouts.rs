@@ -56,7 +56,7 @@ struct PayoutRow {
 /// It cannot detect a change made before the transaction entered a payout, nor one made
 /// consistently to the transaction, its item and the payout totals, nor any change to a
 /// transaction never paid out. (Fee and commission rows are also held to the booking's
-/// locked-in fees by [`ledger_matches_fees`], which catches a change to any of those.)
+/// locked-in fees by [`ledger_matches_fees`](super::ledger::ledger_matches_fees), which catches a change to any of those.)
 #[tracing::instrument(skip_all)]
 pub async fn paid_out_amounts_unchanged(
     db: &impl ConnectionTrait,

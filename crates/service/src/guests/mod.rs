@@ -11,8 +11,8 @@
 //! guest row itself ([`GuestView::guest`]) still holds the totals over every venue: read the
 //! figures only through [`figures_by_ids`].
 //!
-//! This file holds the reads; [`write`] registers guests and changes their details and
-//! status.
+//! This file holds the reads; [`write`](mod@write) registers guests and changes their
+//! details and status.
 
 pub mod write;
 

@@ -15,7 +15,7 @@
 //!
 //! Every ratio is rounded once, half away from zero, and is 0 when the divisor is 0 (unless
 //! said otherwise). The demo seed ([`crate::seed`]) writes the same definitions with its own
-//! copy of [`ratio`].
+//! copy of `ratio`.
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};

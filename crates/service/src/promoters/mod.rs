@@ -5,8 +5,8 @@
 //! indistinguishable from one that does not exist; a venue's promoter list under a venue
 //! the caller can read but without the capability is FORBIDDEN for that venue.
 //!
-//! This file holds the reads; [`write`] signs promoters up, approves, suspends and re-tiers
-//! them; [`metrics`] defines the promoter and guest ratios.
+//! This file holds the reads; [`write`](mod@write) signs promoters up, approves, suspends
+//! and re-tiers them; [`metrics`] defines the promoter and guest ratios.
 
 pub mod metrics;
 pub mod write;

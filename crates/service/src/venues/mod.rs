@@ -1,5 +1,5 @@
 //! Venues and their pricing: reads scoped to the caller's venues (this file), and the venue
-//! row lock every venue write takes first ([`lock_venue`]). Writes: [`settings`] (creating a
+//! row lock every venue write takes first (`lock_venue`). Writes: [`settings`] (creating a
 //! venue, changing its settings) and [`pricing`] (setting its prices); access grants are
 //! [`crate::access::grants`].
 //!
