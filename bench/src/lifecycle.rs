@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use prima_service::access::Actor;
+use prima_service::bookings::create::{self, NewBooking};
+use prima_service::bookings::transition::{self, Transition};
 use prima_service::db::{self, PoolSettings};
-use prima_service::lifecycle::{self, NewBooking, Transition};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -103,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 let target = &targets[i % targets.len()];
                 let guest = target.guests[(i * 7919) % target.guests.len()];
                 let (lo, hi) = target.diners;
-                let booking = lifecycle::create_booking_at(
+                let booking = create::create_booking_at(
                     &conn,
                     &actor,
                     NewBooking {
@@ -140,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
             let actor = actor.clone();
             let t = t.clone();
             async move {
-                lifecycle::transition_at(&conn, &actor, id, t, at).await?;
+                transition::transition_at(&conn, &actor, id, t, at).await?;
                 anyhow::Ok(id)
             }
         }

@@ -32,7 +32,8 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use chrono::{Duration, Utc};
 use prima_entity::enums::{BookingType, UserRole, VenueRole};
-use prima_service::lifecycle::{self, NewBooking, Transition};
+use prima_service::bookings::create::{self, NewBooking};
+use prima_service::bookings::transition::{self, Transition};
 use prima_tests::{PASSWORD, TestApp, error_codes};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -911,7 +912,7 @@ async fn bookings_elsewhere(app: &TestApp, admin: Uuid, venue: &str, guest: &str
     let mut made = Vec::new();
     for days in [60, 61, 62] {
         let at = now + Duration::days(days);
-        let booking = lifecycle::create_booking_at(
+        let booking = create::create_booking_at(
             db,
             &actor,
             NewBooking {
@@ -933,7 +934,7 @@ async fn bookings_elsewhere(app: &TestApp, admin: Uuid, venue: &str, guest: &str
         .await
         .expect("a booking at the hidden venue");
         if booking.status == prima_entity::enums::BookingStatus::Pending {
-            lifecycle::transition_at(db, &actor, booking.id, Transition::Confirm, now)
+            transition::transition_at(db, &actor, booking.id, Transition::Confirm, now)
                 .await
                 .expect("confirming it");
         }
@@ -951,7 +952,7 @@ async fn bookings_elsewhere(app: &TestApp, admin: Uuid, venue: &str, guest: &str
             Transition::Cancel { .. } => now,
             _ => at + Duration::hours(3),
         };
-        lifecycle::transition_at(db, &actor, id, transition, when)
+        transition::transition_at(db, &actor, id, transition, when)
             .await
             .expect("moving the booking");
     }

@@ -461,7 +461,7 @@ async fn retries(app: &TestApp) -> u64 {
 }
 
 /// Every progress row of the venues' ACTIVE programmes against its recomputation from the
-/// bookings (the definitions of `lifecycle::incentives`); the rows that disagree.
+/// bookings (the definitions of `incentives::progress`); the rows that disagree.
 async fn progress_disagreements(app: &TestApp, venues: &[Uuid]) -> Vec<String> {
     let conn = &app.db.db.conn;
     let backend = conn.get_database_backend();

@@ -2,7 +2,8 @@
 //! guests, promoters and commission rates. Each mutation is
 //! `verbNoun(input: VerbNounInput!): VerbNounPayload!`; the payload holds the changed
 //! object(s). Each resolver takes the caller and the database, makes one service call
-//! (`prima_service::admin`, where validation and permission checks live) and converts.
+//! (the `write`, `settings`, `pricing`, `grants` and `rates` modules of each domain in
+//! `prima_service`, where validation and permission checks live) and converts.
 
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,7 +11,6 @@ use prima_entity::enums::{
     CommissionModel, Gender, GuestStatus, PromoterTier, SeatingPreference, VenueRole, VenueStatus,
     VenueTier, VenueType,
 };
-use prima_service::admin;
 use rust_decimal::Decimal;
 
 use crate::commissions::{CommissionAssignment, CommissionRate};
@@ -469,10 +469,10 @@ impl AdminMutation {
         #[graphql(desc = "The venue to create.")] input: CreateVenueInput,
     ) -> Result<CreateVenuePayload> {
         let actor = actor(ctx)?;
-        let venue = admin::venues::create_venue(
+        let venue = prima_service::venues::settings::create_venue(
             &deps(ctx).db.conn,
             actor,
-            admin::venues::NewVenue {
+            prima_service::venues::settings::NewVenue {
                 name: input.name,
                 r#type: input.r#type,
                 tier: input.tier,
@@ -509,11 +509,11 @@ impl AdminMutation {
     ) -> Result<UpdateVenuePayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let venue = admin::venues::update_venue(
+        let venue = prima_service::venues::settings::update_venue(
             &deps(ctx).db.conn,
             actor,
             venue_id,
-            admin::venues::VenueChanges {
+            prima_service::venues::settings::VenueChanges {
                 name: input.name,
                 contact_phone: input.contact_phone.into(),
                 contact_email: input.contact_email.into(),
@@ -542,11 +542,11 @@ impl AdminMutation {
     ) -> Result<SetVenuePricingPayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let change = admin::venues::set_pricing(
+        let change = prima_service::venues::pricing::set_pricing(
             &deps(ctx).db.conn,
             actor,
             venue_id,
-            admin::venues::NewPricing {
+            prima_service::venues::pricing::NewPricing {
                 non_prime_per_diner: input.non_prime_per_diner,
                 non_prime_platform_fee_percent: input.non_prime_platform_fee_percent,
                 prime_base_for_2: input.prime_base_for_2,
@@ -579,9 +579,14 @@ impl AdminMutation {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        let grant =
-            admin::venues::grant_access(&deps(ctx).db.conn, actor, venue_id, user_id, input.role)
-                .await?;
+        let grant = prima_service::access::grants::grant_access(
+            &deps(ctx).db.conn,
+            actor,
+            venue_id,
+            user_id,
+            input.role,
+        )
+        .await?;
         Ok(GrantVenueAccessPayload {
             access: VenueAccess(grant.access),
             user: User(grant.user),
@@ -598,8 +603,13 @@ impl AdminMutation {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        let grant =
-            admin::venues::revoke_access(&deps(ctx).db.conn, actor, venue_id, user_id).await?;
+        let grant = prima_service::access::grants::revoke_access(
+            &deps(ctx).db.conn,
+            actor,
+            venue_id,
+            user_id,
+        )
+        .await?;
         Ok(RevokeVenueAccessPayload {
             revoked_at: grant.access.revoked_at.unwrap_or(grant.access.granted_at),
             access: VenueAccess(grant.access),
@@ -615,10 +625,10 @@ impl AdminMutation {
     ) -> Result<CreateGuestPayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let view = admin::guests::create_guest(
+        let view = prima_service::guests::write::create_guest(
             &deps(ctx).db.conn,
             actor,
-            admin::guests::NewGuest {
+            prima_service::guests::write::NewGuest {
                 venue_id,
                 first_name: input.first_name,
                 last_name: input.last_name,
@@ -647,11 +657,11 @@ impl AdminMutation {
     ) -> Result<UpdateGuestPayload> {
         let actor = actor(ctx)?;
         let guest_id = parse_id("guestId", &input.guest_id)?;
-        let view = admin::guests::update_guest(
+        let view = prima_service::guests::write::update_guest(
             &deps(ctx).db.conn,
             actor,
             guest_id,
-            admin::guests::GuestChanges {
+            prima_service::guests::write::GuestChanges {
                 first_name: input.first_name,
                 last_name: input.last_name,
                 email: input.email,
@@ -679,9 +689,13 @@ impl AdminMutation {
     ) -> Result<SetGuestStatusPayload> {
         let actor = actor(ctx)?;
         let guest_id = parse_id("guestId", &input.guest_id)?;
-        let view =
-            admin::guests::set_guest_status(&deps(ctx).db.conn, actor, guest_id, input.status)
-                .await?;
+        let view = prima_service::guests::write::set_guest_status(
+            &deps(ctx).db.conn,
+            actor,
+            guest_id,
+            input.status,
+        )
+        .await?;
         Ok(SetGuestStatusPayload { guest: Guest(view) })
     }
 
@@ -694,10 +708,10 @@ impl AdminMutation {
     ) -> Result<CreatePromoterPayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let promoter = admin::promoters::create_promoter(
+        let promoter = prima_service::promoters::write::create_promoter(
             &deps(ctx).db.conn,
             actor,
-            admin::promoters::NewPromoter {
+            prima_service::promoters::write::NewPromoter {
                 venue_id,
                 first_name: input.first_name,
                 last_name: input.last_name,
@@ -725,7 +739,9 @@ impl AdminMutation {
     ) -> Result<ApprovePromoterPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("promoterId", &input.promoter_id)?;
-        let promoter = admin::promoters::approve_promoter(&deps(ctx).db.conn, actor, id).await?;
+        let promoter =
+            prima_service::promoters::write::approve_promoter(&deps(ctx).db.conn, actor, id)
+                .await?;
         Ok(ApprovePromoterPayload {
             promoter: Promoter(promoter),
         })
@@ -740,7 +756,9 @@ impl AdminMutation {
     ) -> Result<SuspendPromoterPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("promoterId", &input.promoter_id)?;
-        let promoter = admin::promoters::suspend_promoter(&deps(ctx).db.conn, actor, id).await?;
+        let promoter =
+            prima_service::promoters::write::suspend_promoter(&deps(ctx).db.conn, actor, id)
+                .await?;
         Ok(SuspendPromoterPayload {
             promoter: Promoter(promoter),
         })
@@ -755,8 +773,13 @@ impl AdminMutation {
     ) -> Result<SetPromoterTierPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("promoterId", &input.promoter_id)?;
-        let promoter =
-            admin::promoters::set_promoter_tier(&deps(ctx).db.conn, actor, id, input.tier).await?;
+        let promoter = prima_service::promoters::write::set_promoter_tier(
+            &deps(ctx).db.conn,
+            actor,
+            id,
+            input.tier,
+        )
+        .await?;
         Ok(SetPromoterTierPayload {
             promoter: Promoter(promoter),
         })
@@ -770,10 +793,10 @@ impl AdminMutation {
     ) -> Result<CreateCommissionRatePayload> {
         let actor = actor(ctx)?;
         let venue_id = parse_id("venueId", &input.venue_id)?;
-        let rate = admin::commissions::create_rate(
+        let rate = prima_service::commissions::rates::create_rate(
             &deps(ctx).db.conn,
             actor,
-            admin::commissions::NewRate {
+            prima_service::commissions::rates::NewRate {
                 venue_id,
                 tier: input.tier,
                 model: input.model,
@@ -801,7 +824,9 @@ impl AdminMutation {
     ) -> Result<DeactivateCommissionRatePayload> {
         let actor = actor(ctx)?;
         let id = parse_id("commissionRateId", &input.commission_rate_id)?;
-        let rate = admin::commissions::deactivate_rate(&deps(ctx).db.conn, actor, id).await?;
+        let rate =
+            prima_service::commissions::rates::deactivate_rate(&deps(ctx).db.conn, actor, id)
+                .await?;
         Ok(DeactivateCommissionRatePayload {
             commission_rate: CommissionRate(rate),
         })
@@ -818,7 +843,7 @@ impl AdminMutation {
         let actor = actor(ctx)?;
         let promoter_id = parse_id("promoterId", &input.promoter_id)?;
         let rate_id = parse_id("commissionRateId", &input.commission_rate_id)?;
-        let done = admin::commissions::assign_rate(
+        let done = prima_service::commissions::rates::assign_rate(
             &deps(ctx).db.conn,
             actor,
             promoter_id,

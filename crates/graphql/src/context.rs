@@ -7,8 +7,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::Tokens;
+use prima_service::bookings::create::ClientInfo;
 use prima_service::db::Db;
-use prima_service::lifecycle::ClientInfo;
 
 use crate::error::{ApiError, Result};
 use crate::loaders::Loaders;
@@ -36,9 +36,9 @@ pub struct RealTime {
     /// The running relay, hub and listener.
     pub events: Arc<prima_service::events::Events>,
     /// The replica's event stream.
-    pub hub: Arc<prima_service::events::Hub>,
+    pub hub: Arc<prima_service::events::hub::Hub>,
     /// How often a subscriber's access is re-checked.
-    pub feed: prima_service::events::FeedOptions,
+    pub feed: prima_service::events::feed::FeedOptions,
 }
 
 impl std::fmt::Debug for RealTime {

@@ -1,14 +1,14 @@
 //! The booking write path: making and editing bookings and moving them through their
 //! lifecycle (DOMAIN.md "Booking lifecycle"). Each mutation is
 //! `verbNoun(input: VerbNounInput!): VerbNounPayload!` and its payload holds the booking as
-//! changed. Each resolver takes the caller and the database, makes one service call
-//! (`prima_service::lifecycle`, where validation, permission checks, pricing, the ledger and
-//! the history live) and converts.
+//! changed. Each resolver takes the caller and the database, makes one service call (the
+//! `create`, `edit`, `transition` and `refund` modules of `prima_service::bookings`, where
+//! validation, permission checks, pricing, the ledger and the history live) and converts.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingSource, BookingType};
-use prima_service::lifecycle;
+use prima_service::bookings::{create, edit, refund, transition};
 use rust_decimal::Decimal;
 
 use crate::bookings::Booking;
@@ -194,10 +194,10 @@ impl BookingMutation {
             .promoter_id
             .map(|id| parse_id("promoterId", &id))
             .transpose()?;
-        let booking = lifecycle::create_booking(
+        let booking = create::create_booking(
             &deps(ctx).db.conn,
             actor,
-            lifecycle::NewBooking {
+            create::NewBooking {
                 venue_id,
                 guest_id,
                 promoter_id,
@@ -232,11 +232,11 @@ impl BookingMutation {
     ) -> Result<UpdateBookingPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = lifecycle::update_booking(
+        let booking = edit::update_booking(
             &deps(ctx).db.conn,
             actor,
             id,
-            lifecycle::BookingChanges {
+            edit::BookingChanges {
                 booking_time: input.booking_time,
                 diners: input.diners,
                 duration_minutes: input.duration_minutes,
@@ -261,7 +261,7 @@ impl BookingMutation {
     ) -> Result<ConfirmBookingPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = lifecycle::confirm_booking(&deps(ctx).db.conn, actor, id).await?;
+        let booking = transition::confirm_booking(&deps(ctx).db.conn, actor, id).await?;
         events_written(ctx);
         Ok(ConfirmBookingPayload {
             booking: Booking(booking),
@@ -279,7 +279,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let booking =
-            lifecycle::cancel_booking(&deps(ctx).db.conn, actor, id, input.reason).await?;
+            transition::cancel_booking(&deps(ctx).db.conn, actor, id, input.reason).await?;
         events_written(ctx);
         Ok(CancelBookingPayload {
             booking: Booking(booking),
@@ -296,7 +296,7 @@ impl BookingMutation {
     ) -> Result<CompleteBookingPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = lifecycle::complete_booking(&deps(ctx).db.conn, actor, id).await?;
+        let booking = transition::complete_booking(&deps(ctx).db.conn, actor, id).await?;
         events_written(ctx);
         Ok(CompleteBookingPayload {
             booking: Booking(booking),
@@ -313,7 +313,7 @@ impl BookingMutation {
     ) -> Result<MarkNoShowPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = lifecycle::mark_no_show(&deps(ctx).db.conn, actor, id, input.reason).await?;
+        let booking = transition::mark_no_show(&deps(ctx).db.conn, actor, id, input.reason).await?;
         events_written(ctx);
         Ok(MarkNoShowPayload {
             booking: Booking(booking),
@@ -333,7 +333,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let refund =
-            lifecycle::refund_booking(&deps(ctx).db.conn, actor, id, input.amount, input.reason)
+            refund::refund_booking(&deps(ctx).db.conn, actor, id, input.amount, input.reason)
                 .await?;
         events_written(ctx);
         Ok(RefundBookingPayload {

@@ -1,5 +1,5 @@
 //! Live feeds over graphql-transport-ws (`/graphql/ws`). Each subscription is one service
-//! call ([`prima_service::events::feed`]), which replays from the outbox after a cursor,
+//! call ([`prima_service::events::feed::feed`]), which replays from the outbox after a cursor,
 //! then follows the replica's event hub, and checks the subscriber's access for every event
 //! and again every few seconds; this layer only parses arguments and converts events.
 
@@ -14,9 +14,10 @@ use prima_entity::{bookings, incentive_progress};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::access::Capability;
-use prima_service::events::{self, Event, FeedFilter};
-use prima_service::lifecycle::incentives::PROGRESS_CHANGED;
-use prima_service::outbox::{BOOKING_CHANGED, BookingAction};
+use prima_service::events::feed::FeedFilter;
+use prima_service::events::outbox::{BOOKING_CHANGED, BookingAction};
+use prima_service::events::{self, Event};
+use prima_service::incentives::progress::PROGRESS_CHANGED;
 use prima_service::paging::PageArgs;
 use uuid::Uuid;
 
@@ -71,7 +72,7 @@ impl BookingChange {
 impl BookingChange {
     /// This event's cursor: pass it as `after` to resume right after it.
     async fn cursor(&self) -> String {
-        events::cursor(self.event.seq)
+        events::feed::cursor(self.event.seq)
     }
 
     /// What happened.
@@ -119,7 +120,7 @@ impl IncentiveProgressChange {
 impl IncentiveProgressChange {
     /// This event's cursor: pass it as `after` to resume right after it.
     async fn cursor(&self) -> String {
-        events::cursor(self.event.seq)
+        events::feed::cursor(self.event.seq)
     }
 
     /// The progress as the change left it.
@@ -207,7 +208,7 @@ async fn progress_feed(
             event.payload["incentiveId"].as_str() == Some(id.to_string().as_str())
         }),
     };
-    let feed = events::feed(
+    let feed = events::feed::feed(
         db.clone(),
         realtime.hub.clone(),
         actor.clone(),
@@ -252,7 +253,7 @@ impl Subscription {
             })
             .transpose()?;
         let after = after
-            .map(|cursor| events::parse_cursor(&cursor))
+            .map(|cursor| events::feed::parse_cursor(&cursor))
             .transpose()?;
         let realtime = realtime(ctx)?;
         let statuses: Option<HashSet<BookingStatus>> = statuses.map(|s| s.into_iter().collect());
@@ -268,7 +269,7 @@ impl Subscription {
                 .is_ok_and(|status| wanted.contains(&status)),
             }),
         };
-        let feed = events::feed(
+        let feed = events::feed::feed(
             deps(ctx).db.conn.clone(),
             realtime.hub.clone(),
             actor,
@@ -291,7 +292,7 @@ impl Subscription {
         after: Option<String>,
     ) -> Result<impl Stream<Item = IncentiveProgressChange> + use<>> {
         let after = after
-            .map(|cursor| events::parse_cursor(&cursor))
+            .map(|cursor| events::feed::parse_cursor(&cursor))
             .transpose()?;
         let (feed, _, _) = progress_feed(ctx, &incentive_id, after).await?;
         Ok(feed.filter_map(|event| async move { IncentiveProgressChange::of(event) }))
@@ -345,8 +346,8 @@ impl Subscription {
                 "reading the leaderboard failed"
             )))
         })?;
-        let updates = events::coalesce(feed, LEADERBOARD_INTERVAL)
-            .filter_map(move |event| standings(Some(events::cursor(event.seq))));
+        let updates = events::feed::coalesce(feed, LEADERBOARD_INTERVAL)
+            .filter_map(move |event| standings(Some(events::feed::cursor(event.seq))));
         Ok(futures::stream::once(async move { first }).chain(updates))
     }
 }

@@ -110,7 +110,7 @@ async fn maintain(db: Db) {
     loop {
         every.tick().await;
         let now = prima_service::time::now();
-        match prima_service::lifecycle::refresh_month_fields(&db.conn, now).await {
+        match prima_service::bookings::aggregates::refresh_month_fields(&db.conn, now).await {
             Ok(promoters) => tracing::debug!(promoters, "month metrics refreshed"),
             Err(err) => tracing::warn!(error = ?err, "refreshing month metrics failed"),
         }

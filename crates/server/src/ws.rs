@@ -58,7 +58,7 @@ use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use prima_graphql::request_data;
 use prima_service::Error;
 use prima_service::access::Actor;
-use prima_service::lifecycle::ClientInfo;
+use prima_service::bookings::create::ClientInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::{Instant, MissedTickBehavior};

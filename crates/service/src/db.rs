@@ -18,7 +18,7 @@
 //!   returned at once. When every attempt failed transiently the answer is CONFLICT
 //!   ("try again"), never INTERNAL: the request was fine, the database was busy.
 //! - A retried deadlock is logged at WARN (after the documented lock order,
-//!   [`crate::lifecycle`], one means a write path broke it), a serialization failure or a
+//!   [`crate::bookings`], one means a write path broke it), a serialization failure or a
 //!   busy SQLite at DEBUG, an exhausted retry at WARN. [`retry_counts`] feeds the
 //!   `prima_db_transaction_retries_total` metric.
 
@@ -573,8 +573,8 @@ mod tests {
             return;
         }
         let (a, b) = (
-            crate::promoters::fixtures::venue(&db).await,
-            crate::promoters::fixtures::venue(&db).await,
+            crate::testing::fixtures::venue(&db).await,
+            crate::testing::fixtures::venue(&db).await,
         );
         // Without the retry: PostgreSQL picks a victim, which fails with 40P01.
         let barrier = tokio::sync::Barrier::new(2);

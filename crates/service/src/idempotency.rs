@@ -8,7 +8,7 @@
 //! (user, operation, key): of two concurrent first attempts, one commits and the other's
 //! insert fails on the key; that one rolls back everything it did and answers as a retry.
 //! The insert is the last lock a change takes before its outbox rows (the lock order of
-//! [`crate::lifecycle`]), since it waits for a concurrent first use of the key. A
+//! [`crate::bookings`]), since it waits for a concurrent first use of the key. A
 //! transaction that fails transiently and runs again ([`crate::db::retry_transient`]) loses
 //! its key row with everything else in the rollback; the next attempt writes it again, or,
 //! if a concurrent first use committed meanwhile, fails on the key and answers as its retry.

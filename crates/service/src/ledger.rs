@@ -127,7 +127,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::*;
+    use crate::testing::fixtures::*;
 
     #[tokio::test]
     async fn a_bookings_transactions_come_oldest_first_and_a_booking_without_any_is_empty() {

@@ -600,7 +600,7 @@ mod db_tests {
 
     use super::PageArgs;
     use crate::bookings::{self, BookingQuery};
-    use crate::promoters::fixtures;
+    use crate::testing::fixtures;
     use crate::venues::{self as venue_reads, VenueFilter, VenueOrder};
 
     async fn named_venues(db: &crate::testing::TestDb, names: &[&str]) -> Vec<(String, Uuid)> {

@@ -346,7 +346,7 @@ mod tests {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
     use super::*;
-    use crate::promoters::fixtures::{self, t0};
+    use crate::testing::fixtures::{self, t0};
 
     /// A row with round numbers and no discounts: NON_PRIME 50.00 a diner at 10 %, PRIME
     /// 120.00 for two plus 40.00 a person at 15 %, no minimum, parties of 1 to 20.

@@ -11,7 +11,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::access::{Actor, Capability, Scope};
+use crate::access::scope::Scope;
+use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
 use crate::time::now;
 

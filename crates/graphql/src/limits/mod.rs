@@ -304,7 +304,7 @@ impl PerRequest {
         {
             Some(Ok(actor)) => format!("cost:user:{}", actor.user_id),
             _ => match ctx
-                .data_opt::<prima_service::lifecycle::ClientInfo>()
+                .data_opt::<prima_service::bookings::create::ClientInfo>()
                 .and_then(|client| client.ip_address.as_deref())
             {
                 Some(address) => format!("cost:address:{address}"),

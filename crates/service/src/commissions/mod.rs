@@ -5,16 +5,16 @@
 //! its rate's venue (`commission_rates.venue_id`), in the same SQL statement.
 //!
 //! The commission of a booking is computed by the pure [`rules`], from the rows
-//! [`commission_for_booking`] loads inside the caller's transaction.
+//! [`commission_for_booking`] loads inside the caller's transaction. Writing rates and
+//! assignments is [`rates`]; the calendar month of a venue (TIERED rungs, the promoters'
+//! `month_*` fields) is [`month`].
 
+pub mod month;
+pub mod rates;
 pub mod rules;
 
 use std::collections::HashMap;
 
-use chrono::{
-    DateTime, Datelike, LocalResult, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc,
-};
-use chrono_tz::Tz;
 use prima_entity::enums::{BookingStatus, CommissionModel};
 use prima_entity::{bookings, commission_assignments, commission_rates, promoters, venues};
 use sea_orm::sea_query::Expr;
@@ -24,10 +24,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::access::scope::financial_pages_by_venue;
 use crate::access::{Actor, Capability};
 use crate::error::{Error, Result};
-use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
-use crate::promoters::{PagesOrDenied, financial_pages_by_venue};
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
+use month::venue_month;
 
 /// The commission rates among `ids` that the caller may see.
 #[tracing::instrument(skip_all, fields(ids = ids.len()))]
@@ -242,52 +243,15 @@ pub(crate) async fn month_bookings(
     Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
-/// `[start, end)` in UTC of the calendar month containing `at` in the venue's time zone
-/// (an unknown time zone is an internal error: venues are validated when written).
-pub(crate) fn venue_month(
-    venue: &venues::Model,
-    at: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let tz: Tz = venue.timezone.parse().map_err(|_| {
-        Error::internal(anyhow::anyhow!(
-            "venue {} has an unknown time zone {:?}",
-            venue.id,
-            venue.timezone
-        ))
-    })?;
-    Ok(month_bounds(tz, at))
-}
-
-/// `[start, end)` in UTC of the local calendar month containing `at`.
-pub(crate) fn month_bounds(tz: Tz, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let local = at.with_timezone(&tz).date_naive();
-    let first = local.with_day(1).unwrap_or(local);
-    let next = first.checked_add_months(Months::new(1)).unwrap_or(first);
-    (start_of_day(tz, first), start_of_day(tz, next))
-}
-
-/// The first instant of a local day: midnight, or where a daylight-saving gap swallows
-/// midnight, the first local minute that exists (the earlier one when a fold doubles it).
-fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let mut local = date.and_time(NaiveTime::MIN);
-    for _ in 0..24 * 60 {
-        match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
-            LocalResult::None => local += TimeDelta::minutes(1),
-        }
-    }
-    date.and_time(NaiveTime::MIN).and_utc()
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
+    use chrono::{DateTime, Duration, Utc};
     use prima_entity::enums::{PromoterTier, UserRole};
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
     use super::*;
     use crate::access::Level;
-    use crate::promoters::fixtures::*;
+    use crate::testing::fixtures::*;
 
     #[tokio::test]
     async fn a_manager_of_venue_a_gets_no_rate_or_assignment_of_venue_b() {
@@ -418,7 +382,7 @@ mod tests {
         row.update(&db.conn).await.unwrap();
     }
 
-    fn utc(text: &str) -> DateTime<Utc> {
+    pub(super) fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
@@ -659,24 +623,5 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((c.rate, c.amount), (500, 500));
-    }
-
-    #[test]
-    fn a_local_month_starts_at_local_midnight() {
-        let chicago: Tz = "America/Chicago".parse().unwrap();
-        assert_eq!(
-            month_bounds(chicago, utc("2026-02-01T03:00:00Z")),
-            (utc("2026-01-01T06:00:00Z"), utc("2026-02-01T06:00:00Z"))
-        );
-        // Across a daylight-saving change: March starts in CST, April in CDT.
-        assert_eq!(
-            month_bounds(chicago, utc("2026-03-20T12:00:00Z")),
-            (utc("2026-03-01T06:00:00Z"), utc("2026-04-01T05:00:00Z"))
-        );
-        // Where midnight does not exist (Santiago skips 00:00-01:00 in September), the day
-        // starts at the first local minute that does.
-        let santiago: Tz = "America/Santiago".parse().unwrap();
-        let day = NaiveDate::from_ymd_opt(2025, 9, 7).unwrap();
-        assert_eq!(start_of_day(santiago, day), utc("2025-09-07T04:00:00Z"));
     }
 }

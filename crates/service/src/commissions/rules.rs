@@ -184,7 +184,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::promoters::fixtures::t0;
+    use crate::testing::fixtures::t0;
 
     fn rate_row(model: CommissionModel, value: i64) -> commission_rates::Model {
         commission_rates::Model {

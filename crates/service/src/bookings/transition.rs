@@ -1,0 +1,358 @@
+//! Moving a booking through its lifecycle: confirm, cancel, complete, no-show
+//! (DOMAIN.md "Booking lifecycle"), with the ledger moves each one makes.
+
+use chrono::{DateTime, Utc};
+use prima_entity::enums::{BookingStatus, TransactionStatus};
+use prima_entity::{bookings, venues};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::aggregates;
+use super::change::{MAX_TEXT, commission_json, confirm_ledger, history};
+use crate::access::{Actor, Capability, not_found_as};
+use crate::commissions;
+use crate::error::{Error, Result};
+use crate::events::outbox::{self, BookingAction};
+use crate::incentives::progress;
+use crate::validate::optional_text;
+
+/// A status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// PENDING -> CONFIRMED (MANAGER or above): fees and commission go on the ledger.
+    Confirm,
+    /// PENDING or CONFIRMED -> CANCELLED (any venue role), before `booking_time`.
+    Cancel {
+        /// Why; required.
+        reason: String,
+    },
+    /// CONFIRMED -> COMPLETED, at or after `booking_time`: the ledger rows are earned.
+    Complete,
+    /// CONFIRMED -> NO_SHOW, at or after `booking_time`: the venue keeps its fees, the
+    /// commission is cancelled.
+    NoShow {
+        /// Why, if given.
+        reason: Option<String>,
+    },
+}
+
+impl Transition {
+    /// The status it leads to.
+    pub fn target(&self) -> BookingStatus {
+        match self {
+            Transition::Confirm => BookingStatus::Confirmed,
+            Transition::Cancel { .. } => BookingStatus::Cancelled,
+            Transition::Complete => BookingStatus::Completed,
+            Transition::NoShow { .. } => BookingStatus::NoShow,
+        }
+    }
+
+    /// The statuses it may start from.
+    pub fn sources(&self) -> &'static [BookingStatus] {
+        match self {
+            Transition::Confirm => &[BookingStatus::Pending],
+            Transition::Cancel { .. } => &[BookingStatus::Pending, BookingStatus::Confirmed],
+            Transition::Complete | Transition::NoShow { .. } => &[BookingStatus::Confirmed],
+        }
+    }
+
+    /// The capability it needs at the booking's venue.
+    pub fn capability(&self) -> Capability {
+        match self {
+            Transition::Confirm => Capability::Manage,
+            _ => Capability::WriteBookings,
+        }
+    }
+
+    /// The mutation that asks for it (it names the transaction in logs).
+    fn mutation(&self) -> &'static str {
+        match self {
+            Transition::Confirm => "confirmBooking",
+            Transition::Cancel { .. } => "cancelBooking",
+            Transition::Complete => "completeBooking",
+            Transition::NoShow { .. } => "markNoShow",
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            Transition::Confirm => "confirmed",
+            Transition::Cancel { .. } => "cancelled",
+            Transition::Complete => "completed",
+            Transition::NoShow { .. } => "marked as a no-show",
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Transition::Cancel { reason } => Some(reason),
+            Transition::NoShow { reason } => reason.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the lifecycle allows `transition` from `status` at `now` for a booking at
+/// `booking_time`; CONFLICT saying why not.
+pub fn check_transition(
+    status: BookingStatus,
+    transition: &Transition,
+    booking_time: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !transition.sources().contains(&status) {
+        let allowed = transition
+            .sources()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        return Err(Error::Conflict(format!(
+            "this booking is {status}: only a {allowed} booking can be {}",
+            transition.verb()
+        )));
+    }
+    match transition {
+        Transition::Cancel { .. } if now >= booking_time => Err(Error::Conflict(
+            "this booking's time has passed: it can no longer be cancelled, only completed or marked as a no-show"
+                .into(),
+        )),
+        Transition::Complete | Transition::NoShow { .. } if now < booking_time => {
+            Err(Error::Conflict(format!(
+                "this booking cannot be {} before its booking time",
+                transition.verb()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Confirms a PENDING booking (MANAGER or above): its fees, and its promoter's commission
+/// when one is due, go on the ledger as PENDING transactions.
+pub async fn confirm_booking(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<bookings::Model> {
+    transition_at(db, actor, id, Transition::Confirm, crate::time::now()).await
+}
+
+/// Cancels a PENDING or CONFIRMED booking before its time (any venue role), with a reason;
+/// its PENDING transactions are cancelled.
+pub async fn cancel_booking(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    reason: String,
+) -> Result<bookings::Model> {
+    transition_at(
+        db,
+        actor,
+        id,
+        Transition::Cancel { reason },
+        crate::time::now(),
+    )
+    .await
+}
+
+/// Completes a CONFIRMED booking at or after its time: its transactions are earned
+/// (CONFIRMED).
+pub async fn complete_booking(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<bookings::Model> {
+    transition_at(db, actor, id, Transition::Complete, crate::time::now()).await
+}
+
+/// Marks a CONFIRMED booking as a no-show at or after its time: the venue keeps its fees
+/// (CONFIRMED), the promoter's commission is cancelled.
+pub async fn mark_no_show(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    reason: Option<String>,
+) -> Result<bookings::Model> {
+    transition_at(
+        db,
+        actor,
+        id,
+        Transition::NoShow { reason },
+        crate::time::now(),
+    )
+    .await
+}
+
+/// Moves a booking through its lifecycle at `now`; see [`Transition`] for who may do what
+/// and [`check_transition`] for when.
+#[tracing::instrument(skip_all, fields(booking = %id, to = %transition.target()))]
+pub async fn transition_at(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    transition: Transition,
+    now: DateTime<Utc>,
+) -> Result<bookings::Model> {
+    let transition = match transition {
+        Transition::Cancel { reason } => Transition::Cancel {
+            reason: crate::validate::required_text("reason", &reason, MAX_TEXT)?,
+        },
+        Transition::NoShow { reason } => Transition::NoShow {
+            reason: optional_text("reason", reason.as_deref(), MAX_TEXT)?,
+        },
+        other => other,
+    };
+    let before = crate::bookings::get(db, actor, id).await?;
+    actor
+        .require(before.venue_id, transition.capability())
+        .map_err(not_found_as("booking"))?;
+    check_transition(before.status, &transition, before.booking_time, now)?;
+    let venue = venues::Entity::find_by_id(before.venue_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound { what: "booking" })?;
+    let month = commissions::month::venue_month(&venue, now)?;
+    let target = transition.target();
+
+    let (transition, venue) = (&transition, &venue);
+    crate::db::retry_transient(transition.mutation(), || async move {
+        let txn = db.begin().await?;
+        let mut update = bookings::Entity::update_many()
+            .col_expr(bookings::Column::Status, Expr::value(target))
+            .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+            .filter(bookings::Column::Id.eq(id))
+            .filter(bookings::Column::Status.is_in(transition.sources().iter().copied()));
+        update = match transition {
+            Transition::Confirm => update.col_expr(bookings::Column::ConfirmedAt, Expr::value(now)),
+            Transition::Cancel { .. } => update
+                .col_expr(bookings::Column::CancelledAt, Expr::value(now))
+                .filter(bookings::Column::BookingTime.gt(now)),
+            Transition::Complete => update
+                .col_expr(bookings::Column::CompletedAt, Expr::value(now))
+                .filter(bookings::Column::BookingTime.lte(now)),
+            Transition::NoShow { .. } => update
+                .col_expr(bookings::Column::NoShowAt, Expr::value(now))
+                .filter(bookings::Column::BookingTime.lte(now)),
+        };
+        let updated = update.exec_with_returning(&txn).await?;
+        let Some(mut booking) = updated.into_iter().next() else {
+            // Someone else changed it between our read and our write: say what it is now.
+            drop(txn);
+            let current = crate::bookings::get(db, actor, id).await?;
+            check_transition(current.status, transition, current.booking_time, now)?;
+            return Err(Error::Conflict(
+                "this booking was changed by someone else meanwhile; reload it and try again".into(),
+            ));
+        };
+        // The status the row really had (the read above may be stale for CANCEL's two sources).
+        let previous_status =
+            if booking.confirmed_at.is_some() && matches!(transition, Transition::Cancel { .. }) {
+                BookingStatus::Confirmed
+            } else {
+                transition.sources()[0]
+            };
+        let mut prior = booking.clone();
+        prior.status = previous_status;
+        aggregates::apply(&txn, Some(&prior), &booking, month, now).await?;
+        progress::apply(&txn, Some(&prior), &booking, now).await?;
+
+        let mut metadata = None;
+        match transition {
+            Transition::Confirm => {
+                let commission = confirm_ledger(&txn, &mut booking, venue, now).await?;
+                metadata = commission.map(|c| json!({ "commission": commission_json(&c) }));
+            }
+            Transition::Cancel { .. } => {
+                move_ledger(
+                    &txn,
+                    id,
+                    TransactionStatus::Cancelled,
+                    TransactionStatus::Cancelled,
+                    now,
+                )
+                .await?;
+            }
+            Transition::Complete => {
+                move_ledger(
+                    &txn,
+                    id,
+                    TransactionStatus::Confirmed,
+                    TransactionStatus::Confirmed,
+                    now,
+                )
+                .await?;
+            }
+            Transition::NoShow { .. } => {
+                move_ledger(
+                    &txn,
+                    id,
+                    TransactionStatus::Confirmed,
+                    TransactionStatus::Cancelled,
+                    now,
+                )
+                .await?;
+            }
+        }
+        history(
+            &txn,
+            actor,
+            &booking,
+            BookingAction::StatusChanged,
+            Some(json!({ "status": previous_status })),
+            json!({ "status": target }),
+            transition.reason().map(str::to_owned),
+            metadata,
+            now,
+        )
+        .await?;
+        outbox::booking_changed(
+            &txn,
+            BookingAction::StatusChanged,
+            Some(previous_status),
+            &booking,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(booking = %id, from = %previous_status, to = %target, "booking status changed");
+        Ok(booking)
+    })
+    .await
+}
+
+/// Moves a booking's PENDING fee rows to `fees` and its PENDING commission row to
+/// `commission`, in one statement. Amounts never change; only the status (and
+/// `processed_at` for rows that become CONFIRMED).
+async fn move_ledger(
+    txn: &impl ConnectionTrait,
+    booking: Uuid,
+    fees: TransactionStatus,
+    commission: TransactionStatus,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let new_status = "CASE WHEN \"type\" = 'PROMOTER_COMMISSION' THEN $3 ELSE $2 END";
+    let sql = format!(
+        "UPDATE transactions SET status = {new_status}, \
+           processed_at = CASE WHEN {new_status} = 'CONFIRMED' THEN $4 ELSE processed_at END, \
+           updated_at = $4 \
+         WHERE booking_id = $1 AND status = 'PENDING' \
+           AND \"type\" IN ('BOOKING_FEE', 'PLATFORM_FEE', 'PROMOTER_COMMISSION')"
+    );
+    txn.execute_raw(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        sql,
+        vec![
+            booking.into(),
+            fees.as_str().into(),
+            commission.as_str().into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Invariant 4: paid-out amounts never change after their payout.
+
+use sea_orm::{ConnectionTrait, FromQueryResult};
+use uuid::Uuid;
+
+use super::{Discrepancy, Params, fetch};
+use crate::error::Result;
+use crate::money::cents;
+
+#[derive(Debug, FromQueryResult)]
+struct PaidTransactionRow {
+    id: Uuid,
+    payout_id: Uuid,
+    kind: String,
+    amount: i64,
+    item_amount: Option<i64>,
+    item_kind: Option<String>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StrayItemRow {
+    transaction_id: Uuid,
+    payout_id: Uuid,
+    amount: i64,
+    transaction_payout_id: Option<Uuid>,
+    transaction_amount: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct PayoutRow {
+    id: Uuid,
+    amount: i64,
+    commissions_amount: i64,
+    incentives_amount: i64,
+    adjustments_amount: i64,
+    fees_amount: i64,
+    commissions: i64,
+    incentives: i64,
+    adjustments: i64,
+    other_items: i64,
+}
+
+/// **No paid-out amount ever changed** (DOMAIN.md "Transactions": amounts never change after
+/// they are written; "Payouts": a payout equals its items).
+///
+/// The schema keeps no history of amounts, so this checks the copies that exist:
+/// - every transaction in a payout (`payout_id` set) has a `payout_items` row of that payout
+///   with the same amount and type (the item copied the amount when the payout took it);
+/// - every item of a payout that did not FAIL points at a transaction that is still in that
+///   payout, with the same amount (a FAILED payout released its transactions);
+/// - each payout's `commissions_amount`, `incentives_amount`, `adjustments_amount` equal the
+///   sums of its PROMOTER_COMMISSION, INCENTIVE_PAYOUT and ADJUSTMENT items, it holds no
+///   item of another type, and `amount = commissions + incentives + adjustments - fees`.
+///
+/// It detects an amount changed on a paid-out transaction, on an item or on a payout alone.
+/// It cannot detect a change made before the transaction entered a payout, nor one made
+/// consistently to the transaction, its item and the payout totals, nor any change to a
+/// transaction never paid out. (Fee and commission rows are also held to the booking's
+/// locked-in fees by [`ledger_matches_fees`](super::ledger::ledger_matches_fees), which catches a change to any of those.)
+#[tracing::instrument(skip_all)]
+pub async fn paid_out_amounts_unchanged(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let backend = db.get_database_backend();
+    let mut found = Vec::new();
+
+    let params = Params::new(backend, venue);
+    let sql = format!(
+        "SELECT t.id, t.payout_id, t.\"type\" AS kind, t.amount, \
+           i.amount AS item_amount, i.\"type\" AS item_kind \
+         FROM transactions t \
+         LEFT JOIN payout_items i ON i.transaction_id = t.id AND i.payout_id = t.payout_id \
+         WHERE t.payout_id IS NOT NULL AND {scope} \
+           AND (i.id IS NULL OR i.amount <> t.amount OR i.\"type\" <> t.\"type\") \
+         ORDER BY t.id",
+        scope = params.venue_is("t.venue_id"),
+    );
+    let rows: Vec<PaidTransactionRow> = fetch(db, params, sql).await?;
+    for row in rows {
+        let (kind, message) = match (row.item_amount, row.item_kind) {
+            (None, _) => (
+                "payout_item",
+                format!(
+                    "in payout {} (amount {}) but the payout has no item for it",
+                    row.payout_id,
+                    cents(row.amount)
+                ),
+            ),
+            (Some(item_amount), Some(item_kind)) if item_amount != row.amount => (
+                "ledger_amount_changed",
+                format!(
+                    "{} amount {} but payout {} paid it out as {} (its item, {item_kind})",
+                    row.kind,
+                    cents(row.amount),
+                    row.payout_id,
+                    cents(item_amount)
+                ),
+            ),
+            (Some(_), item_kind) => (
+                "payout_item",
+                format!(
+                    "a {} but its item in payout {} says {}",
+                    row.kind,
+                    row.payout_id,
+                    item_kind.unwrap_or_default()
+                ),
+            ),
+        };
+        found.push(Discrepancy {
+            kind,
+            entity: "transaction",
+            id: row.id,
+            message,
+        });
+    }
+
+    let params = Params::new(backend, venue);
+    let sql = format!(
+        "SELECT i.transaction_id, i.payout_id, i.amount, t.payout_id AS transaction_payout_id, \
+           t.amount AS transaction_amount \
+         FROM payout_items i \
+         JOIN payouts p ON p.id = i.payout_id \
+         JOIN transactions t ON t.id = i.transaction_id \
+         WHERE p.status <> 'FAILED' AND {scope} \
+           AND (t.payout_id IS NULL OR t.payout_id <> i.payout_id) \
+         ORDER BY i.transaction_id",
+        scope = params.venue_is("p.venue_id"),
+    );
+    let rows: Vec<StrayItemRow> = fetch(db, params, sql).await?;
+    for row in rows {
+        let now_in = row
+            .transaction_payout_id
+            .map_or("no payout".to_owned(), |p| format!("payout {p}"));
+        let (kind, message) = if row.amount == row.transaction_amount {
+            (
+                "payout_item",
+                format!(
+                    "an item of payout {} ({}) but the transaction is in {now_in}",
+                    row.payout_id,
+                    cents(row.amount)
+                ),
+            )
+        } else {
+            (
+                "ledger_amount_changed",
+                format!(
+                    "paid out in payout {} as {} but the transaction now says {} and is in {now_in}",
+                    row.payout_id,
+                    cents(row.amount),
+                    cents(row.transaction_amount)
+                ),
+            )
+        };
+        found.push(Discrepancy {
+            kind,
+            entity: "transaction",
+            id: row.transaction_id,
+            message,
+        });
+    }
+
+    let params = Params::new(backend, venue);
+    let sum = |kind: &str| {
+        format!("CAST(COALESCE(SUM(CASE WHEN \"type\" = '{kind}' THEN amount END), 0) AS BIGINT)")
+    };
+    let sql = format!(
+        "SELECT * FROM ( \
+           SELECT p.id, p.amount, p.commissions_amount, p.incentives_amount, \
+             p.adjustments_amount, p.fees_amount, \
+             COALESCE(i.commissions, 0) AS commissions, COALESCE(i.incentives, 0) AS incentives, \
+             COALESCE(i.adjustments, 0) AS adjustments, COALESCE(i.other_items, 0) AS other_items \
+           FROM payouts p LEFT JOIN ( \
+             SELECT payout_id, {commissions} AS commissions, {incentives} AS incentives, \
+               {adjustments} AS adjustments, \
+               COUNT(CASE WHEN \"type\" NOT IN ('PROMOTER_COMMISSION', 'INCENTIVE_PAYOUT', 'ADJUSTMENT') \
+                 THEN 1 END) AS other_items \
+             FROM payout_items GROUP BY payout_id \
+           ) i ON i.payout_id = p.id \
+           WHERE {scope} \
+         ) x \
+         WHERE x.commissions_amount <> x.commissions OR x.incentives_amount <> x.incentives \
+           OR x.adjustments_amount <> x.adjustments OR x.other_items > 0 \
+           OR x.amount <> x.commissions_amount + x.incentives_amount + x.adjustments_amount - x.fees_amount \
+         ORDER BY x.id",
+        commissions = sum("PROMOTER_COMMISSION"),
+        incentives = sum("INCENTIVE_PAYOUT"),
+        adjustments = sum("ADJUSTMENT"),
+        scope = params.venue_is("p.venue_id"),
+    );
+    let rows: Vec<PayoutRow> = fetch(db, params, sql).await?;
+    for row in rows {
+        found.push(Discrepancy {
+            kind: "payout_amount",
+            entity: "payout",
+            id: row.id,
+            message: payout_message(&row),
+        });
+    }
+    Ok(found)
+}
+
+/// What disagrees in one payout's totals.
+fn payout_message(row: &PayoutRow) -> String {
+    let mut problems = Vec::new();
+    for (field, stored, items, kind) in [
+        (
+            "commissions_amount",
+            row.commissions_amount,
+            row.commissions,
+            "PROMOTER_COMMISSION",
+        ),
+        (
+            "incentives_amount",
+            row.incentives_amount,
+            row.incentives,
+            "INCENTIVE_PAYOUT",
+        ),
+        (
+            "adjustments_amount",
+            row.adjustments_amount,
+            row.adjustments,
+            "ADJUSTMENT",
+        ),
+    ] {
+        if stored != items {
+            problems.push(format!(
+                "{field} {} but its {kind} items sum to {}",
+                cents(stored),
+                cents(items)
+            ));
+        }
+    }
+    if row.other_items > 0 {
+        problems.push(format!(
+            "{} item(s) of a type a payout never holds",
+            row.other_items
+        ));
+    }
+    let expected =
+        row.commissions_amount + row.incentives_amount + row.adjustments_amount - row.fees_amount;
+    if row.amount != expected {
+        problems.push(format!(
+            "amount {} but commissions {} + incentives {} + adjustments {} - fees {} = {}",
+            cents(row.amount),
+            cents(row.commissions_amount),
+            cents(row.incentives_amount),
+            cents(row.adjustments_amount),
+            cents(row.fees_amount),
+            cents(expected)
+        ));
+    }
+    problems.join("; ")
+}

@@ -1,0 +1,418 @@
+//! Incentive progress kept current by booking changes (DOMAIN.md "Incentives": "updated in
+//! the same transaction as every booking change that moves it, and each update is published
+//! live"), with the definitions the demo seed documents ([`crate::seed`]).
+//!
+//! - Programmes concerned: the ACTIVE ones of the booking's venue whose period
+//!   `[period_start, period_end)` holds the booking's time before or after the change, and
+//!   in which the booking's promoter participates (has a progress row; who is eligible is
+//!   decided when a programme opens, not here).
+//! - Values, in hundredths of the unit (as `target_threshold`): BOOKING_COUNT counts the
+//!   CONFIRMED + COMPLETED bookings in the period (100 each) and REVENUE_TARGET sums their
+//!   `total_fee` (cents); both move by the change's delta, atomically. NEW_GUESTS (guests
+//!   whose first booking with the promoter, any status, falls in the period; 100 each) is
+//!   not additive and is recomputed under the programme's lock. CONVERSION_RATE programmes
+//!   are left to the Incentives work (no unit for them is defined yet).
+//! - `percent_complete = min(100 %, current / target_value)` in hundredths of a percent,
+//!   rounded half away from zero. GREATER_THAN / GREATER_EQUAL / EQUAL: the first moment
+//!   the comparison holds sets ACHIEVED and `achieved_at` (and counts a winner); it stays
+//!   ACHIEVED. TOP_N: every participant's `target_value` is the value needed to be in the
+//!   top N now (the N-th best, at least 100), so all its rows are re-targeted.
+//! - Locks, in the global order of [`crate::bookings`]: after the booking, promoter and
+//!   guest, every programme the change moves is locked (a no-op UPDATE of its row) in
+//!   ascending id order, all of them before any progress row is written; then each
+//!   programme's progress rows (the promoter's own first, then, for TOP_N, the others
+//!   re-targeted, then the percentages in promoter order). Progress rows are written only under their
+//!   programme's lock, so concurrent bookings of one programme are serialised, recomputed
+//!   values see every earlier commit, and two changes sharing several programmes queue on
+//!   the same first one instead of deadlocking (before, each locked them in whatever order
+//!   the query returned them).
+//! - Every progress row that changed gets one outbox event ([`PROGRESS_CHANGED`]).
+
+use chrono::{DateTime, Utc};
+use prima_entity::enums::{
+    BookingStatus, IncentiveStatus, IncentiveType, ProgressStatus, TargetComparison,
+};
+use prima_entity::{bookings, incentive_progress, incentives};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// Topic of the events describing a promoter's progress in a programme.
+pub const PROGRESS_CHANGED: &str = "incentive.progress";
+
+/// What a booking contributes to a programme's value: its hundredths of a count or its
+/// cents, when it counts (CONFIRMED or COMPLETED) and its time is in the period.
+fn contribution(program: &incentives::Model, booking: Option<&bookings::Model>) -> i64 {
+    let Some(b) = booking else { return 0 };
+    let in_period = b.booking_time >= program.period_start && b.booking_time < program.period_end;
+    let counted = matches!(
+        b.status,
+        BookingStatus::Confirmed | BookingStatus::Completed
+    );
+    if !(in_period && counted) {
+        return 0;
+    }
+    match program.r#type {
+        IncentiveType::BookingCount => 100,
+        IncentiveType::RevenueTarget => b.total_fee,
+        _ => 0,
+    }
+}
+
+fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
+}
+
+/// Moves the promoter's progress in every programme the change concerns; inside the
+/// change's transaction, after [`crate::bookings::aggregates::apply`].
+pub async fn apply(
+    txn: &impl ConnectionTrait,
+    before: Option<&bookings::Model>,
+    after: &bookings::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(promoter) = after.promoter_id else {
+        return Ok(());
+    };
+    let times: Vec<DateTime<Utc>> = before
+        .map(|b| b.booking_time)
+        .into_iter()
+        .chain([after.booking_time])
+        .collect();
+    let mut period = sea_orm::Condition::any();
+    for at in &times {
+        period = period.add(
+            sea_orm::Condition::all()
+                .add(incentives::Column::PeriodStart.lte(*at))
+                .add(incentives::Column::PeriodEnd.gt(*at)),
+        );
+    }
+    let programs = incentives::Entity::find()
+        .filter(incentives::Column::VenueId.eq(after.venue_id))
+        .filter(incentives::Column::Status.eq(IncentiveStatus::Active))
+        .filter(period)
+        .filter(
+            incentives::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(incentive_progress::Column::IncentiveId)
+                    .from(incentive_progress::Entity)
+                    .and_where(incentive_progress::Column::PromoterId.eq(promoter))
+                    .to_owned(),
+            ),
+        )
+        .all(txn)
+        .await?;
+    let mut moves = Vec::with_capacity(programs.len());
+    for program in programs {
+        let value = match program.r#type {
+            IncentiveType::BookingCount | IncentiveType::RevenueTarget => {
+                let delta = contribution(&program, Some(after)) - contribution(&program, before);
+                if delta == 0 {
+                    continue;
+                }
+                Value::Delta(delta)
+            }
+            IncentiveType::NewGuests => {
+                let moved = before.is_none()
+                    || before.is_some_and(|b| b.booking_time != after.booking_time);
+                if !moved {
+                    continue;
+                }
+                Value::Recompute
+            }
+            IncentiveType::ConversionRate => continue,
+        };
+        moves.push((program, value));
+    }
+    // The lock order: every programme moved, by ascending id, before any progress row.
+    moves.sort_by_key(|(program, _)| program.id);
+    for (program, _) in &moves {
+        txn.execute_raw(statement(
+            txn,
+            "UPDATE incentives SET updated_at = updated_at WHERE id = $1",
+            vec![program.id.into()],
+        ))
+        .await?;
+    }
+    for (program, value) in moves {
+        update(txn, &program, promoter, value, now).await?;
+    }
+    Ok(())
+}
+
+enum Value {
+    Delta(i64),
+    Recompute,
+}
+
+/// Applies one programme's new value for one promoter, re-targets a TOP_N programme, and
+/// writes the events; runs under the programme's lock ([`apply`] takes it), so the value is
+/// computed from a fresh read that sees every earlier commit.
+async fn update(
+    txn: &impl ConnectionTrait,
+    program: &incentives::Model,
+    promoter: Uuid,
+    value: Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let set_value = match value {
+        Value::Delta(delta) => format!("current_value + {delta}"),
+        Value::Recompute => "(SELECT 100 * COUNT(*) FROM ( \
+               SELECT b.guest_id, MIN(b.booking_time) AS first_at FROM bookings b \
+               WHERE b.promoter_id = $2 AND b.venue_id = $3 GROUP BY b.guest_id \
+             ) f WHERE f.first_at >= $4 AND f.first_at < $5)"
+            .to_owned(),
+    };
+    txn.execute_raw(statement(
+        txn,
+        &format!(
+            "UPDATE incentive_progress SET current_value = {set_value}, last_updated = $6 \
+             WHERE incentive_id = $1 AND promoter_id = $2"
+        ),
+        vec![
+            program.id.into(),
+            promoter.into(),
+            program.venue_id.into(),
+            program.period_start.into(),
+            program.period_end.into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+
+    let mut changed = vec![promoter];
+    if program.target_comparison == TargetComparison::TopN {
+        // Everyone's target is the N-th best value now.
+        let n = (program.target_threshold / 100).max(1);
+        let mut values: Vec<i64> = incentive_progress::Entity::find()
+            .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|p| p.current_value)
+            .collect();
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        let index = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(values.len())
+            .saturating_sub(1);
+        let target = values.get(index).copied().unwrap_or(0).max(100);
+        let retargeted = incentive_progress::Entity::update_many()
+            .col_expr(incentive_progress::Column::TargetValue, Expr::value(target))
+            .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
+            .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+            .filter(incentive_progress::Column::TargetValue.ne(target))
+            .exec_with_returning(txn)
+            .await?;
+        changed.extend(retargeted.into_iter().map(|p| p.promoter_id));
+    }
+    // Percentages of the rows that moved; the first moment a threshold holds, ACHIEVED.
+    let rows = incentive_progress::Entity::find()
+        .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+        .filter(incentive_progress::Column::PromoterId.is_in(changed))
+        .order_by_asc(incentive_progress::Column::PromoterId)
+        .all(txn)
+        .await?;
+    for row in rows {
+        let percent = if row.target_value <= 0 {
+            10_000
+        } else {
+            ((2 * row.current_value.max(0) * 10_000 + row.target_value) / (2 * row.target_value))
+                .min(10_000)
+        };
+        let holds = match program.target_comparison {
+            TargetComparison::GreaterThan => row.current_value > program.target_threshold,
+            TargetComparison::GreaterEqual => row.current_value >= program.target_threshold,
+            TargetComparison::Equal => row.current_value == program.target_threshold,
+            TargetComparison::TopN => false,
+        };
+        let achieved = holds && row.status == ProgressStatus::InProgress;
+        let mut update = incentive_progress::Entity::update_many()
+            .col_expr(
+                incentive_progress::Column::PercentComplete,
+                Expr::value(percent),
+            )
+            .filter(incentive_progress::Column::Id.eq(row.id));
+        if achieved {
+            update = update
+                .col_expr(
+                    incentive_progress::Column::Status,
+                    Expr::value(ProgressStatus::Achieved),
+                )
+                .col_expr(incentive_progress::Column::AchievedAt, Expr::value(now));
+            txn.execute_raw(statement(
+                txn,
+                "UPDATE incentives SET winner_count = winner_count + 1 WHERE id = $1",
+                vec![program.id.into()],
+            ))
+            .await?;
+        }
+        let Some(row) = update.exec_with_returning(txn).await?.into_iter().next() else {
+            continue;
+        };
+        crate::events::outbox::append(
+            txn,
+            PROGRESS_CHANGED,
+            Some(program.venue_id),
+            json!({
+                "incentiveId": program.id,
+                "promoterId": row.promoter_id,
+                "justAchieved": achieved,
+                "progress": row,
+            }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use prima_entity::enums::{BookingSource, BookingType};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, TransactionTrait};
+
+    use super::*;
+    use crate::testing::fixtures::{self, t0};
+
+    /// A CONFIRMED booking of `promoter` two days into the fixtures' programmes, as a change
+    /// would hand it over (it need not be stored for the progress update).
+    fn confirmed(venue: Uuid, promoter: Uuid) -> bookings::Model {
+        let at = t0() + chrono::Duration::days(2);
+        bookings::Model {
+            id: Uuid::new_v4(),
+            venue_id: venue,
+            promoter_id: Some(promoter),
+            guest_id: Uuid::new_v4(),
+            diners: 2,
+            booking_time: at,
+            duration_minutes: 120,
+            special_requests: None,
+            notes: None,
+            r#type: BookingType::NonPrime,
+            source: BookingSource::Promoter,
+            status: BookingStatus::Confirmed,
+            base_fee: 10_000,
+            platform_fee: 1_000,
+            total_fee: 11_000,
+            promoter_commission: 0,
+            confirmed_at: Some(t0()),
+            cancelled_at: None,
+            no_show_at: None,
+            completed_at: None,
+            ip_address: None,
+            user_agent: None,
+            referrer: None,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    fn sql(db: &impl ConnectionTrait, text: &str, values: Vec<sea_orm::Value>) -> Statement {
+        statement(db, text, values)
+    }
+
+    #[tokio::test]
+    async fn programmes_are_locked_in_ascending_id_whatever_order_the_database_returns_them() {
+        let db = fixtures::db().await;
+        if !db.is_postgres() {
+            eprintln!("skipped: row locks need PostgreSQL (TEST_DATABASE_URL)");
+            return;
+        }
+        let venue = fixtures::venue(&db).await;
+        let user = fixtures::user(&db).await;
+        let promoter = fixtures::promoter(&db, venue, "Adams").await;
+        // Two programmes of the promoter, the higher id stored first, so that a scan meets
+        // it first: `high` a random id, `low` the second smallest there is.
+        let high = fixtures::incentive(&db, venue, user).await;
+        fixtures::progress(&db, high, promoter, 0).await;
+        let mut row = incentives::Entity::find_by_id(high)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        let low = Uuid::from_u128(1);
+        row.id = low;
+        row.into_active_model()
+            .reset_all()
+            .insert(&db.conn)
+            .await
+            .unwrap();
+        fixtures::progress(&db, low, promoter, 0).await;
+
+        // Another transaction holds the lower programme's lock.
+        let blocker = db.conn.begin().await.unwrap();
+        blocker
+            .execute_raw(sql(
+                &blocker,
+                "UPDATE incentives SET updated_at = updated_at WHERE id = $1",
+                vec![low.into()],
+            ))
+            .await
+            .unwrap();
+
+        let booking = confirmed(venue, promoter);
+        let change = async {
+            let txn = db.conn.begin().await?;
+            apply(&txn, None, &booking, t0()).await?;
+            txn.commit().await?;
+            Ok::<(), crate::Error>(())
+        };
+        let probe = async {
+            // Once the change waits, it must hold no programme lock: it queued on the lower
+            // id first. (Locking the higher one first, it would hold it while waiting for
+            // the lower one: the half of a deadlock.)
+            let waiting = "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                           WHERE datname = current_database() AND wait_event_type = 'Lock'";
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let n: i64 = db
+                    .conn
+                    .query_one_raw(sql(&db.conn, waiting, vec![]))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .try_get("", "n")
+                    .unwrap();
+                if n > 0 {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the change never waited for the lower programme's lock"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let free = db
+                .conn
+                .begin()
+                .await
+                .unwrap()
+                .query_one_raw(sql(
+                    &db.conn,
+                    "SELECT id FROM incentives WHERE id = $1 FOR UPDATE NOWAIT",
+                    vec![high.into()],
+                ))
+                .await;
+            blocker.rollback().await.unwrap();
+            free
+        };
+        let (changed, free) = tokio::join!(change, probe);
+        free.expect("the higher programme is not locked while the lower one is awaited");
+        changed.unwrap();
+        for programme in [low, high] {
+            let progress = incentive_progress::Entity::find()
+                .filter(incentive_progress::Column::IncentiveId.eq(programme))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(progress.current_value, 100, "{programme}");
+        }
+    }
+}

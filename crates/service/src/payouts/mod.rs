@@ -1,0 +1,403 @@
+//! Payouts, their items, holds and audit trail: reads scoped to the venues where the caller
+//! holds financial reads (DOMAIN.md "Access", "Payouts").
+//!
+//! Items, holds and audit rows have no venue of their own: they are scoped through their
+//! payout's venue (`payouts.venue_id`), joined in the same SQL statement.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, QueryTrait,
+    RelationTrait,
+};
+use uuid::Uuid;
+
+use crate::access::scope::{split_financial_venues, with_denied};
+use crate::access::{Actor, Capability};
+use crate::error::{Error, Result};
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
+
+/// Whether a hold still blocks its payout at `now`: it is active until it is released or
+/// until `hold_until` passes (a hold without `hold_until` lasts until released). At the
+/// very instant `hold_until` the hold has passed.
+pub fn hold_is_active(hold: &payout_holds::Model, now: DateTime<Utc>) -> bool {
+    hold.released_at.is_none() && hold.hold_until.is_none_or(|until| until > now)
+}
+
+/// The payouts among `ids` that the caller may see.
+#[tracing::instrument(skip_all, fields(ids = ids.len()))]
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, payouts::Model>> {
+    let rows = payouts::Entity::find()
+        .filter(payouts::Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            actor
+                .venues_where(Capability::ReadFinancial)
+                .condition((payouts::Entity, payouts::Column::VenueId)),
+        )
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+}
+
+/// One payout the caller may see; NOT_FOUND otherwise, whether it exists or not.
+pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<payouts::Model> {
+    by_ids(db, actor, &[id])
+        .await?
+        .remove(&id)
+        .ok_or(Error::NotFound { what: "payout" })
+}
+
+const PAYOUT_SORT: Sort = Sort {
+    name: "payouts.period_from.desc",
+    keys: &[
+        Sort::key("period_from", KeyKind::Time, true),
+        Sort::key("id", KeyKind::Uuid, true),
+    ],
+};
+
+async fn pages_by(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    parent: payouts::Column,
+    parents: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payouts::Model>>> {
+    let window = page.window(&PAYOUT_SORT)?;
+    if parents.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let inner = payouts::Entity::find()
+        .filter(Expr::col((payouts::Entity, parent)).is_in(parents.iter().copied()))
+        .filter(
+            actor
+                .venues_where(Capability::ReadFinancial)
+                .condition((payouts::Entity, payouts::Column::VenueId)),
+        )
+        .expr_as(Expr::col((payouts::Entity, parent)), PARENT)
+        .into_query();
+    let pages = paging::fetch_pages(db, inner, parents, &PAYOUT_SORT, &window, with_total).await?;
+    Ok(paging::pages_for(parents, pages, &window, with_total))
+}
+
+/// For each venue, a page of its payouts, newest period first; FORBIDDEN for a venue where
+/// the caller lacks financial reads.
+#[tracing::instrument(skip_all, fields(venues = venue_ids.len()))]
+pub async fn pages_by_venue(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    venue_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<PagesOrDenied<payouts::Model>> {
+    let window = page.window(&PAYOUT_SORT)?;
+    let (allowed, denied) = split_financial_venues(actor, venue_ids);
+    let pages = pages_by(
+        db,
+        actor,
+        payouts::Column::VenueId,
+        &allowed,
+        page,
+        with_total,
+    )
+    .await?;
+    Ok(with_denied(&allowed, pages, denied, &window, with_total))
+}
+
+/// For each promoter, a page of their payouts at venues where the caller holds financial
+/// reads, newest period first.
+#[tracing::instrument(skip_all, fields(promoters = promoter_ids.len()))]
+pub async fn pages_by_promoter(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    promoter_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payouts::Model>>> {
+    pages_by(
+        db,
+        actor,
+        payouts::Column::PromoterId,
+        promoter_ids,
+        page,
+        with_total,
+    )
+    .await
+}
+
+/// Items, holds and audit rows: oldest first.
+const OLDEST_FIRST: Sort = Sort {
+    name: "payout_rows.created_at.asc",
+    keys: &[
+        Sort::key("created_at", KeyKind::Time, false),
+        Sort::key("id", KeyKind::Uuid, false),
+    ],
+};
+
+/// For each payout, a page of the rows of `E` (items, holds or audit entries, each with
+/// `created_at` and `id`) that point at it through `parent`, oldest first, scoped through
+/// the payout's venue (`relation` joins the payout) in the same statement.
+async fn payout_rows<E>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    relation: sea_orm::RelationDef,
+    parent: E::Column,
+    payout_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<E::Model>>>
+where
+    E: EntityTrait,
+    E::Model: sea_orm::FromQueryResult,
+{
+    let window = page.window(&OLDEST_FIRST)?;
+    if payout_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let inner = E::find()
+        .join(JoinType::InnerJoin, relation)
+        .filter(parent.is_in(payout_ids.iter().copied()))
+        .filter(
+            actor
+                .venues_where(Capability::ReadFinancial)
+                .condition((payouts::Entity, payouts::Column::VenueId)),
+        )
+        .expr_as(Expr::col((parent.entity_name(), parent)), PARENT)
+        .into_query();
+    let pages =
+        paging::fetch_pages(db, inner, payout_ids, &OLDEST_FIRST, &window, with_total).await?;
+    Ok(paging::pages_for(payout_ids, pages, &window, with_total))
+}
+
+/// For each payout, a page of its items (the transactions it pays), oldest first, in one
+/// statement. A payout can pay thousands of transactions: the list is paged.
+#[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
+pub async fn item_pages(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    payout_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payout_items::Model>>> {
+    payout_rows::<payout_items::Entity>(
+        db,
+        actor,
+        payout_items::Relation::Payouts.def(),
+        payout_items::Column::PayoutId,
+        payout_ids,
+        page,
+        with_total,
+    )
+    .await
+}
+
+/// For each payout, a page of its holds, released ones included, oldest first.
+#[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
+pub async fn hold_pages(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    payout_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payout_holds::Model>>> {
+    payout_rows::<payout_holds::Entity>(
+        db,
+        actor,
+        payout_holds::Relation::Payouts.def(),
+        payout_holds::Column::PayoutId,
+        payout_ids,
+        page,
+        with_total,
+    )
+    .await
+}
+
+/// For each payout, a page of its audit trail (every status change), oldest first.
+#[tracing::instrument(skip_all, fields(payouts = payout_ids.len()))]
+pub async fn audit_pages(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    payout_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<HashMap<Uuid, Page<payout_audit::Model>>> {
+    payout_rows::<payout_audit::Entity>(
+        db,
+        actor,
+        payout_audit::Relation::Payouts.def(),
+        payout_audit::Column::PayoutId,
+        payout_ids,
+        page,
+        with_total,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use prima_entity::enums::UserRole;
+
+    use super::*;
+    use crate::access::Level;
+    use crate::testing::fixtures::*;
+
+    #[tokio::test]
+    async fn a_hold_is_active_until_released_or_until_its_date_passes() {
+        let db = db().await;
+        let by = user(&db).await;
+        let a = venue(&db).await;
+        let p = promoter(&db, a, "Adams").await;
+        let payout = payout(&db, a, p, t0()).await;
+        let now = t0() + Duration::days(1);
+        let open = hold(&db, payout, by, None, None).await;
+        let future = hold(&db, payout, by, Some(now + Duration::hours(1)), None).await;
+        let passed = hold(&db, payout, by, Some(now - Duration::hours(1)), None).await;
+        let at_the_instant = hold(&db, payout, by, Some(now), None).await;
+        let released = hold(&db, payout, by, None, Some(now - Duration::minutes(5))).await;
+
+        assert!(hold_is_active(&open, now));
+        assert!(hold_is_active(&future, now));
+        assert!(!hold_is_active(&passed, now));
+        assert!(!hold_is_active(&at_the_instant, now));
+        assert!(!hold_is_active(&released, now));
+
+        let admin = actor(by, UserRole::Admin, &[]);
+        let lists = hold_pages(&db.conn, &admin, &[payout], &PageArgs::default(), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            lists[&payout].total_count,
+            Some(5),
+            "released holds stay in the list"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_manager_of_venue_a_gets_no_payout_item_hold_or_audit_of_venue_b() {
+        let db = db().await;
+        let by = user(&db).await;
+        let (a, b) = (venue(&db).await, venue(&db).await);
+        let (pa, pb) = (
+            promoter(&db, a, "Adams").await,
+            promoter(&db, b, "Baker").await,
+        );
+        let (xa, xb) = (
+            payout(&db, a, pa, t0()).await,
+            payout(&db, b, pb, t0()).await,
+        );
+        hold(&db, xa, by, None, None).await;
+        hold(&db, xb, by, None, None).await;
+        let manager = actor(by, UserRole::Manager, &[(a, Level::Manager)]);
+
+        let found = by_ids(&db.conn, &manager, &[xa, xb]).await.unwrap();
+        assert_eq!(found.keys().copied().collect::<Vec<_>>(), [xa]);
+        assert_eq!(
+            get(&db.conn, &manager, xb).await.unwrap_err().code(),
+            "NOT_FOUND"
+        );
+        let all = PageArgs::default();
+        let held = hold_pages(&db.conn, &manager, &[xa, xb], &all, true)
+            .await
+            .unwrap();
+        assert_eq!(held[&xa].total_count, Some(1));
+        assert!(held[&xb].edges.is_empty());
+        let items = item_pages(&db.conn, &manager, &[xb], &all, false)
+            .await
+            .unwrap();
+        assert!(items[&xb].edges.is_empty());
+        let audit = audit_pages(&db.conn, &manager, &[xb], &all, false)
+            .await
+            .unwrap();
+        assert!(audit[&xb].edges.is_empty());
+
+        let by_promoter =
+            pages_by_promoter(&db.conn, &manager, &[pa, pb], &PageArgs::default(), true)
+                .await
+                .unwrap();
+        assert_eq!(by_promoter[&pa].total_count, Some(1));
+        assert_eq!(by_promoter[&pb].total_count, Some(0));
+        let by_venue = pages_by_venue(&db.conn, &manager, &[a, b], &PageArgs::default(), true)
+            .await
+            .unwrap();
+        assert_eq!(by_venue[&a].as_ref().unwrap().total_count, Some(1));
+        assert_eq!(by_venue[&b].as_ref().unwrap_err().code(), "NOT_FOUND");
+    }
+
+    #[tokio::test]
+    async fn an_approver_is_visible_only_to_users_who_share_a_venue_with_them() {
+        use prima_entity::enums::VenueRole;
+
+        let db = db().await;
+        let (a, b) = (venue(&db).await, venue(&db).await);
+        let (approver, colleague, outsider) = (user(&db).await, user(&db).await, user(&db).await);
+        grant(&db, approver, a, VenueRole::Owner).await;
+        grant(&db, colleague, a, VenueRole::Manager).await;
+        grant(&db, outsider, b, VenueRole::Manager).await;
+        let everyone = [approver, colleague, outsider];
+
+        let as_colleague = actor(colleague, UserRole::Manager, &[(a, Level::Manager)]);
+        let seen = crate::users::by_ids(&db.conn, &as_colleague, &everyone)
+            .await
+            .unwrap();
+        assert!(seen.contains_key(&approver) && seen.contains_key(&colleague));
+        assert!(!seen.contains_key(&outsider));
+
+        let as_outsider = actor(outsider, UserRole::Manager, &[(b, Level::Manager)]);
+        let seen = crate::users::by_ids(&db.conn, &as_outsider, &everyone)
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.keys().copied().collect::<Vec<_>>(),
+            [outsider],
+            "only themself"
+        );
+
+        let admin = actor(Uuid::new_v4(), UserRole::Admin, &[]);
+        assert_eq!(
+            crate::users::by_ids(&db.conn, &admin, &everyone)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_is_forbidden_a_venues_payouts_and_periods_come_newest_first() {
+        let db = db().await;
+        let a = venue(&db).await;
+        let p = promoter(&db, a, "Adams").await;
+        let old = payout(&db, a, p, t0()).await;
+        let new = payout(&db, a, p, t0() + Duration::days(7)).await;
+        let coordinator = actor(
+            Uuid::new_v4(),
+            UserRole::Coordinator,
+            &[(a, Level::Coordinator)],
+        );
+        let pages = pages_by_venue(&db.conn, &coordinator, &[a], &PageArgs::default(), false)
+            .await
+            .unwrap();
+        assert_eq!(pages[&a].as_ref().unwrap_err().code(), "FORBIDDEN");
+
+        let owner = actor(Uuid::new_v4(), UserRole::Manager, &[(a, Level::Owner)]);
+        let pages = pages_by_venue(&db.conn, &owner, &[a], &PageArgs::default(), false)
+            .await
+            .unwrap();
+        let ids: Vec<Uuid> = pages[&a]
+            .as_ref()
+            .unwrap()
+            .edges
+            .iter()
+            .map(|e| e.node.id)
+            .collect();
+        assert_eq!(ids, [new, old]);
+    }
+}
