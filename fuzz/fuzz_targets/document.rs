@@ -81,8 +81,8 @@ fn world() -> &'static World {
 }
 
 /// Where every request comes from, as the server's HTTP layer records it.
-fn client() -> prima_service::lifecycle::ClientInfo {
-    prima_service::lifecycle::ClientInfo {
+fn client() -> prima_service::bookings::create::ClientInfo {
+    prima_service::bookings::create::ClientInfo {
         ip_address: Some("127.0.0.1".into()),
         user_agent: Some("prima-fuzz".into()),
         referrer: None,
