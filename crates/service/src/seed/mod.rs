@@ -1594,6 +1594,132 @@ impl Chunk {
             transactions: Vec::with_capacity(n * 3),
         }
     }
+
+    /// Appends `entry` to the history of booking `booking`, with an id made at its moment.
+    fn history(&mut self, ids: &mut Rng, booking: Uuid, entry: Entry<'_>) {
+        self.history.push(booking_history::Model {
+            id: ids.uuid_at(entry.at),
+            booking_id: booking,
+            action: entry.action.to_owned(),
+            previous_value: entry.previous,
+            new_value: Some(entry.new),
+            reason: entry.reason,
+            performed_by_id: entry.actor.id,
+            performed_by_name: entry.actor.name.clone(),
+            performed_by_role: entry.actor.role.to_owned(),
+            timestamp: entry.at,
+            metadata: entry.metadata,
+        });
+    }
+}
+
+/// One booking history entry, before its row id is drawn.
+struct Entry<'a> {
+    at: DateTime<Utc>,
+    action: &'static str,
+    previous: Option<Json>,
+    new: Json,
+    reason: Option<String>,
+    actor: &'a Actor,
+    metadata: Option<Json>,
+}
+
+impl<'a> Entry<'a> {
+    /// A STATUS_CHANGED entry: `{"status": from}` to `{"status": to}`.
+    fn status_changed(
+        at: DateTime<Utc>,
+        (from, to): (BookingStatus, BookingStatus),
+        actor: &'a Actor,
+        reason: Option<String>,
+        metadata: Option<Json>,
+    ) -> Self {
+        Entry {
+            at,
+            action: "STATUS_CHANGED",
+            previous: Some(json!({ "status": from })),
+            new: json!({ "status": to }),
+            reason,
+            actor,
+            metadata,
+        }
+    }
+}
+
+/// The first choices of a booking, which the later ones depend on.
+struct Basics {
+    venue: usize,
+    guest: u32,
+    created_at: DateTime<Utc>,
+    booking_time: DateTime<Utc>,
+}
+
+/// Where a booking's lifecycle stands at `now`, and when each step happened.
+struct Lifecycle {
+    /// Created CONFIRMED (an auto-confirming venue) rather than PENDING.
+    auto: bool,
+    status: BookingStatus,
+    confirmed_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    no_show_at: Option<DateTime<Utc>>,
+    /// Cancelled (or to be cancelled) by the venue when it blocked the guest.
+    blocked_cancel: bool,
+}
+
+/// The optional details of a booking.
+struct Extras {
+    special_requests: Option<String>,
+    notes: Option<String>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    referrer: Option<String>,
+}
+
+/// Who created a booking, and who cancels it (if it is cancelled) and why.
+struct People {
+    creator: Actor,
+    canceller: Actor,
+    cancel_reason: String,
+}
+
+/// One booking with every choice made, before its rows are built.
+struct Draft {
+    id: Uuid,
+    basics: Basics,
+    diners: i32,
+    kind: BookingType,
+    promoter: Option<usize>,
+    source: BookingSource,
+    /// The pricing row in force at creation.
+    pricing_id: Uuid,
+    fees: Quote,
+    life: Lifecycle,
+    commission: Option<rules::Commission>,
+    /// The commission's amount, 0 without one.
+    promoter_commission: i64,
+    extras: Extras,
+    people: People,
+}
+
+/// The source of a booking: PROMOTER when a promoter brought it, else direct, phone,
+/// partner or (only within two hours of its time) walk-in, by weight.
+fn booking_source(rng: &mut Rng, promoter: Option<usize>, lead_time: TimeDelta) -> BookingSource {
+    match promoter {
+        Some(_) => BookingSource::Promoter,
+        None => {
+            let walk_in = if lead_time <= TimeDelta::hours(2) {
+                40
+            } else {
+                0
+            };
+            [
+                BookingSource::Direct,
+                BookingSource::Phone,
+                BookingSource::Partner,
+                BookingSource::WalkIn,
+            ][rng.weighted(&[50, 25, 15, walk_in])]
+        }
+    }
 }
 
 fn pick_guest(
@@ -1687,7 +1813,27 @@ impl Seeder {
         weights: &[u32],
         chunk: &mut Chunk,
     ) -> anyhow::Result<()> {
-        let now = self.now;
+        let draft = self.draft(rng, ids, created_at, weights)?;
+        self.history_rows(ids, &draft, chunk);
+        let commission_txn = self.ledger_rows(ids, &draft, chunk);
+        chunk.bookings.push(self.booking_row(&draft));
+        self.count_for_guest(&draft);
+        if let Some(p) = draft.promoter {
+            self.count_for_promoter(p, &draft, commission_txn);
+        }
+        Ok(())
+    }
+
+    /// Makes every choice of one booking created at `created_at`. The steps draw from `rng`
+    /// in a fixed order (venue, guest, time, party, promoter, source, lifecycle, extras,
+    /// people): reordering them changes the whole data set.
+    fn draft(
+        &mut self,
+        rng: &mut Rng,
+        ids: &mut Rng,
+        created_at: DateTime<Utc>,
+        weights: &[u32],
+    ) -> anyhow::Result<Draft> {
         let v = rng.weighted(weights);
         let guest = {
             let pool = self.venues[v].pool;
@@ -1700,13 +1846,63 @@ impl Seeder {
                 created_at,
             )
         };
-        let venue = &self.venues[v];
-        let spec = venue.spec;
-        let tz = venue.tz;
-        let pricing = venue.current_pricing(created_at);
+        let booking_time = self.booking_time(rng, v, created_at);
+        let basics = Basics {
+            venue: v,
+            guest,
+            created_at,
+            booking_time,
+        };
+        let (diners, kind) = self.party(rng, v, created_at);
+        let promoter = self.bringer(rng, &basics);
+        let source = booking_source(rng, promoter, booking_time - created_at);
 
-        // When: a local meal slot, 0 to 45 days after creation, at least 30 minutes ahead,
-        // never beyond now + 30 days.
+        // Fees, with the pricing row in force at creation.
+        let pricing = self.venues[v].current_pricing(created_at);
+        let repeat = self
+            .completed
+            .get(&(guest, v as u8))
+            .is_some_and(|&done| done < created_at);
+        let fees = price(pricing, kind, diners, booking_time, created_at, repeat)?;
+        let pricing_id = pricing.id;
+
+        let life = self.lifecycle(rng, &basics, source);
+
+        // Commission, when it became CONFIRMED, from the assignment at booking_time.
+        let commission = match (promoter, life.confirmed_at) {
+            (Some(p), Some(_)) => {
+                let rt = &self.promoters[p];
+                rt.terms_at(booking_time)
+                    .map(|t| commission(t, &rt.as_confirmed, diners, fees.base_fee))
+            }
+            _ => None,
+        };
+        let promoter_commission = commission.as_ref().map_or(0, |c| c.amount);
+
+        let extras = self.extras(rng, v, source, promoter);
+        let people = self.people(rng, &basics, source, promoter, &life);
+        Ok(Draft {
+            id: ids.uuid_at(created_at),
+            basics,
+            diners,
+            kind,
+            promoter,
+            source,
+            pricing_id,
+            fees,
+            life,
+            commission,
+            promoter_commission,
+            extras,
+            people,
+        })
+    }
+
+    /// When: a local meal slot of venue `v`, 0 to 45 days after creation, at least 30
+    /// minutes ahead, never beyond now + 30 days.
+    fn booking_time(&self, rng: &mut Rng, v: usize, created_at: DateTime<Utc>) -> DateTime<Utc> {
+        let spec = self.venues[v].spec;
+        let tz = self.venues[v].tz;
         let lead = match rng.below(100) {
             0..20 => 0,
             20..55 => rng.range(1, 3),
@@ -1717,66 +1913,60 @@ impl Seeder {
         let (first_slot, last_slot, step) = spec.slots;
         let slot =
             first_slot + step * rng.below(u64::from((last_slot - first_slot) / step + 1)) as u32;
-        let last_date = local_date(&tz, now + days(30)) - days(1);
+        let last_date = local_date(&tz, self.now + days(30)) - days(1);
         let mut date = (local_date(&tz, created_at) + days(lead)).min(last_date);
         let mut booking_time = at_local(&tz, date, slot);
         while booking_time <= created_at + minutes(30) {
             date += days(1);
             booking_time = at_local(&tz, date, slot);
         }
+        booking_time
+    }
 
+    /// The party: diners within the limits of the pricing row in force at creation (at most
+    /// 12), and prime or not by the venue's prime ratio.
+    fn party(&self, rng: &mut Rng, v: usize, created_at: DateTime<Utc>) -> (i32, BookingType) {
+        let pricing = self.venues[v].current_pricing(created_at);
         let lo = pricing.minimum_party_size.max(1);
         let hi = pricing.maximum_party_size.min(12);
         let diners = (rng.weighted(&PARTY_WEIGHTS) as i32 + 1).clamp(lo, hi);
-        let kind = if rng.chance(spec.prime_ratio as u32 * 10) {
+        let kind = if rng.chance(self.venues[v].spec.prime_ratio as u32 * 10) {
             BookingType::Prime
         } else {
             BookingType::NonPrime
         };
+        (diners, kind)
+    }
 
-        // Who brought it.
-        let promoter = if rng.chance(spec.promoter_share) {
-            let eligible: Vec<usize> = venue
-                .promoters
-                .iter()
-                .copied()
-                .filter(|&p| self.promoters[p].can_bring(created_at, booking_time))
-                .collect();
-            let weights: Vec<u32> = eligible
-                .iter()
-                .map(|&p| self.promoters[p].spec.weight)
-                .collect();
-            (!eligible.is_empty() && weights.iter().any(|w| *w > 0))
-                .then(|| eligible[rng.weighted(&weights)])
-        } else {
-            None
-        };
+    /// Who brought it: by the venue's promoter share, one of the venue's promoters who can
+    /// bring this booking, drawn by their weights; `None` for a booking without a promoter.
+    fn bringer(&self, rng: &mut Rng, b: &Basics) -> Option<usize> {
+        let venue = &self.venues[b.venue];
+        if !rng.chance(venue.spec.promoter_share) {
+            return None;
+        }
+        let eligible: Vec<usize> = venue
+            .promoters
+            .iter()
+            .copied()
+            .filter(|&p| self.promoters[p].can_bring(b.created_at, b.booking_time))
+            .collect();
+        let weights: Vec<u32> = eligible
+            .iter()
+            .map(|&p| self.promoters[p].spec.weight)
+            .collect();
+        (!eligible.is_empty() && weights.iter().any(|w| *w > 0))
+            .then(|| eligible[rng.weighted(&weights)])
+    }
+
+    /// Lifecycle: confirmed on creation at an auto-confirming venue, else by the venue later
+    /// (if that is before now); cancelled (by chance, or by the venue when it blocked the
+    /// guest), completed or a no-show by `now`, or still open.
+    fn lifecycle(&self, rng: &mut Rng, b: &Basics, source: BookingSource) -> Lifecycle {
+        let now = self.now;
+        let (created_at, booking_time) = (b.created_at, b.booking_time);
+        let spec = self.venues[b.venue].spec;
         let lead_time = booking_time - created_at;
-        let source = match promoter {
-            Some(_) => BookingSource::Promoter,
-            None => {
-                let walk_in = if lead_time <= TimeDelta::hours(2) {
-                    40
-                } else {
-                    0
-                };
-                [
-                    BookingSource::Direct,
-                    BookingSource::Phone,
-                    BookingSource::Partner,
-                    BookingSource::WalkIn,
-                ][rng.weighted(&[50, 25, 15, walk_in])]
-            }
-        };
-
-        // Fees, with the pricing row in force at creation.
-        let repeat = self
-            .completed
-            .get(&(guest, v as u8))
-            .is_some_and(|&done| done < created_at);
-        let fees = price(pricing, kind, diners, booking_time, created_at, repeat)?;
-
-        // Lifecycle.
         let auto = spec.auto_confirm && !spec.require_approval;
         let mut confirmed_at = if auto {
             Some(created_at)
@@ -1789,7 +1979,7 @@ impl Seeder {
             let at = created_at + delay.min(lead_time / 2);
             (at <= now).then_some(at)
         };
-        let guest_status = self.guest_status[guest as usize];
+        let guest_status = self.guest_status[b.guest as usize];
         let cancel_per_mille = match source {
             BookingSource::Partner => 130,
             BookingSource::WalkIn => 0,
@@ -1803,7 +1993,7 @@ impl Seeder {
             cancel_from + TimeDelta::seconds(rng.below(window) as i64)
         });
         // The venue cancels a blocked guest's later bookings when it blocks them.
-        let blocked_cancel = guest == self.blocked_guest
+        let blocked_cancel = b.guest == self.blocked_guest
             && created_at < self.blocked_since
             && booking_time - minutes(30) > self.blocked_since
             && !(will_cancel && cancel_at.is_some_and(|at| at <= self.blocked_since));
@@ -1840,19 +2030,26 @@ impl Seeder {
             }
             _ => BookingStatus::Confirmed,
         };
+        Lifecycle {
+            auto,
+            status,
+            confirmed_at,
+            cancelled_at,
+            completed_at,
+            no_show_at,
+            blocked_cancel,
+        }
+    }
 
-        // Commission, when it became CONFIRMED, from the assignment at booking_time.
-        let commission = match (promoter, confirmed_at) {
-            (Some(p), Some(_)) => {
-                let rt = &self.promoters[p];
-                rt.terms_at(booking_time)
-                    .map(|t| commission(t, &rt.as_confirmed, diners, fees.base_fee))
-            }
-            _ => None,
-        };
-        let promoter_commission = commission.as_ref().map_or(0, |c| c.amount);
-
-        // Extras.
+    /// Extras: special requests and staff notes now and then, and for online channels the
+    /// client's address, user agent and referrer.
+    fn extras(
+        &self,
+        rng: &mut Rng,
+        v: usize,
+        source: BookingSource,
+        promoter: Option<usize>,
+    ) -> Extras {
         let special_requests = rng
             .chance(200)
             .then(|| (*rng.pick(SPECIAL_REQUESTS)).to_owned());
@@ -1875,29 +2072,36 @@ impl Seeder {
                 (*rng.pick(&[
                     "https://www.google.com/",
                     "https://www.instagram.com/",
-                    spec.website,
+                    self.venues[v].spec.website,
                 ]))
                 .to_owned(),
             ),
             BookingSource::Partner => Some("https://partners.example/booking".to_owned()),
             _ => None,
         };
+        Extras {
+            special_requests,
+            notes,
+            ip_address,
+            user_agent,
+            referrer,
+        }
+    }
+
+    /// Who created the booking (by its source) and who cancelled it, or would have: the
+    /// venue when it blocked the guest, else the guest or the staff.
+    fn people(
+        &self,
+        rng: &mut Rng,
+        b: &Basics,
+        source: BookingSource,
+        promoter: Option<usize>,
+        life: &Lifecycle,
+    ) -> People {
         let guest_actor = Actor {
             id: None,
-            name: self.guest_names[guest as usize].clone(),
+            name: self.guest_names[b.guest as usize].clone(),
             role: "GUEST",
-        };
-        let staff_at = |at: DateTime<Utc>| -> Actor {
-            if v == 3 && at < now - days(REVOKED_DAYS_AGO) {
-                let s = &USERS[REVOKED];
-                Actor {
-                    id: Some(self.user_ids[REVOKED]),
-                    name: format!("{} {}", s.first, s.last),
-                    role: "COORDINATOR",
-                }
-            } else {
-                venue.staff.clone()
-            }
         };
         let creator = match source {
             BookingSource::Promoter => {
@@ -1914,28 +2118,49 @@ impl Seeder {
                 name: "Partner channel".to_owned(),
                 role: "PARTNER",
             },
-            BookingSource::Phone | BookingSource::WalkIn => staff_at(created_at),
+            BookingSource::Phone | BookingSource::WalkIn => self.staff_at(b.venue, b.created_at),
         };
         let mut cancel_reason = (*rng.pick(CANCEL_REASONS)).to_owned();
-        let canceller = if blocked_cancel {
+        let cancelled_or_created = life.cancelled_at.unwrap_or(b.created_at);
+        let canceller = if life.blocked_cancel {
             cancel_reason = "Guest blocked after repeated no-shows".to_owned();
             rng.next_u64();
-            staff_at(cancelled_at.unwrap_or(created_at))
+            self.staff_at(b.venue, cancelled_or_created)
         } else if rng.chance(600) {
             guest_actor
         } else {
-            staff_at(cancelled_at.unwrap_or(created_at))
+            self.staff_at(b.venue, cancelled_or_created)
         };
+        People {
+            creator,
+            canceller,
+            cancel_reason,
+        }
+    }
 
-        // Rows.
-        let id = ids.uuid_at(created_at);
-        let updated_at = [confirmed_at, cancelled_at, completed_at, no_show_at]
-            .into_iter()
-            .flatten()
-            .fold(created_at, DateTime::max);
-        let commission_meta = commission.as_ref().map(|c| {
+    /// The staff member of venue `v` acting at `at`: at the fourth venue the revoked
+    /// coordinator until their access was revoked, else the venue's staff.
+    fn staff_at(&self, v: usize, at: DateTime<Utc>) -> Actor {
+        if v == 3 && at < self.now - days(REVOKED_DAYS_AGO) {
+            let s = &USERS[REVOKED];
+            Actor {
+                id: Some(self.user_ids[REVOKED]),
+                name: format!("{} {}", s.first, s.last),
+                role: "COORDINATOR",
+            }
+        } else {
+            self.venues[v].staff.clone()
+        }
+    }
+
+    /// The booking's history: one CREATED row (with its pricing, discount and, when created
+    /// CONFIRMED, its commission) and one STATUS_CHANGED row per status change.
+    fn history_rows(&self, ids: &mut Rng, d: &Draft, chunk: &mut Chunk) {
+        let (b, life) = (&d.basics, &d.life);
+        let venue = &self.venues[b.venue];
+        let commission_meta = d.commission.as_ref().map(|c| {
             json!({
-                "promoter_commission": money_text(promoter_commission),
+                "promoter_commission": money_text(d.promoter_commission),
                 "commission_model": c.model,
                 "commission_rate": rate(c.rate).to_string(),
                 "commission_tier": c.tier,
@@ -1943,290 +2168,288 @@ impl Seeder {
             })
         });
         let mut created_meta = json!({
-            "pricing_id": pricing.id,
-            "discount": fees.discount.as_ref().map(|d| d.kind.as_str()),
+            "pricing_id": d.pricing_id,
+            "discount": d.fees.discount.as_ref().map(|d| d.kind.as_str()),
         });
-        if auto && let (Some(meta), Json::Object(map)) = (&commission_meta, &mut created_meta) {
+        if life.auto
+            && let (Some(meta), Json::Object(map)) = (&commission_meta, &mut created_meta)
+        {
             map.insert("commission".to_owned(), meta.clone());
         }
-        let mut history = |at: DateTime<Utc>,
-                           action: &str,
-                           previous: Option<Json>,
-                           new: Json,
-                           reason: Option<String>,
-                           actor: &Actor,
-                           metadata: Option<Json>| {
-            chunk.history.push(booking_history::Model {
-                id: ids.uuid_at(at),
-                booking_id: id,
-                action: action.to_owned(),
-                previous_value: previous,
-                new_value: Some(new),
-                reason,
-                performed_by_id: actor.id,
-                performed_by_name: actor.name.clone(),
-                performed_by_role: actor.role.to_owned(),
-                timestamp: at,
-                metadata,
-            });
-        };
-        let initial = if auto {
+        let initial = if life.auto {
             BookingStatus::Confirmed
         } else {
             BookingStatus::Pending
         };
-        history(
-            created_at,
-            "CREATED",
-            None,
-            json!({
+        let created = Entry {
+            at: b.created_at,
+            action: "CREATED",
+            previous: None,
+            new: json!({
                 "status": initial,
-                "diners": diners,
-                "booking_time": booking_time,
-                "type": kind,
-                "source": source,
-                "base_fee": money_text(fees.base_fee),
-                "platform_fee": money_text(fees.platform_fee),
-                "total_fee": money_text(fees.total_fee),
+                "diners": d.diners,
+                "booking_time": b.booking_time,
+                "type": d.kind,
+                "source": d.source,
+                "base_fee": money_text(d.fees.base_fee),
+                "platform_fee": money_text(d.fees.platform_fee),
+                "total_fee": money_text(d.fees.total_fee),
             }),
-            None,
-            &creator,
-            Some(created_meta),
-        );
-        if !auto && let Some(at) = confirmed_at {
-            history(
-                at,
-                "STATUS_CHANGED",
-                Some(json!({ "status": BookingStatus::Pending })),
-                json!({ "status": BookingStatus::Confirmed }),
-                None,
-                &venue.approver,
-                commission_meta
-                    .clone()
-                    .map(|meta| json!({ "commission": meta })),
-            );
+            reason: None,
+            actor: &d.people.creator,
+            metadata: Some(created_meta),
+        };
+        chunk.history(ids, d.id, created);
+        if !life.auto
+            && let Some(at) = life.confirmed_at
+        {
+            let metadata = commission_meta.map(|meta| json!({ "commission": meta }));
+            let change = (BookingStatus::Pending, BookingStatus::Confirmed);
+            let entry = Entry::status_changed(at, change, &venue.approver, None, metadata);
+            chunk.history(ids, d.id, entry);
         }
-        let previous = if confirmed_at.is_some() {
+        let previous = if life.confirmed_at.is_some() {
             BookingStatus::Confirmed
         } else {
             BookingStatus::Pending
         };
-        if let Some(at) = cancelled_at {
-            history(
-                at,
-                "STATUS_CHANGED",
-                Some(json!({ "status": previous })),
-                json!({ "status": BookingStatus::Cancelled }),
-                Some(cancel_reason),
-                &canceller,
-                None,
-            );
+        if let Some(at) = life.cancelled_at {
+            let reason = Some(d.people.cancel_reason.clone());
+            let change = (previous, BookingStatus::Cancelled);
+            let entry = Entry::status_changed(at, change, &d.people.canceller, reason, None);
+            chunk.history(ids, d.id, entry);
         }
-        if let Some(at) = completed_at {
-            history(
-                at,
-                "STATUS_CHANGED",
-                Some(json!({ "status": BookingStatus::Confirmed })),
-                json!({ "status": BookingStatus::Completed }),
-                None,
-                &staff_at(at),
-                None,
-            );
+        if let Some(at) = life.completed_at {
+            let staff = self.staff_at(b.venue, at);
+            let change = (BookingStatus::Confirmed, BookingStatus::Completed);
+            let entry = Entry::status_changed(at, change, &staff, None, None);
+            chunk.history(ids, d.id, entry);
         }
-        if let Some(at) = no_show_at {
-            history(
-                at,
-                "STATUS_CHANGED",
-                Some(json!({ "status": BookingStatus::Confirmed })),
-                json!({ "status": BookingStatus::NoShow }),
-                Some("Guest did not arrive within 30 minutes of the booking time".to_owned()),
-                &staff_at(at),
-                None,
-            );
+        if let Some(at) = life.no_show_at {
+            let staff = self.staff_at(b.venue, at);
+            let reason =
+                Some("Guest did not arrive within 30 minutes of the booking time".to_owned());
+            let change = (BookingStatus::Confirmed, BookingStatus::NoShow);
+            let entry = Entry::status_changed(at, change, &staff, reason, None);
+            chunk.history(ids, d.id, entry);
         }
+    }
 
-        // The ledger of a booking that was ever CONFIRMED.
-        let mut commission_txn = None;
-        if let Some(confirmed) = confirmed_at {
-            use TransactionStatus as S;
-            let (fee_status, commission_status, changed) = match status {
-                BookingStatus::Completed => (S::Confirmed, S::Confirmed, completed_at),
-                BookingStatus::NoShow => (S::Confirmed, S::Cancelled, no_show_at),
-                BookingStatus::Cancelled => (S::Cancelled, S::Cancelled, cancelled_at),
-                _ => (S::Pending, S::Pending, None),
-            };
-            let changed = changed.unwrap_or(confirmed);
-            let short = &id.simple().to_string()[..8];
-            let mut push = |kind: TransactionType,
-                            amount: i64,
-                            status: S,
-                            promoter_id: Option<Uuid>,
-                            description: String,
-                            commission: Option<&rules::Commission>| {
-                let txn_id = ids.uuid_at(confirmed);
-                chunk.transactions.push(transactions::Model {
-                    id: txn_id,
-                    booking_id: Some(id),
-                    promoter_id,
-                    venue_id: venue.id,
-                    r#type: kind,
-                    amount,
-                    currency: spec.currency.to_owned(),
-                    description,
-                    commission_rate: commission.map(|c| c.rate),
-                    commission_amount: commission.map(|_| amount),
-                    commission_tier: commission.map(|c| c.tier),
-                    status,
-                    processed_at: (status == S::Confirmed).then_some(changed),
-                    settled_at: None,
-                    external_transaction_id: None,
-                    payout_id: None,
-                    created_at: confirmed,
-                    updated_at: changed,
-                    reverses_transaction_id: None,
-                    incentive_id: None,
-                });
-                txn_id
-            };
-            let when = booking_time.with_timezone(&tz).format("%Y-%m-%d %H:%M");
-            push(
-                TransactionType::BookingFee,
-                fees.base_fee,
-                fee_status,
-                None,
-                format!("Booking fee, booking {short} ({diners} diners, {when})"),
-                None,
-            );
-            push(
-                TransactionType::PlatformFee,
-                fees.platform_fee,
-                fee_status,
-                None,
-                format!("Platform fee, booking {short}"),
-                None,
-            );
-            if let (Some(p), Some(c)) = (promoter, &commission)
-                && promoter_commission > 0
-            {
-                let txn = push(
-                    TransactionType::PromoterCommission,
-                    promoter_commission,
-                    commission_status,
-                    Some(self.promoters[p].id),
-                    format!("Commission for {}, booking {short}", self.promoters[p].name),
-                    Some(c),
-                );
-                commission_txn = Some(txn);
-            }
+    /// The ledger of a booking that was ever CONFIRMED: BOOKING_FEE, PLATFORM_FEE and (when
+    /// positive) PROMOTER_COMMISSION at the confirmation moment, in the statuses the booking's
+    /// outcome gives them. Returns the commission row's id, if one was written.
+    fn ledger_rows(&self, ids: &mut Rng, d: &Draft, chunk: &mut Chunk) -> Option<Uuid> {
+        let confirmed = d.life.confirmed_at?;
+        let venue = &self.venues[d.basics.venue];
+        use TransactionStatus as S;
+        let (fee_status, commission_status, changed) = match d.life.status {
+            BookingStatus::Completed => (S::Confirmed, S::Confirmed, d.life.completed_at),
+            BookingStatus::NoShow => (S::Confirmed, S::Cancelled, d.life.no_show_at),
+            BookingStatus::Cancelled => (S::Cancelled, S::Cancelled, d.life.cancelled_at),
+            _ => (S::Pending, S::Pending, None),
+        };
+        let changed = changed.unwrap_or(confirmed);
+        let short = &d.id.simple().to_string()[..8];
+        let mut push = |kind: TransactionType,
+                        amount: i64,
+                        status: S,
+                        promoter_id: Option<Uuid>,
+                        description: String,
+                        commission: Option<&rules::Commission>| {
+            let txn_id = ids.uuid_at(confirmed);
+            chunk.transactions.push(transactions::Model {
+                id: txn_id,
+                booking_id: Some(d.id),
+                promoter_id,
+                venue_id: venue.id,
+                r#type: kind,
+                amount,
+                currency: venue.spec.currency.to_owned(),
+                description,
+                commission_rate: commission.map(|c| c.rate),
+                commission_amount: commission.map(|_| amount),
+                commission_tier: commission.map(|c| c.tier),
+                status,
+                processed_at: (status == S::Confirmed).then_some(changed),
+                settled_at: None,
+                external_transaction_id: None,
+                payout_id: None,
+                created_at: confirmed,
+                updated_at: changed,
+                reverses_transaction_id: None,
+                incentive_id: None,
+            });
+            txn_id
+        };
+        let when = d
+            .basics
+            .booking_time
+            .with_timezone(&venue.tz)
+            .format("%Y-%m-%d %H:%M");
+        let diners = d.diners;
+        push(
+            TransactionType::BookingFee,
+            d.fees.base_fee,
+            fee_status,
+            None,
+            format!("Booking fee, booking {short} ({diners} diners, {when})"),
+            None,
+        );
+        push(
+            TransactionType::PlatformFee,
+            d.fees.platform_fee,
+            fee_status,
+            None,
+            format!("Platform fee, booking {short}"),
+            None,
+        );
+        match (d.promoter, &d.commission) {
+            (Some(p), Some(c)) if d.promoter_commission > 0 => Some(push(
+                TransactionType::PromoterCommission,
+                d.promoter_commission,
+                commission_status,
+                Some(self.promoters[p].id),
+                format!("Commission for {}, booking {short}", self.promoters[p].name),
+                Some(c),
+            )),
+            _ => None,
         }
+    }
 
-        chunk.bookings.push(bookings::Model {
-            id,
+    /// The booking row itself.
+    fn booking_row(&self, d: &Draft) -> bookings::Model {
+        let (b, life) = (&d.basics, &d.life);
+        let venue = &self.venues[b.venue];
+        let updated_at = [
+            life.confirmed_at,
+            life.cancelled_at,
+            life.completed_at,
+            life.no_show_at,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(b.created_at, DateTime::max);
+        bookings::Model {
+            id: d.id,
             venue_id: venue.id,
-            promoter_id: promoter.map(|p| self.promoters[p].id),
-            guest_id: self.guest_ids[guest as usize],
-            diners,
-            booking_time,
-            duration_minutes: spec.duration,
-            special_requests,
-            notes,
-            r#type: kind,
-            source,
-            status,
-            base_fee: fees.base_fee,
-            platform_fee: fees.platform_fee,
-            total_fee: fees.total_fee,
-            promoter_commission,
-            confirmed_at,
-            cancelled_at,
-            no_show_at,
-            completed_at,
-            ip_address,
-            user_agent,
-            referrer,
-            created_at,
+            promoter_id: d.promoter.map(|p| self.promoters[p].id),
+            guest_id: self.guest_ids[b.guest as usize],
+            diners: d.diners,
+            booking_time: b.booking_time,
+            duration_minutes: venue.spec.duration,
+            special_requests: d.extras.special_requests.clone(),
+            notes: d.extras.notes.clone(),
+            r#type: d.kind,
+            source: d.source,
+            status: life.status,
+            base_fee: d.fees.base_fee,
+            platform_fee: d.fees.platform_fee,
+            total_fee: d.fees.total_fee,
+            promoter_commission: d.promoter_commission,
+            confirmed_at: life.confirmed_at,
+            cancelled_at: life.cancelled_at,
+            no_show_at: life.no_show_at,
+            completed_at: life.completed_at,
+            ip_address: d.extras.ip_address.clone(),
+            user_agent: d.extras.user_agent.clone(),
+            referrer: d.extras.referrer.clone(),
+            created_at: b.created_at,
             updated_at,
-        });
+        }
+    }
 
-        // Accumulators.
-        let in_month = venue.in_current_month(booking_time);
-        let counted = matches!(status, BookingStatus::Confirmed | BookingStatus::Completed);
-        let g = &mut self.guest_aggs[guest as usize];
+    /// Folds the booking into its guest's counters, and notes when the guest first completed
+    /// a booking at the venue (for the repeat customer discount).
+    fn count_for_guest(&mut self, d: &Draft) {
+        let (b, life) = (&d.basics, &d.life);
+        let g = &mut self.guest_aggs[b.guest as usize];
         g.total += 1;
-        g.diners += i64::from(diners);
-        g.last_booking = g.last_booking.max(Some(booking_time));
-        match status {
+        g.diners += i64::from(d.diners);
+        g.last_booking = g.last_booking.max(Some(b.booking_time));
+        match life.status {
             BookingStatus::Cancelled => g.cancelled += 1,
             BookingStatus::NoShow => g.no_show += 1,
             BookingStatus::Completed => {
-                g.spent += fees.total_fee;
-                if let Some(done) = completed_at {
+                g.spent += d.fees.total_fee;
+                if let Some(done) = life.completed_at {
                     self.completed
-                        .entry((guest, v as u8))
+                        .entry((b.guest, b.venue as u8))
                         .and_modify(|t| *t = (*t).min(done))
                         .or_insert(done);
                 }
             }
             _ => {}
         }
-        if let Some(p) = promoter {
-            let a = &mut self.promoter_aggs[p];
-            a.all += 1;
-            match status {
-                BookingStatus::Confirmed => a.confirmed += 1,
-                BookingStatus::Completed => a.completed += 1,
-                BookingStatus::Cancelled => a.cancelled += 1,
-                BookingStatus::NoShow => a.no_show += 1,
-                BookingStatus::Pending => {}
+    }
+
+    /// Folds the booking into promoter `p`'s counters, its guest relationships, the incentive
+    /// replay of this month and (a completed booking confirmed in a past month, with a
+    /// commission row `commission_txn`) the payout candidates.
+    fn count_for_promoter(&mut self, p: usize, d: &Draft, commission_txn: Option<Uuid>) {
+        let (b, life) = (&d.basics, &d.life);
+        let in_month = self.venues[b.venue].in_current_month(b.booking_time);
+        let counted = matches!(
+            life.status,
+            BookingStatus::Confirmed | BookingStatus::Completed
+        );
+        let total_fee = d.fees.total_fee;
+        let a = &mut self.promoter_aggs[p];
+        a.all += 1;
+        match life.status {
+            BookingStatus::Confirmed => a.confirmed += 1,
+            BookingStatus::Completed => a.completed += 1,
+            BookingStatus::Cancelled => a.cancelled += 1,
+            BookingStatus::NoShow => a.no_show += 1,
+            BookingStatus::Pending => {}
+        }
+        if counted {
+            a.revenue += total_fee;
+            if in_month {
+                a.month_bookings += 1;
+                a.month_revenue += total_fee;
             }
-            if counted {
-                a.revenue += fees.total_fee;
-                if in_month {
-                    a.month_bookings += 1;
-                    a.month_revenue += fees.total_fee;
-                }
-            }
-            a.last_active = a.last_active.max(Some(created_at));
-            self.relationships
-                .entry((p as u16, guest))
-                .and_modify(|r| {
-                    r.first = r.first.min(booking_time);
-                    r.this_month |= in_month;
-                })
-                .or_insert(Relationship {
-                    first: booking_time,
-                    this_month: in_month,
-                });
-            if in_month && let Some(confirmed) = confirmed_at {
+        }
+        a.last_active = a.last_active.max(Some(b.created_at));
+        self.relationships
+            .entry((p as u16, b.guest))
+            .and_modify(|r| {
+                r.first = r.first.min(b.booking_time);
+                r.this_month |= in_month;
+            })
+            .or_insert(Relationship {
+                first: b.booking_time,
+                this_month: in_month,
+            });
+        if in_month && let Some(confirmed) = life.confirmed_at {
+            self.events.push(ProgressEvent {
+                at: confirmed,
+                promoter: p,
+                count: 1,
+                revenue: total_fee,
+            });
+            if let Some(end) = life.cancelled_at.or(life.no_show_at) {
                 self.events.push(ProgressEvent {
-                    at: confirmed,
+                    at: end,
                     promoter: p,
-                    count: 1,
-                    revenue: fees.total_fee,
-                });
-                if let Some(end) = cancelled_at.or(no_show_at) {
-                    self.events.push(ProgressEvent {
-                        at: end,
-                        promoter: p,
-                        count: -1,
-                        revenue: -fees.total_fee,
-                    });
-                }
-            }
-            if let (Some(txn), Some(done), Some(confirmed)) =
-                (commission_txn, completed_at, confirmed_at)
-                && let Some(month) = self.venues[v].month_offset(confirmed).filter(|m| *m < 0)
-            {
-                self.earned.push(Earned {
-                    promoter: p,
-                    month,
-                    transaction: txn,
-                    amount: promoter_commission,
-                    confirmed_at: done,
+                    count: -1,
+                    revenue: -total_fee,
                 });
             }
         }
-        Ok(())
+        if let (Some(txn), Some(done), Some(confirmed)) =
+            (commission_txn, life.completed_at, life.confirmed_at)
+            && let Some(month) = self.venues[b.venue]
+                .month_offset(confirmed)
+                .filter(|m| *m < 0)
+        {
+            self.earned.push(Earned {
+                promoter: p,
+                month,
+                transaction: txn,
+                amount: d.promoter_commission,
+                confirmed_at: done,
+            });
+        }
     }
 
     // -- metrics --------------------------------------------------------------------------
