@@ -2515,7 +2515,7 @@ impl Seeder {
     /// The promoter of `venue` with the most payout candidates in `month`, not yet used.
     fn best_candidate(
         &self,
-        groups: &std::collections::BTreeMap<(usize, i32), Vec<Earned>>,
+        groups: &PayoutGroups,
         venue: usize,
         month: i32,
         used: &[(usize, i32)],
@@ -2530,33 +2530,56 @@ impl Seeder {
             .map(|(_, p)| p)
     }
 
+    /// The payouts (see the module documentation): plans them from the payout candidates,
+    /// builds each one's rows, then writes them and settles or assigns their transactions.
     async fn payouts<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
         let mut rng = Rng::new(stream::PAYOUTS);
-        let mut groups: std::collections::BTreeMap<(usize, i32), Vec<Earned>> = Default::default();
+        let groups = self.payout_groups();
+        let plans = self.payout_plans(&groups);
+        let mut rows = PayoutRows::default();
+        for (sequence, plan) in plans.into_iter().enumerate() {
+            if let Some(payout) = self.payout_draft(&groups, sequence, plan) {
+                rows.payouts.push(self.payout_row(&payout));
+                self.payout_items(&payout, &mut rows);
+                self.payout_audits(&payout, &mut rows);
+                self.payout_hold(&mut rng, &payout, &mut rows);
+            }
+        }
+        self.write_payouts(w, rows).await
+    }
+
+    /// The payout candidates by promoter and month.
+    fn payout_groups(&mut self) -> PayoutGroups {
+        let mut groups = PayoutGroups::new();
         for earned in std::mem::take(&mut self.earned) {
             groups
                 .entry((earned.promoter, earned.month))
                 .or_default()
                 .push(earned);
         }
-        // One payout waiting for approval (preferably at the approval venue, last month), and
-        // completed ones for last month at every venue, plus older months at two venues.
+        groups
+    }
+
+    /// Which payouts to make, as (promoter, month, status): one waiting for approval
+    /// (preferably at the approval venue, last month), and completed ones for every other
+    /// promoter's earnings of every fully past month in the window, so old bookings lead to
+    /// COMPLETED payouts at any data size. Completed ones first, in period order, so
+    /// references run in time order.
+    fn payout_plans(&self, groups: &PayoutGroups) -> Vec<(usize, i32, PayoutStatus)> {
         let mut plans: Vec<(usize, i32, PayoutStatus)> = Vec::new();
         let mut used: Vec<(usize, i32)> = Vec::new();
         'pending: for venue in [APPROVAL_VENUE, 4, 3, 2, 1, 0] {
             for month in [-1, -2, -3] {
-                if let Some(p) = self.best_candidate(&groups, venue, month, &used) {
+                if let Some(p) = self.best_candidate(groups, venue, month, &used) {
                     plans.push((p, month, PayoutStatus::PendingApproval));
                     used.push((p, month));
                     break 'pending;
                 }
             }
         }
-        // Every other promoter's earnings of every fully past month in the window are paid
-        // out, so old bookings lead to COMPLETED payouts at any data size.
         for venue in 0..self.venues.len() {
             for month in [-4, -3, -2, -1] {
-                for p in self.venues[venue].promoters.clone() {
+                for &p in &self.venues[venue].promoters {
                     if groups.contains_key(&(p, month)) && !used.contains(&(p, month)) {
                         plans.push((p, month, PayoutStatus::Completed));
                         used.push((p, month));
@@ -2564,186 +2587,236 @@ impl Seeder {
                 }
             }
         }
-        // Completed ones first, in period order, so references run in time order.
         plans
             .sort_by_key(|&(p, month, status)| (status == PayoutStatus::PendingApproval, month, p));
+        plans
+    }
 
-        let admin = self.user_ids[ADMIN];
-        let mut payout_rows = Vec::new();
-        let mut items = Vec::new();
-        let mut holds = Vec::new();
-        let mut audits = Vec::new();
-        let mut settle: Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)> = Vec::new();
-        let mut assign: Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)> = Vec::new();
-        let mut released_hold_written = false;
-        for (sequence, (p, month, status)) in plans.into_iter().enumerate() {
-            let promoter = &self.promoters[p];
-            let venue = &self.venues[promoter.venue];
-            let period_from = venue.months[(month + 3) as usize];
-            let period_to = venue.months[(month + 4) as usize];
-            let step = ((self.now - period_to) / 8)
-                .min(days(1))
-                .max(TimeDelta::zero());
-            let generated = period_to + step;
-            let earned: Vec<&Earned> = groups[&(p, month)]
-                .iter()
-                .filter(|e| e.confirmed_at <= generated)
-                .collect();
-            if earned.is_empty() {
-                continue;
-            }
-            let commissions: i64 = earned.iter().map(|e| e.amount).sum();
-            let method = match promoter.venue {
-                1 | APPROVAL_VENUE => PayoutMethod::DigitalWallet,
-                3 => PayoutMethod::Check,
-                _ => PayoutMethod::BankTransfer,
-            };
-            let fees = if method == PayoutMethod::DigitalWallet && commissions > 150 {
-                150
-            } else {
-                0
-            };
-            let id = self.ids.uuid();
-            let submitted = generated + step;
-            let approved = submitted + step;
-            let processing = approved + step;
-            let completed = processing + step;
-            let boss = self.user_ids[venue.boss];
-            let done = status == PayoutStatus::Completed;
-            let label = period_from
-                .with_timezone(&venue.tz)
-                .format("%B %Y")
-                .to_string();
-            payout_rows.push(payouts::Model {
-                id,
-                venue_id: venue.id,
-                promoter_id: Some(promoter.id),
-                amount: commissions - fees,
-                currency: venue.spec.currency.to_owned(),
-                period_from,
-                period_to,
-                status,
-                scheduled_for: if done { processing } else { self.now + days(3) },
-                processed_at: done.then_some(completed),
-                commissions_amount: commissions,
-                incentives_amount: 0,
-                adjustments_amount: 0,
-                fees_amount: fees,
-                method,
-                reference: done.then(|| {
-                    format!(
-                        "PRIMA-PO-{}-{:04}",
-                        period_from.with_timezone(&venue.tz).format("%Y%m"),
-                        sequence + 1
-                    )
-                }),
-                approved_by: done.then_some(boss),
-                approved_at: done.then_some(approved),
-                created_at: generated,
-                updated_at: if done { completed } else { submitted },
-            });
-            let mut transaction_ids = Vec::with_capacity(earned.len());
-            for e in &earned {
-                items.push(payout_items::Model {
-                    id: self.ids.uuid(),
-                    payout_id: id,
-                    transaction_id: e.transaction,
-                    amount: e.amount,
-                    r#type: TransactionType::PromoterCommission,
-                    created_at: generated,
-                });
-                transaction_ids.push(e.transaction);
-            }
-            let mut audit = |from: Option<PayoutStatus>,
-                             to: PayoutStatus,
-                             by: Option<Uuid>,
-                             at: DateTime<Utc>,
-                             reason: String| {
-                audits.push(payout_audit::Model {
-                    id: self.ids.uuid(),
-                    payout_id: id,
-                    from_status: from,
-                    to_status: to,
-                    performed_by: by,
-                    reason: Some(reason),
-                    created_at: at,
-                });
-            };
-            audit(
-                None,
-                PayoutStatus::Draft,
-                Some(admin),
-                generated,
-                format!("Generated for {label}"),
-            );
-            audit(
-                Some(PayoutStatus::Draft),
-                PayoutStatus::PendingApproval,
-                Some(admin),
-                submitted,
-                "Submitted for approval".to_owned(),
-            );
-            if done {
-                audit(
-                    Some(PayoutStatus::PendingApproval),
-                    PayoutStatus::Approved,
-                    Some(boss),
-                    approved,
-                    "Approved".to_owned(),
-                );
-                audit(
-                    Some(PayoutStatus::Approved),
-                    PayoutStatus::Processing,
-                    Some(admin),
-                    processing,
-                    format!(
-                        "Sent by {}",
-                        method.as_str().replace('_', " ").to_lowercase()
-                    ),
-                );
-                audit(
-                    Some(PayoutStatus::Processing),
-                    PayoutStatus::Completed,
-                    None,
-                    completed,
-                    "Payment confirmed by the payment provider".to_owned(),
-                );
-                settle.push((id, completed, transaction_ids));
-                if !released_hold_written {
-                    released_hold_written = true;
-                    holds.push(payout_holds::Model {
-                        id: self.ids.uuid(),
-                        payout_id: id,
-                        amount: earned.iter().map(|e| e.amount).max().unwrap_or(0),
-                        reason: "Guest questioned a charge; resolved in the venue's favour"
-                            .to_owned(),
-                        hold_until: Some(submitted + days(7)),
-                        created_by: boss,
-                        created_at: submitted,
-                        released_by: Some(boss),
-                        released_at: Some(approved),
-                    });
-                }
-            } else {
-                assign.push((id, generated, transaction_ids));
-                let disputed = earned[rng.below(earned.len() as u64) as usize].amount;
-                holds.push(payout_holds::Model {
-                    id: self.ids.uuid(),
-                    payout_id: id,
-                    amount: disputed.min(commissions - fees),
-                    reason: "Guest dispute on a booking in this period is under review".to_owned(),
-                    hold_until: Some(self.now + days(14)),
-                    created_by: boss,
-                    created_at: submitted,
-                    released_by: None,
-                    released_at: None,
-                });
-            }
+    /// The payout of plan number `sequence`: its period, the candidates CONFIRMED when it
+    /// was generated, its amounts and method, and the moments of its life; `None` when no
+    /// candidate was confirmed by then.
+    fn payout_draft(
+        &mut self,
+        groups: &PayoutGroups,
+        sequence: usize,
+        (p, month, status): (usize, i32, PayoutStatus),
+    ) -> Option<PayoutDraft> {
+        let promoter = &self.promoters[p];
+        let venue = &self.venues[promoter.venue];
+        let period_from = venue.months[(month + 3) as usize];
+        let period_to = venue.months[(month + 4) as usize];
+        let step = ((self.now - period_to) / 8)
+            .min(days(1))
+            .max(TimeDelta::zero());
+        let generated = period_to + step;
+        let earned: Vec<Earned> = groups[&(p, month)]
+            .iter()
+            .filter(|e| e.confirmed_at <= generated)
+            .copied()
+            .collect();
+        if earned.is_empty() {
+            return None;
         }
-        self.report.payouts = w.insert::<payouts::Entity>(payout_rows).await?;
-        w.insert::<payout_items::Entity>(items).await?;
+        let commissions: i64 = earned.iter().map(|e| e.amount).sum();
+        let method = match promoter.venue {
+            1 | APPROVAL_VENUE => PayoutMethod::DigitalWallet,
+            3 => PayoutMethod::Check,
+            _ => PayoutMethod::BankTransfer,
+        };
+        let fees = if method == PayoutMethod::DigitalWallet && commissions > 150 {
+            150
+        } else {
+            0
+        };
+        let submitted = generated + step;
+        let approved = submitted + step;
+        let processing = approved + step;
+        Some(PayoutDraft {
+            id: self.ids.uuid(),
+            promoter: p,
+            sequence,
+            status,
+            period_from,
+            period_to,
+            generated,
+            submitted,
+            approved,
+            processing,
+            completed: processing + step,
+            earned,
+            commissions,
+            fees,
+            method,
+        })
+    }
+
+    /// The payout row.
+    fn payout_row(&self, d: &PayoutDraft) -> payouts::Model {
+        let promoter = &self.promoters[d.promoter];
+        let venue = &self.venues[promoter.venue];
+        let done = d.status == PayoutStatus::Completed;
+        payouts::Model {
+            id: d.id,
+            venue_id: venue.id,
+            promoter_id: Some(promoter.id),
+            amount: d.commissions - d.fees,
+            currency: venue.spec.currency.to_owned(),
+            period_from: d.period_from,
+            period_to: d.period_to,
+            status: d.status,
+            scheduled_for: if done {
+                d.processing
+            } else {
+                self.now + days(3)
+            },
+            processed_at: done.then_some(d.completed),
+            commissions_amount: d.commissions,
+            incentives_amount: 0,
+            adjustments_amount: 0,
+            fees_amount: d.fees,
+            method: d.method,
+            reference: done.then(|| {
+                format!(
+                    "PRIMA-PO-{}-{:04}",
+                    d.period_from.with_timezone(&venue.tz).format("%Y%m"),
+                    d.sequence + 1
+                )
+            }),
+            approved_by: done.then_some(self.user_ids[venue.boss]),
+            approved_at: done.then_some(d.approved),
+            created_at: d.generated,
+            updated_at: if done { d.completed } else { d.submitted },
+        }
+    }
+
+    /// One item per commission transaction the payout holds.
+    fn payout_items(&mut self, d: &PayoutDraft, rows: &mut PayoutRows) {
+        for e in &d.earned {
+            rows.items.push(payout_items::Model {
+                id: self.ids.uuid(),
+                payout_id: d.id,
+                transaction_id: e.transaction,
+                amount: e.amount,
+                r#type: TransactionType::PromoterCommission,
+                created_at: d.generated,
+            });
+        }
+    }
+
+    /// The payout's audit trail: generated and submitted by the admin; for a completed one
+    /// also approved by the venue's boss, sent, and confirmed by the payment provider.
+    fn payout_audits(&mut self, d: &PayoutDraft, rows: &mut PayoutRows) {
+        let venue = &self.venues[self.promoters[d.promoter].venue];
+        let admin = Some(self.user_ids[ADMIN]);
+        let boss = Some(self.user_ids[venue.boss]);
+        let label = d
+            .period_from
+            .with_timezone(&venue.tz)
+            .format("%B %Y")
+            .to_string();
+        use PayoutStatus as S;
+        let mut steps = vec![
+            (
+                None,
+                S::Draft,
+                admin,
+                d.generated,
+                format!("Generated for {label}"),
+            ),
+            (
+                Some(S::Draft),
+                S::PendingApproval,
+                admin,
+                d.submitted,
+                "Submitted for approval".to_owned(),
+            ),
+        ];
+        if d.status == S::Completed {
+            let sent = format!(
+                "Sent by {}",
+                d.method.as_str().replace('_', " ").to_lowercase()
+            );
+            steps.extend([
+                (
+                    Some(S::PendingApproval),
+                    S::Approved,
+                    boss,
+                    d.approved,
+                    "Approved".to_owned(),
+                ),
+                (Some(S::Approved), S::Processing, admin, d.processing, sent),
+                (
+                    Some(S::Processing),
+                    S::Completed,
+                    None,
+                    d.completed,
+                    "Payment confirmed by the payment provider".to_owned(),
+                ),
+            ]);
+        }
+        for (from, to, by, at, reason) in steps {
+            rows.audits.push(payout_audit::Model {
+                id: self.ids.uuid(),
+                payout_id: d.id,
+                from_status: from,
+                to_status: to,
+                performed_by: by,
+                reason: Some(reason),
+                created_at: at,
+            });
+        }
+    }
+
+    /// What the payout does to its transactions (settles them when completed, else assigns
+    /// them), and its hold: the first completed payout has a released one, the pending one
+    /// an active one on a disputed booking.
+    fn payout_hold(&mut self, rng: &mut Rng, d: &PayoutDraft, rows: &mut PayoutRows) {
+        let boss = self.user_ids[self.venues[self.promoters[d.promoter].venue].boss];
+        let transaction_ids: Vec<Uuid> = d.earned.iter().map(|e| e.transaction).collect();
+        if d.status == PayoutStatus::Completed {
+            rows.settle.push((d.id, d.completed, transaction_ids));
+            if !rows.released_hold_written {
+                rows.released_hold_written = true;
+                rows.holds.push(payout_holds::Model {
+                    id: self.ids.uuid(),
+                    payout_id: d.id,
+                    amount: d.earned.iter().map(|e| e.amount).max().unwrap_or(0),
+                    reason: "Guest questioned a charge; resolved in the venue's favour".to_owned(),
+                    hold_until: Some(d.submitted + days(7)),
+                    created_by: boss,
+                    created_at: d.submitted,
+                    released_by: Some(boss),
+                    released_at: Some(d.approved),
+                });
+            }
+        } else {
+            rows.assign.push((d.id, d.generated, transaction_ids));
+            let disputed = d.earned[rng.below(d.earned.len() as u64) as usize].amount;
+            rows.holds.push(payout_holds::Model {
+                id: self.ids.uuid(),
+                payout_id: d.id,
+                amount: disputed.min(d.commissions - d.fees),
+                reason: "Guest dispute on a booking in this period is under review".to_owned(),
+                hold_until: Some(self.now + days(14)),
+                created_by: boss,
+                created_at: d.submitted,
+                released_by: None,
+                released_at: None,
+            });
+        }
+    }
+
+    /// Writes the payouts and their items, settles the transactions of the completed ones
+    /// and assigns those of the pending one, then writes the holds and the audit trail.
+    async fn write_payouts<C: ConnectionTrait>(
+        &mut self,
+        w: &Writer<'_, C>,
+        rows: PayoutRows,
+    ) -> anyhow::Result<()> {
+        self.report.payouts = w.insert::<payouts::Entity>(rows.payouts).await?;
+        w.insert::<payout_items::Entity>(rows.items).await?;
         use transactions::Column as T;
-        for (payout, at, ids) in settle {
+        for (payout, at, ids) in rows.settle {
             for chunk in ids.chunks(1_000) {
                 transactions::Entity::update_many()
                     .col_expr(T::Status, Expr::value(TransactionStatus::Settled.as_str()))
@@ -2756,7 +2829,7 @@ impl Seeder {
                     .context("settling the transactions of a completed payout")?;
             }
         }
-        for (payout, at, ids) in assign {
+        for (payout, at, ids) in rows.assign {
             for chunk in ids.chunks(1_000) {
                 transactions::Entity::update_many()
                     .col_expr(T::PayoutId, Expr::value(payout))
@@ -2767,10 +2840,48 @@ impl Seeder {
                     .context("assigning transactions to a payout")?;
             }
         }
-        w.insert::<payout_holds::Entity>(holds).await?;
-        w.insert::<payout_audit::Entity>(audits).await?;
+        w.insert::<payout_holds::Entity>(rows.holds).await?;
+        w.insert::<payout_audit::Entity>(rows.audits).await?;
         Ok(())
     }
+}
+
+/// Payout candidates by (promoter, month offset).
+type PayoutGroups = std::collections::BTreeMap<(usize, i32), Vec<Earned>>;
+
+/// One payout to write: whose, which period, its amounts and the moments of its life.
+struct PayoutDraft {
+    id: Uuid,
+    promoter: usize,
+    /// Its place among the planned payouts (numbers the reference).
+    sequence: usize,
+    status: PayoutStatus,
+    period_from: DateTime<Utc>,
+    period_to: DateTime<Utc>,
+    generated: DateTime<Utc>,
+    submitted: DateTime<Utc>,
+    approved: DateTime<Utc>,
+    processing: DateTime<Utc>,
+    completed: DateTime<Utc>,
+    /// The candidates CONFIRMED when it was generated.
+    earned: Vec<Earned>,
+    commissions: i64,
+    fees: i64,
+    method: PayoutMethod,
+}
+
+/// The payout rows built so far, and the transaction updates they need.
+#[derive(Default)]
+struct PayoutRows {
+    payouts: Vec<payouts::Model>,
+    items: Vec<payout_items::Model>,
+    holds: Vec<payout_holds::Model>,
+    audits: Vec<payout_audit::Model>,
+    /// (payout, settled at, transactions) of the completed payouts.
+    settle: Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)>,
+    /// (payout, at, transactions) of the pending payout.
+    assign: Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)>,
+    released_hold_written: bool,
 }
 
 // ---------------------------------------------------------------------------------------
