@@ -174,9 +174,9 @@ use crate::money::{cents, rate};
 use crate::pricing::{self, PricingRequest, Quote};
 use data::{
     ACCESS, ADMIN, APPROVAL_VENUE, CANCEL_REASONS, COORDINATOR, DIETARY, FR_FIRST, FR_LAST, GM,
-    MANAGER, OWNER, PARTY_WEIGHTS, PROGRAMMES, PROMOTERS, PricingSpec, PromoterSpec, REVOKED,
-    REVOKED_DAYS_AGO, SPECIAL_REQUESTS, STAFF_NOTES, TAGS, UK_FIRST, UK_LAST, US_FIRST, US_LAST,
-    USER_AGENTS, USERS, VENUES, VenueSpec,
+    MANAGER, OWNER, PARTY_WEIGHTS, PROGRAMMES, PROMOTERS, PricingSpec, Programme, PromoterSpec,
+    REVOKED, REVOKED_DAYS_AGO, SPECIAL_REQUESTS, STAFF_NOTES, TAGS, UK_FIRST, UK_LAST, US_FIRST,
+    US_LAST, USER_AGENTS, USERS, VENUES, VenueSpec,
 };
 
 /// The password of every demo user.
@@ -2889,6 +2889,8 @@ struct PayoutRows {
 // ---------------------------------------------------------------------------------------
 
 impl Seeder {
+    /// The incentive programmes of the current month at every venue, with the progress of
+    /// every eligible promoter (see the module documentation).
     async fn incentives<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
         let mut events = std::mem::take(&mut self.events);
         events.sort_by_key(|e| (e.at, e.promoter));
@@ -2899,203 +2901,272 @@ impl Seeder {
             .collect();
         let mut programme_rows = Vec::new();
         let mut progress_rows = Vec::new();
-        for (v, venue) in self.venues.iter().enumerate() {
-            let period_start = venue.months[3];
-            let period_end = venue.months[4];
-            let created_at = period_start - days(2);
-            let creator = self.user_ids[venue.boss];
-            let month = period_start
-                .with_timezone(&venue.tz)
-                .format("%B")
-                .to_string();
-            let currency = venue.spec.currency;
+        for v in 0..self.venues.len() {
             for programme in &PROGRAMMES {
-                let eligible: Vec<usize> = venue
-                    .promoters
-                    .iter()
-                    .copied()
-                    .filter(|&p| {
-                        let promoter = &self.promoters[p];
-                        promoter.spec.status == PromoterStatus::Active
-                            && programme.tiers.contains(&promoter.spec.tier)
-                            && promoter.joined_at
-                                <= period_start - days(i64::from(programme.tenure_days))
-                    })
-                    .collect();
-                // Final values (hundredths of the unit) and, for threshold programmes, the
-                // running value replayed in time order.
-                let value_of = |p: usize| -> i64 {
-                    match programme.kind {
-                        IncentiveType::BookingCount => {
-                            i64::from(self.promoter_aggs[p].month_bookings) * 100
-                        }
-                        IncentiveType::RevenueTarget => self.promoter_aggs[p].month_revenue,
-                        _ => new_guests[p] * 100,
-                    }
-                };
-                let best = eligible.iter().map(|&p| value_of(p)).max().unwrap_or(0);
-                let threshold = match programme.kind {
-                    IncentiveType::BookingCount => {
-                        if best == 0 {
-                            1_000
-                        } else {
-                            nice_floor(best / 100 * 3 / 4) * 100
-                        }
-                    }
-                    IncentiveType::RevenueTarget => {
-                        if best == 0 {
-                            100_000
-                        } else {
-                            nice_floor(best / 100 * 3 / 4) * 100
-                        }
-                    }
-                    _ => 300,
-                };
-                // A TOP_N participant's target is the value currently needed to be in the
-                // top N: the N-th best value (at least one unit).
-                let target_value = if programme.comparison == TargetComparison::TopN {
-                    let mut values: Vec<i64> = eligible.iter().map(|&p| value_of(p)).collect();
-                    values.sort_unstable_by(|a, b| b.cmp(a));
-                    let n = (threshold / 100) as usize;
-                    values
-                        .get(n.min(values.len()).saturating_sub(1))
-                        .copied()
-                        .unwrap_or(0)
-                        .max(100)
-                } else {
-                    threshold
-                };
-                let id = self.ids.uuid();
-                let (reward_type, reward_value, reward_description) = match programme.kind {
-                    IncentiveType::BookingCount => (
-                        RewardType::FixedAmount,
-                        15_000,
-                        format!("{} 150.00 bonus", currency),
-                    ),
-                    IncentiveType::RevenueTarget => (
-                        RewardType::PercentageBonus,
-                        500,
-                        "5% bonus on the month's commissions".to_owned(),
-                    ),
-                    _ if v % 2 == 0 => (
-                        RewardType::TierUpgrade,
-                        0,
-                        "Move up one promoter tier".to_owned(),
-                    ),
-                    _ => (
-                        RewardType::FixedAmount,
-                        10_000,
-                        format!("{} 100.00 for each of the top 3", currency),
-                    ),
-                };
-                let mut achieved = 0;
-                let mut last_change = created_at;
-                for &p in &eligible {
-                    let current = value_of(p);
-                    let mut achieved_at = None;
-                    let mut last = created_at;
-                    let mut running = 0i64;
-                    for e in events.iter().filter(|e| e.promoter == p) {
-                        running += match programme.kind {
-                            IncentiveType::BookingCount => e.count * 100,
-                            IncentiveType::RevenueTarget => e.revenue,
-                            _ => 0,
-                        };
-                        last = last.max(e.at);
-                        if programme.comparison == TargetComparison::GreaterEqual
-                            && achieved_at.is_none()
-                            && running >= threshold
-                        {
-                            achieved_at = Some(e.at.max(created_at));
-                        }
-                    }
-                    if programme.comparison != TargetComparison::TopN {
-                        debug_assert_eq!(
-                            running, current,
-                            "replayed progress equals the final value"
-                        );
-                    }
-                    if let Some(at) = achieved_at {
-                        achieved += 1;
-                        last_change = last_change.max(at);
-                    }
-                    progress_rows.push(incentive_progress::Model {
-                        id: self.ids.uuid(),
-                        incentive_id: id,
-                        promoter_id: self.promoters[p].id,
-                        current_value: current,
-                        target_value,
-                        percent_complete: ratio(current, target_value, 10_000).min(10_000),
-                        status: if achieved_at.is_some() {
-                            ProgressStatus::Achieved
-                        } else {
-                            ProgressStatus::InProgress
-                        },
-                        achieved_at,
-                        reward_earned: None,
-                        reward_paid_at: None,
-                        last_updated: last.min(self.now).max(created_at),
-                        created_at,
-                    });
-                }
-                let tiers: Vec<&str> = programme.tiers.iter().map(|t| t.as_str()).collect();
-                let (name, description) = match programme.kind {
-                    IncentiveType::BookingCount => (
-                        format!("{month} booking sprint"),
-                        format!(
-                            "Bring {} confirmed bookings to {} in {month}.",
-                            threshold / 100,
-                            venue.spec.name
-                        ),
-                    ),
-                    IncentiveType::RevenueTarget => (
-                        format!("{month} revenue club"),
-                        format!(
-                            "Reach {currency} {} in booking revenue in {month}.",
-                            money_text(threshold)
-                        ),
-                    ),
-                    _ => (
-                        format!("{month} new guest challenge"),
-                        format!(
-                            "The three promoters who bring the most new guests to {} in {month} win.",
-                            venue.spec.name
-                        ),
-                    ),
-                };
-                programme_rows.push(incentives::Model {
-                    id,
-                    venue_id: venue.id,
-                    name,
-                    description: Some(description),
-                    r#type: programme.kind,
-                    target_metric: programme.metric.to_owned(),
-                    target_threshold: threshold,
-                    target_comparison: programme.comparison,
-                    reward_type,
-                    reward_value,
-                    reward_currency: currency.to_owned(),
-                    reward_description: Some(reward_description),
-                    period_type: PeriodType::Monthly,
-                    period_start,
-                    period_end,
-                    is_recurring: programme.recurring,
-                    eligible_tiers: json!(tiers),
-                    min_tenure_days: programme.tenure_days,
-                    max_previous_wins: programme.max_previous_wins,
-                    status: IncentiveStatus::Active,
-                    participant_count: eligible.len() as i32,
-                    winner_count: achieved,
-                    total_payout: 0,
-                    created_by: creator,
-                    created_at,
-                    updated_at: last_change,
-                });
+                let row = self.programme(v, programme, &events, &new_guests, &mut progress_rows);
+                programme_rows.push(row);
             }
         }
         self.report.incentives = w.insert::<incentives::Entity>(programme_rows).await?;
         w.insert::<incentive_progress::Entity>(progress_rows)
             .await?;
         Ok(())
+    }
+
+    /// One programme of venue `v` for the current month: its threshold set from the
+    /// eligible promoters' values, its reward, the progress rows of its participants (pushed
+    /// to `progress_rows`) and its row.
+    fn programme(
+        &mut self,
+        v: usize,
+        programme: &Programme,
+        events: &[ProgressEvent],
+        new_guests: &[i64],
+        progress_rows: &mut Vec<incentive_progress::Model>,
+    ) -> incentives::Model {
+        let venue = &self.venues[v];
+        let (period_start, period_end) = (venue.months[3], venue.months[4]);
+        let created_at = period_start - days(2);
+        let month = period_start
+            .with_timezone(&venue.tz)
+            .format("%B")
+            .to_string();
+        let (venue_id, spec, creator) = (venue.id, venue.spec, self.user_ids[venue.boss]);
+        // Final values (hundredths of the unit) of the eligible promoters.
+        let values: Vec<(usize, i64)> = self
+            .eligible(v, programme, period_start)
+            .into_iter()
+            .map(|p| (p, self.programme_value(programme, p, new_guests)))
+            .collect();
+        let best = values.iter().map(|&(_, value)| value).max().unwrap_or(0);
+        let threshold = programme_threshold(programme.kind, best);
+        let target_value = target_value(programme, &values, threshold);
+        let id = self.ids.uuid();
+        let (reward_type, reward_value, reward_description) =
+            programme_reward(programme.kind, v, spec.currency);
+        let mut achieved = 0;
+        let mut last_change = created_at;
+        for &(p, current) in &values {
+            let progress = self.progress(
+                programme,
+                (id, created_at),
+                (p, current),
+                threshold,
+                target_value,
+                events,
+            );
+            if let Some(at) = progress.achieved_at {
+                achieved += 1;
+                last_change = last_change.max(at);
+            }
+            progress_rows.push(progress);
+        }
+        let tiers: Vec<&str> = programme.tiers.iter().map(|t| t.as_str()).collect();
+        let (name, description) = programme_text(programme.kind, &month, threshold, spec);
+        incentives::Model {
+            id,
+            venue_id,
+            name,
+            description: Some(description),
+            r#type: programme.kind,
+            target_metric: programme.metric.to_owned(),
+            target_threshold: threshold,
+            target_comparison: programme.comparison,
+            reward_type,
+            reward_value,
+            reward_currency: spec.currency.to_owned(),
+            reward_description: Some(reward_description),
+            period_type: PeriodType::Monthly,
+            period_start,
+            period_end,
+            is_recurring: programme.recurring,
+            eligible_tiers: json!(tiers),
+            min_tenure_days: programme.tenure_days,
+            max_previous_wins: programme.max_previous_wins,
+            status: IncentiveStatus::Active,
+            participant_count: values.len() as i32,
+            winner_count: achieved,
+            total_payout: 0,
+            created_by: creator,
+            created_at,
+            updated_at: last_change,
+        }
+    }
+
+    /// The promoters of venue `v` eligible for `programme`: ACTIVE, of an eligible tier, and
+    /// joined at least the minimum tenure before the period starts.
+    fn eligible(&self, v: usize, programme: &Programme, period_start: DateTime<Utc>) -> Vec<usize> {
+        self.venues[v]
+            .promoters
+            .iter()
+            .copied()
+            .filter(|&p| {
+                let promoter = &self.promoters[p];
+                promoter.spec.status == PromoterStatus::Active
+                    && programme.tiers.contains(&promoter.spec.tier)
+                    && promoter.joined_at <= period_start - days(i64::from(programme.tenure_days))
+            })
+            .collect()
+    }
+
+    /// Promoter `p`'s final value this month for `programme`, in hundredths of the unit.
+    fn programme_value(&self, programme: &Programme, p: usize, new_guests: &[i64]) -> i64 {
+        match programme.kind {
+            IncentiveType::BookingCount => i64::from(self.promoter_aggs[p].month_bookings) * 100,
+            IncentiveType::RevenueTarget => self.promoter_aggs[p].month_revenue,
+            _ => new_guests[p] * 100,
+        }
+    }
+
+    /// The progress row of promoter `p` (final value `current`) in programme `incentive`
+    /// (created at `created_at`): a GREATER_EQUAL participant is ACHIEVED at the first
+    /// moment its running value, replayed from `events` in time order, reached the threshold.
+    fn progress(
+        &mut self,
+        programme: &Programme,
+        (incentive, created_at): (Uuid, DateTime<Utc>),
+        (p, current): (usize, i64),
+        threshold: i64,
+        target_value: i64,
+        events: &[ProgressEvent],
+    ) -> incentive_progress::Model {
+        let mut achieved_at = None;
+        let mut last = created_at;
+        let mut running = 0i64;
+        for e in events.iter().filter(|e| e.promoter == p) {
+            running += match programme.kind {
+                IncentiveType::BookingCount => e.count * 100,
+                IncentiveType::RevenueTarget => e.revenue,
+                _ => 0,
+            };
+            last = last.max(e.at);
+            if programme.comparison == TargetComparison::GreaterEqual
+                && achieved_at.is_none()
+                && running >= threshold
+            {
+                achieved_at = Some(e.at.max(created_at));
+            }
+        }
+        if programme.comparison != TargetComparison::TopN {
+            debug_assert_eq!(running, current, "replayed progress equals the final value");
+        }
+        incentive_progress::Model {
+            id: self.ids.uuid(),
+            incentive_id: incentive,
+            promoter_id: self.promoters[p].id,
+            current_value: current,
+            target_value,
+            percent_complete: ratio(current, target_value, 10_000).min(10_000),
+            status: if achieved_at.is_some() {
+                ProgressStatus::Achieved
+            } else {
+                ProgressStatus::InProgress
+            },
+            achieved_at,
+            reward_earned: None,
+            reward_paid_at: None,
+            last_updated: last.min(self.now).max(created_at),
+            created_at,
+        }
+    }
+}
+
+/// A programme's threshold, set from the best eligible value so that some promoters reach
+/// it and some do not: three quarters of the best, to two significant digits (a default
+/// without values); NEW_GUESTS is a TOP_N 3.
+fn programme_threshold(kind: IncentiveType, best: i64) -> i64 {
+    match kind {
+        IncentiveType::BookingCount => {
+            if best == 0 {
+                1_000
+            } else {
+                nice_floor(best / 100 * 3 / 4) * 100
+            }
+        }
+        IncentiveType::RevenueTarget => {
+            if best == 0 {
+                100_000
+            } else {
+                nice_floor(best / 100 * 3 / 4) * 100
+            }
+        }
+        _ => 300,
+    }
+}
+
+/// A participant's target: the threshold, or for a TOP_N programme the value currently
+/// needed to be in the top N, the N-th best value (at least one unit).
+fn target_value(programme: &Programme, values: &[(usize, i64)], threshold: i64) -> i64 {
+    if programme.comparison == TargetComparison::TopN {
+        let mut values: Vec<i64> = values.iter().map(|&(_, value)| value).collect();
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        let n = (threshold / 100) as usize;
+        values
+            .get(n.min(values.len()).saturating_sub(1))
+            .copied()
+            .unwrap_or(0)
+            .max(100)
+    } else {
+        threshold
+    }
+}
+
+/// A programme's reward: type, value and description (venue `v` decides the NEW_GUESTS one).
+fn programme_reward(kind: IncentiveType, v: usize, currency: &str) -> (RewardType, i64, String) {
+    match kind {
+        IncentiveType::BookingCount => (
+            RewardType::FixedAmount,
+            15_000,
+            format!("{} 150.00 bonus", currency),
+        ),
+        IncentiveType::RevenueTarget => (
+            RewardType::PercentageBonus,
+            500,
+            "5% bonus on the month's commissions".to_owned(),
+        ),
+        _ if v.is_multiple_of(2) => (
+            RewardType::TierUpgrade,
+            0,
+            "Move up one promoter tier".to_owned(),
+        ),
+        _ => (
+            RewardType::FixedAmount,
+            10_000,
+            format!("{} 100.00 for each of the top 3", currency),
+        ),
+    }
+}
+
+/// A programme's name and description.
+fn programme_text(
+    kind: IncentiveType,
+    month: &str,
+    threshold: i64,
+    venue: &VenueSpec,
+) -> (String, String) {
+    let currency = venue.currency;
+    match kind {
+        IncentiveType::BookingCount => (
+            format!("{month} booking sprint"),
+            format!(
+                "Bring {} confirmed bookings to {} in {month}.",
+                threshold / 100,
+                venue.name
+            ),
+        ),
+        IncentiveType::RevenueTarget => (
+            format!("{month} revenue club"),
+            format!(
+                "Reach {currency} {} in booking revenue in {month}.",
+                money_text(threshold)
+            ),
+        ),
+        _ => (
+            format!("{month} new guest challenge"),
+            format!(
+                "The three promoters who bring the most new guests to {} in {month} win.",
+                venue.name
+            ),
+        ),
     }
 }
