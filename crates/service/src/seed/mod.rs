@@ -1359,7 +1359,20 @@ impl Seeder {
         Ok(())
     }
 
+    /// The commission rates of every venue and tier and every promoter's assignments, which
+    /// the promoters keep as their terms.
     async fn commissions<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
+        let (rates, main_rate) = self.commission_rates();
+        let assignments = self.assignments(&main_rate);
+        w.insert::<commission_rates::Entity>(rates).await?;
+        w.insert::<commission_assignments::Entity>(assignments)
+            .await?;
+        Ok(())
+    }
+
+    /// The rate rows: per venue and tier one of the venue's model and, at a tiered venue,
+    /// a TIERED ladder of three rungs; with the main row of each (venue, tier index).
+    fn commission_rates(&mut self) -> (Vec<commission_rates::Model>, MainRates) {
         let tiers = [
             PromoterTier::Standard,
             PromoterTier::Premium,
@@ -1367,7 +1380,7 @@ impl Seeder {
         ];
         let mut rates = Vec::new();
         // (venue, tier index) -> rate row of the venue's main model.
-        let mut main_rate: HashMap<(usize, usize), commission_rates::Model> = HashMap::new();
+        let mut main_rate: MainRates = HashMap::new();
         for (v, venue) in self.venues.iter().enumerate() {
             let created = venue.created_at + days(2);
             let creator = self.user_ids[venue.boss];
@@ -1419,51 +1432,18 @@ impl Seeder {
                 }
             }
         }
+        (rates, main_rate)
+    }
+
+    /// Every promoter's assignments (copies of the venue's main rate of the tier), kept as
+    /// the promoter's terms too.
+    fn assignments(&mut self, main_rate: &MainRates) -> Vec<commission_assignments::Model> {
         let mut assignments = Vec::new();
         for index in 0..self.promoters.len() {
             let p = &self.promoters[index];
             let venue = &self.venues[p.venue];
-            let spec = p.spec;
             let assigner = self.user_ids[venue.boss];
-            // (tier, from, to, notes) of each assignment.
-            let mut periods: Vec<AssignmentPeriod> = Vec::new();
-            match spec.previous {
-                Some((previous, since_days)) => {
-                    let switch = at_local(
-                        &venue.tz,
-                        local_date(&venue.tz, self.now - days(since_days)),
-                        0,
-                    );
-                    periods.push((
-                        previous,
-                        p.joined_at,
-                        Some(switch),
-                        format!("{} terms on joining", tier_label(previous)),
-                    ));
-                    periods.push((
-                        spec.tier,
-                        switch,
-                        p.stopped_at
-                            .filter(|_| spec.status == PromoterStatus::Inactive),
-                        format!(
-                            "Promoted to {} after performance review",
-                            tier_label(spec.tier)
-                        ),
-                    ));
-                }
-                None => periods.push((
-                    spec.tier,
-                    p.joined_at,
-                    p.stopped_at
-                        .filter(|_| spec.status == PromoterStatus::Inactive),
-                    match spec.status {
-                        PromoterStatus::PendingApproval => {
-                            "Proposed terms, effective on approval".to_owned()
-                        }
-                        _ => format!("Standard {} terms", tier_label(spec.tier)),
-                    },
-                )),
-            }
+            let periods = self.assignment_periods(index);
             let mut terms = Vec::new();
             for (tier, from, to, notes) in periods {
                 let rate = &main_rate[&(p.venue, tier_index(tier))];
@@ -1488,12 +1468,61 @@ impl Seeder {
             }
             self.promoters[index].terms = terms;
         }
-        w.insert::<commission_rates::Entity>(rates).await?;
-        w.insert::<commission_assignments::Entity>(assignments)
-            .await?;
-        Ok(())
+        assignments
+    }
+
+    /// The assignment periods of promoter `index`: the previous tier's and the current
+    /// one's for a promoted promoter, else the current one's; closed when it stopped as
+    /// INACTIVE.
+    fn assignment_periods(&self, index: usize) -> Vec<AssignmentPeriod> {
+        let p = &self.promoters[index];
+        let venue = &self.venues[p.venue];
+        let spec = p.spec;
+        // (tier, from, to, notes) of each assignment.
+        let mut periods: Vec<AssignmentPeriod> = Vec::new();
+        match spec.previous {
+            Some((previous, since_days)) => {
+                let switch = at_local(
+                    &venue.tz,
+                    local_date(&venue.tz, self.now - days(since_days)),
+                    0,
+                );
+                periods.push((
+                    previous,
+                    p.joined_at,
+                    Some(switch),
+                    format!("{} terms on joining", tier_label(previous)),
+                ));
+                periods.push((
+                    spec.tier,
+                    switch,
+                    p.stopped_at
+                        .filter(|_| spec.status == PromoterStatus::Inactive),
+                    format!(
+                        "Promoted to {} after performance review",
+                        tier_label(spec.tier)
+                    ),
+                ));
+            }
+            None => periods.push((
+                spec.tier,
+                p.joined_at,
+                p.stopped_at
+                    .filter(|_| spec.status == PromoterStatus::Inactive),
+                match spec.status {
+                    PromoterStatus::PendingApproval => {
+                        "Proposed terms, effective on approval".to_owned()
+                    }
+                    _ => format!("Standard {} terms", tier_label(spec.tier)),
+                },
+            )),
+        }
+        periods
     }
 }
+
+/// The main rate row of each (venue, tier index).
+type MainRates = HashMap<(usize, usize), commission_rates::Model>;
 
 /// An assignment to write: tier, effective from, effective to, notes.
 type AssignmentPeriod = (PromoterTier, DateTime<Utc>, Option<DateTime<Utc>>, String);
