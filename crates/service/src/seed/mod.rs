@@ -1125,16 +1125,7 @@ impl Seeder {
                 Gender::PreferNotToSay,
             ])
         });
-        let mut dietary = Vec::new();
-        if rng.chance(300) {
-            dietary.push(*rng.pick(DIETARY));
-            if rng.chance(250) {
-                let second = *rng.pick(DIETARY);
-                if !dietary.contains(&second) {
-                    dietary.push(second);
-                }
-            }
-        }
+        let dietary = guest_dietary(&mut rng);
         let status = if index == self.blocked_guest {
             GuestStatus::Blocked
         } else if rng.chance(50) {
@@ -1142,18 +1133,7 @@ impl Seeder {
         } else {
             GuestStatus::Active
         };
-        let mut tags: Vec<&str> = Vec::new();
-        match status {
-            GuestStatus::Vip => tags.push("vip"),
-            GuestStatus::Blocked => tags.push("repeated-no-show"),
-            GuestStatus::Active => {}
-        }
-        for _ in 0..rng.below(3) {
-            let tag = *rng.pick(TAGS);
-            if !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
+        let tags = guest_tags(&mut rng, status);
         let seating = rng.chance(500).then(|| {
             *rng.pick(&[
                 SeatingPreference::Indoor,
@@ -1526,6 +1506,38 @@ type MainRates = HashMap<(usize, usize), commission_rates::Model>;
 
 /// An assignment to write: tier, effective from, effective to, notes.
 type AssignmentPeriod = (PromoterTier, DateTime<Utc>, Option<DateTime<Utc>>, String);
+
+/// A guest's dietary restrictions: none, one, or now and then two different ones.
+fn guest_dietary(rng: &mut Rng) -> Vec<&'static str> {
+    let mut dietary = Vec::new();
+    if rng.chance(300) {
+        dietary.push(*rng.pick(DIETARY));
+        if rng.chance(250) {
+            let second = *rng.pick(DIETARY);
+            if !dietary.contains(&second) {
+                dietary.push(second);
+            }
+        }
+    }
+    dietary
+}
+
+/// A guest's tags: `vip` or `repeated-no-show` by status, then up to two from the pool.
+fn guest_tags(rng: &mut Rng, status: GuestStatus) -> Vec<&'static str> {
+    let mut tags: Vec<&'static str> = Vec::new();
+    match status {
+        GuestStatus::Vip => tags.push("vip"),
+        GuestStatus::Blocked => tags.push("repeated-no-show"),
+        GuestStatus::Active => {}
+    }
+    for _ in 0..rng.below(3) {
+        let tag = *rng.pick(TAGS);
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
+}
 
 fn tier_label(tier: PromoterTier) -> &'static str {
     match tier {
