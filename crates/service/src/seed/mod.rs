@@ -159,8 +159,6 @@ use prima_entity::{
     incentive_progress, incentives, payout_audit, payout_holds, payout_items, payouts, promoters,
     transactions, user_venue_access, users, venue_pricing, venues,
 };
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, InsertMany,
@@ -172,6 +170,13 @@ use uuid::Uuid;
 use crate::commissions::rules::{self, RuleInput};
 use crate::money::{cents, rate};
 use crate::pricing::{self, PricingRequest, Quote};
+// Every ratio is `metrics`' (defined once). Its `ratio` saturates at i64::MAX where the
+// seed's former copy panicked, and is otherwise the same computation; no seed value comes
+// near the limit: the three rates have numerator <= denominator (at most 10,000), the average
+// booking value is at most the revenue (an i64), the party size at most 120 (12 diners), and
+// percent_complete at most 100 * current (every target is >= 100), which passes i64::MAX only
+// beyond 10^12 bookings of one promoter in a month (a seed booking costs at most 847.50).
+use crate::promoters::metrics;
 use data::{
     ACCESS, ADMIN, APPROVAL_VENUE, CANCEL_REASONS, COORDINATOR, DIETARY, FR_FIRST, FR_LAST, GM,
     MANAGER, OWNER, PARTY_WEIGHTS, PROGRAMMES, PROMOTERS, PricingSpec, Programme, PromoterSpec,
@@ -410,17 +415,6 @@ fn month_start(tz: &Tz, date: NaiveDate, offset: i32) -> DateTime<Utc> {
     let first = NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
         .expect("a valid month");
     at_local(tz, first, 0)
-}
-
-/// `num / den * scale`, rounded half away from zero to an integer; 0 when `den` is 0.
-fn ratio(num: i64, den: i64, scale: i64) -> i64 {
-    if den == 0 {
-        return 0;
-    }
-    (Decimal::from(num) * Decimal::from(scale) / Decimal::from(den))
-        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-        .to_i64()
-        .expect("a ratio fits in i64")
 }
 
 fn money_text(units: i64) -> String {
@@ -1147,7 +1141,7 @@ impl Seeder {
         let average_party_size = if agg.total == 0 {
             20
         } else {
-            ratio(agg.diners, i64::from(agg.total), 10)
+            metrics::ratio(agg.diners, i64::from(agg.total), 10)
         };
         guests::Model {
             id,
@@ -1277,14 +1271,10 @@ impl Seeder {
             })),
             total_bookings: total_bookings as i32,
             total_revenue: agg.revenue,
-            average_booking_value: ratio(agg.revenue, total_bookings, 1),
-            conversion_rate: ratio(
-                agg.completed,
-                agg.completed + agg.cancelled + agg.no_show,
-                10_000,
-            ),
-            no_show_rate: ratio(agg.no_show, agg.completed + agg.no_show, 10_000),
-            cancel_rate: ratio(agg.cancelled, agg.all, 10_000),
+            average_booking_value: metrics::average_booking_value(agg.revenue, total_bookings),
+            conversion_rate: metrics::conversion_rate(agg.completed, agg.cancelled, agg.no_show),
+            no_show_rate: metrics::no_show_rate(agg.completed, agg.no_show),
+            cancel_rate: metrics::cancel_rate(agg.cancelled, agg.all),
             month_bookings: agg.month_bookings,
             month_revenue: agg.month_revenue,
             month_new_guests: new_guests,
@@ -3097,7 +3087,7 @@ impl Seeder {
             promoter_id: self.promoters[p].id,
             current_value: current,
             target_value,
-            percent_complete: ratio(current, target_value, 10_000).min(10_000),
+            percent_complete: metrics::ratio(current, target_value, 10_000).min(10_000),
             status: if achieved_at.is_some() {
                 ProgressStatus::Achieved
             } else {

@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder};
 
 use super::*;
 use crate::pricing::DiscountKind;
+use crate::promoters::metrics::ratio;
 
 /// A fixed reference instant, with microseconds, in the middle of a month.
 fn fixed_now() -> DateTime<Utc> {
