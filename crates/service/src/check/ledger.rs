@@ -69,13 +69,36 @@ pub async fn ledger_matches_fees(
     db: &impl ConnectionTrait,
     venue: Option<Uuid>,
 ) -> Result<Vec<Discrepancy>> {
-    let backend = db.get_database_backend();
-    let mut problems: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
+    let mut problems = Problems::new();
+    fee_rows(db, venue, &mut problems).await?;
+    corrections(db, venue, &mut problems).await?;
+    Ok(problems
+        .into_iter()
+        .map(|(id, problems)| Discrepancy {
+            kind: "ledger",
+            entity: "booking",
+            id,
+            message: problems.join("; "),
+        })
+        .collect())
+}
 
-    let params = Params::new(backend, venue);
-    let money_sum = |condition: &str| {
-        format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN t.amount END), 0) AS BIGINT)")
-    };
+/// The problems found so far, by booking.
+type Problems = std::collections::BTreeMap<Uuid, Vec<String>>;
+
+/// `SUM(t.amount)` over the transactions that meet `condition`, 0 when none does.
+fn money_sum(condition: &str) -> String {
+    format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN t.amount END), 0) AS BIGINT)")
+}
+
+/// The first statement: each booking against its fee and commission rows (counts, sums,
+/// statuses) and its own total, adding to `problems` for each booking that breaks a rule.
+async fn fee_rows(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+    problems: &mut Problems,
+) -> Result<()> {
+    let params = Params::new(db.get_database_backend(), venue);
     let sql = format!(
         "SELECT * FROM ( \
            SELECT x.*, \
@@ -127,8 +150,17 @@ pub async fn ledger_matches_fees(
             .or_default()
             .extend(ledger_problems(row));
     }
+    Ok(())
+}
 
-    let params = Params::new(backend, venue);
+/// The second statement: the REFUND and ADJUSTMENT corrections of each booking that has
+/// one, against its live fees and commission, adding to `problems`.
+async fn corrections(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+    problems: &mut Problems,
+) -> Result<()> {
+    let params = Params::new(db.get_database_backend(), venue);
     const LIVE: &str = "t.status NOT IN ('CANCELLED', 'FAILED')";
     let sql = format!(
         "SELECT * FROM ( \
@@ -165,16 +197,7 @@ pub async fn ledger_matches_fees(
             .or_default()
             .extend(correction_problems(row));
     }
-
-    Ok(problems
-        .into_iter()
-        .map(|(id, problems)| Discrepancy {
-            kind: "ledger",
-            entity: "booking",
-            id,
-            message: problems.join("; "),
-        })
-        .collect())
+    Ok(())
 }
 
 /// What is wrong with one booking's fee and commission rows, from the flags its statement

@@ -62,10 +62,18 @@ pub async fn paid_out_amounts_unchanged(
     db: &impl ConnectionTrait,
     venue: Option<Uuid>,
 ) -> Result<Vec<Discrepancy>> {
-    let backend = db.get_database_backend();
-    let mut found = Vec::new();
+    let mut found = paid_transactions_have_their_items(db, venue).await?;
+    found.extend(items_are_still_paid_out(db, venue).await?);
+    found.extend(payouts_equal_their_items(db, venue).await?);
+    Ok(found)
+}
 
-    let params = Params::new(backend, venue);
+/// Every transaction in a payout has an item of that payout with its amount and type.
+async fn paid_transactions_have_their_items(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let params = Params::new(db.get_database_backend(), venue);
     let sql = format!(
         "SELECT t.id, t.payout_id, t.\"type\" AS kind, t.amount, \
            i.amount AS item_amount, i.\"type\" AS item_kind \
@@ -77,36 +85,9 @@ pub async fn paid_out_amounts_unchanged(
         scope = params.venue_is("t.venue_id"),
     );
     let rows: Vec<PaidTransactionRow> = fetch(db, params, sql).await?;
+    let mut found = Vec::new();
     for row in rows {
-        let (kind, message) = match (row.item_amount, row.item_kind) {
-            (None, _) => (
-                "payout_item",
-                format!(
-                    "in payout {} (amount {}) but the payout has no item for it",
-                    row.payout_id,
-                    cents(row.amount)
-                ),
-            ),
-            (Some(item_amount), Some(item_kind)) if item_amount != row.amount => (
-                "ledger_amount_changed",
-                format!(
-                    "{} amount {} but payout {} paid it out as {} (its item, {item_kind})",
-                    row.kind,
-                    cents(row.amount),
-                    row.payout_id,
-                    cents(item_amount)
-                ),
-            ),
-            (Some(_), item_kind) => (
-                "payout_item",
-                format!(
-                    "a {} but its item in payout {} says {}",
-                    row.kind,
-                    row.payout_id,
-                    item_kind.unwrap_or_default()
-                ),
-            ),
-        };
+        let (kind, message) = paid_transaction_problem(&row);
         found.push(Discrepancy {
             kind,
             entity: "transaction",
@@ -114,8 +95,49 @@ pub async fn paid_out_amounts_unchanged(
             message,
         });
     }
+    Ok(found)
+}
 
-    let params = Params::new(backend, venue);
+/// The kind and message of a paid-out transaction whose item is missing or disagrees.
+fn paid_transaction_problem(row: &PaidTransactionRow) -> (&'static str, String) {
+    match (row.item_amount, row.item_kind.as_deref()) {
+        (None, _) => (
+            "payout_item",
+            format!(
+                "in payout {} (amount {}) but the payout has no item for it",
+                row.payout_id,
+                cents(row.amount)
+            ),
+        ),
+        (Some(item_amount), Some(item_kind)) if item_amount != row.amount => (
+            "ledger_amount_changed",
+            format!(
+                "{} amount {} but payout {} paid it out as {} (its item, {item_kind})",
+                row.kind,
+                cents(row.amount),
+                row.payout_id,
+                cents(item_amount)
+            ),
+        ),
+        (Some(_), item_kind) => (
+            "payout_item",
+            format!(
+                "a {} but its item in payout {} says {}",
+                row.kind,
+                row.payout_id,
+                item_kind.unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+/// Every item of a payout that did not FAIL points at a transaction still in that payout,
+/// with the item's amount.
+async fn items_are_still_paid_out(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let params = Params::new(db.get_database_backend(), venue);
     let sql = format!(
         "SELECT i.transaction_id, i.payout_id, i.amount, t.payout_id AS transaction_payout_id, \
            t.amount AS transaction_amount \
@@ -128,6 +150,7 @@ pub async fn paid_out_amounts_unchanged(
         scope = params.venue_is("p.venue_id"),
     );
     let rows: Vec<StrayItemRow> = fetch(db, params, sql).await?;
+    let mut found = Vec::new();
     for row in rows {
         let now_in = row
             .transaction_payout_id
@@ -159,8 +182,16 @@ pub async fn paid_out_amounts_unchanged(
             message,
         });
     }
+    Ok(found)
+}
 
-    let params = Params::new(backend, venue);
+/// Each payout's totals equal the sums of its items by type, it holds no item of another
+/// type, and its amount is commissions + incentives + adjustments - fees.
+async fn payouts_equal_their_items(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let params = Params::new(db.get_database_backend(), venue);
     let sum = |kind: &str| {
         format!("CAST(COALESCE(SUM(CASE WHEN \"type\" = '{kind}' THEN amount END), 0) AS BIGINT)")
     };
@@ -189,6 +220,7 @@ pub async fn paid_out_amounts_unchanged(
         scope = params.venue_is("p.venue_id"),
     );
     let rows: Vec<PayoutRow> = fetch(db, params, sql).await?;
+    let mut found = Vec::new();
     for row in rows {
         found.push(Discrepancy {
             kind: "payout_amount",

@@ -72,6 +72,30 @@ pub async fn promoter_aggregates_match_bookings(
     venue: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Discrepancy>> {
+    let zones = time_zones(db, venue).await?;
+    if zones.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params = Params::new(db.get_database_backend(), venue);
+    let months = month_values(&mut params, &zones, now);
+    let sql = promoter_sql(&months, &params.venue_is("p.venue_id"));
+    let rows: Vec<PromoterRow> = fetch(db, params, sql).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let problems = promoter_problems(&row);
+            (!problems.is_empty()).then(|| Discrepancy {
+                kind: "promoter_aggregate",
+                entity: "promoter",
+                id: row.id,
+                message: problems.join("; "),
+            })
+        })
+        .collect())
+}
+
+/// The time zones of the venues in scope (one venue, or all).
+async fn time_zones(db: &impl ConnectionTrait, venue: Option<Uuid>) -> Result<Vec<String>> {
     let mut query = venues::Entity::find()
         .select_only()
         .column(venues::Column::Timezone)
@@ -79,12 +103,13 @@ pub async fn promoter_aggregates_match_bookings(
     if let Some(venue) = venue {
         query = query.filter(venues::Column::Id.eq(venue));
     }
-    let zones: Vec<String> = query.into_tuple().all(db).await?;
-    if zones.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut params = Params::new(db.get_database_backend(), venue);
-    let months = zones
+    Ok(query.into_tuple().all(db).await?)
+}
+
+/// The `VALUES` rows `(timezone, month_start, month_end)` of the month of `now` in each of
+/// `zones`, bound into `params`.
+fn month_values(params: &mut Params, zones: &[String], now: DateTime<Utc>) -> String {
+    zones
         .iter()
         .map(|zone| {
             // An unknown time zone gets no bounds: its promoters' month fields are reported
@@ -101,10 +126,15 @@ pub async fn promoter_aggregates_match_bookings(
             )
         })
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+}
+
+/// The one statement: each promoter in `scope` (an SQL condition on `p.venue_id`) with its
+/// stored aggregates and their recomputation from the bookings, using the `months` rows.
+fn promoter_sql(months: &str, scope: &str) -> String {
     const COUNTED: &str = "b.status IN ('CONFIRMED', 'COMPLETED')";
     const IN_MONTH: &str = "b.booking_time >= s.month_start AND b.booking_time < s.month_end";
-    let sql = format!(
+    format!(
         "WITH months (timezone, month_start, month_end) AS (VALUES {months}), \
          scope AS ( \
            SELECT p.id, v.timezone, m.month_start, m.month_end \
@@ -160,21 +190,7 @@ pub async fn promoter_aggregates_match_bookings(
          LEFT JOIN counts c ON c.promoter_id = p.id \
          LEFT JOIN month_guests g ON g.promoter_id = p.id \
          ORDER BY p.id",
-        scope = params.venue_is("p.venue_id"),
-    );
-    let rows: Vec<PromoterRow> = fetch(db, params, sql).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            let problems = promoter_problems(&row);
-            (!problems.is_empty()).then(|| Discrepancy {
-                kind: "promoter_aggregate",
-                entity: "promoter",
-                id: row.id,
-                message: problems.join("; "),
-            })
-        })
-        .collect())
+    )
 }
 
 /// The fields of one promoter that disagree with the recomputation.
