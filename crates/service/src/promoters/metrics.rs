@@ -14,8 +14,8 @@
 //!   column default) for a guest without bookings.
 //!
 //! Every ratio is rounded once, half away from zero, and is 0 when the divisor is 0 (unless
-//! said otherwise). The demo seed ([`crate::seed`]) writes the same definitions with its own
-//! copy of `ratio`.
+//! said otherwise). The write path, `prima check` and the demo seed ([`crate::seed`]) all
+//! compute them here.
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
