@@ -101,6 +101,12 @@ pub struct Pricing {
     pub minimum_party_size: i32,
     /// `maximumPartySize`.
     pub maximum_party_size: i32,
+    /// `earlyBirdDiscountPercent` (a fraction), if any.
+    pub early_bird_discount: Option<&'static str>,
+    /// `repeatCustomerDiscountPercent` (a fraction), if any.
+    pub repeat_customer_discount: Option<&'static str>,
+    /// `groupDiscountPercent` (a fraction), if any.
+    pub group_discount: Option<&'static str>,
 }
 
 impl Default for Pricing {
@@ -114,6 +120,9 @@ impl Default for Pricing {
             minimum_booking_amount: "30.00",
             minimum_party_size: 1,
             maximum_party_size: 20,
+            early_bird_discount: None,
+            repeat_customer_discount: None,
+            group_discount: None,
         }
     }
 }
@@ -131,6 +140,9 @@ impl Pricing {
             "minimumBookingAmount": self.minimum_booking_amount,
             "minimumPartySize": self.minimum_party_size,
             "maximumPartySize": self.maximum_party_size,
+            "earlyBirdDiscountPercent": self.early_bird_discount,
+            "repeatCustomerDiscountPercent": self.repeat_customer_discount,
+            "groupDiscountPercent": self.group_discount,
         })
     }
 }

@@ -56,6 +56,11 @@ impl TestApp {
         Self::start(TestDb::new().await).await
     }
 
+    /// A server over an empty, migrated database, with settings.
+    pub async fn empty_with(args: ServeArgs) -> TestApp {
+        Self::start_with(TestDb::new().await, args).await
+    }
+
     /// A server over the demo portfolio with `bookings` bookings.
     pub async fn demo(bookings: u64) -> TestApp {
         Self::demo_with(bookings, ServeArgs::default()).await
