@@ -80,6 +80,7 @@ async fn serve(url: &str, hold: bool, channel: &str) -> Replica {
         {
             return Replica { child, addr };
         }
+        // The poll interval of the wait for `/healthz`, not a wait in itself.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("prima serve did not start on {addr}");
