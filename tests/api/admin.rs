@@ -1,9 +1,9 @@
-//! The write side, over HTTP as the demo users: venues, pricing, access grants, guests,
+//! The write side, over HTTP as users holding each role at venues the tests build: venues, pricing, access grants, guests,
 //! promoters and commission rates. Each mutation is refused with FORBIDDEN for the roles
 //! DOMAIN.md "Access" excludes and NOT_FOUND for a venue the caller cannot see; bad input
 //! names the field and writes nothing.
 
-use prima_tests::{TestApp, error_codes};
+use prima_tests::{Pricing, Role, TestApp, error_codes};
 use serde_json::{Value, json};
 
 async fn venue_ids(app: &TestApp, token: &str) -> Vec<String> {
@@ -20,10 +20,6 @@ async fn venue_ids(app: &TestApp, token: &str) -> Vec<String> {
         .iter()
         .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn my_venue(app: &TestApp, token: &str) -> String {
-    venue_ids(app, token).await.remove(0)
 }
 
 /// Runs a mutation and returns the whole response.
@@ -157,9 +153,9 @@ async fn user_id(app: &TestApp, token: &str) -> String {
 
 #[tokio::test]
 async fn setting_venue_pricing_closes_the_current_row_and_keeps_the_history() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
-    let venue = my_venue(&app, &owner).await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().with_pricing(Pricing::default()).create().await;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
     let before = app
         .query_ok(&owner, PRICING_OF, json!({ "id": venue }))
         .await;
@@ -206,17 +202,26 @@ async fn setting_venue_pricing_closes_the_current_row_and_keeps_the_history() {
 
 #[tokio::test]
 async fn each_mutation_is_forbidden_to_the_roles_the_domain_excludes() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
-    let coordinator = app.login("coordinator@prima.demo").await;
-    let viewer = app.login("viewer@prima.demo").await;
+    let app = TestApp::empty().await;
     let (manager_venue, coordinator_venue, viewer_venue) = (
-        my_venue(&app, &manager).await,
-        my_venue(&app, &coordinator).await,
-        my_venue(&app, &viewer).await,
+        app.venue().create().await,
+        app.venue().create().await,
+        app.venue().create().await,
     );
-    let someone = user_id(&app, &viewer).await;
+    let owner = app
+        .user_with_role(&coordinator_venue, Role::Owner)
+        .await
+        .token;
+    let manager = app
+        .user_with_role(&manager_venue, Role::Manager)
+        .await
+        .token;
+    let coordinator = app
+        .user_with_role(&coordinator_venue, Role::Coordinator)
+        .await
+        .token;
+    let viewer = app.user_with_role(&viewer_venue, Role::Viewer).await;
+    let (someone, viewer) = (viewer.id, viewer.token);
 
     let refused: Vec<(&str, &str, &str, Value)> = vec![
         (
@@ -311,25 +316,20 @@ async fn each_mutation_is_forbidden_to_the_roles_the_domain_excludes() {
 
 #[tokio::test]
 async fn a_venue_the_caller_cannot_see_is_not_found_for_every_mutation() {
-    let app = TestApp::demo(100).await;
-    let admin = app.login("admin@prima.demo").await;
-    let owner = app.login("owner@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
-    let mine = venue_ids(&app, &manager).await;
-    let hidden = venue_ids(&app, &admin)
+    let app = TestApp::empty().await;
+    let (managers_venue, hidden, owners_venue) = (
+        app.venue().create().await,
+        app.venue().create().await,
+        app.venue().create().await,
+    );
+    let manager = app
+        .user_with_role(&managers_venue, Role::Manager)
         .await
-        .into_iter()
-        .find(|id| !mine.contains(id))
-        .unwrap();
-    let promoter = app
-        .query_ok(
-            &admin,
-            "query($id: ID!) { venue(id: $id) { promoters(first: 1) { edges { node { id } } } } }",
-            json!({ "id": hidden }),
-        )
-        .await["venue"]["promoters"]["edges"][0]["node"]["id"]
-        .clone();
-    let owners_venue = my_venue(&app, &owner).await;
+        .token;
+    let owner = app.user_with_role(&owners_venue, Role::Owner).await.token;
+    let mine = venue_ids(&app, &manager).await;
+    assert!(!mine.contains(&hidden));
+    let promoter = app.promoter(&hidden).pending().create().await;
 
     let probes: Vec<(&str, &str, Value)> = vec![
         (SET_PRICING, &manager, pricing_input(&hidden)),
@@ -362,10 +362,10 @@ async fn a_venue_the_caller_cannot_see_is_not_found_for_every_mutation() {
 
 #[tokio::test]
 async fn bad_input_names_the_field_and_writes_nothing() {
-    let app = TestApp::demo(100).await;
-    let admin = app.login("admin@prima.demo").await;
-    let owner = app.login("owner@prima.demo").await;
-    let venue = my_venue(&app, &owner).await;
+    let app = TestApp::empty().await;
+    let admin = app.admin().await.token.clone();
+    let venue = app.venue().with_pricing(Pricing::default()).create().await;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
 
     let rates = app.query_ok(&owner, RATES_OF, json!({ "id": venue })).await;
     let response = mutate(
@@ -412,9 +412,9 @@ async fn bad_input_names_the_field_and_writes_nothing() {
 
 #[tokio::test]
 async fn approving_a_promoter_twice_is_a_conflict() {
-    let app = TestApp::demo(100).await;
-    let manager = app.login("manager@prima.demo").await;
-    let venue = my_venue(&app, &manager).await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().create().await;
+    let manager = app.user_with_role(&venue, Role::Manager).await.token;
     let data = mutate_ok(&app, &manager, CREATE_PROMOTER, promoter_input(&venue)).await;
     let promoter = &data["createPromoter"]["promoter"];
     assert_eq!(promoter["status"], "PENDING_APPROVAL");
@@ -456,17 +456,10 @@ async fn approving_a_promoter_twice_is_a_conflict() {
 
 #[tokio::test]
 async fn assigning_a_commission_rate_closes_the_previous_assignment() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
-    let venue = my_venue(&app, &owner).await;
-    let promoter = app
-        .query_ok(
-            &owner,
-            "query($id: ID!) { venue(id: $id) { promoters(first: 1) { edges { node { id } } } } }",
-            json!({ "id": venue }),
-        )
-        .await["venue"]["promoters"]["edges"][0]["node"]["id"]
-        .clone();
+    let app = TestApp::empty().await;
+    let venue = app.venue().create().await;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
+    let promoter = app.promoter(&venue).create().await;
     let percent = mutate_ok(
         &app,
         &owner,
@@ -555,10 +548,12 @@ async fn assigning_a_commission_rate_closes_the_previous_assignment() {
 
 #[tokio::test]
 async fn granting_and_revoking_access_takes_effect_on_the_next_request() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
-    let venue = my_venue(&app, &owner).await;
+    let app = TestApp::empty().await;
+    let (venue, elsewhere) = (app.venue().create().await, app.venue().create().await);
+    // The venue's only owner, and a manager of another venue.
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
+    let manager = app.user_with_role(&elsewhere, Role::Manager).await;
+    let (manager_email, manager) = (manager.email, manager.token);
     let manager_id = user_id(&app, &manager).await;
     let input = json!({ "venueId": venue, "userId": manager_id });
     let before = venue_ids(&app, &manager).await.len();
@@ -567,10 +562,7 @@ async fn granting_and_revoking_access_takes_effect_on_the_next_request() {
     grant["role"] = json!("COORDINATOR");
     let data = mutate_ok(&app, &owner, GRANT, grant.clone()).await;
     assert_eq!(data["grantVenueAccess"]["access"]["role"], "COORDINATOR");
-    assert_eq!(
-        data["grantVenueAccess"]["user"]["email"],
-        "manager@prima.demo"
-    );
+    assert_eq!(data["grantVenueAccess"]["user"]["email"], manager_email);
     assert_eq!(venue_ids(&app, &manager).await.len(), before + 1);
 
     let data = mutate_ok(&app, &owner, REVOKE, input.clone()).await;
@@ -597,10 +589,10 @@ async fn granting_and_revoking_access_takes_effect_on_the_next_request() {
 
 #[tokio::test]
 async fn guests_are_registered_unmasked_and_managed_by_role() {
-    let app = TestApp::demo(100).await;
-    let coordinator = app.login("coordinator@prima.demo").await;
-    let owner = app.login("owner@prima.demo").await;
-    let venue = my_venue(&app, &coordinator).await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().with_pricing(Pricing::default()).create().await;
+    let coordinator = app.user_with_role(&venue, Role::Coordinator).await.token;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
 
     let data = mutate_ok(&app, &coordinator, CREATE_GUEST, guest_input(&venue)).await;
     let guest = &data["createGuest"]["guest"];
@@ -626,14 +618,8 @@ async fn guests_are_registered_unmasked_and_managed_by_role() {
     );
 
     // A guest who booked at the coordinator's venue: preferences yes, status no.
-    let booked = app
-        .query_ok(
-            &coordinator,
-            "query($id: ID!) { venue(id: $id) { guests(first: 1) { edges { node { id } } } } }",
-            json!({ "id": venue }),
-        )
-        .await["venue"]["guests"]["edges"][0]["node"]["id"]
-        .clone();
+    let booked = app.guest(&venue).await;
+    app.booking(&venue, &booked).await;
     let data = mutate_ok(
         &app,
         &coordinator,

@@ -1,10 +1,10 @@
 //! The booking write path over HTTP (DOMAIN.md "Booking lifecycle", "Transactions",
 //! "Idempotency", "Access"): making, editing, confirming, cancelling, completing and
-//! marking no-shows, as the demo users. Allowed transitions write their ledger and history;
+//! marking no-shows, by users holding each role at venues the tests build. Allowed transitions write their ledger and history;
 //! anything else is refused with the documented code and changes nothing.
 
 use chrono::{Duration, SecondsFormat, Utc};
-use prima_tests::{TestApp, error_codes};
+use prima_tests::{Pricing, Role, TestApp, error_codes, eventually};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
@@ -50,38 +50,53 @@ fn at(from_now: Duration) -> String {
     (Utc::now() + from_now).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The demo venue that needs approval (new bookings start PENDING), seen by its venue ADMIN,
-/// with a guest of its own and an ACTIVE promoter paid a FLAT_RATE commission of 15.00 per
-/// booking, all made through the API.
+/// A venue that needs approval (new bookings start PENDING) and takes parties of 1 to 8,
+/// seen by its venue ADMIN, with a guest of its own and an ACTIVE promoter paid a FLAT_RATE
+/// commission of 15.00 per booking, all made through the API.
 struct World {
     app: TestApp,
-    /// `gm@prima.demo`, venue ADMIN of `venue`.
+    /// The venue ADMIN of `venue`.
     gm: String,
     venue: String,
     guest: String,
     promoter: String,
 }
 
+/// The world's prices: the demo's approval venue's (early-bird and repeat-customer
+/// discounts, parties of 1 to 8).
+fn pricing() -> Pricing {
+    Pricing {
+        non_prime_per_diner: "40.00",
+        non_prime_platform_fee: "0.12",
+        prime_base_for_2: "150.00",
+        prime_additional_per_person: "60.00",
+        prime_platform_fee: "0.13",
+        minimum_booking_amount: "50.00",
+        minimum_party_size: 1,
+        maximum_party_size: 8,
+        early_bird_discount: Some("0.05"),
+        repeat_customer_discount: Some("0.075"),
+        group_discount: None,
+    }
+}
+
 async fn world() -> World {
     // Behind a proxy that sets X-Forwarded-For, so the recorded client address can be checked.
-    let app = TestApp::demo_with(
-        100,
-        prima_server::config::ServeArgs {
-            login: prima_server::config::LoginArgs {
-                trust_forwarded_for: true,
-                ..Default::default()
-            },
+    let app = TestApp::empty_with(prima_server::config::ServeArgs {
+        login: prima_server::config::LoginArgs {
+            trust_forwarded_for: true,
             ..Default::default()
         },
-    )
+        ..Default::default()
+    })
     .await;
-    let gm = app.login("gm@prima.demo").await;
     let venue = app
-        .query_ok(&gm, "{ venues { edges { node { id } } } }", json!({}))
-        .await["venues"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .venue()
+        .requiring_approval()
+        .with_pricing(pricing())
+        .create()
+        .await;
+    let gm = app.user_with_role(&venue, Role::Admin).await.token;
     let guest = ok(
         &app,
         &gm,
@@ -357,14 +372,23 @@ async fn a_confirmed_booking_is_completed_or_marked_a_no_show_once_its_time_has_
         w.apply_ok("confirmBooking", json!({ "bookingId": booking["id"] }))
             .await;
     }
-    let wait = (soon - Utc::now() + Duration::milliseconds(300))
-        .to_std()
-        .unwrap_or_default();
-    tokio::time::sleep(wait).await;
-
-    let completed = w
-        .apply_ok("completeBooking", json!({ "bookingId": arrived["id"] }))
-        .await;
+    // Until the server's clock passes the booking time, completing is refused as too early
+    // (and writes nothing); then it goes through.
+    let completed = eventually(
+        "the booking time to pass",
+        std::time::Duration::from_secs(15),
+        async || {
+            let response = w
+                .apply("completeBooking", json!({ "bookingId": arrived["id"] }))
+                .await;
+            if response.get("errors").is_none() {
+                return Some(response["data"]["completeBooking"]["booking"].clone());
+            }
+            assert_conflict(&response, "before its booking time");
+            None
+        },
+    )
+    .await;
     assert_eq!(completed["status"], "COMPLETED");
     assert!(completed["completedAt"].is_string());
     let mut earned = vec![
@@ -497,18 +521,17 @@ async fn completing_a_pending_booking_is_a_conflict_and_changes_nothing() {
 
 #[tokio::test]
 async fn only_a_manager_or_above_confirms_and_other_venues_bookings_are_not_found() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
-    let coordinator = app.login("coordinator@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
+    let app = TestApp::empty().await;
     let venue = app
-        .query_ok(
-            &coordinator,
-            "{ venues { edges { node { id } } } }",
-            json!({}),
-        )
-        .await["venues"]["edges"][0]["node"]["id"]
-        .clone();
+        .venue()
+        .auto_confirming()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
+    let coordinator = app.user_with_role(&venue, Role::Coordinator).await.token;
+    let elsewhere = app.venue().with_pricing(Pricing::default()).create().await;
+    let manager = app.user_with_role(&elsewhere, Role::Manager).await.token;
     // The coordinator's venue auto-confirms; make it wait for approval instead.
     ok(
         &app,
@@ -669,7 +692,7 @@ async fn bad_booking_input_names_the_field_and_writes_nothing() {
     assert_eq!(w.bookings_count().await, before + 1);
 
     // A venue without pricing cannot take bookings.
-    let admin = w.app.login("admin@prima.demo").await;
+    let admin = w.app.admin().await.token.clone();
     let bare = ok(
         &w.app,
         &admin,
@@ -733,7 +756,7 @@ async fn an_idempotency_key_replays_the_first_booking_and_refuses_other_input() 
 
     // Keys belong to the user who sent them: the venue's manager using the same key makes
     // a booking of their own.
-    let manager = w.app.login("manager@prima.demo").await;
+    let manager = w.app.user_with_role(&w.venue, Role::Manager).await.token;
     let theirs =
         ok(&w.app, &manager, &create(BOOKING), input).await["createBooking"]["booking"].clone();
     assert_ne!(theirs["id"], first["id"]);

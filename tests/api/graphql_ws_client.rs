@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use prima_server::config::ServeArgs;
-use prima_tests::TestApp;
+use prima_tests::{Pricing, Role, TestApp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
@@ -143,16 +142,16 @@ fn url(app: &TestApp) -> String {
 #[tokio::test]
 async fn the_graphql_ws_client_receives_the_changes_of_a_booking() {
     node_ready().await;
-    let app = TestApp::demo_with(60, ServeArgs::default()).await;
-    let admin = app.login("admin@prima.demo").await;
-    let gm = app.login("gm@prima.demo").await;
+    let app = TestApp::empty().await;
     // gm's only venue; its bookings wait for approval.
     let venue = app
-        .query_ok(&gm, "{ venues { edges { node { id } } } }", json!({}))
-        .await["venues"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .venue()
+        .requiring_approval()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let admin = app.admin().await.token.clone();
+    let gm = app.user_with_role(&venue, Role::Admin).await.token;
 
     let mut child = subscribe_mjs(&[&url(&app), &gm, &venue, "2"]);
     // Its stderr: wait for `subscribed`, then keep the rest for failure messages.
@@ -189,9 +188,9 @@ async fn the_graphql_ws_client_receives_the_changes_of_a_booking() {
         }
         rest.join("\n")
     });
-    // The `subscribe` message is sent; give the server a moment to start the feed (a
+    // The `subscribe` message is sent; wait for the server to start the feed (a
     // subscription without `after` begins with the changes committed after it starts).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.subscribers_at_least(1).await;
 
     // A booking at gm's venue, made by the admin (PENDING), then confirmed by gm.
     let guest = app
@@ -264,7 +263,7 @@ async fn the_graphql_ws_client_receives_the_changes_of_a_booking() {
 #[tokio::test]
 async fn the_graphql_ws_client_is_refused_with_4403_without_a_valid_token() {
     node_ready().await;
-    let app = TestApp::demo(10).await;
+    let app = TestApp::empty().await;
     let url = url(&app);
     for args in [
         vec!["--unauthorized", &url, "not-a-token"],

@@ -133,6 +133,8 @@ async fn after_the_lockout_threshold_even_the_right_password_is_refused_until_it
         }
         assert_eq!(answer.code(), "THROTTLED", "{answer:?}");
         assert!(Instant::now() < deadline, "the lockout never ended");
+        // The poll interval: the lockout runs on the server's real clock and its passing in
+        // real time is what this test is about, so the test polls for it to end.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(

@@ -1,6 +1,6 @@
 //! `quoteBooking`: DOMAIN.md "Pricing a booking" through the API, writing nothing.
 
-use prima_tests::{TestApp, error_codes};
+use prima_tests::{Pricing, Role, TestApp, error_codes};
 use serde_json::{Value, json};
 
 const QUOTE: &str = r#"query($input: QuoteBookingInput!) { quoteBooking(input: $input) {
@@ -17,8 +17,9 @@ fn cents(value: &Value) -> i64 {
 
 #[tokio::test]
 async fn a_non_prime_quote_is_the_per_diner_price_plus_the_platform_fee() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().with_pricing(Pricing::default()).create().await;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
     let venue = app
         .query_ok(
             &owner,
@@ -62,9 +63,15 @@ async fn a_non_prime_quote_is_the_per_diner_price_plus_the_platform_fee() {
 
 #[tokio::test]
 async fn a_quote_refuses_bad_party_sizes_past_times_and_hidden_venues() {
-    let app = TestApp::demo(100).await;
-    let owner = app.login("owner@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
+    let app = TestApp::empty().await;
+    let (venue, managers) = (
+        app.venue().with_pricing(Pricing::default()).create().await,
+        app.venue().with_pricing(Pricing::default()).create().await,
+    );
+    let owner = app.user_with_role(&venue, Role::Owner).await;
+    app.grant(&owner, &managers, Role::Owner).await;
+    let owner = owner.token;
+    let manager = app.user_with_role(&managers, Role::Manager).await.token;
     let venues = app
         .query_ok(
             &owner,
@@ -72,7 +79,6 @@ async fn a_quote_refuses_bad_party_sizes_past_times_and_hidden_venues() {
             json!({}),
         )
         .await;
-    let venue = venues["venues"]["edges"][0]["node"]["id"].clone();
     let future = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     for (diners, time, field) in [

@@ -511,6 +511,7 @@ impl PrivateRedis {
             {
                 return PrivateRedis { child };
             }
+            // The poll interval of a wait for the port to accept (5 s at most).
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("redis-server did not start on port {port}");

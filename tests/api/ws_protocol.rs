@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use prima_server::config::{ServeArgs, WsArgs};
-use prima_tests::{Frame, TestApp};
+use prima_tests::{Frame, Pricing, Role, TestApp, User};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -141,25 +141,26 @@ impl Raw {
     }
 }
 
-/// The demo portfolio with these WebSocket limits.
+/// An empty server with these WebSocket limits.
 async fn app_with(ws: WsArgs) -> TestApp {
-    TestApp::demo_with(
-        10,
-        ServeArgs {
-            ws,
-            ..ServeArgs::default()
-        },
-    )
+    TestApp::empty_with(ServeArgs {
+        ws,
+        ..ServeArgs::default()
+    })
     .await
 }
 
-/// The only venue of `gm@prima.demo` (bookings there wait for approval).
-async fn gm_venue(app: &TestApp, gm: &str) -> String {
-    app.query_ok(gm, "{ venues { edges { node { id } } } }", json!({}))
-        .await["venues"]["edges"][0]["node"]["id"]
-        .as_str()
-        .expect("a venue id")
-        .to_owned()
+/// A venue whose bookings wait for approval, with prices, and its venue ADMIN ("gm"):
+/// `(admin token, gm, venue)`, the admin being the global ADMIN.
+async fn gm_world(app: &TestApp) -> (String, User, String) {
+    let venue = app
+        .venue()
+        .requiring_approval()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let gm = app.user_with_role(&venue, Role::Admin).await;
+    (app.admin().await.token.clone(), gm, venue)
 }
 
 /// A booking at `venue` for a new guest, made by the admin; its id.
@@ -315,7 +316,9 @@ async fn a_socket_that_sends_no_connection_init_in_time_is_closed_with_4408() {
         ..WsArgs::default()
     })
     .await;
-    let token = app.login("viewer@prima.demo").await;
+    let venue = app.venue().create().await;
+    let viewer = app.user_with_role(&venue, Role::Viewer).await;
+    let (email, token) = (viewer.email, viewer.token);
     // Acknowledged first, so that its own timeout would have passed when the other's has.
     let mut initialised = Raw::acknowledged(&app, &token).await;
     let mut ws = Raw::open(&app).await;
@@ -333,7 +336,7 @@ async fn a_socket_that_sends_no_connection_init_in_time_is_closed_with_4408() {
         .await;
     assert_eq!(
         initialised.expect_type("next").await["payload"]["data"]["me"]["user"]["email"],
-        "viewer@prima.demo"
+        email
     );
     initialised.expect_type("complete").await;
 }
@@ -376,10 +379,9 @@ async fn a_socket_without_the_graphql_transport_ws_subprotocol_is_closed_with_44
 
 #[tokio::test]
 async fn after_complete_the_id_is_free_again_and_nothing_more_is_sent_for_it() {
-    let app = TestApp::demo(10).await;
-    let admin = app.login("admin@prima.demo").await;
-    let gm = app.login("gm@prima.demo").await;
-    let venue = gm_venue(&app, &gm).await;
+    let app = TestApp::empty().await;
+    let (admin, gm, venue) = gm_world(&app).await;
+    let gm = gm.token;
     let mut ws = Raw::acknowledged(&app, &gm).await;
     let variables = json!({ "venues": [venue], "after": "0" });
     ws.subscribe("1", BOOKING_CHANGED, variables.clone()).await;
@@ -405,9 +407,8 @@ async fn one_operation_beyond_the_cap_of_a_socket_is_refused_and_the_socket_stay
         ..WsArgs::default()
     })
     .await;
-    let admin = app.login("admin@prima.demo").await;
-    let gm = app.login("gm@prima.demo").await;
-    let venue = gm_venue(&app, &gm).await;
+    let (admin, gm, venue) = gm_world(&app).await;
+    let gm = gm.token;
     let mut ws = Raw::acknowledged(&app, &gm).await;
     let venues = json!({ "venues": [venue], "after": "0" });
     ws.subscribe("a", BOOKING_CHANGED, venues.clone()).await;
@@ -446,8 +447,9 @@ async fn one_operation_beyond_the_cap_of_a_user_is_refused_across_their_sockets(
         ..WsArgs::default()
     })
     .await;
-    let gm = app.login("gm@prima.demo").await;
-    let viewer = app.login("viewer@prima.demo").await;
+    let (_, gm, venue) = gm_world(&app).await;
+    let (gm_email, gm) = (gm.email, gm.token);
+    let viewer = app.user_with_role(&venue, Role::Viewer).await.token;
     let mut first = Raw::acknowledged(&app, &gm).await;
     let mut second = Raw::acknowledged(&app, &gm).await;
     first.subscribe("1", BOOKING_CHANGED, json!({})).await;
@@ -478,10 +480,7 @@ async fn one_operation_beyond_the_cap_of_a_user_is_refused_across_their_sockets(
         .await;
     let answer = second.expect_type("next").await;
     assert_eq!(answer["id"], "q");
-    assert_eq!(
-        answer["payload"]["data"]["me"]["user"]["email"],
-        "gm@prima.demo"
-    );
+    assert_eq!(answer["payload"]["data"]["me"]["user"]["email"], gm_email);
     second.expect_type("complete").await;
 }
 
@@ -492,7 +491,9 @@ async fn a_message_over_the_size_limit_closes_the_socket_with_1009() {
         ..WsArgs::default()
     })
     .await;
-    let token = app.login("viewer@prima.demo").await;
+    let venue = app.venue().create().await;
+    let viewer = app.user_with_role(&venue, Role::Viewer).await;
+    let (email, token) = (viewer.email, viewer.token);
     let mut ws = Raw::acknowledged(&app, &token).await;
     // Just under the limit is fine.
     let query =
@@ -500,7 +501,7 @@ async fn a_message_over_the_size_limit_closes_the_socket_with_1009() {
     ws.subscribe("fits", &query(900), json!({})).await;
     assert_eq!(
         ws.expect_type("next").await["payload"]["data"]["me"]["user"]["email"],
-        "viewer@prima.demo"
+        email
     );
     ws.expect_type("complete").await;
     ws.subscribe("big", &query(2048), json!({})).await;
@@ -543,7 +544,8 @@ async fn the_server_pings_an_idle_socket_and_closes_it_when_nothing_answers() {
         ..WsArgs::default()
     })
     .await;
-    let token = app.login("viewer@prima.demo").await;
+    let venue = app.venue().create().await;
+    let token = app.user_with_role(&venue, Role::Viewer).await.token;
     let mut ws = Raw::acknowledged(&app, &token).await;
     // Answered, a ping is followed by another ping, not by a close.
     assert_eq!(ws.expect_type("ping").await, json!({ "type": "ping" }));
@@ -568,10 +570,8 @@ async fn the_server_pings_an_idle_socket_and_closes_it_when_nothing_answers() {
 
 #[tokio::test]
 async fn queries_and_mutations_run_over_the_socket_and_an_invalid_one_gets_an_error_message() {
-    let app = TestApp::demo(10).await;
-    let admin = app.login("admin@prima.demo").await;
-    let gm = app.login("gm@prima.demo").await;
-    let venue = gm_venue(&app, &gm).await;
+    let app = TestApp::empty().await;
+    let (admin, _gm, venue) = gm_world(&app).await;
     let mut ws = Raw::acknowledged(&app, &admin).await;
     ws.subscribe(
         "m",

@@ -10,7 +10,10 @@ use prima_server::app::Running;
 use prima_server::config::ServeArgs;
 use serde_json::{Value, json};
 
+pub use fixtures::{Pricing, PromoterBuilder, Role, User, VenueBuilder};
 pub use prima_service::testing::TestDb;
+
+mod fixtures;
 
 /// Every demo user's password.
 pub const PASSWORD: &str = prima_service::seed::DEMO_PASSWORD;
@@ -25,6 +28,8 @@ pub struct TestApp {
     pub args: ServeArgs,
     /// The database (dropped with the app).
     pub db: TestDb,
+    /// The global ADMIN who builds fixtures (see [`TestApp::admin`]).
+    admin: tokio::sync::OnceCell<User>,
 }
 
 /// A second server over the same database (and, with Redis, the same event channel): a
@@ -49,6 +54,11 @@ impl TestApp {
     pub async fn empty() -> TestApp {
         init_logs();
         Self::start(TestDb::new().await).await
+    }
+
+    /// A server over an empty, migrated database, with settings.
+    pub async fn empty_with(args: ServeArgs) -> TestApp {
+        Self::start_with(TestDb::new().await, args).await
     }
 
     /// A server over the demo portfolio with `bookings` bookings.
@@ -103,6 +113,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             args,
             db,
+            admin: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -126,6 +137,18 @@ impl TestApp {
     /// `http://127.0.0.1:port/path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until at least `n` subscriptions (event feeds) listen on this server, as its
+    /// `/metrics` counts them. A feed without `after` receives the changes committed after
+    /// it starts, so a test waits for this before making the change it expects.
+    pub async fn subscribers_at_least(&self, n: usize) {
+        eventually(
+            &format!("{n} live subscription(s) on the server"),
+            std::time::Duration::from_secs(10),
+            async || (subscribers(&self.url("/metrics")).await >= n).then_some(()),
+        )
+        .await
     }
 
     /// SQL statements the server's pool has executed so far.
@@ -289,6 +312,40 @@ impl Ws {
 
 fn ws_text(value: Value) -> tokio_tungstenite::tungstenite::Message {
     tokio_tungstenite::tungstenite::Message::Text(value.to_string().into())
+}
+
+/// Polls `probe` every 20 ms until it returns `Some`, and returns that; panics naming
+/// `what` when `timeout` passes first. The way a test waits for something to happen.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {timeout:?} for {what}, in vain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The `prima_subscribers` gauge of a `/metrics` page at `url`.
+pub async fn subscribers(url: &str) -> usize {
+    let page = reqwest::get(url)
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics page");
+    page.lines()
+        .find_map(|line| line.strip_prefix("prima_subscribers "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no prima_subscribers gauge in /metrics:\n{page}"))
 }
 
 /// The `extensions.code` of each error of a response, in order.

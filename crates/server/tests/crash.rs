@@ -15,6 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const SECRET: &str = "a-crash-test-secret-of-enough-length";
+const ADMIN: &str = "ops@prima.test";
+const PASSWORD: &str = "a-long-password";
 
 struct Replica {
     child: Child,
@@ -29,7 +31,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `prima serve` on a free port, ready when `/healthz` answers.
+/// Waits (10 s at most) until the replica at `addr` has a live subscription, as its
+/// `/metrics` counts them.
+async fn subscribed(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.lines().any(|line| line == "prima_subscribers 1") {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the subscription did not start on {addr} within 10 s:\n{page}"
+        );
+        // The poll interval of a wait for a condition, not a wait in itself.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `prima serve` on a free port, ready when `/healthz` answers (polled every 50 ms for
+/// 20 s).
 async fn serve(url: &str, hold: bool, channel: &str) -> Replica {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_prima"));
@@ -54,6 +80,7 @@ async fn serve(url: &str, hold: bool, channel: &str) -> Replica {
         {
             return Replica { child, addr };
         }
+        // The poll interval of the wait for `/healthz`, not a wait in itself.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("prima serve did not start on {addr}");
@@ -80,13 +107,30 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
     let url = test_db
         .url()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("prima.db").display()));
-    let seeded = std::process::Command::new(env!("CARGO_BIN_EXE_prima"))
-        .args(["seed", "--bookings", "60"])
-        .env("DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(seeded.status.success(), "{seeded:?}");
+    // Its world, as an operator makes it: the schema, then a global ADMIN.
+    let prima = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_prima"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "prima {args:?}: {output:?}");
+    };
+    prima(&["migrate"]);
+    prima(&[
+        "create-user",
+        "--email",
+        ADMIN,
+        "--password",
+        PASSWORD,
+        "--first-name",
+        "Ada",
+        "--last-name",
+        "Admin",
+        "--role",
+        "admin",
+    ]);
     let channel = format!("prima:test:{}", uuid::Uuid::new_v4());
 
     // Two replicas whose relays publish nothing: A will die, B has the subscriber.
@@ -95,8 +139,8 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
     let token = graphql(
         a.addr,
         None,
-        "mutation { login(email: \"admin@prima.demo\", password: \"prima-demo\") { token } }",
-        json!({}),
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+        json!({ "e": ADMIN, "p": PASSWORD }),
     )
     .await["login"]["token"]
         .as_str()
@@ -138,22 +182,30 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
         }
     };
 
-    // A booking through A commits (at the venue where bookings wait for approval); A's
-    // held relay publishes nothing.
-    let venues = graphql(
+    // A venue whose bookings wait for approval, with prices, made by the admin.
+    let venue = graphql(
         a.addr,
         Some(&token),
-        "{ venues(first: 10) { edges { node { id requireApproval } } } }",
-        json!({}),
+        "mutation($input: CreateVenueInput!) { createVenue(input: $input) { venue { id } } }",
+        json!({ "input": { "name": "Crash Kitchen", "type": "RESTAURANT", "tier": "HIGH_END",
+                           "addressStreet": "1 Test St", "addressCity": "Boston",
+                           "addressState": "MA", "addressZip": "02110", "addressCountry": "US",
+                           "timezone": "America/New_York", "currency": "USD",
+                           "capacitySeated": 60, "requireApproval": true, "status": "ACTIVE" } }),
+    )
+    .await["createVenue"]["venue"]["id"]
+        .clone();
+    graphql(
+        a.addr,
+        Some(&token),
+        "mutation($input: SetVenuePricingInput!) { setVenuePricing(input: $input) { pricing { id } } }",
+        json!({ "input": { "venueId": venue, "nonPrimePerDiner": "25.00",
+                           "nonPrimePlatformFeePercent": "0.10", "primeBaseFor2": "100.00",
+                           "primeAdditionalPerPerson": "40.00", "primePlatformFeePercent": "0.12",
+                           "minimumBookingAmount": "30.00", "minimumPartySize": 1,
+                           "maximumPartySize": 20 } }),
     )
     .await;
-    let venue = venues["venues"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|edge| edge["node"]["requireApproval"] == true)
-        .expect("the demo venue that needs approval")["node"]["id"]
-        .clone();
     let guest = graphql(
         a.addr,
         Some(&token),
@@ -163,7 +215,11 @@ async fn an_event_committed_by_a_killed_replica_is_delivered_after_its_restart()
     )
     .await["createGuest"]["guest"]["id"]
         .clone();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The subscription is live on B before the booking is made (a feed without `after`
+    // receives the changes committed after it starts).
+    subscribed(b.addr).await;
+
+    // A booking through A commits; A's held relay publishes nothing.
     let time = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
     let booking = graphql(
         a.addr,

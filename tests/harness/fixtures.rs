@@ -1,0 +1,411 @@
+//! Fixture builders: a test states the world it needs (a venue with pricing, a user with a
+//! role there, a guest, a promoter on a commission) instead of leaning on what the demo
+//! seed happens to hold. Everything is made as an operator and an admin would make it:
+//! users through `prima_service::users::create_user` (what `prima create-user` calls, the
+//! API has no sign-up), everything else through the public GraphQL API as a global ADMIN,
+//! so a fixture obeys the same validation and access rules as a client.
+//!
+//! ```ignore
+//! let app = TestApp::empty().await;
+//! let venue = app.venue().requiring_approval().with_pricing(Pricing::default()).create().await;
+//! let gm = app.user_with_role(&venue, Role::Admin).await;
+//! let guest = app.guest(&venue).await;
+//! let promoter = app.promoter(&venue).with_commission("FLAT_RATE", "15").create().await;
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prima_entity::enums::{UserRole, VenueRole};
+use serde_json::{Value, json};
+
+use crate::{PASSWORD, TestApp};
+
+/// A user's standing at one venue, as DOMAIN.md "Access" names the levels. `Viewer` is a
+/// global VIEWER holding a COORDINATOR row there (read-only whatever the row says), as the
+/// demo's viewer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Venue OWNER.
+    Owner,
+    /// Venue ADMIN.
+    Admin,
+    /// Venue MANAGER.
+    Manager,
+    /// Venue COORDINATOR.
+    Coordinator,
+    /// Read-only (global VIEWER).
+    Viewer,
+}
+
+impl Role {
+    /// The global role of a user made for this role (MANAGER for the venue-level roles, as
+    /// the demo's owner and managers have).
+    fn global(self) -> UserRole {
+        match self {
+            Role::Owner | Role::Admin | Role::Manager => UserRole::Manager,
+            Role::Coordinator => UserRole::Coordinator,
+            Role::Viewer => UserRole::Viewer,
+        }
+    }
+
+    /// The `VenueRole` value of the access row.
+    fn venue_role(self) -> &'static str {
+        match self {
+            Role::Owner => "OWNER",
+            Role::Admin => "ADMIN",
+            Role::Manager => "MANAGER",
+            Role::Coordinator | Role::Viewer => "COORDINATOR",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Coordinator => "coordinator",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+/// A user who can sign in, with a token from a real login.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The user's id.
+    pub id: String,
+    /// Their login email.
+    pub email: String,
+    /// A bearer token from `login`.
+    pub token: String,
+}
+
+/// A venue's prices (`setVenuePricing`), as decimal strings. The default is a plausible
+/// restaurant: 25.00 a diner off-peak, 100.00 for two at prime time, 10 % / 12 % platform
+/// fees, a 30.00 minimum, parties of 1 to 20, no discounts.
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    /// `nonPrimePerDiner`.
+    pub non_prime_per_diner: &'static str,
+    /// `nonPrimePlatformFeePercent` (a fraction).
+    pub non_prime_platform_fee: &'static str,
+    /// `primeBaseFor2`.
+    pub prime_base_for_2: &'static str,
+    /// `primeAdditionalPerPerson`.
+    pub prime_additional_per_person: &'static str,
+    /// `primePlatformFeePercent` (a fraction).
+    pub prime_platform_fee: &'static str,
+    /// `minimumBookingAmount`.
+    pub minimum_booking_amount: &'static str,
+    /// `minimumPartySize`.
+    pub minimum_party_size: i32,
+    /// `maximumPartySize`.
+    pub maximum_party_size: i32,
+    /// `earlyBirdDiscountPercent` (a fraction), if any.
+    pub early_bird_discount: Option<&'static str>,
+    /// `repeatCustomerDiscountPercent` (a fraction), if any.
+    pub repeat_customer_discount: Option<&'static str>,
+    /// `groupDiscountPercent` (a fraction), if any.
+    pub group_discount: Option<&'static str>,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Pricing {
+            non_prime_per_diner: "25.00",
+            non_prime_platform_fee: "0.10",
+            prime_base_for_2: "100.00",
+            prime_additional_per_person: "40.00",
+            prime_platform_fee: "0.12",
+            minimum_booking_amount: "30.00",
+            minimum_party_size: 1,
+            maximum_party_size: 20,
+            early_bird_discount: None,
+            repeat_customer_discount: None,
+            group_discount: None,
+        }
+    }
+}
+
+impl Pricing {
+    /// The `SetVenuePricingInput` for `venue`.
+    pub fn input(&self, venue: &str) -> Value {
+        json!({
+            "venueId": venue,
+            "nonPrimePerDiner": self.non_prime_per_diner,
+            "nonPrimePlatformFeePercent": self.non_prime_platform_fee,
+            "primeBaseFor2": self.prime_base_for_2,
+            "primeAdditionalPerPerson": self.prime_additional_per_person,
+            "primePlatformFeePercent": self.prime_platform_fee,
+            "minimumBookingAmount": self.minimum_booking_amount,
+            "minimumPartySize": self.minimum_party_size,
+            "maximumPartySize": self.maximum_party_size,
+            "earlyBirdDiscountPercent": self.early_bird_discount,
+            "repeatCustomerDiscountPercent": self.repeat_customer_discount,
+            "groupDiscountPercent": self.group_discount,
+        })
+    }
+}
+
+/// A venue to create: ACTIVE, bookings confirmed by hand, no pricing unless asked.
+#[must_use = "a builder does nothing until `create`"]
+pub struct VenueBuilder<'a> {
+    app: &'a TestApp,
+    name: String,
+    require_approval: bool,
+    auto_confirm: bool,
+    pricing: Option<Pricing>,
+}
+
+impl VenueBuilder<'_> {
+    /// Its name (default: "Venue n").
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+
+    /// New bookings wait for approval (`requireApproval`: they start PENDING).
+    pub fn requiring_approval(mut self) -> Self {
+        self.require_approval = true;
+        self
+    }
+
+    /// New bookings are confirmed at once (`autoConfirmBookings`).
+    pub fn auto_confirming(mut self) -> Self {
+        self.auto_confirm = true;
+        self
+    }
+
+    /// Prices in force from creation on (without them the venue cannot take bookings).
+    pub fn with_pricing(mut self, pricing: Pricing) -> Self {
+        self.pricing = Some(pricing);
+        self
+    }
+
+    /// Creates it (and its pricing) as the global ADMIN; returns its id.
+    pub async fn create(self) -> String {
+        let admin = self.app.admin().await;
+        let data = self
+            .app
+            .query_ok(
+                &admin.token,
+                "mutation($input: CreateVenueInput!) { createVenue(input: $input) { venue { id } } }",
+                json!({ "input": {
+                    "name": self.name,
+                    "type": "RESTAURANT",
+                    "tier": "HIGH_END",
+                    "addressStreet": "1 Test St",
+                    "addressCity": "Boston",
+                    "addressState": "MA",
+                    "addressZip": "02110",
+                    "addressCountry": "US",
+                    "timezone": "America/New_York",
+                    "currency": "USD",
+                    "capacitySeated": 60,
+                    "requireApproval": self.require_approval,
+                    "autoConfirmBookings": self.auto_confirm,
+                    "status": "ACTIVE",
+                } }),
+            )
+            .await;
+        let venue = data["createVenue"]["venue"]["id"]
+            .as_str()
+            .expect("the new venue's id")
+            .to_owned();
+        if let Some(pricing) = self.pricing {
+            self.app
+                .query_ok(
+                    &admin.token,
+                    "mutation($input: SetVenuePricingInput!) { setVenuePricing(input: $input) { pricing { id } } }",
+                    json!({ "input": pricing.input(&venue) }),
+                )
+                .await;
+        }
+        venue
+    }
+}
+
+/// A promoter to sign up at a venue: approved (ACTIVE) and on no commission unless asked.
+#[must_use = "a builder does nothing until `create`"]
+pub struct PromoterBuilder<'a> {
+    app: &'a TestApp,
+    venue: String,
+    approved: bool,
+    commission: Option<(String, String)>,
+}
+
+impl PromoterBuilder<'_> {
+    /// Left PENDING_APPROVAL.
+    pub fn pending(mut self) -> Self {
+        self.approved = false;
+        self
+    }
+
+    /// On a new STANDARD commission rate of the venue (`model` as `CommissionModel`, e.g.
+    /// `FLAT_RATE`, `value` a decimal string), assigned from now on.
+    pub fn with_commission(mut self, model: &str, value: &str) -> Self {
+        self.commission = Some((model.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Creates it (approval, rate and assignment included) as the global ADMIN; returns its
+    /// id.
+    pub async fn create(self) -> String {
+        let app = self.app;
+        let admin = app.admin().await;
+        let n = next();
+        let promoter = app
+            .query_ok(
+                &admin.token,
+                "mutation($input: CreatePromoterInput!) { createPromoter(input: $input) { promoter { id } } }",
+                json!({ "input": { "venueId": self.venue, "firstName": "Promoter",
+                                   "lastName": format!("Number {n}"),
+                                   "email": format!("promoter-{n}@prima.test") } }),
+            )
+            .await["createPromoter"]["promoter"]["id"]
+            .as_str()
+            .expect("the new promoter's id")
+            .to_owned();
+        if self.approved {
+            app.query_ok(
+                &admin.token,
+                "mutation($input: ApprovePromoterInput!) { approvePromoter(input: $input) { promoter { id } } }",
+                json!({ "input": { "promoterId": promoter } }),
+            )
+            .await;
+        }
+        if let Some((model, value)) = self.commission {
+            let rate = app
+                .query_ok(
+                    &admin.token,
+                    "mutation($input: CreateCommissionRateInput!) { createCommissionRate(input: $input) { commissionRate { id } } }",
+                    json!({ "input": { "venueId": self.venue, "tier": "STANDARD",
+                                       "model": model, "value": value } }),
+                )
+                .await["createCommissionRate"]["commissionRate"]["id"]
+                .clone();
+            app.query_ok(
+                &admin.token,
+                "mutation($input: AssignCommissionRateInput!) { assignCommissionRate(input: $input) { assignment { id } } }",
+                json!({ "input": { "promoterId": promoter, "commissionRateId": rate } }),
+            )
+            .await;
+        }
+        promoter
+    }
+}
+
+/// A number unique in this test process, for names and emails.
+fn next() -> u64 {
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+impl TestApp {
+    /// A global ADMIN of this app (made on first use), who builds the other fixtures.
+    pub async fn admin(&self) -> &User {
+        self.admin
+            .get_or_init(|| self.user(UserRole::Admin, "admin"))
+            .await
+    }
+
+    /// A venue to build: `app.venue().with_pricing(Pricing::default()).create().await`.
+    pub fn venue(&self) -> VenueBuilder<'_> {
+        VenueBuilder {
+            app: self,
+            name: format!("Venue {}", next()),
+            require_approval: false,
+            auto_confirm: false,
+            pricing: None,
+        }
+    }
+
+    /// A new user holding `role` at `venue` (granted by the global ADMIN), logged in.
+    pub async fn user_with_role(&self, venue: &str, role: Role) -> User {
+        let user = self.user(role.global(), role.word()).await;
+        self.grant(&user, venue, role).await;
+        user
+    }
+
+    /// Grants `user` `role` at `venue` as the global ADMIN (a user's second venue, say).
+    /// The role's global part is the user's own: a VIEWER stays read-only.
+    pub async fn grant(&self, user: &User, venue: &str, role: Role) {
+        let admin = self.admin().await;
+        self.query_ok(
+            &admin.token,
+            "mutation($input: GrantVenueAccessInput!) { grantVenueAccess(input: $input) { access { role } } }",
+            json!({ "input": { "venueId": venue, "userId": user.id, "role": role.venue_role() } }),
+        )
+        .await;
+    }
+
+    /// A guest registered at `venue` by the global ADMIN; returns its id.
+    pub async fn guest(&self, venue: &str) -> String {
+        let admin = self.admin().await;
+        let n = next();
+        self.query_ok(
+            &admin.token,
+            "mutation($input: CreateGuestInput!) { createGuest(input: $input) { guest { id } } }",
+            json!({ "input": { "venueId": venue, "firstName": "Guest",
+                               "lastName": format!("Number {n}"),
+                               "email": format!("guest-{n}@example.com") } }),
+        )
+        .await["createGuest"]["guest"]["id"]
+            .as_str()
+            .expect("the new guest's id")
+            .to_owned()
+    }
+
+    /// A promoter to build at `venue`: `app.promoter(&venue).with_commission(..).create()`.
+    pub fn promoter(&self, venue: &str) -> PromoterBuilder<'_> {
+        PromoterBuilder {
+            app: self,
+            venue: venue.to_owned(),
+            approved: true,
+            commission: None,
+        }
+    }
+
+    /// A NON_PRIME booking for two of `guest` at `venue` (which needs pricing), two days
+    /// ahead, made by the global ADMIN; returns its id.
+    pub async fn booking(&self, venue: &str, guest: &str) -> String {
+        let admin = self.admin().await;
+        let time = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+        self.query_ok(
+            &admin.token,
+            "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id } } }",
+            json!({ "input": { "venueId": venue, "guestId": guest, "type": "NON_PRIME",
+                               "diners": 2, "bookingTime": time } }),
+        )
+        .await["createBooking"]["booking"]["id"]
+            .as_str()
+            .expect("the new booking's id")
+            .to_owned()
+    }
+
+    /// A new ACTIVE user with the global `role` and no venue, logged in.
+    async fn user(&self, role: UserRole, word: &str) -> User {
+        let n = next();
+        let email = format!("{word}-{n}@prima.test");
+        let user = prima_service::users::create_user(
+            &self.db.db.conn,
+            &prima_service::auth::Hasher::new(prima_service::auth::HashLimits::for_machine()),
+            prima_service::users::NewUser {
+                email: email.clone(),
+                password: PASSWORD.to_owned(),
+                first_name: "Test".into(),
+                last_name: format!("{word} {n}"),
+                role,
+                venues: Vec::<(uuid::Uuid, VenueRole)>::new(),
+            },
+        )
+        .await
+        .expect("creating a fixture user");
+        let token = self.login(&email).await;
+        User {
+            id: user.id.to_string(),
+            email,
+            token,
+        }
+    }
+}
