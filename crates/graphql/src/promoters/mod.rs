@@ -2,6 +2,8 @@
 //! bookings, commission assignments, incentive progress and payouts. Visible to MANAGER or
 //! above at the promoter's venue (financial reads).
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PromoterStatus, PromoterTier};

@@ -1,5 +1,7 @@
 //! Guests: the `guest` query and the `Guest` type, masked per the caller's role.
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};

@@ -1,5 +1,7 @@
 //! Venues: the `venue` and `venues` queries and the `Venue` type with its nested lists.
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{VenueStatus, VenueTier, VenueType};

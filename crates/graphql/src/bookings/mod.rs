@@ -1,5 +1,7 @@
 //! Bookings: the `booking` query and the `Booking` type with its relations.
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingSource, BookingStatus, BookingType};
