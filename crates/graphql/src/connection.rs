@@ -178,43 +178,39 @@ macro_rules! nested_connection {
             pub page: $crate::connection::PageRequest,
         }
 
-        impl $crate::connection::PageQuery for $key {
-            type Node = $node;
-
-            async fn fetch(
-                &self,
-                db: &prima_service::db::Db,
-                actor: &prima_service::access::Actor,
-                parents: &[uuid::Uuid],
-            ) -> prima_service::Result<prima_service::paging::PagesOrDenied<$node>> {
-                let pages = $pages(
-                    &db.conn,
-                    actor,
-                    parents,
-                    $(self.$field,)*
-                    &self.page.page,
-                    self.page.with_total,
-                )
-                .await?;
-                Ok($crate::connection::IntoPages::into_pages(pages))
-            }
-        }
+        $crate::connection::nested_connection!(@fetch $key => $node, |key, db, actor, parents| {
+            $pages(
+                &db.conn,
+                actor,
+                parents,
+                $(key.$field,)*
+                &key.page.page,
+                key.page.with_total,
+            )
+        });
     };
     ($(#[$doc:meta])* $key:ident($query:ty) => $node:ty, $pages:path) => {
         $(#[$doc])*
         #[derive(PartialEq, Eq, Hash)]
         pub struct $key(pub $query);
 
+        $crate::connection::nested_connection!(@fetch $key => $node, |key, db, actor, parents| {
+            $pages(&db.conn, actor, parents, &key.0)
+        });
+    };
+    // The names of the call's inputs come from the arm above, so that its call can use them.
+    (@fetch $key:ident => $node:ty, |$this:ident, $db:ident, $actor:ident, $parents:ident| $call:block) => {
         impl $crate::connection::PageQuery for $key {
             type Node = $node;
 
             async fn fetch(
                 &self,
-                db: &prima_service::db::Db,
-                actor: &prima_service::access::Actor,
-                parents: &[uuid::Uuid],
+                $db: &prima_service::db::Db,
+                $actor: &prima_service::access::Actor,
+                $parents: &[uuid::Uuid],
             ) -> prima_service::Result<prima_service::paging::PagesOrDenied<$node>> {
-                let pages = $pages(&db.conn, actor, parents, &self.0).await?;
+                let $this = self;
+                let pages = $call.await?;
                 Ok($crate::connection::IntoPages::into_pages(pages))
             }
         }

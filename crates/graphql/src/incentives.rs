@@ -17,10 +17,10 @@ use rust_decimal::Decimal;
 use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
-use crate::loaders::{IncentiveId, VenueId};
+use crate::loaders::IncentiveId;
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// Hundredths of the measured unit as a decimal (`2000` is `20.00`).
 fn hundredths(units: i64) -> Decimal {
@@ -49,11 +49,7 @@ impl Incentive {
     }
     /// The venue running the programme.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// Display name.
     async fn name(&self) -> &str {

@@ -12,11 +12,11 @@ use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::ledger::Transaction;
-use crate::loaders::{PayoutId, TransactionId, UserId, VenueId};
+use crate::loaders::{PayoutId, TransactionId, UserId};
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
 use crate::users::User;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `Payout` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -49,11 +49,7 @@ impl Payout {
     }
     /// The venue that pays.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// The promoter paid.
     async fn promoter(&self, ctx: &Context<'_>) -> Result<Option<Promoter>> {

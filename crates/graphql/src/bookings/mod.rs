@@ -17,7 +17,7 @@ use crate::ledger::Transaction;
 use crate::loaders::{BookingId, GuestId, VenueId};
 use crate::promoters::Promoter;
 use crate::scalars::Money;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// A booking of a guest at a venue, with its fees locked in when it was made.
 #[derive(Clone)]
@@ -41,11 +41,7 @@ impl Booking {
     }
     /// The venue booked.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// The guest who booked; contact data masked for COORDINATOR and VIEWER.
     async fn guest(&self, ctx: &Context<'_>) -> Result<Guest> {

@@ -15,11 +15,11 @@ use rust_decimal::Decimal;
 use crate::bookings::currency_of;
 use crate::connection::nested_connection;
 use crate::context::{actor, loader};
-use crate::error::{ApiError, Result};
-use crate::loaders::{CommissionRateId, VenueId};
+use crate::error::Result;
+use crate::loaders::CommissionRateId;
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `CommissionRate` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -43,11 +43,7 @@ impl CommissionRate {
     }
     /// The venue that pays the commission.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// The promoter tier this rate applies to.
     async fn tier(&self) -> PromoterTier {

@@ -21,10 +21,10 @@ use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::incentives::IncentiveProgress;
-use crate::loaders::{PromoterId, VenueId};
+use crate::loaders::PromoterId;
 use crate::payouts::Payout;
 use crate::scalars::Money;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `Promoter` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -52,11 +52,7 @@ impl Promoter {
     }
     /// The promoter's primary venue.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// First name.
     async fn first_name(&self) -> &str {

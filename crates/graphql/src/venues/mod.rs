@@ -28,6 +28,16 @@ use crate::scalars::Money;
 #[derive(Clone)]
 pub struct Venue(pub venues::Model);
 
+/// A venue by id, through the request's dataloader; NOT_FOUND when it does not exist or
+/// the caller has no access to it.
+pub async fn venue_by_id(ctx: &Context<'_>, id: uuid::Uuid) -> Result<Venue> {
+    loader(ctx)?
+        .load_one(VenueId(id))
+        .await?
+        .map(Venue)
+        .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+}
+
 /// A postal address.
 #[derive(SimpleObject)]
 pub struct Address {
@@ -417,13 +427,7 @@ impl VenueQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The venue's id.")] id: ID,
     ) -> Result<Venue> {
-        let id = parse_id("id", &id)?;
-        let loader = loader(ctx)?;
-        loader
-            .load_one(VenueId(id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, parse_id("id", &id)?).await
     }
 
     /// The venues you can see, filtered and ordered.
