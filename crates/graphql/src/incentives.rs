@@ -9,22 +9,18 @@ use prima_entity::enums::{
     TargetComparison,
 };
 use prima_entity::{incentive_progress, incentives};
-use prima_service::access::{self, Actor};
-use prima_service::db::Db;
+use prima_service::access;
 use prima_service::incentives::Ranked;
 use prima_service::money;
-use prima_service::paging::PageArgs;
-use prima_service::paging::PagesOrDenied;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
-use crate::connection::{Conn, connection, page_args, wants_total};
+use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
-use crate::loaders::{IncentiveId, PageQuery, VenueId, all_ok};
+use crate::loaders::IncentiveId;
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
-use crate::venues::{Venue, load_page};
+use crate::venues::{Venue, venue_by_id};
 
 /// Hundredths of the measured unit as a decimal (`2000` is `20.00`).
 fn hundredths(units: i64) -> Decimal {
@@ -53,11 +49,7 @@ impl Incentive {
     }
     /// The venue running the programme.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// Display name.
     async fn name(&self) -> &str {
@@ -171,17 +163,14 @@ impl Incentive {
         #[graphql(desc = "Return the last n participants (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return participants before this cursor.")] before: Option<String>,
     ) -> Result<Conn<IncentiveProgress>> {
-        let query = Leaderboard {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-        };
-        Ok(connection(
-            load_page(ctx, self.0.id, query).await?,
-            |ranked| IncentiveProgress {
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, Leaderboard { page }, |ranked| {
+            IncentiveProgress {
                 row: ranked.progress,
                 rank: Some(ranked.rank),
-            },
-        ))
+            }
+        })
+        .await
     }
 }
 
@@ -265,77 +254,15 @@ impl IncentiveProgress {
     }
 }
 
-/// `Venue.incentives`: the venue's programmes, latest period first; FORBIDDEN below
-/// MANAGER.
-pub async fn venue_incentives(
-    ctx: &Context<'_>,
-    venue_id: Uuid,
-    page: PageArgs,
-) -> Result<Conn<Incentive>> {
-    let query = VenueIncentives {
-        page,
-        with_total: wants_total(ctx),
-    };
-    Ok(connection(
-        load_page(ctx, venue_id, query).await?,
-        Incentive,
-    ))
-}
-
-/// A venue's programmes.
-#[derive(PartialEq, Eq, Hash)]
-struct VenueIncentives {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for VenueIncentives {
-    type Node = incentives::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        prima_service::incentives::pages_by_venue(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await
-    }
-}
-
-/// A programme's leaderboard.
-#[derive(PartialEq, Eq, Hash)]
-struct Leaderboard {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for Leaderboard {
-    type Node = Ranked;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages = prima_service::incentives::leaderboard_pages(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(all_ok(pages))
-    }
-}
+nested_connection!(
+    /// `Venue.incentives`: the venue's programmes, latest period first; FORBIDDEN below
+    /// MANAGER.
+    VenueIncentives => incentives::Model, prima_service::incentives::pages_by_venue
+);
+nested_connection!(
+    /// A programme's leaderboard.
+    Leaderboard => Ranked, prima_service::incentives::leaderboard_pages
+);
 
 /// Incentive queries.
 #[derive(Default)]

@@ -13,11 +13,11 @@ use crate::bookings::Booking;
 use crate::context::loader;
 use crate::error::{ApiError, Result};
 use crate::incentives::Incentive;
-use crate::loaders::{BookingId, IncentiveId, PayoutId, TransactionId, TransactionsOf, VenueId};
+use crate::loaders::{BookingId, IncentiveId, PayoutId, TransactionId, TransactionsOf};
 use crate::payouts::Payout;
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `Transaction` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -49,11 +49,7 @@ impl Transaction {
     }
     /// The venue of the entry.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// What kind of entry this is.
     async fn r#type(&self) -> TransactionType {

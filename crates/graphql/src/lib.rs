@@ -2,12 +2,14 @@
 //! from the context, call one service function, and convert types. No SQL, no business
 //! rules and no permission checks live here; errors are converted once (`error`).
 //!
-//! One module per domain (`venues`, `bookings`, `guests`, `promoters`, `commissions`,
-//! `ledger`, `payouts`, `incentives`, `users`), merged into one schema, plus the writes
-//! (`admin`, `lifecycle` for bookings, `pricing` for quotes) and the live feeds
-//! (`subscriptions`).
+//! One module per domain, named as in `prima_service`, each holding that domain's types,
+//! its `XQuery` and, where it has writes, its `XMutation` with their inputs and payloads
+//! (in the domain folder's `mutation.rs`): `venues`, `access` (venue roles, granted and
+//! revoked), `guests`, `promoters`, `commissions`, `bookings`, `ledger`, `payouts`,
+//! `incentives`, `pricing` (quotes) and `users` (login, `me`). They are merged once, below;
+//! the live feeds are in `subscriptions`, the Relay connection plumbing in `connection`.
 
-pub mod admin;
+pub mod access;
 pub mod bookings;
 pub mod commissions;
 pub mod connection;
@@ -16,7 +18,6 @@ pub mod error;
 pub mod guests;
 pub mod incentives;
 pub mod ledger;
-pub mod lifecycle;
 pub mod limits;
 pub mod loaders;
 pub mod payouts;
@@ -44,12 +45,17 @@ pub struct Query(
     pricing::PricingQuery,
 );
 
+// The order of the parts is the order of the fields in the SDL (`schema.graphql`).
 /// Every mutation, merged.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     users::AuthMutation,
-    admin::AdminMutation,
-    lifecycle::BookingMutation,
+    venues::mutation::VenueMutation,
+    access::AccessMutation,
+    guests::mutation::GuestMutation,
+    promoters::mutation::PromoterMutation,
+    commissions::mutation::CommissionMutation,
+    bookings::mutation::BookingMutation,
 );
 
 /// The schema type the server mounts.

@@ -3,12 +3,10 @@
 //!
 //! One [`Loaders`] serves every key type. Each key type maps to one batch function of the
 //! service, which applies the caller's access in SQL (a loader never returns a row the
-//! caller could not get from a top-level query). Nested connections use [`PageOf`] keys:
-//! keys that share the same query arguments are paged for all their parents at once.
+//! caller could not get from a top-level query). Nested connections load through the same
+//! loader with the keys of [`crate::connection`].
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +14,6 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::db::Db;
-use prima_service::paging::Page;
-use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
 /// How long a loader waits, by default, for more keys before it runs its batch. Sibling
@@ -104,84 +100,6 @@ impl Loader<PricingOf> for Loaders {
             .map(|(id, row)| (PricingOf(id), row))
             .collect())
     }
-}
-
-/// A nested connection's query: how to page its rows for many parents at once.
-pub trait PageQuery: Send + Sync + Hash + Eq + 'static {
-    /// The row type.
-    type Node: Clone + Send + Sync + 'static;
-
-    /// One page per parent; a parent the caller may not list gets its own error.
-    fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> impl Future<Output = Result<PagesOrDenied<Self::Node>, Error>> + Send;
-}
-
-/// One parent's page of a nested connection.
-#[derive(Debug)]
-pub struct PageOf<Q> {
-    /// The parent's id.
-    pub parent: Uuid,
-    /// The connection's arguments, shared by the keys of one field.
-    pub query: Arc<Q>,
-}
-
-impl<Q> Clone for PageOf<Q> {
-    fn clone(&self) -> Self {
-        PageOf {
-            parent: self.parent,
-            query: self.query.clone(),
-        }
-    }
-}
-impl<Q: PartialEq> PartialEq for PageOf<Q> {
-    fn eq(&self, other: &Self) -> bool {
-        self.parent == other.parent && self.query == other.query
-    }
-}
-impl<Q: Eq> Eq for PageOf<Q> {}
-impl<Q: Hash> Hash for PageOf<Q> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.parent.hash(state);
-        self.query.hash(state);
-    }
-}
-
-impl<Q: PageQuery> Loader<PageOf<Q>> for Loaders {
-    type Value = Result<Page<Q::Node>, Error>;
-    type Error = Error;
-
-    async fn load(&self, keys: &[PageOf<Q>]) -> Result<HashMap<PageOf<Q>, Self::Value>, Error> {
-        let mut groups: HashMap<Arc<Q>, Vec<Uuid>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry(key.query.clone())
-                .or_default()
-                .push(key.parent);
-        }
-        let mut out = HashMap::with_capacity(keys.len());
-        for (query, parents) in groups {
-            let pages = query.fetch(&self.db, &self.actor, &parents).await?;
-            for (parent, page) in pages {
-                out.insert(
-                    PageOf {
-                        parent,
-                        query: query.clone(),
-                    },
-                    page,
-                );
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Wraps pages that need no per-parent permission check.
-pub fn all_ok<T>(pages: HashMap<Uuid, Page<T>>) -> HashMap<Uuid, Result<Page<T>, Error>> {
-    pages.into_iter().map(|(id, page)| (id, Ok(page))).collect()
 }
 
 by_id!(

@@ -5,21 +5,18 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PayoutMethod, PayoutStatus, TransactionType};
 use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
-use prima_service::access::{self, Actor};
-use prima_service::db::Db;
-use prima_service::paging::PageArgs;
-use prima_service::paging::PagesOrDenied;
+use prima_service::access;
 use uuid::Uuid;
 
-use crate::connection::{Conn, connection, page_args, wants_total};
+use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::ledger::Transaction;
-use crate::loaders::{PageQuery, PayoutId, TransactionId, UserId, VenueId};
+use crate::loaders::{PayoutId, TransactionId, UserId};
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
 use crate::users::User;
-use crate::venues::{Venue, load_page};
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `Payout` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -52,11 +49,7 @@ impl Payout {
     }
     /// The venue that pays.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// The promoter paid.
     async fn promoter(&self, ctx: &Context<'_>) -> Result<Option<Promoter>> {
@@ -142,16 +135,12 @@ impl Payout {
         #[graphql(desc = "Return the last n items (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return items before this cursor.")] before: Option<String>,
     ) -> Result<Conn<PayoutItem>> {
-        let query = PayoutRows::<payout_items::Model> {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-            rows: std::marker::PhantomData,
-        };
+        let page = PageRequest::of(ctx, first, after, last, before);
         let currency = &self.0.currency;
-        Ok(connection(
-            load_page(ctx, self.0.id, query).await?,
-            |item| PayoutItem(item, currency.clone()),
-        ))
+        nested(ctx, self.0.id, PayoutItems { page }, |item| {
+            PayoutItem(item, currency.clone())
+        })
+        .await
     }
     /// Holds on this payout, released ones included, oldest first. An active hold stops
     /// the payout from moving to PROCESSING.
@@ -163,16 +152,12 @@ impl Payout {
         #[graphql(desc = "Return the last n holds (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return holds before this cursor.")] before: Option<String>,
     ) -> Result<Conn<PayoutHold>> {
-        let query = PayoutRows::<payout_holds::Model> {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-            rows: std::marker::PhantomData,
-        };
+        let page = PageRequest::of(ctx, first, after, last, before);
         let currency = &self.0.currency;
-        Ok(connection(
-            load_page(ctx, self.0.id, query).await?,
-            |hold| PayoutHold(hold, currency.clone()),
-        ))
+        nested(ctx, self.0.id, PayoutHolds { page }, |hold| {
+            PayoutHold(hold, currency.clone())
+        })
+        .await
     }
     /// Every status change of this payout, oldest first.
     async fn audit(
@@ -185,60 +170,23 @@ impl Payout {
         #[graphql(desc = "Return the last n entries (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return entries before this cursor.")] before: Option<String>,
     ) -> Result<Conn<PayoutAuditEntry>> {
-        let query = PayoutRows::<payout_audit::Model> {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-            rows: std::marker::PhantomData,
-        };
-        Ok(connection(
-            load_page(ctx, self.0.id, query).await?,
-            PayoutAuditEntry,
-        ))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, PayoutAudit { page }, PayoutAuditEntry).await
     }
 }
 
-/// A page of a payout's items, holds or audit entries (`R` is the row type).
-struct PayoutRows<R> {
-    page: PageArgs,
-    with_total: bool,
-    rows: std::marker::PhantomData<fn() -> R>,
-}
-
-impl<R> PartialEq for PayoutRows<R> {
-    fn eq(&self, other: &Self) -> bool {
-        self.page == other.page && self.with_total == other.with_total
-    }
-}
-impl<R> Eq for PayoutRows<R> {}
-impl<R> std::hash::Hash for PayoutRows<R> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.page.hash(state);
-        self.with_total.hash(state);
-    }
-}
-
-/// How each row type of a payout is paged.
-macro_rules! payout_rows {
-    ($model:ty, $pages:path) => {
-        impl PageQuery for PayoutRows<$model> {
-            type Node = $model;
-
-            async fn fetch(
-                &self,
-                db: &Db,
-                actor: &Actor,
-                parents: &[Uuid],
-            ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-                let pages = $pages(&db.conn, actor, parents, &self.page, self.with_total).await?;
-                Ok(crate::loaders::all_ok(pages))
-            }
-        }
-    };
-}
-
-payout_rows!(payout_items::Model, prima_service::payouts::item_pages);
-payout_rows!(payout_holds::Model, prima_service::payouts::hold_pages);
-payout_rows!(payout_audit::Model, prima_service::payouts::audit_pages);
+nested_connection!(
+    /// A payout's items.
+    PayoutItems => payout_items::Model, prima_service::payouts::item_pages
+);
+nested_connection!(
+    /// A payout's holds.
+    PayoutHolds => payout_holds::Model, prima_service::payouts::hold_pages
+);
+nested_connection!(
+    /// A payout's audit entries.
+    PayoutAudit => payout_audit::Model, prima_service::payouts::audit_pages
+);
 
 /// The GraphQL `PayoutItem` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -352,45 +300,10 @@ impl PayoutAuditEntry {
     }
 }
 
-/// `Venue.payouts`: the venue's payouts, newest period first; FORBIDDEN below MANAGER.
-pub async fn venue_payouts(
-    ctx: &Context<'_>,
-    venue_id: Uuid,
-    page: PageArgs,
-) -> Result<Conn<Payout>> {
-    let query = VenuePayouts {
-        page,
-        with_total: wants_total(ctx),
-    };
-    Ok(connection(load_page(ctx, venue_id, query).await?, Payout))
-}
-
-/// A venue's payouts.
-#[derive(PartialEq, Eq, Hash)]
-struct VenuePayouts {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for VenuePayouts {
-    type Node = payouts::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        prima_service::payouts::pages_by_venue(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await
-    }
-}
+nested_connection!(
+    /// `Venue.payouts`: the venue's payouts, newest period first; FORBIDDEN below MANAGER.
+    VenuePayouts => payouts::Model, prima_service::payouts::pages_by_venue
+);
 
 /// Payout queries.
 #[derive(Default)]

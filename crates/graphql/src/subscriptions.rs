@@ -1,9 +1,11 @@
 //! Live feeds over graphql-transport-ws (`/graphql/ws`). Each subscription is one service
 //! call ([`prima_service::events::feed::feed`]), which replays from the outbox after a cursor,
 //! then follows the replica's event hub, and checks the subscriber's access for every event
-//! and again every few seconds; this layer only parses arguments and converts events.
+//! and again every few seconds. What a subscription delivers, and the capability it needs,
+//! come from the domain ([`prima_service::bookings::change_feed_filter`],
+//! [`prima_service::incentives::progress::progress_feed_filter`]); this layer only parses
+//! arguments and converts events.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, Subscription};
@@ -13,11 +15,8 @@ use prima_entity::enums::BookingStatus;
 use prima_entity::{bookings, incentive_progress};
 use prima_service::Error;
 use prima_service::access::Actor;
-use prima_service::access::Capability;
-use prima_service::events::feed::FeedFilter;
-use prima_service::events::outbox::{BOOKING_CHANGED, BookingAction};
+use prima_service::events::outbox::BookingAction;
 use prima_service::events::{self, Event};
-use prima_service::incentives::progress::PROGRESS_CHANGED;
 use prima_service::paging::PageArgs;
 use uuid::Uuid;
 
@@ -198,16 +197,8 @@ async fn progress_feed(
     let actor = subscriber(ctx)?;
     let id = parse_id("incentiveId", incentive_id)?;
     let db = &deps(ctx).db.conn;
-    let incentive = prima_service::incentives::get(db, &actor, id).await?;
+    let filter = prima_service::incentives::progress::progress_feed_filter(db, &actor, id).await?;
     let realtime = realtime(ctx)?;
-    let filter = FeedFilter {
-        topic: PROGRESS_CHANGED,
-        capability: Capability::ReadFinancial,
-        venues: Some(vec![incentive.venue_id]),
-        accept: Box::new(move |event: &Event| {
-            event.payload["incentiveId"].as_str() == Some(id.to_string().as_str())
-        }),
-    };
     let feed = events::feed::feed(
         db.clone(),
         realtime.hub.clone(),
@@ -256,19 +247,7 @@ impl Subscription {
             .map(|cursor| events::feed::parse_cursor(&cursor))
             .transpose()?;
         let realtime = realtime(ctx)?;
-        let statuses: Option<HashSet<BookingStatus>> = statuses.map(|s| s.into_iter().collect());
-        let filter = FeedFilter {
-            topic: BOOKING_CHANGED,
-            capability: Capability::Read,
-            venues,
-            accept: Box::new(move |event: &Event| match &statuses {
-                None => true,
-                Some(wanted) => serde_json::from_value::<BookingStatus>(
-                    event.payload["booking"]["status"].clone(),
-                )
-                .is_ok_and(|status| wanted.contains(&status)),
-            }),
-        };
+        let filter = prima_service::bookings::change_feed_filter(venues, statuses);
         let feed = events::feed::feed(
             deps(ctx).db.conn.clone(),
             realtime.hub.clone(),

@@ -2,14 +2,13 @@
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use prima_entity::enums::{UserRole, UserStatus, VenueRole};
-use prima_entity::{user_venue_access, users};
+use prima_entity::enums::{UserRole, UserStatus};
+use prima_entity::users;
 use prima_service::users::Me;
 
-use crate::context::{actor, client_info, deps, loader};
+use crate::access::VenueAccess;
+use crate::context::{actor, client_info, deps};
 use crate::error::{Result, retry_after_header};
-use crate::loaders::VenueId;
-use crate::venues::Venue;
 
 /// A person who uses the dashboard.
 #[derive(Clone)]
@@ -61,30 +60,6 @@ impl User {
     /// When the user was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
-    }
-}
-
-/// A user's role at one venue.
-#[derive(Clone)]
-pub struct VenueAccess(pub user_venue_access::Model);
-
-/// A user's role at one venue.
-#[Object]
-impl VenueAccess {
-    /// The venue.
-    async fn venue(&self, ctx: &Context<'_>) -> Result<Option<Venue>> {
-        Ok(loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue))
-    }
-    /// The role held there.
-    async fn role(&self) -> VenueRole {
-        self.0.role
-    }
-    /// When it was granted.
-    async fn granted_at(&self) -> DateTime<Utc> {
-        self.0.granted_at
     }
 }
 

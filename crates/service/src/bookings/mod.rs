@@ -361,3 +361,28 @@ pub async fn history_pages(
         paging::fetch_pages(db, inner, booking_ids, &HISTORY_SORT, &window, with_total).await?;
     Ok(paging::pages_for(booking_ids, pages, &window, with_total))
 }
+
+/// What a `bookingChanged` subscriber receives: the booking changes
+/// ([`BOOKING_CHANGED`](crate::events::outbox::BOOKING_CHANGED)) of the venues asked for
+/// (every venue the subscriber can read when `None`), at venues where they may read
+/// bookings, and, when `statuses` is given, only those that left the booking in one of
+/// them. The feed applies it ([`crate::events::feed::feed`]).
+pub fn change_feed_filter(
+    venues: Option<Vec<Uuid>>,
+    statuses: Option<Vec<BookingStatus>>,
+) -> crate::events::feed::FeedFilter {
+    let statuses: Option<std::collections::HashSet<BookingStatus>> =
+        statuses.map(|s| s.into_iter().collect());
+    crate::events::feed::FeedFilter {
+        topic: crate::events::outbox::BOOKING_CHANGED,
+        capability: crate::access::Capability::Read,
+        venues,
+        accept: Box::new(move |event: &crate::events::Event| match &statuses {
+            None => true,
+            Some(wanted) => {
+                serde_json::from_value::<BookingStatus>(event.payload["booking"]["status"].clone())
+                    .is_ok_and(|status| wanted.contains(&status))
+            }
+        }),
+    }
+}

@@ -270,6 +270,26 @@ async fn update(
     Ok(())
 }
 
+/// What a subscriber to one programme's progress (and its leaderboard) receives: the
+/// [`PROGRESS_CHANGED`] events of that programme, for a subscriber with financial reads at
+/// its venue. NOT_FOUND when the programme does not exist or the caller cannot see it. The
+/// feed applies it ([`crate::events::feed::feed`]).
+pub async fn progress_feed_filter(
+    db: &impl ConnectionTrait,
+    actor: &crate::access::Actor,
+    incentive_id: Uuid,
+) -> Result<crate::events::feed::FeedFilter> {
+    let incentive = super::get(db, actor, incentive_id).await?;
+    Ok(crate::events::feed::FeedFilter {
+        topic: PROGRESS_CHANGED,
+        capability: crate::access::Capability::ReadFinancial,
+        venues: Some(vec![incentive.venue_id]),
+        accept: Box::new(move |event: &crate::events::Event| {
+            event.payload["incentiveId"].as_str() == Some(incentive_id.to_string().as_str())
+        }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -2,26 +2,24 @@
 //! `CommissionAssignment` type (a promoter's rate over a period). Visible to MANAGER or
 //! above at the venue (financial reads).
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{CommissionModel, PromoterTier};
 use prima_entity::{commission_assignments, commission_rates};
-use prima_service::access::{self, Actor};
-use prima_service::db::Db;
+use prima_service::access;
 use prima_service::money;
-use prima_service::paging::PageArgs;
-use prima_service::paging::PagesOrDenied;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use crate::bookings::currency_of;
-use crate::connection::{Conn, connection, wants_total};
+use crate::connection::nested_connection;
 use crate::context::{actor, loader};
-use crate::error::{ApiError, Result};
-use crate::loaders::{CommissionRateId, PageQuery, VenueId};
+use crate::error::Result;
+use crate::loaders::CommissionRateId;
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
-use crate::venues::{Venue, load_page};
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `CommissionRate` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -45,11 +43,7 @@ impl CommissionRate {
     }
     /// The venue that pays the commission.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// The promoter tier this rate applies to.
     async fn tier(&self) -> PromoterTier {
@@ -178,50 +172,11 @@ impl CommissionAssignment {
     }
 }
 
-/// `Venue.commissionRates`: the venue's rates, newest `effectiveFrom` first; FORBIDDEN
-/// below MANAGER.
-pub async fn venue_rates(
-    ctx: &Context<'_>,
-    venue_id: Uuid,
-    active_only: bool,
-    page: PageArgs,
-) -> Result<Conn<CommissionRate>> {
-    let query = VenueRates {
-        active_only,
-        page,
-        with_total: wants_total(ctx),
-    };
-    Ok(connection(
-        load_page(ctx, venue_id, query).await?,
-        CommissionRate,
-    ))
-}
-
-/// A venue's commission rates.
-#[derive(PartialEq, Eq, Hash)]
-struct VenueRates {
-    active_only: bool,
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for VenueRates {
-    type Node = commission_rates::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        prima_service::commissions::rate_pages_by_venue(
-            &db.conn,
-            actor,
-            parents,
-            self.active_only,
-            &self.page,
-            self.with_total,
-        )
-        .await
-    }
-}
+nested_connection!(
+    /// `Venue.commissionRates`: the venue's rates, newest `effectiveFrom` first; FORBIDDEN
+    /// below MANAGER.
+    VenueRates {
+        /// Only rates that are active.
+        active_only: bool,
+    } => commission_rates::Model, prima_service::commissions::rate_pages_by_venue
+);

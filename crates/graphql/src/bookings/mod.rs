@@ -1,25 +1,23 @@
 //! Bookings: the `booking` query and the `Booking` type with its relations.
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingSource, BookingStatus, BookingType};
 use prima_entity::{booking_history, bookings};
-use prima_service::access::Actor;
 use prima_service::bookings::{BookingFilter, BookingOrder, BookingQuery};
-use prima_service::db::Db;
-use prima_service::paging::PageArgs;
-use prima_service::paging::PagesOrDenied;
 use uuid::Uuid;
 
-use crate::connection::{Conn, wants_total};
+use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::guests::Guest;
 use crate::ledger::Transaction;
-use crate::loaders::{self, BookingId, GuestId, PageQuery, VenueId};
+use crate::loaders::{BookingId, GuestId, VenueId};
 use crate::promoters::Promoter;
 use crate::scalars::Money;
-use crate::venues::Venue;
+use crate::venues::{Venue, venue_by_id};
 
 /// A booking of a guest at a venue, with its fees locked in when it was made.
 #[derive(Clone)]
@@ -43,11 +41,7 @@ impl Booking {
     }
     /// The venue booked.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// The guest who booked; contact data masked for COORDINATOR and VIEWER.
     async fn guest(&self, ctx: &Context<'_>) -> Result<Guest> {
@@ -80,14 +74,8 @@ impl Booking {
         #[graphql(desc = "Return the last n entries (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return entries before this cursor.")] before: Option<String>,
     ) -> Result<Conn<BookingHistoryEntry>> {
-        let query = BookingHistory {
-            page: crate::connection::page_args(first, after, last, before),
-            with_total: crate::connection::wants_total(ctx),
-        };
-        Ok(crate::connection::connection(
-            crate::venues::load_page(ctx, self.0.id, query).await?,
-            BookingHistoryEntry,
-        ))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, BookingHistory { page }, BookingHistoryEntry).await
     }
     /// Number of diners (1 to 50).
     async fn diners(&self) -> i32 {
@@ -274,10 +262,9 @@ pub struct BookingOrderInput {
 
 /// Converts a booking list's arguments into a service query.
 pub(crate) fn booking_query(
-    ctx: &Context<'_>,
     filter: Option<BookingFilterInput>,
     order: Option<BookingOrderInput>,
-    page: PageArgs,
+    page: PageRequest,
 ) -> Result<BookingQuery> {
     let filter = filter.unwrap_or_default();
     let order = order.unwrap_or_default();
@@ -303,67 +290,23 @@ pub(crate) fn booking_query(
             (BookingOrderField::CreatedAt, OrderDirection::Asc) => BookingOrder::CreatedAtAsc,
             (BookingOrderField::CreatedAt, OrderDirection::Desc) => BookingOrder::CreatedAtDesc,
         },
-        page,
-        with_total: wants_total(ctx),
+        page: page.page,
+        with_total: page.with_total,
     })
 }
 
-/// A venue's bookings.
-#[derive(PartialEq, Eq, Hash)]
-pub struct VenueBookings(pub BookingQuery);
-
-impl PageQuery for VenueBookings {
-    type Node = bookings::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages =
-            prima_service::bookings::pages_by_venue(&db.conn, actor, parents, &self.0).await?;
-        Ok(loaders::all_ok(pages))
-    }
-}
-
-/// A promoter's bookings (at venues the caller can see).
-#[derive(PartialEq, Eq, Hash)]
-pub struct PromoterBookings(pub BookingQuery);
-
-impl PageQuery for PromoterBookings {
-    type Node = bookings::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages =
-            prima_service::bookings::pages_by_promoter(&db.conn, actor, parents, &self.0).await?;
-        Ok(loaders::all_ok(pages))
-    }
-}
-
-/// A guest's bookings (at venues the caller can see).
-#[derive(PartialEq, Eq, Hash)]
-pub struct GuestBookings(pub BookingQuery);
-
-impl PageQuery for GuestBookings {
-    type Node = bookings::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages =
-            prima_service::bookings::pages_by_guest(&db.conn, actor, parents, &self.0).await?;
-        Ok(loaders::all_ok(pages))
-    }
-}
+nested_connection!(
+    /// A venue's bookings.
+    VenueBookings(BookingQuery) => bookings::Model, prima_service::bookings::pages_by_venue
+);
+nested_connection!(
+    /// A promoter's bookings (at venues the caller can see).
+    PromoterBookings(BookingQuery) => bookings::Model, prima_service::bookings::pages_by_promoter
+);
+nested_connection!(
+    /// A guest's bookings (at venues the caller can see).
+    GuestBookings(BookingQuery) => bookings::Model, prima_service::bookings::pages_by_guest
+);
 
 /// Booking queries.
 #[derive(Default)]
@@ -387,30 +330,7 @@ impl BookingQueryRoot {
     }
 }
 
-/// A page of a booking's history.
-#[derive(PartialEq, Eq, Hash)]
-struct BookingHistory {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for BookingHistory {
-    type Node = booking_history::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages = prima_service::bookings::history_pages(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(loaders::all_ok(pages))
-    }
-}
+nested_connection!(
+    /// A page of a booking's history.
+    BookingHistory => booking_history::Model, prima_service::bookings::history_pages
+);

@@ -2,15 +2,14 @@
 //! bookings, commission assignments, incentive progress and payouts. Visible to MANAGER or
 //! above at the promoter's venue (financial reads).
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PromoterStatus, PromoterTier};
 use prima_entity::{commission_assignments, incentive_progress, payouts, promoters};
-use prima_service::access::{self, Actor};
-use prima_service::db::Db;
+use prima_service::access;
 use prima_service::money;
-use prima_service::paging::PageArgs;
-use prima_service::paging::PagesOrDenied;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -18,14 +17,14 @@ use crate::bookings::{
     Booking, BookingFilterInput, BookingOrderInput, PromoterBookings, booking_query, currency_of,
 };
 use crate::commissions::CommissionAssignment;
-use crate::connection::{Conn, connection, page_args, wants_total};
+use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::incentives::IncentiveProgress;
-use crate::loaders::{PageQuery, PromoterId, VenueId, all_ok};
+use crate::loaders::PromoterId;
 use crate::payouts::Payout;
 use crate::scalars::Money;
-use crate::venues::{Venue, load_page};
+use crate::venues::{Venue, venue_by_id};
 
 /// The GraphQL `Promoter` type; its schema description is on the `#[Object]` impl.
 #[derive(Clone)]
@@ -53,11 +52,7 @@ impl Promoter {
     }
     /// The promoter's primary venue.
     async fn venue(&self, ctx: &Context<'_>) -> Result<Venue> {
-        loader(ctx)?
-            .load_one(VenueId(self.0.venue_id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, self.0.venue_id).await
     }
     /// First name.
     async fn first_name(&self) -> &str {
@@ -172,13 +167,9 @@ impl Promoter {
         #[graphql(desc = "Return the last n bookings (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return bookings before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Booking>> {
-        let query = PromoterBookings(booking_query(
-            ctx,
-            filter,
-            order_by,
-            page_args(first, after, last, before),
-        )?);
-        Ok(connection(load_page(ctx, self.0.id, query).await?, Booking))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        let query = PromoterBookings(booking_query(filter, order_by, page)?);
+        nested(ctx, self.0.id, query, Booking).await
     }
 
     /// The promoter's commission assignments (which rate applied when), newest
@@ -192,14 +183,14 @@ impl Promoter {
         #[graphql(desc = "Return the last n assignments (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return assignments before this cursor.")] before: Option<String>,
     ) -> Result<Conn<CommissionAssignment>> {
-        let query = PromoterAssignments {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-        };
-        Ok(connection(
-            load_page(ctx, self.0.id, query).await?,
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(
+            ctx,
+            self.0.id,
+            PromoterAssignments { page },
             CommissionAssignment,
-        ))
+        )
+        .await
     }
 
     /// The promoter's progress in each incentive programme they take part in, newest
@@ -212,13 +203,11 @@ impl Promoter {
         #[graphql(desc = "Return the last n rows (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return rows before this cursor.")] before: Option<String>,
     ) -> Result<Conn<IncentiveProgress>> {
-        let query = PromoterProgress {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-        };
-        Ok(connection(load_page(ctx, self.0.id, query).await?, |row| {
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, PromoterProgress { page }, |row| {
             IncentiveProgress { row, rank: None }
-        }))
+        })
+        .await
     }
 
     /// Payouts to this promoter, newest period first.
@@ -232,11 +221,8 @@ impl Promoter {
         #[graphql(desc = "Return the last n payouts (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return payouts before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Payout>> {
-        let query = PromoterPayouts {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-        };
-        Ok(connection(load_page(ctx, self.0.id, query).await?, Payout))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, PromoterPayouts { page }, Payout).await
     }
 }
 
@@ -246,130 +232,25 @@ pub async fn promoter_by_id(ctx: &Context<'_>, id: Uuid) -> Result<Option<Promot
     Ok(loader(ctx)?.load_one(PromoterId(id)).await?.map(Promoter))
 }
 
-/// `Venue.promoters`: the venue's promoters by last name, first name, id; FORBIDDEN
-/// below MANAGER.
-pub async fn venue_promoters(
-    ctx: &Context<'_>,
-    venue_id: Uuid,
-    page: PageArgs,
-) -> Result<Conn<Promoter>> {
-    let query = VenuePromoters {
-        page,
-        with_total: wants_total(ctx),
-    };
-    Ok(connection(load_page(ctx, venue_id, query).await?, Promoter))
-}
-
-/// A venue's promoters.
-#[derive(PartialEq, Eq, Hash)]
-struct VenuePromoters {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for VenuePromoters {
-    type Node = promoters::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        prima_service::promoters::pages_by_venue(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await
-    }
-}
-
-/// A promoter's commission assignments.
-#[derive(PartialEq, Eq, Hash)]
-struct PromoterAssignments {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for PromoterAssignments {
-    type Node = commission_assignments::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages = prima_service::commissions::assignment_pages_by_promoter(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(all_ok(pages))
-    }
-}
-
-/// A promoter's incentive progress rows.
-#[derive(PartialEq, Eq, Hash)]
-struct PromoterProgress {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for PromoterProgress {
-    type Node = incentive_progress::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages = prima_service::incentives::progress_pages_by_promoter(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(all_ok(pages))
-    }
-}
-
-/// A promoter's payouts.
-#[derive(PartialEq, Eq, Hash)]
-struct PromoterPayouts {
-    page: PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for PromoterPayouts {
-    type Node = payouts::Model;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages = prima_service::payouts::pages_by_promoter(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(all_ok(pages))
-    }
-}
+nested_connection!(
+    /// `Venue.promoters`: the venue's promoters by last name, first name, id; FORBIDDEN
+    /// below MANAGER.
+    VenuePromoters => promoters::Model, prima_service::promoters::pages_by_venue
+);
+nested_connection!(
+    /// A promoter's commission assignments.
+    PromoterAssignments => commission_assignments::Model,
+    prima_service::commissions::assignment_pages_by_promoter
+);
+nested_connection!(
+    /// A promoter's incentive progress rows.
+    PromoterProgress => incentive_progress::Model,
+    prima_service::incentives::progress_pages_by_promoter
+);
+nested_connection!(
+    /// A promoter's payouts.
+    PromoterPayouts => payouts::Model, prima_service::payouts::pages_by_promoter
+);
 
 /// Promoter queries.
 #[derive(Default)]

@@ -1,22 +1,20 @@
 //! Guests: the `guest` query and the `Guest` type, masked per the caller's role.
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
-use prima_service::access::Actor;
-use prima_service::db::Db;
 use prima_service::guests::{GuestFigures, GuestView};
-use prima_service::paging::PageArgs;
-use prima_service::paging::PagesOrDenied;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
-use crate::bookings::{Booking, BookingFilterInput, BookingOrderInput, GuestBookings};
-use crate::connection::{Conn, connection, page_args};
+use crate::bookings::{
+    Booking, BookingFilterInput, BookingOrderInput, GuestBookings, booking_query,
+};
+use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::loader;
 use crate::error::{ApiError, Result, parse_id};
-use crate::loaders::{GuestFiguresOf, GuestId, PageQuery};
-use crate::venues::load_page;
+use crate::loaders::{GuestFiguresOf, GuestId};
 
 /// A guest who books at the portfolio's venues. Last name, email and phone are masked
 /// (`J***`, `j***@example.com`) unless you are MANAGER or above where they booked.
@@ -163,48 +161,16 @@ impl Guest {
         #[graphql(desc = "Return the last n bookings (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return bookings before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Booking>> {
-        let query = GuestBookings(crate::bookings::booking_query(
-            ctx,
-            filter,
-            order_by,
-            page_args(first, after, last, before),
-        )?);
-        Ok(connection(
-            load_page(ctx, self.0.guest.id, query).await?,
-            Booking,
-        ))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        let query = GuestBookings(booking_query(filter, order_by, page)?);
+        nested(ctx, self.0.guest.id, query, Booking).await
     }
 }
 
-/// The guests who booked at a venue.
-#[derive(PartialEq, Eq, Hash)]
-pub struct VenueGuests {
-    /// Which page.
-    pub page: PageArgs,
-    /// Count them too.
-    pub with_total: bool,
-}
-
-impl PageQuery for VenueGuests {
-    type Node = GuestView;
-
-    async fn fetch(
-        &self,
-        db: &Db,
-        actor: &Actor,
-        parents: &[Uuid],
-    ) -> prima_service::Result<PagesOrDenied<Self::Node>> {
-        let pages = prima_service::guests::pages_by_venue(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(crate::loaders::all_ok(pages))
-    }
-}
+nested_connection!(
+    /// The guests who booked at a venue.
+    VenueGuests => GuestView, prima_service::guests::pages_by_venue
+);
 
 /// Guest queries.
 #[derive(Default)]

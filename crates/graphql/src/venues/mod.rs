@@ -1,5 +1,7 @@
 //! Venues: the `venue` and `venues` queries and the `Venue` type with its nested lists.
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{VenueStatus, VenueTier, VenueType};
@@ -8,21 +10,33 @@ use prima_service::money;
 use prima_service::venues::{VenueFilter, VenueOrder};
 use rust_decimal::Decimal;
 
-use crate::bookings::{Booking, BookingFilterInput, BookingOrderInput, VenueBookings};
-use crate::commissions::CommissionRate;
-use crate::connection::{Conn, connection, page_args, wants_total};
+use crate::bookings::{
+    Booking, BookingFilterInput, BookingOrderInput, VenueBookings, booking_query,
+};
+use crate::commissions::{CommissionRate, VenueRates};
+use crate::connection::{Conn, PageRequest, connection, nested, nested_connection};
 use crate::context::{actor, deps, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::guests::{Guest, VenueGuests};
-use crate::incentives::Incentive;
-use crate::loaders::{PageOf, PageQuery, PricingOf, VenueId};
-use crate::payouts::Payout;
-use crate::promoters::Promoter;
+use crate::incentives::{Incentive, VenueIncentives};
+use crate::loaders::{PricingOf, VenueId};
+use crate::payouts::{Payout, VenuePayouts};
+use crate::promoters::{Promoter, VenuePromoters};
 use crate::scalars::Money;
 
 /// A venue of the portfolio: a restaurant, bar, hotel, event space, cafe or other.
 #[derive(Clone)]
 pub struct Venue(pub venues::Model);
+
+/// A venue by id, through the request's dataloader; NOT_FOUND when it does not exist or
+/// the caller has no access to it.
+pub async fn venue_by_id(ctx: &Context<'_>, id: uuid::Uuid) -> Result<Venue> {
+    loader(ctx)?
+        .load_one(VenueId(id))
+        .await?
+        .map(Venue)
+        .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+}
 
 /// A postal address.
 #[derive(SimpleObject)]
@@ -185,13 +199,12 @@ impl Venue {
         #[graphql(desc = "Return the last n rows (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return rows before this cursor.")] before: Option<String>,
     ) -> Result<Conn<VenuePricing>> {
-        let query = VenuePricingHistory {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-        };
-        let currency = self.0.currency.clone();
-        let page = load_page(ctx, self.0.id, query).await?;
-        Ok(connection(page, |row| VenuePricing(row, currency.clone())))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        let currency = &self.0.currency;
+        nested(ctx, self.0.id, VenuePricingHistory { page }, |row| {
+            VenuePricing(row, currency.clone())
+        })
+        .await
     }
 
     /// Bookings at this venue, filtered and ordered in SQL.
@@ -210,13 +223,9 @@ impl Venue {
         #[graphql(desc = "Return the last n bookings (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return bookings before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Booking>> {
-        let query = VenueBookings(crate::bookings::booking_query(
-            ctx,
-            filter,
-            order_by,
-            page_args(first, after, last, before),
-        )?);
-        Ok(connection(load_page(ctx, self.0.id, query).await?, Booking))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        let query = VenueBookings(booking_query(filter, order_by, page)?);
+        nested(ctx, self.0.id, query, Booking).await
     }
 
     /// Guests who have booked at this venue, by last name; contact data masked for
@@ -231,11 +240,8 @@ impl Venue {
         #[graphql(desc = "Return the last n guests (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return guests before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Guest>> {
-        let query = VenueGuests {
-            page: page_args(first, after, last, before),
-            with_total: wants_total(ctx),
-        };
-        Ok(connection(load_page(ctx, self.0.id, query).await?, Guest))
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, VenueGuests { page }, Guest).await
     }
 
     /// Promoters whose primary venue this is (MANAGER or above).
@@ -249,8 +255,8 @@ impl Venue {
         #[graphql(desc = "Return the last n promoters (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return promoters before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Promoter>> {
-        crate::promoters::venue_promoters(ctx, self.0.id, page_args(first, after, last, before))
-            .await
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, VenuePromoters { page }, Promoter).await
     }
 
     /// Commission rates defined at this venue (MANAGER or above).
@@ -263,13 +269,11 @@ impl Venue {
         #[graphql(desc = "Return the last n rates (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return rates before this cursor.")] before: Option<String>,
     ) -> Result<Conn<CommissionRate>> {
-        crate::commissions::venue_rates(
-            ctx,
-            self.0.id,
-            active_only.unwrap_or(false),
-            page_args(first, after, last, before),
-        )
-        .await
+        let query = VenueRates {
+            active_only: active_only.unwrap_or(false),
+            page: PageRequest::of(ctx, first, after, last, before),
+        };
+        nested(ctx, self.0.id, query, CommissionRate).await
     }
 
     /// Incentive programs of this venue (MANAGER or above).
@@ -283,8 +287,8 @@ impl Venue {
         #[graphql(desc = "Return the last n programs (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return programs before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Incentive>> {
-        crate::incentives::venue_incentives(ctx, self.0.id, page_args(first, after, last, before))
-            .await
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, VenueIncentives { page }, Incentive).await
     }
 
     /// Payouts to promoters at this venue, newest period first (MANAGER or above).
@@ -298,23 +302,8 @@ impl Venue {
         #[graphql(desc = "Return the last n payouts (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Return payouts before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Payout>> {
-        crate::payouts::venue_payouts(ctx, self.0.id, page_args(first, after, last, before)).await
-    }
-}
-
-/// Loads one parent's page of a nested connection through the request's dataloader.
-pub async fn load_page<Q: PageQuery>(
-    ctx: &Context<'_>,
-    parent: uuid::Uuid,
-    query: Q,
-) -> Result<prima_service::paging::Page<Q::Node>> {
-    let key = PageOf {
-        parent,
-        query: std::sync::Arc::new(query),
-    };
-    match loader(ctx)?.load_one(key).await? {
-        Some(page) => Ok(page?),
-        None => Err(ApiError(prima_service::Error::NotFound { what: "venue" })),
+        let page = PageRequest::of(ctx, first, after, last, before);
+        nested(ctx, self.0.id, VenuePayouts { page }, Payout).await
     }
 }
 
@@ -420,37 +409,10 @@ pub enum VenueOrderBy {
     CreatedAtDesc,
 }
 
-#[derive(PartialEq, Eq, Hash)]
-struct VenuePricingHistory {
-    page: prima_service::paging::PageArgs,
-    with_total: bool,
-}
-
-impl PageQuery for VenuePricingHistory {
-    type Node = venue_pricing::Model;
-
-    async fn fetch(
-        &self,
-        db: &prima_service::db::Db,
-        actor: &prima_service::access::Actor,
-        parents: &[uuid::Uuid],
-    ) -> prima_service::Result<
-        std::collections::HashMap<
-            uuid::Uuid,
-            prima_service::Result<prima_service::paging::Page<Self::Node>>,
-        >,
-    > {
-        let pages = prima_service::venues::pricing_history_pages(
-            &db.conn,
-            actor,
-            parents,
-            &self.page,
-            self.with_total,
-        )
-        .await?;
-        Ok(crate::loaders::all_ok(pages))
-    }
-}
+nested_connection!(
+    /// A venue's pricing rows, newest first.
+    VenuePricingHistory => venue_pricing::Model, prima_service::venues::pricing_history_pages
+);
 
 /// Venue queries.
 #[derive(Default)]
@@ -465,13 +427,7 @@ impl VenueQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The venue's id.")] id: ID,
     ) -> Result<Venue> {
-        let id = parse_id("id", &id)?;
-        let loader = loader(ctx)?;
-        loader
-            .load_one(VenueId(id))
-            .await?
-            .map(Venue)
-            .ok_or(ApiError(prima_service::Error::NotFound { what: "venue" }))
+        venue_by_id(ctx, parse_id("id", &id)?).await
     }
 
     /// The venues you can see, filtered and ordered.
@@ -503,13 +459,14 @@ impl VenueQuery {
             VenueOrderBy::CreatedAtAsc => VenueOrder::CreatedAtAsc,
             VenueOrderBy::CreatedAtDesc => VenueOrder::CreatedAtDesc,
         };
+        let request = PageRequest::of(ctx, first, after, last, before);
         let page = prima_service::venues::page(
             &deps(ctx).db.conn,
             actor,
             &filter,
             order,
-            &page_args(first, after, last, before),
-            wants_total(ctx),
+            &request.page,
+            request.with_total,
         )
         .await?;
         // Nested fields that need a venue (a booking's currency) find it here without SQL.

@@ -1,5 +1,5 @@
-//! The booking write path: making and editing bookings and moving them through their
-//! lifecycle (DOMAIN.md "Booking lifecycle"). Each mutation is
+//! Booking writes: making and editing bookings and moving them through their lifecycle
+//! (DOMAIN.md "Booking lifecycle"). Each mutation is
 //! `verbNoun(input: VerbNounInput!): VerbNounPayload!` and its payload holds the booking as
 //! changed. Each resolver takes the caller and the database, makes one service call (the
 //! `create`, `edit`, `transition` and `refund` modules of `prima_service::bookings`, where
@@ -11,7 +11,7 @@ use prima_entity::enums::{BookingSource, BookingType};
 use prima_service::bookings::{create, edit, refund, transition};
 use rust_decimal::Decimal;
 
-use crate::bookings::Booking;
+use super::Booking;
 use crate::context::{actor, client_info, deps, events_written};
 use crate::error::{Result, parse_id};
 use crate::ledger::Transaction;
