@@ -241,7 +241,7 @@ fn new_booking(w: &World, diners: i32, promoter: bool) -> NewBooking {
 
 async fn create(w: &World, diners: i32, promoter: bool) -> bookings::Model {
     create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(w, diners, promoter),
         None,
@@ -252,7 +252,7 @@ async fn create(w: &World, diners: i32, promoter: bool) -> bookings::Model {
 }
 
 async fn go(w: &World, id: Uuid, t: Transition, at: DateTime<Utc>) -> Result<bookings::Model> {
-    transition_at(&w.db.conn, &w.manager, id, t, at).await
+    transition_at(&w.db, &w.manager, id, t, at).await
 }
 
 fn cancel() -> Transition {
@@ -632,7 +632,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
     let booking = create(&w, 2, true).await;
     let moved = later() + Duration::days(1);
     let edited = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         booking.id,
         BookingChanges {
@@ -671,7 +671,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
         .await
         .unwrap();
     let kept = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         booking.id,
         BookingChanges {
@@ -691,7 +691,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
     // Nothing to change writes nothing; a final booking cannot be edited.
     let before = counts(&w).await;
     update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         booking.id,
         BookingChanges {
@@ -705,7 +705,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
     assert_eq!(counts(&w).await, before);
     go(&w, booking.id, cancel(), now()).await.unwrap();
     let err = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         booking.id,
         BookingChanges {
@@ -734,7 +734,7 @@ async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
     // Made before the guest's first visit is completed: no repeat-customer discount...
     let mut input = new_booking(&w, 2, false);
     input.booking_time = later() + Duration::days(10);
-    let waiting = create_booking_at(&w.db.conn, &w.manager, input, None, now())
+    let waiting = create_booking_at(&w.db, &w.manager, input, None, now())
         .await
         .unwrap();
     let visit = create(&w, 2, false).await;
@@ -744,7 +744,7 @@ async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
         .unwrap();
     // ...and re-pricing it after that visit still gives none: 4 x 50.00.
     let edited = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         waiting.id,
         BookingChanges {
@@ -759,7 +759,7 @@ async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
     // A booking made now is a repeat customer's: 20 % off.
     let mut input = new_booking(&w, 4, false);
     input.booking_time = later() + Duration::days(10);
-    let repeat = create_booking_at(&w.db.conn, &w.manager, input, None, after_it())
+    let repeat = create_booking_at(&w.db, &w.manager, input, None, after_it())
         .await
         .unwrap();
     assert_eq!(repeat.base_fee, 16_000);
@@ -809,7 +809,7 @@ async fn bad_edits_name_their_field_and_change_nothing() {
     ];
     let before = counts(&w).await;
     for (changes, name) in cases {
-        let err = update_booking_at(&w.db.conn, &w.manager, booking.id, changes, now())
+        let err = update_booking_at(&w.db, &w.manager, booking.id, changes, now())
             .await
             .unwrap_err();
         assert_eq!(field(&err), name);
@@ -956,12 +956,12 @@ async fn bad_bookings_are_refused_naming_the_field_and_write_nothing() {
         ),
     ];
     for (input, actor, name) in cases {
-        let err = create_booking_at(&w.db.conn, actor, input, None, now())
+        let err = create_booking_at(&w.db, actor, input, None, now())
             .await
             .unwrap_err();
         assert_eq!(field(&err), name, "{err}");
     }
-    let err = create_booking_at(&w.db.conn, &w.manager, base(), Some(""), now())
+    let err = create_booking_at(&w.db, &w.manager, base(), Some(""), now())
         .await
         .unwrap_err();
     assert_eq!(field(&err), "idempotencyKey");
@@ -972,30 +972,18 @@ async fn bad_bookings_are_refused_naming_the_field_and_write_nothing() {
 async fn each_role_may_do_only_what_the_access_table_allows() {
     let w = world().await;
     // A viewer cannot book; an outsider cannot see the venue.
-    let err = create_booking_at(
-        &w.db.conn,
-        &w.viewer,
-        new_booking(&w, 2, false),
-        None,
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let err = create_booking_at(&w.db, &w.viewer, new_booking(&w, 2, false), None, now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
-    let err = create_booking_at(
-        &w.db.conn,
-        &w.outsider,
-        new_booking(&w, 2, false),
-        None,
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let err = create_booking_at(&w.db, &w.outsider, new_booking(&w, 2, false), None, now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
 
     // A coordinator books, edits and cancels, but cannot confirm.
     let booking = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         new_booking(&w, 2, false),
         None,
@@ -1004,7 +992,7 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .await
     .unwrap();
     let err = transition_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         booking.id,
         Transition::Confirm,
@@ -1014,17 +1002,17 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
     for t in [Transition::Confirm, cancel()] {
-        let err = transition_at(&w.db.conn, &w.viewer, booking.id, t.clone(), now())
+        let err = transition_at(&w.db, &w.viewer, booking.id, t.clone(), now())
             .await
             .unwrap_err();
         assert_eq!(err.code(), "FORBIDDEN", "viewer {}", t.target());
-        let err = transition_at(&w.db.conn, &w.outsider, booking.id, t.clone(), now())
+        let err = transition_at(&w.db, &w.outsider, booking.id, t.clone(), now())
             .await
             .unwrap_err();
         assert_eq!(err.code(), "NOT_FOUND", "outsider {}", t.target());
     }
     let err = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.outsider,
         booking.id,
         BookingChanges {
@@ -1037,7 +1025,7 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
     let err = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.viewer,
         booking.id,
         BookingChanges {
@@ -1050,13 +1038,13 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
     assert_eq!(counts(&w).await, (1, 1, 0, 1));
-    transition_at(&w.db.conn, &w.coordinator, booking.id, cancel(), now())
+    transition_at(&w.db, &w.coordinator, booking.id, cancel(), now())
         .await
         .unwrap();
     // The cancellation needs a reason.
     let other = create(&w, 2, false).await;
     let err = transition_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         other.id,
         Transition::Cancel { reason: " ".into() },
@@ -1075,7 +1063,7 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
 async fn the_same_key_and_input_returns_the_first_booking_and_other_input_conflicts() {
     let w = world().await;
     let first = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 2, true),
         Some("order-42"),
@@ -1084,7 +1072,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     .await
     .unwrap();
     let again = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 2, true),
         Some("order-42"),
@@ -1095,7 +1083,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     assert_eq!(again.id, first.id);
     assert_eq!(counts(&w).await, (1, 1, 0, 1));
     let err = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 3, true),
         Some("order-42"),
@@ -1106,7 +1094,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     assert_eq!(err.code(), "CONFLICT");
     // Keys are per user, and expire after 24 hours.
     let other_user = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         new_booking(&w, 2, true),
         Some("order-42"),
@@ -1117,7 +1105,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     assert_ne!(other_user.id, first.id);
     // After 24 hours the key is forgotten: other input under it makes a new booking.
     let after_expiry = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 3, true),
         Some("order-42"),
@@ -1134,7 +1122,7 @@ async fn concurrent_first_uses_of_one_key_make_one_booking() {
     let w = world().await;
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let conn = w.db.conn.clone();
+            let conn = w.db.db.clone();
             let actor = w.manager.clone();
             let input = new_booking(&w, 2, true);
             tokio::spawn(async move {
@@ -1457,7 +1445,7 @@ async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
 
     // A booking moved out of the period leaves it; each change was published.
     update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         first.id,
         BookingChanges {
@@ -1501,7 +1489,7 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
     let booking = completed(&w, 4).await;
     let at = after_it() + Duration::hours(1);
     let first = refund_booking_at(
-        &w.db.conn,
+        &w.db,
         &owner,
         booking.id,
         Some(rust_decimal_macros::dec!(100.00)),
@@ -1523,7 +1511,7 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
     // More than what is left: refused, nothing written.
     let before = counts(&w).await;
     let err = refund_booking_at(
-        &w.db.conn,
+        &w.db,
         &owner,
         booking.id,
         Some(rust_decimal_macros::dec!(120.01)),
@@ -1536,14 +1524,14 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
     assert_eq!(counts(&w).await, before);
 
     // The rest: the clawbacks add up to exactly the commission.
-    let rest = refund_booking_at(&w.db.conn, &owner, booking.id, None, "Goodwill".into(), at)
+    let rest = refund_booking_at(&w.db, &owner, booking.id, None, "Goodwill".into(), at)
         .await
         .unwrap();
     assert_eq!(rest.refund.amount, -12_000);
     assert_eq!(rest.clawback.unwrap().amount, -1_091);
     assert_eq!(rest.refundable, 0);
     assert_eq!(rest.booking.status, BookingStatus::Completed);
-    let err = refund_booking_at(&w.db.conn, &owner, booking.id, None, "Again".into(), at)
+    let err = refund_booking_at(&w.db, &owner, booking.id, None, "Again".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
@@ -1558,12 +1546,12 @@ async fn a_booking_takes_at_most_the_refunds_its_transaction_bound_allows() {
     let at = after_it() + Duration::hours(1);
     let cent = Some(rust_decimal_macros::dec!(0.01));
     for _ in 0..crate::ledger::MAX_REFUNDS_PER_BOOKING {
-        refund_booking_at(&w.db.conn, &owner, booking.id, cent, "Part".into(), at)
+        refund_booking_at(&w.db, &owner, booking.id, cent, "Part".into(), at)
             .await
             .unwrap();
     }
     let before = counts(&w).await;
-    let err = refund_booking_at(&w.db.conn, &owner, booking.id, cent, "One more".into(), at)
+    let err = refund_booking_at(&w.db, &owner, booking.id, cent, "One more".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
@@ -1582,17 +1570,17 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
     let w = world().await;
     let booking = completed(&w, 2).await;
     let at = after_it() + Duration::hours(1);
-    let err = refund_booking_at(&w.db.conn, &w.manager, booking.id, None, "No".into(), at)
+    let err = refund_booking_at(&w.db, &w.manager, booking.id, None, "No".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
-    let err = refund_booking_at(&w.db.conn, &w.outsider, booking.id, None, "No".into(), at)
+    let err = refund_booking_at(&w.db, &w.outsider, booking.id, None, "No".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
     let admin = fixtures::actor(w.user, UserRole::Admin, &[]);
     let pending = create(&w, 2, true).await;
-    let err = refund_booking_at(&w.db.conn, &admin, pending.id, None, "No".into(), at)
+    let err = refund_booking_at(&w.db, &admin, pending.id, None, "No".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
@@ -1602,7 +1590,7 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
         (Some(rust_decimal_macros::dec!(1.001)), "Why", "amount"),
         (None, " ", "reason"),
     ] {
-        let err = refund_booking_at(&w.db.conn, &admin, booking.id, amount, reason.into(), at)
+        let err = refund_booking_at(&w.db, &admin, booking.id, amount, reason.into(), at)
             .await
             .unwrap_err();
         assert_eq!(field(&err), name);
@@ -1610,7 +1598,7 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
     // Concurrent full refunds: one wins, the charge is refunded once.
     let tasks: Vec<_> = (0..6)
         .map(|_| {
-            let conn = w.db.conn.clone();
+            let conn = w.db.db.clone();
             let admin = admin.clone();
             tokio::spawn(async move {
                 refund_booking_at(&conn, &admin, booking.id, None, "Dup".into(), at).await
@@ -1639,7 +1627,7 @@ async fn concurrent_confirms_and_cancels_leave_one_outcome_and_one_ledger() {
         let booking = create(&w, 2, true).await;
         let tasks: Vec<_> = (0..12)
             .map(|i| {
-                let conn = w.db.conn.clone();
+                let conn = w.db.db.clone();
                 let actor = w.manager.clone();
                 let t = if (i + round) % 2 == 0 {
                     Transition::Confirm
@@ -1744,7 +1732,7 @@ async fn run_ops(ops: Vec<Op>) {
                 if days % 2 == 0 {
                     input.guest_id = second_guest;
                 }
-                if let Ok(b) = create_booking_at(&w.db.conn, &w.manager, input, None, clock).await {
+                if let Ok(b) = create_booking_at(&w.db, &w.manager, input, None, clock).await {
                     ids.push(b.id);
                 }
             }
@@ -1755,7 +1743,7 @@ async fn run_ops(ops: Vec<Op>) {
             } => {
                 if let Some(id) = pick(&ids, i) {
                     let _ = update_booking_at(
-                        &w.db.conn,
+                        &w.db,
                         &w.manager,
                         id,
                         BookingChanges {
