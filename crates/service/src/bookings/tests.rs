@@ -3,6 +3,8 @@
 //! commission model, idempotency, permissions, bad input, concurrency, and random sequences
 //! that must keep every `prima check` invariant.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use prima_entity::enums::{
     BookingStatus, BookingType, CommissionModel, PromoterStatus, PromoterTier, TransactionStatus,
@@ -1814,4 +1816,117 @@ proptest::proptest! {
             .unwrap()
             .block_on(run_ops(ops));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The one ending of every change
+// ---------------------------------------------------------------------------------------
+
+/// What committed changes left behind so far: history rows by action, `booking.changed`
+/// events by action, and rings of the relay's doorbell.
+type Endings = (BTreeMap<String, u64>, BTreeMap<String, u64>, u64);
+
+async fn endings(w: &World) -> Endings {
+    let conn = &w.db.conn;
+    let mut history = BTreeMap::new();
+    for row in booking_history::Entity::find().all(conn).await.unwrap() {
+        *history.entry(row.action).or_default() += 1;
+    }
+    let mut events = BTreeMap::new();
+    for row in outbox_events::Entity::find()
+        .filter(outbox_events::Column::Topic.eq(crate::events::outbox::BOOKING_CHANGED))
+        .all(conn)
+        .await
+        .unwrap()
+    {
+        let action = row.payload["action"].as_str().unwrap().to_owned();
+        *events.entry(action).or_default() += 1;
+    }
+    (history, events, w.db.relay.rung())
+}
+
+#[tokio::test]
+async fn every_kind_of_change_writes_one_history_row_and_one_event_and_wakes_the_relay_once() {
+    let w = world().await;
+    let admin = fixtures::actor(w.user, UserRole::Admin, &[]);
+    let mut was = endings(&w).await;
+    // After each change: one more history row and event, both saying `action`, and one more
+    // ring; after a change that wrote nothing, none of the three.
+    macro_rules! ended {
+        ($what:literal, $action:literal) => {{
+            let now = endings(&w).await;
+            let mut expected = was.clone();
+            *expected.0.entry($action.to_owned()).or_default() += 1;
+            *expected.1.entry($action.to_owned()).or_default() += 1;
+            expected.2 += 1;
+            assert_eq!(now, expected, "{}", $what);
+            was = now;
+        }};
+        ($what:literal) => {{
+            let now = endings(&w).await;
+            assert_eq!(now, was, "{} writes nothing and wakes no one", $what);
+        }};
+    }
+
+    let input = new_booking(&w, 4, true);
+    let booking = create_booking_at(&w.db, &w.manager, input.clone(), Some("k"), now())
+        .await
+        .unwrap();
+    ended!("making a booking", "CREATED");
+    create_booking_at(&w.db, &w.manager, input, Some("k"), now())
+        .await
+        .unwrap();
+    ended!("a replay of a keyed booking");
+
+    let edit = || BookingChanges {
+        diners: Some(6),
+        ..BookingChanges::default()
+    };
+    update_booking_at(&w.db, &w.manager, booking.id, edit(), now())
+        .await
+        .unwrap();
+    ended!("an edit", "UPDATED");
+    update_booking_at(&w.db, &w.manager, booking.id, edit(), now())
+        .await
+        .unwrap();
+    ended!("an edit that changes nothing");
+
+    go(&w, booking.id, Transition::Confirm, now())
+        .await
+        .unwrap();
+    ended!("a confirmation", "STATUS_CHANGED");
+    go(&w, booking.id, Transition::Complete, after_it())
+        .await
+        .unwrap();
+    ended!("a completion", "STATUS_CHANGED");
+    go(&w, booking.id, cancel(), after_it()).await.unwrap_err();
+    ended!("a refused transition");
+
+    refund_booking_at(
+        &w.db,
+        &admin,
+        booking.id,
+        Some(rust_decimal_macros::dec!(10.00)),
+        "Cold food".into(),
+        after_it(),
+    )
+    .await
+    .unwrap();
+    ended!("a refund", "REFUNDED");
+
+    let other = create(&w, 2, true).await;
+    ended!("making another booking", "CREATED");
+    go(&w, other.id, cancel(), now()).await.unwrap();
+    ended!("a cancellation", "STATUS_CHANGED");
+
+    let third = create(&w, 2, true).await;
+    ended!("making a third booking", "CREATED");
+    go(&w, third.id, Transition::Confirm, now()).await.unwrap();
+    ended!("confirming it", "STATUS_CHANGED");
+    go(&w, third.id, no_show(), after_it()).await.unwrap();
+    ended!("a no-show", "STATUS_CHANGED");
+    refund_booking_at(&w.db, &admin, third.id, None, "No".into(), after_it())
+        .await
+        .unwrap_err();
+    ended!("a refused refund");
 }
