@@ -93,11 +93,11 @@ async fn main() -> anyhow::Result<()> {
     let now = prima_service::time::now();
     let jobs: Vec<usize> = (0..total).collect();
     let (created, create_times, create_secs) = phase(workers, jobs, {
-        let conn = conn.clone();
+        let db = db.clone();
         let actor = actor.clone();
         let targets = Arc::new(targets);
         move |i| {
-            let conn = conn.clone();
+            let db = db.clone();
             let actor = actor.clone();
             let targets = targets.clone();
             async move {
@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
                 let guest = target.guests[(i * 7919) % target.guests.len()];
                 let (lo, hi) = target.diners;
                 let booking = create::create_booking_at(
-                    &conn,
+                    &db,
                     &actor,
                     NewBooking {
                         venue_id: target.venue,
@@ -134,14 +134,14 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let transition = |t: Transition, at: chrono::DateTime<chrono::Utc>| {
-        let conn = conn.clone();
+        let db = db.clone();
         let actor = actor.clone();
         move |id: Uuid| {
-            let conn = conn.clone();
+            let db = db.clone();
             let actor = actor.clone();
             let t = t.clone();
             async move {
-                transition::transition_at(&conn, &actor, id, t, at).await?;
+                transition::transition_at(&db, &actor, id, t, at).await?;
                 anyhow::Ok(id)
             }
         }

@@ -906,8 +906,10 @@ async fn reference_user(app: &TestApp, venues: &BTreeSet<String>, n: usize) -> S
 /// Makes bookings for `guest` at `venue` and moves them through every counter (completed,
 /// cancelled, no-show), through the write path, as the global ADMIN.
 async fn bookings_elsewhere(app: &TestApp, admin: Uuid, venue: &str, guest: &str) {
-    let db = &app.db.db.conn;
-    let actor = prima_service::auth::actor_for(db, admin).await.unwrap();
+    let db = &app.db.db;
+    let actor = prima_service::auth::actor_for(&db.conn, admin)
+        .await
+        .unwrap();
     let now = Utc::now();
     let mut made = Vec::new();
     for days in [60, 61, 62] {

@@ -50,14 +50,6 @@ impl std::fmt::Debug for RealTime {
     }
 }
 
-/// Tells the relay that a mutation committed outbox rows, so they are published now rather
-/// than at the next sweep.
-pub fn events_written(ctx: &Context<'_>) {
-    if let Some(realtime) = &deps(ctx).realtime {
-        realtime.events.written();
-    }
-}
-
 /// The per-request caller: the authenticated actor, or why there is none (no token, or a
 /// token that is bad, expired, or whose user was suspended).
 #[derive(Debug, Clone)]

@@ -70,7 +70,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         .transpose()
         .context("parsing REDIS_URL")?;
     let events = Events::start(
-        db.conn.clone(),
+        &db,
         redis.clone(),
         RelayOptions {
             retention: std::time::Duration::from_secs(args.outbox_retention_hours * 3600),

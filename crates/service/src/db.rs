@@ -85,6 +85,9 @@ pub struct Db {
     pub conn: DatabaseConnection,
     /// Counters fed by every statement the pool executes.
     pub stats: Arc<Stats>,
+    /// The outbox relay's doorbell, which a write rings after it committed outbox rows
+    /// ([`crate::events`]; the relay started for this pool listens to it).
+    pub relay: crate::events::relay::Doorbell,
 }
 
 impl Db {
@@ -166,7 +169,11 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
         }
         tracing::trace!(target: "prima::sql", elapsed = ?info.elapsed, failed = info.failed, "{}", info.statement.sql);
     });
-    Ok(Db { conn, stats })
+    Ok(Db {
+        conn,
+        stats,
+        relay: Default::default(),
+    })
 }
 
 /// Applies every pending migration.

@@ -12,7 +12,7 @@ use prima_service::bookings::{create, edit, refund, transition};
 use rust_decimal::Decimal;
 
 use super::Booking;
-use crate::context::{actor, client_info, deps, events_written};
+use crate::context::{actor, client_info, deps};
 use crate::error::{Result, parse_id};
 use crate::ledger::Transaction;
 use crate::scalars::Money;
@@ -195,7 +195,7 @@ impl BookingMutation {
             .map(|id| parse_id("promoterId", &id))
             .transpose()?;
         let booking = create::create_booking(
-            &deps(ctx).db.conn,
+            &deps(ctx).db,
             actor,
             create::NewBooking {
                 venue_id,
@@ -213,7 +213,6 @@ impl BookingMutation {
             input.idempotency_key.as_deref(),
         )
         .await?;
-        events_written(ctx);
         Ok(CreateBookingPayload {
             booking: Booking(booking),
         })
@@ -233,7 +232,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let booking = edit::update_booking(
-            &deps(ctx).db.conn,
+            &deps(ctx).db,
             actor,
             id,
             edit::BookingChanges {
@@ -245,7 +244,6 @@ impl BookingMutation {
             },
         )
         .await?;
-        events_written(ctx);
         Ok(UpdateBookingPayload {
             booking: Booking(booking),
         })
@@ -261,8 +259,7 @@ impl BookingMutation {
     ) -> Result<ConfirmBookingPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = transition::confirm_booking(&deps(ctx).db.conn, actor, id).await?;
-        events_written(ctx);
+        let booking = transition::confirm_booking(&deps(ctx).db, actor, id).await?;
         Ok(ConfirmBookingPayload {
             booking: Booking(booking),
         })
@@ -278,9 +275,7 @@ impl BookingMutation {
     ) -> Result<CancelBookingPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking =
-            transition::cancel_booking(&deps(ctx).db.conn, actor, id, input.reason).await?;
-        events_written(ctx);
+        let booking = transition::cancel_booking(&deps(ctx).db, actor, id, input.reason).await?;
         Ok(CancelBookingPayload {
             booking: Booking(booking),
         })
@@ -296,8 +291,7 @@ impl BookingMutation {
     ) -> Result<CompleteBookingPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = transition::complete_booking(&deps(ctx).db.conn, actor, id).await?;
-        events_written(ctx);
+        let booking = transition::complete_booking(&deps(ctx).db, actor, id).await?;
         Ok(CompleteBookingPayload {
             booking: Booking(booking),
         })
@@ -313,8 +307,7 @@ impl BookingMutation {
     ) -> Result<MarkNoShowPayload> {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
-        let booking = transition::mark_no_show(&deps(ctx).db.conn, actor, id, input.reason).await?;
-        events_written(ctx);
+        let booking = transition::mark_no_show(&deps(ctx).db, actor, id, input.reason).await?;
         Ok(MarkNoShowPayload {
             booking: Booking(booking),
         })
@@ -333,9 +326,7 @@ impl BookingMutation {
         let actor = actor(ctx)?;
         let id = parse_id("bookingId", &input.booking_id)?;
         let refund =
-            refund::refund_booking(&deps(ctx).db.conn, actor, id, input.amount, input.reason)
-                .await?;
-        events_written(ctx);
+            refund::refund_booking(&deps(ctx).db, actor, id, input.amount, input.reason).await?;
         Ok(RefundBookingPayload {
             refundable: Money::cents(refund.refundable, &refund.refund.currency),
             booking: Booking(refund.booking),

@@ -1,20 +1,186 @@
-//! The steps every booking change shares: the limits on its input, its history row and the
-//! ledger rows a confirmation writes (DOMAIN.md "Transactions", "Commissions").
+//! The steps every booking change shares: the limits on its input, the ledger rows a
+//! confirmation writes (DOMAIN.md "Transactions", "Commissions"), and [`finish`], the one
+//! ending of every change's transaction.
+//!
+//! A change (making, editing, moving or refunding a booking) opens its transaction, makes
+//! its booking write (the first statement, the booking's lock) and hands the rest to
+//! [`finish`], which runs the same steps in the same order for every change, in the lock
+//! order of [`super`]: the promoter and guest aggregates, the incentive progress, the
+//! change's own ledger rows, the history row, the idempotency key, the outbox event, the
+//! commit, then the relay's doorbell. A new kind of change describes itself in a
+//! [`Change`] and so cannot leave a step out.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use prima_entity::enums::{TransactionStatus, TransactionType};
 use prima_entity::{booking_history, bookings, transactions, venues};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::aggregates;
 use crate::access::{Actor, Level};
 use crate::commissions::{self, rules::Commission};
+use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::events::outbox::BookingAction;
+use crate::events::outbox::{self, BookingAction};
+use crate::idempotency::{self, Seen};
+use crate::incentives::progress;
 use crate::money::{cents, rate};
+
+/// A booking change, as [`finish`] ends it.
+pub(super) struct Change<'a> {
+    /// Who makes it; its history row records them.
+    pub actor: &'a Actor,
+    /// What it is, for its history row and its event.
+    pub action: BookingAction,
+    /// How it moves the promoter's and guest's counters and the incentive progress.
+    pub counters: Counters<'a>,
+    /// The idempotency key to record with it (only making a booking takes one).
+    pub key: Option<&'a idempotency::Key>,
+    /// The change's one instant.
+    pub now: DateTime<Utc>,
+}
+
+/// How a change moves the aggregates ([`aggregates::apply`]) and the incentive progress
+/// ([`progress::apply`]).
+pub(super) enum Counters<'a> {
+    /// A new booking: counted from nothing.
+    New {
+        /// The venue's calendar month at the change (the promoter's `month_*` fields).
+        month: (DateTime<Utc>, DateTime<Utc>),
+    },
+    /// A change from the booking as it was: everything moves by the difference.
+    From {
+        /// The booking before the change, with the status it really had.
+        before: &'a bookings::Model,
+        /// The venue's calendar month at the change.
+        month: (DateTime<Utc>, DateTime<Utc>),
+    },
+    /// A change of nothing counted (a refund: status, fees, time and party size stay), which
+    /// touches neither the aggregates nor the progress.
+    Unmoved,
+}
+
+/// What a change's history row says beside who, what and when.
+pub(super) struct Entry {
+    /// The values before (`None` for a new booking).
+    pub previous: Option<serde_json::Value>,
+    /// The values after.
+    pub new: serde_json::Value,
+    /// Why, when the caller said.
+    pub reason: Option<String>,
+    /// How (pricing, commission, the refund's transaction).
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// How a change ended.
+#[allow(clippy::large_enum_variant)] // returned once per change and taken apart at once
+pub(super) enum Ending<T> {
+    /// Committed, and the relay told: the booking as written, and what the change's ledger
+    /// step returned.
+    Committed(bookings::Model, T),
+    /// The idempotency key's concurrent first use committed first: this change was undone,
+    /// and the key's booking is the answer.
+    Replay(Uuid),
+}
+
+impl<T> Ending<T> {
+    /// The end of a change made without an idempotency key, which is never a replay.
+    pub(super) fn committed(self) -> (bookings::Model, T) {
+        match self {
+            Ending::Committed(booking, out) => (booking, out),
+            Ending::Replay(_) => unreachable!("only a change with an idempotency key replays"),
+        }
+    }
+}
+
+/// Ends a booking change whose booking write `txn` holds: the aggregates and the incentive
+/// progress move, `ledger` writes the change's own ledger rows (with the promoter's and the
+/// booking's locks held) and says what its history records, then the history row, the
+/// idempotency key, the outbox event, the commit, and after the commit the relay's doorbell
+/// ([`crate::db::Db::relay`]).
+pub(super) async fn finish<T>(
+    db: &Db,
+    txn: DatabaseTransaction,
+    change: Change<'_>,
+    mut booking: bookings::Model,
+    ledger: impl AsyncFnOnce(&DatabaseTransaction, &mut bookings::Model) -> Result<(Entry, T)>,
+) -> Result<Ending<T>> {
+    let Change {
+        actor,
+        action,
+        counters,
+        key,
+        now,
+    } = change;
+    let previous_status = match &counters {
+        Counters::New { .. } => None,
+        Counters::From { before, .. } => Some(before.status),
+        Counters::Unmoved => Some(booking.status),
+    };
+    count(&txn, &counters, &booking, now).await?;
+    let (entry, out) = ledger(&txn, &mut booking).await?;
+    history(&txn, actor, &booking, action, entry, now).await?;
+    if let Some(key) = key {
+        match idempotency::record(&txn, actor.user_id, key, booking.id, now).await {
+            Ok(()) => {}
+            Err(Error::Conflict(_)) => {
+                // A concurrent first use of the key committed first: undo this change and
+                // answer as its retry.
+                drop(txn);
+                return replay(db, actor, key, now).await;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    outbox::booking_changed(&txn, action, previous_status, &booking, now).await?;
+    txn.commit().await?;
+    db.relay.ring();
+    Ok(Ending::Committed(booking, out))
+}
+
+/// The aggregates, then the incentive progress (locks 3 to 7 of [`super`]).
+async fn count(
+    txn: &DatabaseTransaction,
+    counters: &Counters<'_>,
+    booking: &bookings::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (before, month) = match counters {
+        Counters::New { month } => (None, *month),
+        Counters::From { before, month } => (Some(*before), *month),
+        Counters::Unmoved => return Ok(()),
+    };
+    aggregates::apply(txn, before, booking, month, now).await?;
+    progress::apply(txn, before, booking, now).await
+}
+
+/// The answer to a change whose idempotency key a concurrent first use took.
+async fn replay<T>(
+    db: &Db,
+    actor: &Actor,
+    key: &idempotency::Key,
+    now: DateTime<Utc>,
+) -> Result<Ending<T>> {
+    match idempotency::lookup(&db.conn, actor.user_id, key, now).await? {
+        Seen::Replay(id) => Ok(Ending::Replay(id)),
+        Seen::New => Err(Error::Conflict(
+            "a request with this idempotency key is in progress; retry".into(),
+        )),
+    }
+}
+
+/// The answer of a change whose conditional booking write matched no row: someone else
+/// changed the booking between its read and its write.
+pub(super) fn changed_meanwhile() -> Error {
+    Error::Conflict(
+        "this booking was changed by someone else meanwhile; reload it and try again".into(),
+    )
+}
 
 /// The longest notes or special requests accepted.
 pub const MAX_TEXT: usize = 2000;
@@ -154,30 +320,26 @@ fn recordable_rate(rate: i64) -> Option<i64> {
 }
 
 /// Writes a booking's history row: who did it and in which role.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn history(
+async fn history(
     txn: &impl ConnectionTrait,
     actor: &Actor,
     booking: &bookings::Model,
     action: BookingAction,
-    previous: Option<serde_json::Value>,
-    new: serde_json::Value,
-    reason: Option<String>,
-    metadata: Option<serde_json::Value>,
+    entry: Entry,
     now: DateTime<Utc>,
 ) -> Result<()> {
     booking_history::Entity::insert(booking_history::ActiveModel {
         id: Set(Uuid::new_v4()),
         booking_id: Set(booking.id),
         action: Set(action.as_str().to_owned()),
-        previous_value: Set(previous),
-        new_value: Set(Some(new)),
-        reason: Set(reason),
+        previous_value: Set(entry.previous),
+        new_value: Set(Some(entry.new)),
+        reason: Set(entry.reason),
         performed_by_id: Set(Some(actor.user_id)),
         performed_by_name: Set(actor.name.clone()),
         performed_by_role: Set(role_name(actor, booking.venue_id).to_owned()),
         timestamp: Set(now),
-        metadata: Set(metadata),
+        metadata: Set(entry.metadata),
     })
     .exec_without_returning(txn)
     .await?;

@@ -2,8 +2,9 @@
 //! edits and moves bookings through their lifecycle (DOMAIN.md "Booking lifecycle",
 //! "Transactions", "Commissions", "Promoter and guest metrics", "Idempotency"):
 //! [`create`], [`edit`], [`transition`] (confirm, cancel, complete, no-show) and [`refund`],
-//! with the steps they share in [`change`] (history row, ledger rows, input limits) and the
-//! promoter and guest aggregates in [`aggregates`].
+//! with the steps they share in [`change`] (input limits, ledger rows, and the one ending
+//! every change's transaction goes through) and the promoter and guest aggregates in
+//! [`aggregates`].
 //!
 //! # Writing
 //!
@@ -11,7 +12,9 @@
 //! the booking's new state, its `booking_history` row, its ledger rows, its commission, the
 //! promoter's and guest's aggregates ([`aggregates`]), the promoter's incentive progress
 //! ([`crate::incentives::progress`]) and the `outbox_events` rows describing it
-//! ([`crate::events::outbox`]).
+//! ([`crate::events::outbox`]). After the booking's own write, every change ends in
+//! `change::finish`, which takes these steps in the lock order below, commits, and then
+//! rings the relay's doorbell ([`crate::db::Db::relay`]) so the event goes out at once.
 //!
 //! Policy:
 //! - Input is validated, and the caller's role checked, before anything is written. Bad

@@ -26,15 +26,17 @@ use prima_entity::{bookings, transactions, venues};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::change::{MAX_TEXT, history, ledger_row};
+use super::change::{Change, Counters, Entry, MAX_TEXT, changed_meanwhile, finish, ledger_row};
 use crate::access::{Actor, Capability, not_found_as};
+use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::events::outbox::{self, BookingAction};
+use crate::events::outbox::BookingAction;
 use crate::money::cents;
 use crate::validate::{money_units, required_text};
 
@@ -54,7 +56,7 @@ pub struct Refund {
 /// Refunds `amount` (in the venue's currency, whole cents) of a COMPLETED booking (all that
 /// is left when `None`), with a reason; ADMIN or OWNER at the venue.
 pub async fn refund_booking(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     id: Uuid,
     amount: Option<Decimal>,
@@ -66,14 +68,30 @@ pub async fn refund_booking(
 /// [`refund_booking`] at a given instant.
 #[tracing::instrument(skip_all, fields(booking = %id))]
 pub async fn refund_booking_at(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     id: Uuid,
     amount: Option<Decimal>,
     reason: String,
     now: DateTime<Utc>,
 ) -> Result<Refund> {
-    let reason = required_text("reason", &reason, MAX_TEXT)?;
+    let (amount, reason) = validate(amount, &reason)?;
+    let venue = load(&db.conn, actor, id).await?;
+    let asked = &Asked {
+        id,
+        amount,
+        reason,
+        venue,
+    };
+    crate::db::retry_transient("refundBooking", || async move {
+        write(db, actor, asked, now).await
+    })
+    .await
+}
+
+/// Checks the reason and the amount (whole cents, above 0, when given).
+fn validate(amount: Option<Decimal>, reason: &str) -> Result<(Option<i64>, String)> {
+    let reason = required_text("reason", reason, MAX_TEXT)?;
     let amount = amount
         .map(|value| money_units("amount", value, i64::MAX / 2))
         .transpose()?;
@@ -83,6 +101,11 @@ pub async fn refund_booking_at(
             "`amount` must be more than 0 (leave it out to refund everything that is left)",
         ));
     }
+    Ok((amount, reason))
+}
+
+/// The venue of the booking, which must be COMPLETED and refundable by the caller.
+async fn load(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<venues::Model> {
     let before = crate::bookings::get(db, actor, id).await?;
     actor
         .require(before.venue_id, Capability::Administer)
@@ -93,165 +116,231 @@ pub async fn refund_booking_at(
             before.status
         )));
     }
-    let venue = venues::Entity::find_by_id(before.venue_id)
+    venues::Entity::find_by_id(before.venue_id)
         .one(db)
         .await?
-        .ok_or(Error::NotFound { what: "booking" })?;
+        .ok_or(Error::NotFound { what: "booking" })
+}
 
-    let (venue, reason) = (&venue, &reason);
-    crate::db::retry_transient("refundBooking", || async move {
-        let txn = db.begin().await?;
-        // The booking's row lock, first: concurrent refunds of one booking run one at a time.
-        let locked = bookings::Entity::update_many()
-            .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-            .filter(bookings::Column::Id.eq(id))
-            .filter(bookings::Column::Status.eq(BookingStatus::Completed))
-            .exec_with_returning(&txn)
-            .await?;
-        let Some(booking) = locked.into_iter().next() else {
-            return Err(Error::Conflict(
-                "this booking was changed by someone else meanwhile; reload it and try again"
-                    .into(),
-            ));
-        };
-        let ledger = transactions::Entity::find()
-            .filter(transactions::Column::BookingId.eq(id))
-            .all(&txn)
-            .await?;
-        let live = |t: &&transactions::Model| {
+/// A refund asked for, checked.
+struct Asked {
+    id: Uuid,
+    /// Cents; everything left when `None`.
+    amount: Option<i64>,
+    reason: String,
+    venue: venues::Model,
+}
+
+/// What a refund wrote beside its booking.
+struct Written {
+    refund: transactions::Model,
+    clawback: Option<transactions::Model>,
+    refundable: i64,
+}
+
+/// The refund's transaction: the booking's lock, then [`finish`] with the refund's ledger
+/// rows (it moves no counter).
+async fn write(db: &Db, actor: &Actor, asked: &Asked, now: DateTime<Utc>) -> Result<Refund> {
+    let txn = db.conn.begin().await?;
+    let Some(booking) = lock_completed(&txn, asked.id, now).await? else {
+        return Err(changed_meanwhile());
+    };
+    let change = Change {
+        actor,
+        action: BookingAction::Refunded,
+        counters: Counters::Unmoved,
+        key: None,
+        now,
+    };
+    let ledger = async |txn: &DatabaseTransaction, _: &mut bookings::Model| {
+        write_ledger(txn, asked, now).await
+    };
+    let (booking, written) = finish(db, txn, change, booking, ledger).await?.committed();
+    Ok(Refund {
+        booking,
+        refund: written.refund,
+        clawback: written.clawback,
+        refundable: written.refundable,
+    })
+}
+
+/// The booking's row lock, first: concurrent refunds of one booking run one at a time.
+/// `None` when it is no longer COMPLETED.
+async fn lock_completed(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<bookings::Model>> {
+    let locked = bookings::Entity::update_many()
+        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+        .filter(bookings::Column::Id.eq(id))
+        .filter(bookings::Column::Status.eq(BookingStatus::Completed))
+        .exec_with_returning(txn)
+        .await?;
+    Ok(locked.into_iter().next())
+}
+
+/// The booking's ledger as a refund sees it, read under the booking's lock.
+struct Charges {
+    ledger: Vec<transactions::Model>,
+}
+
+impl Charges {
+    /// Rows that count: neither CANCELLED nor FAILED.
+    fn live(&self) -> impl Iterator<Item = &transactions::Model> {
+        self.ledger.iter().filter(|t| {
             !matches!(
                 t.status,
                 TransactionStatus::Cancelled | TransactionStatus::Failed
             )
-        };
-        let sum = |kind: TransactionType| -> i64 {
-            ledger
-                .iter()
-                .filter(live)
-                .filter(|t| t.r#type == kind)
-                .map(|t| t.amount)
-                .sum()
-        };
-        let charged = sum(TransactionType::BookingFee) + sum(TransactionType::PlatformFee);
-        let refunded = -sum(TransactionType::Refund);
-        let refundable = charged - refunded;
-        let amount = amount.unwrap_or(refundable);
-        if refundable <= 0 {
-            return Err(Error::Conflict(
-                "this booking has been refunded in full already".into(),
-            ));
-        }
-        let refunds = ledger
+        })
+    }
+
+    fn sum(&self, kind: TransactionType) -> i64 {
+        self.live()
+            .filter(|t| t.r#type == kind)
+            .map(|t| t.amount)
+            .sum()
+    }
+
+    /// What was charged: the live BOOKING_FEE + PLATFORM_FEE.
+    fn charged(&self) -> i64 {
+        self.sum(TransactionType::BookingFee) + self.sum(TransactionType::PlatformFee)
+    }
+
+    /// What was refunded so far.
+    fn refunded(&self) -> i64 {
+        -self.sum(TransactionType::Refund)
+    }
+
+    /// How many refunds the booking had (of any status).
+    fn refunds(&self) -> u64 {
+        self.ledger
             .iter()
             .filter(|t| t.r#type == TransactionType::Refund)
-            .count() as u64;
-        if refunds >= crate::ledger::MAX_REFUNDS_PER_BOOKING {
-            return Err(Error::Conflict(format!(
-                "this booking has had {refunds} refunds, the most one booking can take"
-            )));
-        }
-        if amount > refundable {
-            return Err(Error::invalid(
-                "amount",
-                format!(
-                    "`amount` {} is more than the {} that can still be refunded",
-                    cents(amount),
-                    cents(refundable)
-                ),
-            ));
-        }
+            .count() as u64
+    }
 
-        // The clawback: the cumulative target after this refund, minus what was clawed back.
-        let commission = ledger
-            .iter()
-            .filter(live)
-            .find(|t| t.r#type == TransactionType::PromoterCommission);
-        let clawback = commission.and_then(|c| {
-            let clawed: i64 = -ledger
-                .iter()
-                .filter(live)
-                .filter(|t| {
-                    t.r#type == TransactionType::Adjustment
-                        && t.reverses_transaction_id == Some(c.id)
-                })
-                .map(|t| t.amount)
-                .sum::<i64>();
-            let target = (Decimal::from(c.amount) * Decimal::from(refunded + amount)
-                / Decimal::from(charged))
-            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-            let target = i64::try_from(target).unwrap_or(c.amount).min(c.amount);
-            let due = target - clawed;
-            (due > 0).then_some((c, due))
-        });
+    /// The clawback a refund of `amount` owes: the cumulative target after this refund,
+    /// minus what was clawed back, with the commission it reverses; `None` when none is due.
+    fn clawback(&self, amount: i64) -> Option<(&transactions::Model, i64)> {
+        let c = self
+            .live()
+            .find(|t| t.r#type == TransactionType::PromoterCommission)?;
+        let clawed: i64 = -self
+            .live()
+            .filter(|t| {
+                t.r#type == TransactionType::Adjustment && t.reverses_transaction_id == Some(c.id)
+            })
+            .map(|t| t.amount)
+            .sum::<i64>();
+        let target = (Decimal::from(c.amount) * Decimal::from(self.refunded() + amount)
+            / Decimal::from(self.charged()))
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+        let target = i64::try_from(target).unwrap_or(c.amount).min(c.amount);
+        let due = target - clawed;
+        (due > 0).then_some((c, due))
+    }
+}
 
-        let short = &id.simple().to_string()[..8];
-        // Refunds and clawbacks are final at once: CONFIRMED, processed now.
-        let row = |kind: TransactionType,
-                   amount: i64,
-                   promoter: Option<Uuid>,
-                   reverses: Option<Uuid>,
-                   description: String| {
-            let mut row = ledger_row(id, venue, kind, amount, description, now);
-            row.promoter_id = Set(promoter);
-            row.reverses_transaction_id = Set(reverses);
-            row.status = Set(TransactionStatus::Confirmed);
-            row.processed_at = Set(Some(now));
-            row
-        };
-        let refund = transactions::Entity::insert(row(
-            TransactionType::Refund,
-            -amount,
-            None,
-            None,
-            format!("Refund, booking {short}: {reason}"),
-        ))
-        .exec_with_returning(&txn)
-        .await?;
-        let clawback = match clawback {
-            Some((commission, due)) => Some(
-                transactions::Entity::insert(row(
-                    TransactionType::Adjustment,
-                    -due,
-                    commission.promoter_id,
-                    Some(commission.id),
-                    format!("Commission clawback for the refund of booking {short}"),
-                ))
-                .exec_with_returning(&txn)
-                .await?,
+/// Reads the booking's ledger, checks the amount against what is left, and writes the
+/// REFUND and the clawback ADJUSTMENT; says what the history records.
+async fn write_ledger(
+    txn: &DatabaseTransaction,
+    asked: &Asked,
+    now: DateTime<Utc>,
+) -> Result<(Entry, Written)> {
+    let charges = Charges {
+        ledger: transactions::Entity::find()
+            .filter(transactions::Column::BookingId.eq(asked.id))
+            .all(txn)
+            .await?,
+    };
+    let refunded = charges.refunded();
+    let refundable = charges.charged() - refunded;
+    let amount = check_amount(&charges, asked.amount, refundable)?;
+    let clawback = charges.clawback(amount);
+
+    let (id, reason) = (asked.id, &asked.reason);
+    let short = &id.simple().to_string()[..8];
+    // Refunds and clawbacks are final at once: CONFIRMED, processed now.
+    let row = |kind: TransactionType,
+               amount: i64,
+               promoter: Option<Uuid>,
+               reverses: Option<Uuid>,
+               description: String| {
+        let mut row = ledger_row(id, &asked.venue, kind, amount, description, now);
+        row.promoter_id = Set(promoter);
+        row.reverses_transaction_id = Set(reverses);
+        row.status = Set(TransactionStatus::Confirmed);
+        row.processed_at = Set(Some(now));
+        row
+    };
+    let refund = transactions::Entity::insert(row(
+        TransactionType::Refund,
+        -amount,
+        None,
+        None,
+        format!("Refund, booking {short}: {reason}"),
+    ))
+    .exec_with_returning(txn)
+    .await?;
+    let clawback = match clawback {
+        Some((commission, due)) => Some(
+            transactions::Entity::insert(row(
+                TransactionType::Adjustment,
+                -due,
+                commission.promoter_id,
+                Some(commission.id),
+                format!("Commission clawback for the refund of booking {short}"),
+            ))
+            .exec_with_returning(txn)
+            .await?,
+        ),
+        None => None,
+    };
+    let entry = Entry {
+        previous: Some(json!({ "refunded": cents(refunded).to_string() })),
+        new: json!({
+            "refunded": cents(refunded + amount).to_string(),
+            "refund": cents(amount).to_string(),
+            "clawback": clawback.as_ref().map(|t| cents(-t.amount).to_string()),
+        }),
+        reason: Some(reason.clone()),
+        metadata: Some(json!({ "refund_transaction_id": refund.id })),
+    };
+    let written = Written {
+        refund,
+        clawback,
+        refundable: refundable - amount,
+    };
+    Ok((entry, written))
+}
+
+/// The amount to refund (all that is left when none was given), within what is left and
+/// the bound on refunds per booking.
+fn check_amount(charges: &Charges, amount: Option<i64>, refundable: i64) -> Result<i64> {
+    let amount = amount.unwrap_or(refundable);
+    if refundable <= 0 {
+        return Err(Error::Conflict(
+            "this booking has been refunded in full already".into(),
+        ));
+    }
+    let refunds = charges.refunds();
+    if refunds >= crate::ledger::MAX_REFUNDS_PER_BOOKING {
+        return Err(Error::Conflict(format!(
+            "this booking has had {refunds} refunds, the most one booking can take"
+        )));
+    }
+    if amount > refundable {
+        return Err(Error::invalid(
+            "amount",
+            format!(
+                "`amount` {} is more than the {} that can still be refunded",
+                cents(amount),
+                cents(refundable)
             ),
-            None => None,
-        };
-        history(
-            &txn,
-            actor,
-            &booking,
-            BookingAction::Refunded,
-            Some(json!({ "refunded": cents(refunded).to_string() })),
-            json!({
-                "refunded": cents(refunded + amount).to_string(),
-                "refund": cents(amount).to_string(),
-                "clawback": clawback.as_ref().map(|t| cents(-t.amount).to_string()),
-            }),
-            Some(reason.clone()),
-            Some(json!({ "refund_transaction_id": refund.id })),
-            now,
-        )
-        .await?;
-        outbox::booking_changed(
-            &txn,
-            BookingAction::Refunded,
-            Some(booking.status),
-            &booking,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(Refund {
-            booking,
-            refund,
-            clawback,
-            refundable: refundable - amount,
-        })
-    })
-    .await
+        ));
+    }
+    Ok(amount)
 }

@@ -116,7 +116,7 @@ async fn a_keyed_booking_that_loses_a_deadlock_runs_again_is_made_once_and_repla
         .execute_raw(no_op(&other, "guests", guest))
         .await
         .unwrap();
-    let create = create_booking_at(&db.conn, &manager, input.clone(), Some("key-1"), t0());
+    let create = create_booking_at(&db, &manager, input.clone(), Some("key-1"), t0());
     let close_the_cycle = async {
         let waiting = Statement::from_string(
             db.conn.get_database_backend(),
@@ -173,7 +173,7 @@ async fn a_keyed_booking_that_loses_a_deadlock_runs_again_is_made_once_and_repla
     );
 
     // The key replays the booking that was made.
-    let again = create_booking_at(&db.conn, &manager, input, Some("key-1"), t0())
+    let again = create_booking_at(&db, &manager, input, Some("key-1"), t0())
         .await
         .unwrap();
     assert_eq!(again.id, made.id);

@@ -3,6 +3,8 @@
 //! commission model, idempotency, permissions, bad input, concurrency, and random sequences
 //! that must keep every `prima check` invariant.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use prima_entity::enums::{
     BookingStatus, BookingType, CommissionModel, PromoterStatus, PromoterTier, TransactionStatus,
@@ -241,7 +243,7 @@ fn new_booking(w: &World, diners: i32, promoter: bool) -> NewBooking {
 
 async fn create(w: &World, diners: i32, promoter: bool) -> bookings::Model {
     create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(w, diners, promoter),
         None,
@@ -252,7 +254,7 @@ async fn create(w: &World, diners: i32, promoter: bool) -> bookings::Model {
 }
 
 async fn go(w: &World, id: Uuid, t: Transition, at: DateTime<Utc>) -> Result<bookings::Model> {
-    transition_at(&w.db.conn, &w.manager, id, t, at).await
+    transition_at(&w.db, &w.manager, id, t, at).await
 }
 
 fn cancel() -> Transition {
@@ -632,7 +634,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
     let booking = create(&w, 2, true).await;
     let moved = later() + Duration::days(1);
     let edited = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         booking.id,
         BookingChanges {
@@ -671,7 +673,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
         .await
         .unwrap();
     let kept = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         booking.id,
         BookingChanges {
@@ -691,7 +693,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
     // Nothing to change writes nothing; a final booking cannot be edited.
     let before = counts(&w).await;
     update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         booking.id,
         BookingChanges {
@@ -705,7 +707,7 @@ async fn editing_reprices_a_pending_booking_and_keeps_a_confirmed_price() {
     assert_eq!(counts(&w).await, before);
     go(&w, booking.id, cancel(), now()).await.unwrap();
     let err = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         booking.id,
         BookingChanges {
@@ -734,7 +736,7 @@ async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
     // Made before the guest's first visit is completed: no repeat-customer discount...
     let mut input = new_booking(&w, 2, false);
     input.booking_time = later() + Duration::days(10);
-    let waiting = create_booking_at(&w.db.conn, &w.manager, input, None, now())
+    let waiting = create_booking_at(&w.db, &w.manager, input, None, now())
         .await
         .unwrap();
     let visit = create(&w, 2, false).await;
@@ -744,7 +746,7 @@ async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
         .unwrap();
     // ...and re-pricing it after that visit still gives none: 4 x 50.00.
     let edited = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         waiting.id,
         BookingChanges {
@@ -759,7 +761,7 @@ async fn a_repriced_booking_keeps_the_discounts_of_the_moment_it_was_made() {
     // A booking made now is a repeat customer's: 20 % off.
     let mut input = new_booking(&w, 4, false);
     input.booking_time = later() + Duration::days(10);
-    let repeat = create_booking_at(&w.db.conn, &w.manager, input, None, after_it())
+    let repeat = create_booking_at(&w.db, &w.manager, input, None, after_it())
         .await
         .unwrap();
     assert_eq!(repeat.base_fee, 16_000);
@@ -809,7 +811,7 @@ async fn bad_edits_name_their_field_and_change_nothing() {
     ];
     let before = counts(&w).await;
     for (changes, name) in cases {
-        let err = update_booking_at(&w.db.conn, &w.manager, booking.id, changes, now())
+        let err = update_booking_at(&w.db, &w.manager, booking.id, changes, now())
             .await
             .unwrap_err();
         assert_eq!(field(&err), name);
@@ -956,12 +958,12 @@ async fn bad_bookings_are_refused_naming_the_field_and_write_nothing() {
         ),
     ];
     for (input, actor, name) in cases {
-        let err = create_booking_at(&w.db.conn, actor, input, None, now())
+        let err = create_booking_at(&w.db, actor, input, None, now())
             .await
             .unwrap_err();
         assert_eq!(field(&err), name, "{err}");
     }
-    let err = create_booking_at(&w.db.conn, &w.manager, base(), Some(""), now())
+    let err = create_booking_at(&w.db, &w.manager, base(), Some(""), now())
         .await
         .unwrap_err();
     assert_eq!(field(&err), "idempotencyKey");
@@ -972,30 +974,18 @@ async fn bad_bookings_are_refused_naming_the_field_and_write_nothing() {
 async fn each_role_may_do_only_what_the_access_table_allows() {
     let w = world().await;
     // A viewer cannot book; an outsider cannot see the venue.
-    let err = create_booking_at(
-        &w.db.conn,
-        &w.viewer,
-        new_booking(&w, 2, false),
-        None,
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let err = create_booking_at(&w.db, &w.viewer, new_booking(&w, 2, false), None, now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
-    let err = create_booking_at(
-        &w.db.conn,
-        &w.outsider,
-        new_booking(&w, 2, false),
-        None,
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let err = create_booking_at(&w.db, &w.outsider, new_booking(&w, 2, false), None, now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
 
     // A coordinator books, edits and cancels, but cannot confirm.
     let booking = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         new_booking(&w, 2, false),
         None,
@@ -1004,7 +994,7 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .await
     .unwrap();
     let err = transition_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         booking.id,
         Transition::Confirm,
@@ -1014,17 +1004,17 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
     for t in [Transition::Confirm, cancel()] {
-        let err = transition_at(&w.db.conn, &w.viewer, booking.id, t.clone(), now())
+        let err = transition_at(&w.db, &w.viewer, booking.id, t.clone(), now())
             .await
             .unwrap_err();
         assert_eq!(err.code(), "FORBIDDEN", "viewer {}", t.target());
-        let err = transition_at(&w.db.conn, &w.outsider, booking.id, t.clone(), now())
+        let err = transition_at(&w.db, &w.outsider, booking.id, t.clone(), now())
             .await
             .unwrap_err();
         assert_eq!(err.code(), "NOT_FOUND", "outsider {}", t.target());
     }
     let err = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.outsider,
         booking.id,
         BookingChanges {
@@ -1037,7 +1027,7 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
     let err = update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.viewer,
         booking.id,
         BookingChanges {
@@ -1050,13 +1040,13 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
     .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
     assert_eq!(counts(&w).await, (1, 1, 0, 1));
-    transition_at(&w.db.conn, &w.coordinator, booking.id, cancel(), now())
+    transition_at(&w.db, &w.coordinator, booking.id, cancel(), now())
         .await
         .unwrap();
     // The cancellation needs a reason.
     let other = create(&w, 2, false).await;
     let err = transition_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         other.id,
         Transition::Cancel { reason: " ".into() },
@@ -1075,7 +1065,7 @@ async fn each_role_may_do_only_what_the_access_table_allows() {
 async fn the_same_key_and_input_returns_the_first_booking_and_other_input_conflicts() {
     let w = world().await;
     let first = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 2, true),
         Some("order-42"),
@@ -1084,7 +1074,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     .await
     .unwrap();
     let again = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 2, true),
         Some("order-42"),
@@ -1095,7 +1085,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     assert_eq!(again.id, first.id);
     assert_eq!(counts(&w).await, (1, 1, 0, 1));
     let err = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 3, true),
         Some("order-42"),
@@ -1106,7 +1096,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     assert_eq!(err.code(), "CONFLICT");
     // Keys are per user, and expire after 24 hours.
     let other_user = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.coordinator,
         new_booking(&w, 2, true),
         Some("order-42"),
@@ -1117,7 +1107,7 @@ async fn the_same_key_and_input_returns_the_first_booking_and_other_input_confli
     assert_ne!(other_user.id, first.id);
     // After 24 hours the key is forgotten: other input under it makes a new booking.
     let after_expiry = create_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         new_booking(&w, 3, true),
         Some("order-42"),
@@ -1134,7 +1124,7 @@ async fn concurrent_first_uses_of_one_key_make_one_booking() {
     let w = world().await;
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let conn = w.db.conn.clone();
+            let conn = w.db.db.clone();
             let actor = w.manager.clone();
             let input = new_booking(&w, 2, true);
             tokio::spawn(async move {
@@ -1457,7 +1447,7 @@ async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
 
     // A booking moved out of the period leaves it; each change was published.
     update_booking_at(
-        &w.db.conn,
+        &w.db,
         &w.manager,
         first.id,
         BookingChanges {
@@ -1501,7 +1491,7 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
     let booking = completed(&w, 4).await;
     let at = after_it() + Duration::hours(1);
     let first = refund_booking_at(
-        &w.db.conn,
+        &w.db,
         &owner,
         booking.id,
         Some(rust_decimal_macros::dec!(100.00)),
@@ -1523,7 +1513,7 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
     // More than what is left: refused, nothing written.
     let before = counts(&w).await;
     let err = refund_booking_at(
-        &w.db.conn,
+        &w.db,
         &owner,
         booking.id,
         Some(rust_decimal_macros::dec!(120.01)),
@@ -1536,14 +1526,14 @@ async fn partial_refunds_claw_back_the_commission_in_proportion_and_never_exceed
     assert_eq!(counts(&w).await, before);
 
     // The rest: the clawbacks add up to exactly the commission.
-    let rest = refund_booking_at(&w.db.conn, &owner, booking.id, None, "Goodwill".into(), at)
+    let rest = refund_booking_at(&w.db, &owner, booking.id, None, "Goodwill".into(), at)
         .await
         .unwrap();
     assert_eq!(rest.refund.amount, -12_000);
     assert_eq!(rest.clawback.unwrap().amount, -1_091);
     assert_eq!(rest.refundable, 0);
     assert_eq!(rest.booking.status, BookingStatus::Completed);
-    let err = refund_booking_at(&w.db.conn, &owner, booking.id, None, "Again".into(), at)
+    let err = refund_booking_at(&w.db, &owner, booking.id, None, "Again".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
@@ -1558,12 +1548,12 @@ async fn a_booking_takes_at_most_the_refunds_its_transaction_bound_allows() {
     let at = after_it() + Duration::hours(1);
     let cent = Some(rust_decimal_macros::dec!(0.01));
     for _ in 0..crate::ledger::MAX_REFUNDS_PER_BOOKING {
-        refund_booking_at(&w.db.conn, &owner, booking.id, cent, "Part".into(), at)
+        refund_booking_at(&w.db, &owner, booking.id, cent, "Part".into(), at)
             .await
             .unwrap();
     }
     let before = counts(&w).await;
-    let err = refund_booking_at(&w.db.conn, &owner, booking.id, cent, "One more".into(), at)
+    let err = refund_booking_at(&w.db, &owner, booking.id, cent, "One more".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
@@ -1582,17 +1572,17 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
     let w = world().await;
     let booking = completed(&w, 2).await;
     let at = after_it() + Duration::hours(1);
-    let err = refund_booking_at(&w.db.conn, &w.manager, booking.id, None, "No".into(), at)
+    let err = refund_booking_at(&w.db, &w.manager, booking.id, None, "No".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "FORBIDDEN");
-    let err = refund_booking_at(&w.db.conn, &w.outsider, booking.id, None, "No".into(), at)
+    let err = refund_booking_at(&w.db, &w.outsider, booking.id, None, "No".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
     let admin = fixtures::actor(w.user, UserRole::Admin, &[]);
     let pending = create(&w, 2, true).await;
-    let err = refund_booking_at(&w.db.conn, &admin, pending.id, None, "No".into(), at)
+    let err = refund_booking_at(&w.db, &admin, pending.id, None, "No".into(), at)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFLICT");
@@ -1602,7 +1592,7 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
         (Some(rust_decimal_macros::dec!(1.001)), "Why", "amount"),
         (None, " ", "reason"),
     ] {
-        let err = refund_booking_at(&w.db.conn, &admin, booking.id, amount, reason.into(), at)
+        let err = refund_booking_at(&w.db, &admin, booking.id, amount, reason.into(), at)
             .await
             .unwrap_err();
         assert_eq!(field(&err), name);
@@ -1610,7 +1600,7 @@ async fn only_an_admin_or_owner_refunds_and_only_a_completed_booking() {
     // Concurrent full refunds: one wins, the charge is refunded once.
     let tasks: Vec<_> = (0..6)
         .map(|_| {
-            let conn = w.db.conn.clone();
+            let conn = w.db.db.clone();
             let admin = admin.clone();
             tokio::spawn(async move {
                 refund_booking_at(&conn, &admin, booking.id, None, "Dup".into(), at).await
@@ -1639,7 +1629,7 @@ async fn concurrent_confirms_and_cancels_leave_one_outcome_and_one_ledger() {
         let booking = create(&w, 2, true).await;
         let tasks: Vec<_> = (0..12)
             .map(|i| {
-                let conn = w.db.conn.clone();
+                let conn = w.db.db.clone();
                 let actor = w.manager.clone();
                 let t = if (i + round) % 2 == 0 {
                     Transition::Confirm
@@ -1744,7 +1734,7 @@ async fn run_ops(ops: Vec<Op>) {
                 if days % 2 == 0 {
                     input.guest_id = second_guest;
                 }
-                if let Ok(b) = create_booking_at(&w.db.conn, &w.manager, input, None, clock).await {
+                if let Ok(b) = create_booking_at(&w.db, &w.manager, input, None, clock).await {
                     ids.push(b.id);
                 }
             }
@@ -1755,7 +1745,7 @@ async fn run_ops(ops: Vec<Op>) {
             } => {
                 if let Some(id) = pick(&ids, i) {
                     let _ = update_booking_at(
-                        &w.db.conn,
+                        &w.db,
                         &w.manager,
                         id,
                         BookingChanges {
@@ -1826,4 +1816,117 @@ proptest::proptest! {
             .unwrap()
             .block_on(run_ops(ops));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The one ending of every change
+// ---------------------------------------------------------------------------------------
+
+/// What committed changes left behind so far: history rows by action, `booking.changed`
+/// events by action, and rings of the relay's doorbell.
+type Endings = (BTreeMap<String, u64>, BTreeMap<String, u64>, u64);
+
+async fn endings(w: &World) -> Endings {
+    let conn = &w.db.conn;
+    let mut history = BTreeMap::new();
+    for row in booking_history::Entity::find().all(conn).await.unwrap() {
+        *history.entry(row.action).or_default() += 1;
+    }
+    let mut events = BTreeMap::new();
+    for row in outbox_events::Entity::find()
+        .filter(outbox_events::Column::Topic.eq(crate::events::outbox::BOOKING_CHANGED))
+        .all(conn)
+        .await
+        .unwrap()
+    {
+        let action = row.payload["action"].as_str().unwrap().to_owned();
+        *events.entry(action).or_default() += 1;
+    }
+    (history, events, w.db.relay.rung())
+}
+
+#[tokio::test]
+async fn every_kind_of_change_writes_one_history_row_and_one_event_and_wakes_the_relay_once() {
+    let w = world().await;
+    let admin = fixtures::actor(w.user, UserRole::Admin, &[]);
+    let mut was = endings(&w).await;
+    // After each change: one more history row and event, both saying `action`, and one more
+    // ring; after a change that wrote nothing, none of the three.
+    macro_rules! ended {
+        ($what:literal, $action:literal) => {{
+            let now = endings(&w).await;
+            let mut expected = was.clone();
+            *expected.0.entry($action.to_owned()).or_default() += 1;
+            *expected.1.entry($action.to_owned()).or_default() += 1;
+            expected.2 += 1;
+            assert_eq!(now, expected, "{}", $what);
+            was = now;
+        }};
+        ($what:literal) => {{
+            let now = endings(&w).await;
+            assert_eq!(now, was, "{} writes nothing and wakes no one", $what);
+        }};
+    }
+
+    let input = new_booking(&w, 4, true);
+    let booking = create_booking_at(&w.db, &w.manager, input.clone(), Some("k"), now())
+        .await
+        .unwrap();
+    ended!("making a booking", "CREATED");
+    create_booking_at(&w.db, &w.manager, input, Some("k"), now())
+        .await
+        .unwrap();
+    ended!("a replay of a keyed booking");
+
+    let edit = || BookingChanges {
+        diners: Some(6),
+        ..BookingChanges::default()
+    };
+    update_booking_at(&w.db, &w.manager, booking.id, edit(), now())
+        .await
+        .unwrap();
+    ended!("an edit", "UPDATED");
+    update_booking_at(&w.db, &w.manager, booking.id, edit(), now())
+        .await
+        .unwrap();
+    ended!("an edit that changes nothing");
+
+    go(&w, booking.id, Transition::Confirm, now())
+        .await
+        .unwrap();
+    ended!("a confirmation", "STATUS_CHANGED");
+    go(&w, booking.id, Transition::Complete, after_it())
+        .await
+        .unwrap();
+    ended!("a completion", "STATUS_CHANGED");
+    go(&w, booking.id, cancel(), after_it()).await.unwrap_err();
+    ended!("a refused transition");
+
+    refund_booking_at(
+        &w.db,
+        &admin,
+        booking.id,
+        Some(rust_decimal_macros::dec!(10.00)),
+        "Cold food".into(),
+        after_it(),
+    )
+    .await
+    .unwrap();
+    ended!("a refund", "REFUNDED");
+
+    let other = create(&w, 2, true).await;
+    ended!("making another booking", "CREATED");
+    go(&w, other.id, cancel(), now()).await.unwrap();
+    ended!("a cancellation", "STATUS_CHANGED");
+
+    let third = create(&w, 2, true).await;
+    ended!("making a third booking", "CREATED");
+    go(&w, third.id, Transition::Confirm, now()).await.unwrap();
+    ended!("confirming it", "STATUS_CHANGED");
+    go(&w, third.id, no_show(), after_it()).await.unwrap();
+    ended!("a no-show", "STATUS_CHANGED");
+    refund_booking_at(&w.db, &admin, third.id, None, "No".into(), after_it())
+        .await
+        .unwrap_err();
+    ended!("a refused refund");
 }

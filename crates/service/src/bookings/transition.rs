@@ -6,19 +6,20 @@ use prima_entity::enums::{BookingStatus, TransactionStatus};
 use prima_entity::{bookings, venues};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Statement,
     TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::aggregates;
-use super::change::{MAX_TEXT, commission_json, confirm_ledger, history};
+use super::change::{
+    Change, Counters, Entry, MAX_TEXT, changed_meanwhile, commission_json, confirm_ledger, finish,
+};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::commissions;
+use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::events::outbox::{self, BookingAction};
-use crate::incentives::progress;
+use crate::events::outbox::BookingAction;
 use crate::validate::optional_text;
 
 /// A status change.
@@ -134,18 +135,14 @@ pub fn check_transition(
 
 /// Confirms a PENDING booking (MANAGER or above): its fees, and its promoter's commission
 /// when one is due, go on the ledger as PENDING transactions.
-pub async fn confirm_booking(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<bookings::Model> {
+pub async fn confirm_booking(db: &Db, actor: &Actor, id: Uuid) -> Result<bookings::Model> {
     transition_at(db, actor, id, Transition::Confirm, crate::time::now()).await
 }
 
 /// Cancels a PENDING or CONFIRMED booking before its time (any venue role), with a reason;
 /// its PENDING transactions are cancelled.
 pub async fn cancel_booking(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     id: Uuid,
     reason: String,
@@ -162,18 +159,14 @@ pub async fn cancel_booking(
 
 /// Completes a CONFIRMED booking at or after its time: its transactions are earned
 /// (CONFIRMED).
-pub async fn complete_booking(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<bookings::Model> {
+pub async fn complete_booking(db: &Db, actor: &Actor, id: Uuid) -> Result<bookings::Model> {
     transition_at(db, actor, id, Transition::Complete, crate::time::now()).await
 }
 
 /// Marks a CONFIRMED booking as a no-show at or after its time: the venue keeps its fees
 /// (CONFIRMED), the promoter's commission is cancelled.
 pub async fn mark_no_show(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     id: Uuid,
     reason: Option<String>,
@@ -192,13 +185,34 @@ pub async fn mark_no_show(
 /// and [`check_transition`] for when.
 #[tracing::instrument(skip_all, fields(booking = %id, to = %transition.target()))]
 pub async fn transition_at(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     id: Uuid,
     transition: Transition,
     now: DateTime<Utc>,
 ) -> Result<bookings::Model> {
-    let transition = match transition {
+    let transition = validate(transition)?;
+    let before = crate::bookings::get(&db.conn, actor, id).await?;
+    actor
+        .require(before.venue_id, transition.capability())
+        .map_err(not_found_as("booking"))?;
+    check_transition(before.status, &transition, before.booking_time, now)?;
+    let venue = venues::Entity::find_by_id(before.venue_id)
+        .one(&db.conn)
+        .await?
+        .ok_or(Error::NotFound { what: "booking" })?;
+    let month = commissions::month::venue_month(&venue, now)?;
+
+    let (transition, venue) = (&transition, &venue);
+    crate::db::retry_transient(transition.mutation(), || async move {
+        write(db, actor, id, transition, venue, month, now).await
+    })
+    .await
+}
+
+/// The transition with its reason checked (required to cancel, optional for a no-show).
+fn validate(transition: Transition) -> Result<Transition> {
+    Ok(match transition {
         Transition::Cancel { reason } => Transition::Cancel {
             reason: crate::validate::required_text("reason", &reason, MAX_TEXT)?,
         },
@@ -206,123 +220,110 @@ pub async fn transition_at(
             reason: optional_text("reason", reason.as_deref(), MAX_TEXT)?,
         },
         other => other,
-    };
-    let before = crate::bookings::get(db, actor, id).await?;
-    actor
-        .require(before.venue_id, transition.capability())
-        .map_err(not_found_as("booking"))?;
-    check_transition(before.status, &transition, before.booking_time, now)?;
-    let venue = venues::Entity::find_by_id(before.venue_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound { what: "booking" })?;
-    let month = commissions::month::venue_month(&venue, now)?;
-    let target = transition.target();
-
-    let (transition, venue) = (&transition, &venue);
-    crate::db::retry_transient(transition.mutation(), || async move {
-        let txn = db.begin().await?;
-        let mut update = bookings::Entity::update_many()
-            .col_expr(bookings::Column::Status, Expr::value(target))
-            .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-            .filter(bookings::Column::Id.eq(id))
-            .filter(bookings::Column::Status.is_in(transition.sources().iter().copied()));
-        update = match transition {
-            Transition::Confirm => update.col_expr(bookings::Column::ConfirmedAt, Expr::value(now)),
-            Transition::Cancel { .. } => update
-                .col_expr(bookings::Column::CancelledAt, Expr::value(now))
-                .filter(bookings::Column::BookingTime.gt(now)),
-            Transition::Complete => update
-                .col_expr(bookings::Column::CompletedAt, Expr::value(now))
-                .filter(bookings::Column::BookingTime.lte(now)),
-            Transition::NoShow { .. } => update
-                .col_expr(bookings::Column::NoShowAt, Expr::value(now))
-                .filter(bookings::Column::BookingTime.lte(now)),
-        };
-        let updated = update.exec_with_returning(&txn).await?;
-        let Some(mut booking) = updated.into_iter().next() else {
-            // Someone else changed it between our read and our write: say what it is now.
-            drop(txn);
-            let current = crate::bookings::get(db, actor, id).await?;
-            check_transition(current.status, transition, current.booking_time, now)?;
-            return Err(Error::Conflict(
-                "this booking was changed by someone else meanwhile; reload it and try again".into(),
-            ));
-        };
-        // The status the row really had (the read above may be stale for CANCEL's two sources).
-        let previous_status =
-            if booking.confirmed_at.is_some() && matches!(transition, Transition::Cancel { .. }) {
-                BookingStatus::Confirmed
-            } else {
-                transition.sources()[0]
-            };
-        let mut prior = booking.clone();
-        prior.status = previous_status;
-        aggregates::apply(&txn, Some(&prior), &booking, month, now).await?;
-        progress::apply(&txn, Some(&prior), &booking, now).await?;
-
-        let mut metadata = None;
-        match transition {
-            Transition::Confirm => {
-                let commission = confirm_ledger(&txn, &mut booking, venue, now).await?;
-                metadata = commission.map(|c| json!({ "commission": commission_json(&c) }));
-            }
-            Transition::Cancel { .. } => {
-                move_ledger(
-                    &txn,
-                    id,
-                    TransactionStatus::Cancelled,
-                    TransactionStatus::Cancelled,
-                    now,
-                )
-                .await?;
-            }
-            Transition::Complete => {
-                move_ledger(
-                    &txn,
-                    id,
-                    TransactionStatus::Confirmed,
-                    TransactionStatus::Confirmed,
-                    now,
-                )
-                .await?;
-            }
-            Transition::NoShow { .. } => {
-                move_ledger(
-                    &txn,
-                    id,
-                    TransactionStatus::Confirmed,
-                    TransactionStatus::Cancelled,
-                    now,
-                )
-                .await?;
-            }
-        }
-        history(
-            &txn,
-            actor,
-            &booking,
-            BookingAction::StatusChanged,
-            Some(json!({ "status": previous_status })),
-            json!({ "status": target }),
-            transition.reason().map(str::to_owned),
-            metadata,
-            now,
-        )
-        .await?;
-        outbox::booking_changed(
-            &txn,
-            BookingAction::StatusChanged,
-            Some(previous_status),
-            &booking,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        tracing::info!(booking = %id, from = %previous_status, to = %target, "booking status changed");
-        Ok(booking)
     })
-    .await
+}
+
+/// The transition's transaction: the conditional status UPDATE, then [`finish`] with the
+/// ledger moves of the transition.
+async fn write(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    transition: &Transition,
+    venue: &venues::Model,
+    month: (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Result<bookings::Model> {
+    let txn = db.conn.begin().await?;
+    let Some(booking) = move_status(&txn, id, transition, now).await? else {
+        // Someone else changed it between our read and our write: say what it is now.
+        drop(txn);
+        let current = crate::bookings::get(&db.conn, actor, id).await?;
+        check_transition(current.status, transition, current.booking_time, now)?;
+        return Err(changed_meanwhile());
+    };
+    // The status the row really had (the read above may be stale for CANCEL's two sources).
+    let previous_status =
+        if booking.confirmed_at.is_some() && matches!(transition, Transition::Cancel { .. }) {
+            BookingStatus::Confirmed
+        } else {
+            transition.sources()[0]
+        };
+    let mut prior = booking.clone();
+    prior.status = previous_status;
+    let change = Change {
+        actor,
+        action: BookingAction::StatusChanged,
+        counters: Counters::From {
+            before: &prior,
+            month,
+        },
+        key: None,
+        now,
+    };
+    let ledger = async |txn: &DatabaseTransaction, booking: &mut bookings::Model| {
+        let metadata = write_ledger(txn, transition, booking, venue, now).await?;
+        let entry = Entry {
+            previous: Some(json!({ "status": previous_status })),
+            new: json!({ "status": transition.target() }),
+            reason: transition.reason().map(str::to_owned),
+            metadata,
+        };
+        Ok((entry, ()))
+    };
+    let (booking, ()) = finish(db, txn, change, booking, ledger).await?.committed();
+    tracing::info!(booking = %id, from = %previous_status, to = %transition.target(), "booking status changed");
+    Ok(booking)
+}
+
+/// The booking's status UPDATE, conditional on a status the transition starts from (and,
+/// for the time-bound transitions, on the booking's time); `None` when it matched no row.
+async fn move_status(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    transition: &Transition,
+    now: DateTime<Utc>,
+) -> Result<Option<bookings::Model>> {
+    let update = bookings::Entity::update_many()
+        .col_expr(bookings::Column::Status, Expr::value(transition.target()))
+        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+        .filter(bookings::Column::Id.eq(id))
+        .filter(bookings::Column::Status.is_in(transition.sources().iter().copied()));
+    let update = match transition {
+        Transition::Confirm => update.col_expr(bookings::Column::ConfirmedAt, Expr::value(now)),
+        Transition::Cancel { .. } => update
+            .col_expr(bookings::Column::CancelledAt, Expr::value(now))
+            .filter(bookings::Column::BookingTime.gt(now)),
+        Transition::Complete => update
+            .col_expr(bookings::Column::CompletedAt, Expr::value(now))
+            .filter(bookings::Column::BookingTime.lte(now)),
+        Transition::NoShow { .. } => update
+            .col_expr(bookings::Column::NoShowAt, Expr::value(now))
+            .filter(bookings::Column::BookingTime.lte(now)),
+    };
+    Ok(update.exec_with_returning(txn).await?.into_iter().next())
+}
+
+/// The ledger of the transition: a confirmation writes the fee and commission rows (and
+/// returns the commission for the history's metadata); the others move the PENDING rows.
+async fn write_ledger(
+    txn: &DatabaseTransaction,
+    transition: &Transition,
+    booking: &mut bookings::Model,
+    venue: &venues::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<serde_json::Value>> {
+    let (fees, commission) = match transition {
+        Transition::Confirm => {
+            let commission = confirm_ledger(txn, booking, venue, now).await?;
+            return Ok(commission.map(|c| json!({ "commission": commission_json(&c) })));
+        }
+        Transition::Cancel { .. } => (TransactionStatus::Cancelled, TransactionStatus::Cancelled),
+        Transition::Complete => (TransactionStatus::Confirmed, TransactionStatus::Confirmed),
+        Transition::NoShow { .. } => (TransactionStatus::Confirmed, TransactionStatus::Cancelled),
+    };
+    move_ledger(txn, booking.id, fees, commission, now).await?;
+    Ok(None)
 }
 
 /// Moves a booking's PENDING fee rows to `fees` and its PENDING commission row to

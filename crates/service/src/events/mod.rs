@@ -4,7 +4,8 @@
 //! The pieces, each replica running all of them:
 //!
 //! - **Outbox** ([`outbox`]): a change writes its event row in its own transaction.
-//! - **Relay** ([`relay`]): after commit (woken by [`Events::written`], and by a sweep every
+//! - **Relay** ([`relay`]): after commit (woken by the pool's [`relay::Doorbell`], which the
+//!   write paths ring, and by a sweep every
 //!   [`RelayOptions::sweep`] for rows left behind by a crash or an outage) it
 //!   1. *numbers* committed rows with a gap-free `seq`, in a transaction of its own that one
 //!      relay at a time runs (PostgreSQL: an advisory transaction lock; SQLite: its single
@@ -48,15 +49,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prima_entity::outbox_events;
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::error::Result;
 use bus::{Bus, listen};
 use hub::Hub;
-use relay::{Relay, RelayOptions};
+use relay::{Doorbell, Relay, RelayOptions};
 
 /// Rows a relay or hub handles per statement.
 const BATCH: u64 = 500;
@@ -92,20 +92,22 @@ impl Event {
 pub struct Events {
     /// The replica's event stream.
     pub hub: Arc<Hub>,
-    wake: Arc<Notify>,
+    wake: Doorbell,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Events {
-    /// Starts the relay, the hub's poll and (with Redis) the listener. Unpublished rows
-    /// left by an earlier run are published right away.
+    /// Starts the relay, the hub's poll and (with Redis) the listener, for the pool `db`:
+    /// its relay wakes when `db`'s [`Doorbell`] rings. Unpublished rows left by an earlier
+    /// run are published right away.
     pub async fn start(
-        db: DatabaseConnection,
+        db: &Db,
         redis: Option<redis::Client>,
         options: RelayOptions,
     ) -> Result<Events> {
+        let wake = db.relay.clone();
+        let db = db.conn.clone();
         let hub = Hub::new(db.clone()).await?;
-        let wake = Arc::new(Notify::new());
         let bus = match &redis {
             Some(client) => Bus::Redis(client.clone(), options.channel.clone()),
             None => Bus::InProcess,
@@ -156,7 +158,7 @@ impl Events {
                     }
                 }
                 tokio::select! {
-                    _ = relay_wake.notified() => {}
+                    _ = relay_wake.heard() => {}
                     _ = tokio::time::sleep(options.sweep) => {}
                 }
             }
@@ -164,9 +166,10 @@ impl Events {
         Ok(Events { hub, wake, tasks })
     }
 
-    /// Tells the relay that a transaction with outbox rows committed.
+    /// Tells the relay that a transaction with outbox rows committed (what the pool's
+    /// [`Doorbell`] does; the booking write path rings that itself).
     pub fn written(&self) {
-        self.wake.notify_one();
+        self.wake.ring();
     }
 }
 

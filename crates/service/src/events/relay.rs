@@ -2,6 +2,7 @@
 //! them after the retention (see [`crate::events`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prima_entity::outbox_events;
@@ -42,6 +43,38 @@ impl Default for RelayOptions {
             channel: CHANNEL.to_owned(),
             poll: Duration::from_secs(1),
         }
+    }
+}
+
+/// The relay's doorbell: rung after a transaction that wrote outbox rows commits, so the
+/// relay numbers and publishes them now rather than at its next sweep. It travels with the
+/// pool ([`crate::db::Db::relay`]), so a write path rings it without its caller's help.
+/// Clones ring the same bell; a bell no relay listens to (a test, a command) keeps one ring,
+/// harmlessly.
+#[derive(Debug, Clone, Default)]
+pub struct Doorbell(Arc<Bell>);
+
+#[derive(Debug, Default)]
+struct Bell {
+    notify: tokio::sync::Notify,
+    rung: AtomicU64,
+}
+
+impl Doorbell {
+    /// Tells the relay that a transaction with outbox rows committed.
+    pub fn ring(&self) {
+        self.0.rung.fetch_add(1, Ordering::Relaxed);
+        self.0.notify.notify_one();
+    }
+
+    /// How often it was rung so far.
+    pub fn rung(&self) -> u64 {
+        self.0.rung.load(Ordering::Relaxed)
+    }
+
+    /// Waits for the next ring (or the one kept since the last wait).
+    pub(super) async fn heard(&self) {
+        self.0.notify.notified().await;
     }
 }
 

@@ -195,7 +195,7 @@ async fn events_cross_replicas_through_redis_and_a_held_event_is_published_after
     };
     let client = || Some(redis::Client::open(url.as_str()).unwrap());
     let held = Events::start(
-        db.conn.clone(),
+        &db,
         client(),
         RelayOptions {
             hold: true,
@@ -205,7 +205,7 @@ async fn events_cross_replicas_through_redis_and_a_held_event_is_published_after
     .await
     .unwrap();
     let watcher = Events::start(
-        db.conn.clone(),
+        &db,
         client(),
         RelayOptions {
             hold: true,
@@ -222,9 +222,7 @@ async fn events_cross_replicas_through_redis_and_a_held_event_is_published_after
     let nothing = tokio::time::timeout(Duration::from_millis(600), rx.recv()).await;
     assert!(nothing.is_err(), "a held relay publishes nothing");
     drop(held);
-    let restarted = Events::start(db.conn.clone(), client(), options.clone())
-        .await
-        .unwrap();
+    let restarted = Events::start(&db, client(), options.clone()).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("delivered after the restart")
