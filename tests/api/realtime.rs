@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use prima_server::config::ServeArgs;
-use prima_tests::{Frame, TestApp, Ws};
+use prima_tests::{Frame, TestApp, Ws, eventually};
 use serde_json::{Value, json};
 
 const BOOKING_CHANGED: &str =
@@ -504,17 +504,18 @@ impl PrivateRedis {
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server must be installed for this test (it is on the CI machine)");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return PrivateRedis { child };
-            }
-            // The poll interval of a wait for the port to accept (5 s at most).
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start on port {port}");
+        eventually(
+            &format!("redis-server to accept on port {port}"),
+            Duration::from_secs(5),
+            async || {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(drop)
+            },
+        )
+        .await;
+        PrivateRedis { child }
     }
 
     async fn stop(mut self) {
