@@ -257,7 +257,8 @@ impl IncentiveProgress {
 nested_connection!(
     /// `Venue.incentives`: the venue's programmes, latest period first; FORBIDDEN below
     /// MANAGER.
-    VenueIncentives => incentives::Model, prima_service::incentives::pages_by_venue
+    VenueIncentives => incentives::Model,
+    prima_service::access::scope::financial_pages::<incentives::Entity>
 );
 nested_connection!(
     /// A programme's leaderboard.

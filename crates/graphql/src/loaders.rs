@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use prima_service::Error;
 use prima_service::access::Actor;
+use prima_service::access::scope::financial_by_ids;
 use prima_service::db::Db;
 use uuid::Uuid;
 
@@ -104,16 +105,18 @@ impl Loader<PricingOf> for Loaders {
 
 by_id!(
     /// A promoter by id (financial reads at their venue).
-    PromoterId => prima_entity::promoters::Model, prima_service::promoters::by_ids
+    PromoterId => prima_entity::promoters::Model,
+    financial_by_ids::<prima_entity::promoters::Entity>
 );
 by_id!(
     /// A commission rate by id.
     CommissionRateId => prima_entity::commission_rates::Model,
-    prima_service::commissions::rates_by_ids
+    financial_by_ids::<prima_entity::commission_rates::Entity>
 );
 by_id!(
     /// A ledger transaction by id.
-    TransactionId => prima_entity::transactions::Model, prima_service::ledger::by_ids
+    TransactionId => prima_entity::transactions::Model,
+    financial_by_ids::<prima_entity::transactions::Entity>
 );
 by_id!(
     /// A booking's transactions, oldest first, or FORBIDDEN without financial reads.
@@ -122,11 +125,13 @@ by_id!(
 );
 by_id!(
     /// A payout by id.
-    PayoutId => prima_entity::payouts::Model, prima_service::payouts::by_ids
+    PayoutId => prima_entity::payouts::Model,
+    financial_by_ids::<prima_entity::payouts::Entity>
 );
 by_id!(
     /// An incentive programme by id.
-    IncentiveId => prima_entity::incentives::Model, prima_service::incentives::by_ids
+    IncentiveId => prima_entity::incentives::Model,
+    financial_by_ids::<prima_entity::incentives::Entity>
 );
 by_id!(
     /// A user by id: the caller, or someone who shares a venue with them.

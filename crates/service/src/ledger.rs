@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use prima_entity::{bookings, transactions};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Order, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Iterable, QueryFilter};
+use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
 use uuid::Uuid;
 
 use crate::access::{Actor, Capability};
@@ -27,24 +27,7 @@ pub const MAX_TRANSACTIONS_PER_BOOKING: u64 = 3 + 2 * MAX_REFUNDS_PER_BOOKING;
 
 const VENUE: &str = "__venue";
 
-/// The transactions among `ids` that the caller may see.
-#[tracing::instrument(skip_all, fields(ids = ids.len()))]
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, transactions::Model>> {
-    let rows = transactions::Entity::find()
-        .filter(transactions::Column::Id.is_in(ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((transactions::Entity, transactions::Column::VenueId)),
-        )
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|t| (t.id, t)).collect())
-}
+// Transactions by id: `access::scope::financial_by_ids`.
 
 /// The transactions of each booking, oldest first, in one statement.
 ///
@@ -127,6 +110,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
+    use crate::access::scope::financial_by_ids;
     use crate::testing::fixtures::*;
 
     #[tokio::test]
@@ -190,7 +174,9 @@ mod tests {
         .await;
         let manager = actor(Uuid::new_v4(), UserRole::Manager, &[(a, Level::Manager)]);
 
-        let found = by_ids(&db.conn, &manager, &[ta, tb]).await.unwrap();
+        let found = financial_by_ids::<transactions::Entity>(&db.conn, &manager, &[ta, tb])
+            .await
+            .unwrap();
         assert_eq!(found.keys().copied().collect::<Vec<_>>(), [ta]);
         let lists = by_booking_ids(&db.conn, &manager, &[ba, bb]).await.unwrap();
         assert_eq!(lists[&ba].as_ref().unwrap().len(), 1);
@@ -223,7 +209,7 @@ mod tests {
         let lists = by_booking_ids(&db.conn, &coordinator, &[b]).await.unwrap();
         assert_eq!(lists[&b].as_ref().unwrap_err().code(), "FORBIDDEN");
         assert!(
-            by_ids(&db.conn, &coordinator, &[b])
+            financial_by_ids::<transactions::Entity>(&db.conn, &coordinator, &[b])
                 .await
                 .unwrap()
                 .is_empty()

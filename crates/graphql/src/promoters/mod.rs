@@ -235,7 +235,8 @@ pub async fn promoter_by_id(ctx: &Context<'_>, id: Uuid) -> Result<Option<Promot
 nested_connection!(
     /// `Venue.promoters`: the venue's promoters by last name, first name, id; FORBIDDEN
     /// below MANAGER.
-    VenuePromoters => promoters::Model, prima_service::promoters::pages_by_venue
+    VenuePromoters => promoters::Model,
+    prima_service::access::scope::financial_pages::<promoters::Entity>
 );
 nested_connection!(
     /// A promoter's commission assignments.

@@ -98,35 +98,120 @@ pub(crate) fn with_denied<M>(
     out
 }
 
-/// Pages, per venue, the rows of `select` whose `venue` column is that venue, for the venues
-/// where the caller holds financial reads, in one statement; the other venues get their
+/// A table whose every row belongs to one venue and is financial data, visible to MANAGER
+/// or above at that venue and to a global ADMIN (DOMAIN.md "Access"). Reading such rows by
+/// id and paging them under their venues is written once, here, for every table listed in
+/// `financial_tables!` below.
+pub trait FinancialTable: EntityTrait<Model: FromQueryResult + Send + Sync> {
+    /// The primary key.
+    const ID: Self::Column;
+    /// The venue a row belongs to.
+    const VENUE: Self::Column;
+    /// What a NOT_FOUND calls one row.
+    const WHAT: &'static str;
+    /// A row's id.
+    fn id(row: &Self::Model) -> Uuid;
+}
+
+/// A financial table listed under its venues (`Venue.promoters`, `Venue.incentives`), in
+/// this order.
+pub trait VenueList: FinancialTable {
+    /// The order of a venue's page of rows.
+    const SORT: Sort;
+}
+
+macro_rules! financial_tables {
+    ($($table:ident => $what:literal $(, listed by $sort:path)?;)*) => {$(
+        impl FinancialTable for prima_entity::$table::Entity {
+            const ID: Self::Column = prima_entity::$table::Column::Id;
+            const VENUE: Self::Column = prima_entity::$table::Column::VenueId;
+            const WHAT: &'static str = $what;
+            fn id(row: &Self::Model) -> Uuid {
+                row.id
+            }
+        }
+        $(impl VenueList for prima_entity::$table::Entity {
+            const SORT: Sort = $sort;
+        })?
+    )*};
+}
+
+financial_tables! {
+    promoters => "promoter", listed by crate::promoters::PROMOTER_SORT;
+    commission_rates => "commission rate";
+    transactions => "transaction";
+    payouts => "payout";
+    incentives => "incentive", listed by crate::incentives::INCENTIVE_SORT;
+}
+
+/// The rows among `ids` that the caller may see (financial reads at their venue), in one
+/// statement.
+#[tracing::instrument(skip_all, fields(table = E::default().table_name(), ids = ids.len()))]
+pub async fn financial_by_ids<E: FinancialTable>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, E::Model>> {
+    let rows = E::find()
+        .filter(E::ID.is_in(ids.iter().copied()))
+        .filter(
+            actor
+                .venues_where(Capability::ReadFinancial)
+                .condition((E::default(), E::VENUE)),
+        )
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| (E::id(&row), row)).collect())
+}
+
+/// One row the caller may see; NOT_FOUND otherwise, whether it exists or not.
+pub async fn financial_get<E: FinancialTable>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<E::Model> {
+    financial_by_ids::<E>(db, actor, &[id])
+        .await?
+        .remove(&id)
+        .ok_or(Error::NotFound { what: E::WHAT })
+}
+
+/// For each venue, a page of its rows in the table's [`VenueList::SORT`] order; FORBIDDEN
+/// (or NOT_FOUND) for a venue where the caller lacks financial reads.
+pub async fn financial_pages<E: VenueList>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    venue_ids: &[Uuid],
+    page: &PageArgs,
+    with_total: bool,
+) -> Result<PagesOrDenied<E::Model>> {
+    financial_pages_by_venue(db, actor, venue_ids, E::find(), &E::SORT, page, with_total).await
+}
+
+/// Pages, per venue, the rows of `select` whose venue is that venue, for the venues where
+/// the caller holds financial reads, in one statement; the other venues get their
 /// FORBIDDEN / NOT_FOUND error. The shape of every financial list under a venue (promoters,
 /// commission rates, incentives).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn financial_pages_by_venue<E>(
+#[tracing::instrument(skip_all, fields(table = E::default().table_name(), venues = venue_ids.len()))]
+pub(crate) async fn financial_pages_by_venue<E: FinancialTable>(
     db: &impl ConnectionTrait,
     actor: &Actor,
     venue_ids: &[Uuid],
     select: Select<E>,
-    venue: E::Column,
     sort: &Sort,
     page: &PageArgs,
     with_total: bool,
-) -> Result<PagesOrDenied<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: FromQueryResult,
-{
+) -> Result<PagesOrDenied<E::Model>> {
     let window = page.window(sort)?;
     let (allowed, denied) = split_financial_venues(actor, venue_ids);
     let inner = select
-        .filter(venue.is_in(allowed.iter().copied()))
+        .filter(E::VENUE.is_in(allowed.iter().copied()))
         .filter(
             actor
                 .venues_where(Capability::ReadFinancial)
-                .condition((E::default(), venue)),
+                .condition((E::default(), E::VENUE)),
         )
-        .expr_as(Expr::col((E::default(), venue)), PARENT)
+        .expr_as(Expr::col((E::default(), E::VENUE)), PARENT)
         .into_query();
     let pages = paging::fetch_pages(db, inner, &allowed, sort, &window, with_total).await?;
     Ok(with_denied(&allowed, pages, denied, &window, with_total))

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
 use uuid::Uuid;
 
-use super::{Discrepancy, Params, fetch};
+use super::{Differences, Discrepancy, Params, fetch};
 use crate::error::Result;
-use crate::money::{cents, from_units};
+use crate::money::from_units;
 
 #[derive(Debug, FromQueryResult)]
 struct GuestRow {
@@ -102,67 +102,36 @@ pub async fn guest_aggregates_match_bookings(
 
 /// The fields of one guest that disagree with the recomputation.
 fn guest_message(row: &GuestRow) -> String {
-    let mut problems = Vec::new();
-    let mut compare = |field: &str, stored: i64, expected: i64, show: fn(i64) -> String| {
-        if stored != expected {
-            problems.push(format!(
-                "{field}: stored {}, recomputed {}",
-                show(stored),
-                show(expected)
-            ));
-        }
-    };
-    let count: fn(i64) -> String = |n| n.to_string();
-    compare(
+    let mut diff = Differences::new("stored", "recomputed");
+    diff.count(
         "total_bookings",
         row.total_bookings,
         row.expected_total_bookings,
-        count,
     );
-    compare(
+    diff.count(
         "cancelled_bookings",
         row.cancelled_bookings,
         row.expected_cancelled_bookings,
-        count,
     );
-    compare(
+    diff.count(
         "no_show_bookings",
         row.no_show_bookings,
         row.expected_no_show_bookings,
-        count,
     );
-    compare(
-        "total_spent",
-        row.total_spent,
-        row.expected_total_spent,
-        |units| cents(units).to_string(),
-    );
-    compare(
+    diff.money("total_spent", row.total_spent, row.expected_total_spent);
+    diff.compare(
         "average_party_size",
         row.average_party_size,
         row.expected_average_party_size,
         |tenths| from_units(tenths, 1).to_string(),
     );
-    compare(
-        "total_diners",
-        row.total_diners,
-        row.expected_total_diners,
-        count,
+    diff.count("total_diners", row.total_diners, row.expected_total_diners);
+    diff.time(
+        "last_booking_at",
+        row.last_booking_at,
+        row.expected_last_booking_at,
     );
-    if row.last_booking_at != row.expected_last_booking_at {
-        let show = |at: Option<DateTime<Utc>>| at.map_or("none".to_owned(), |at| at.to_rfc3339());
-        problems.push(format!(
-            "last_booking_at: stored {}, recomputed {}",
-            show(row.last_booking_at),
-            show(row.expected_last_booking_at)
-        ));
-    }
-    if problems.is_empty() {
-        // Equal values that the database compared as different (a timestamp stored in
-        // another text form on SQLite): still worth a look.
-        problems.push("stored and recomputed values differ in form only".to_owned());
-    }
-    problems.join("; ")
+    diff.or_form_only().join("; ")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -192,61 +161,35 @@ struct GuestVenueRow {
 
 /// The columns of [`GuestVenueRow`] that differ, named and shown as `first` against
 /// `second` (e.g. "stored 3, recomputed 2").
-fn guest_counter_problems(row: &GuestVenueRow, first: &str, second: &str) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut compare = |field: &str, a: i64, b: i64, show: fn(i64) -> String| {
-        if a != b {
-            problems.push(format!(
-                "{field}: {first} {}, {second} {}",
-                show(a),
-                show(b)
-            ));
-        }
-    };
-    let count: fn(i64) -> String = |n| n.to_string();
-    let money: fn(i64) -> String = |units| cents(units).to_string();
-    compare(
+fn guest_counter_problems(
+    row: &GuestVenueRow,
+    first: &'static str,
+    second: &'static str,
+) -> Vec<String> {
+    let mut diff = Differences::new(first, second);
+    diff.count(
         "total_bookings",
         row.total_bookings,
         row.expected_total_bookings,
-        count,
     );
-    compare(
+    diff.count(
         "cancelled_bookings",
         row.cancelled_bookings,
         row.expected_cancelled_bookings,
-        count,
     );
-    compare(
+    diff.count(
         "no_show_bookings",
         row.no_show_bookings,
         row.expected_no_show_bookings,
-        count,
     );
-    compare(
-        "total_spent",
-        row.total_spent,
-        row.expected_total_spent,
-        money,
+    diff.money("total_spent", row.total_spent, row.expected_total_spent);
+    diff.count("total_diners", row.total_diners, row.expected_total_diners);
+    diff.time(
+        "last_booking_at",
+        row.last_booking_at,
+        row.expected_last_booking_at,
     );
-    compare(
-        "total_diners",
-        row.total_diners,
-        row.expected_total_diners,
-        count,
-    );
-    if row.last_booking_at != row.expected_last_booking_at {
-        let show = |at: Option<DateTime<Utc>>| at.map_or("none".to_owned(), |at| at.to_rfc3339());
-        problems.push(format!(
-            "last_booking_at: {first} {}, {second} {}",
-            show(row.last_booking_at),
-            show(row.expected_last_booking_at)
-        ));
-    }
-    if problems.is_empty() {
-        problems.push(format!("{first} and {second} values differ in form only"));
-    }
-    problems
+    diff.or_form_only()
 }
 
 /// `x.<column> <> x.expected_<column>` for every counter of [`GuestVenueRow`], OR-ed.

@@ -214,3 +214,70 @@ async fn counts(db: &impl ConnectionTrait, venue: Option<Uuid>) -> Result<CheckR
         discrepancies: Vec::new(),
     })
 }
+
+/// The fields where two sources of one row disagree, each said as "field: stored 3,
+/// recomputed 2" (the two sources named by the caller), money in decimals.
+struct Differences {
+    first: &'static str,
+    second: &'static str,
+    found: Vec<String>,
+}
+
+impl Differences {
+    fn new(first: &'static str, second: &'static str) -> Self {
+        Differences {
+            first,
+            second,
+            found: Vec::new(),
+        }
+    }
+
+    /// Notes `field` when `a` (the first source) and `b` differ, shown by `show`.
+    fn compare<T: PartialEq>(&mut self, field: &str, a: T, b: T, show: impl Fn(T) -> String) {
+        if a != b {
+            let (first, second) = (self.first, self.second);
+            let (a, b) = (show(a), show(b));
+            self.found
+                .push(format!("{field}: {first} {a}, {second} {b}"));
+        }
+    }
+
+    /// A counter.
+    fn count(&mut self, field: &str, a: i64, b: i64) {
+        self.compare(field, a, b, |n| n.to_string());
+    }
+
+    /// An amount in minor units, shown in decimals.
+    fn money(&mut self, field: &str, a: i64, b: i64) {
+        self.compare(field, a, b, |units| crate::money::cents(units).to_string());
+    }
+
+    /// A moment, or its absence.
+    fn time(&mut self, field: &str, a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) {
+        self.compare(field, a, b, |at| {
+            at.map_or("none".to_owned(), |at| at.to_rfc3339())
+        });
+    }
+
+    /// A problem that is not a pair of values.
+    fn note(&mut self, problem: String) {
+        self.found.push(problem);
+    }
+
+    /// What was found.
+    fn into_vec(self) -> Vec<String> {
+        self.found
+    }
+
+    /// What was found, for a row the database already said differs: when every value
+    /// compares equal here (a timestamp stored in another text form on SQLite), says so,
+    /// as that is still worth a look.
+    fn or_form_only(mut self) -> Vec<String> {
+        if self.found.is_empty() {
+            let (first, second) = (self.first, self.second);
+            self.found
+                .push(format!("{first} and {second} values differ in form only"));
+        }
+        self.found
+    }
+}

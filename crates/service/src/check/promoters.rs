@@ -8,9 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Discrepancy, Params, fetch};
+use super::{Differences, Discrepancy, Params, fetch};
 use crate::error::Result;
-use crate::money::{cents, rate};
+use crate::money::rate;
 use crate::promoters::metrics;
 
 #[derive(Debug, FromQueryResult)]
@@ -195,101 +195,69 @@ fn promoter_sql(months: &str, scope: &str) -> String {
 
 /// The fields of one promoter that disagree with the recomputation.
 fn promoter_problems(row: &PromoterRow) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut compare = |field: &str, stored: i64, expected: i64, show: fn(i64) -> String| {
-        if stored != expected {
-            problems.push(format!(
-                "{field}: stored {}, recomputed {}",
-                show(stored),
-                show(expected)
-            ));
-        }
-    };
-    let count: fn(i64) -> String = |n| n.to_string();
-    let money: fn(i64) -> String = |units| cents(units).to_string();
-    let fraction: fn(i64) -> String = |units| rate(units).to_string();
-    compare("total_bookings", row.total_bookings, row.counted, count);
-    compare("total_revenue", row.total_revenue, row.revenue, money);
-    compare(
-        "all_bookings",
-        row.stored_all_bookings,
-        row.all_bookings,
-        count,
-    );
-    compare(
+    let mut diff = Differences::new("stored", "recomputed");
+    let fraction = |units: i64| rate(units).to_string();
+    diff.count("total_bookings", row.total_bookings, row.counted);
+    diff.money("total_revenue", row.total_revenue, row.revenue);
+    diff.count("all_bookings", row.stored_all_bookings, row.all_bookings);
+    diff.count(
         "completed_bookings",
         row.stored_completed_bookings,
         row.completed,
-        count,
     );
-    compare(
+    diff.count(
         "cancelled_bookings",
         row.stored_cancelled_bookings,
         row.cancelled,
-        count,
     );
-    compare(
-        "no_show_bookings",
-        row.stored_no_show_bookings,
-        row.no_show,
-        count,
-    );
-    compare(
+    diff.count("no_show_bookings", row.stored_no_show_bookings, row.no_show);
+    diff.money(
         "average_booking_value",
         row.average_booking_value,
         metrics::average_booking_value(row.revenue, row.counted),
-        money,
     );
-    compare(
+    diff.compare(
         "conversion_rate",
         row.conversion_rate,
         metrics::conversion_rate(row.completed, row.cancelled, row.no_show),
         fraction,
     );
-    compare(
+    diff.compare(
         "no_show_rate",
         row.no_show_rate,
         metrics::no_show_rate(row.completed, row.no_show),
         fraction,
     );
-    compare(
+    diff.compare(
         "cancel_rate",
         row.cancel_rate,
         metrics::cancel_rate(row.cancelled, row.all_bookings),
         fraction,
     );
     if row.month_known {
-        compare(
+        diff.count(
             "month_bookings",
             row.month_bookings,
             row.expected_month_bookings,
-            count,
         );
-        compare(
+        diff.money(
             "month_revenue",
             row.month_revenue,
             row.expected_month_revenue,
-            money,
         );
-        compare(
-            "month_new_guests",
-            row.month_new_guests,
-            row.new_guests,
-            count,
-        );
-        compare(
+        diff.count("month_new_guests", row.month_new_guests, row.new_guests);
+        diff.count(
             "month_repeat_guests",
             row.month_repeat_guests,
             row.repeat_guests,
-            count,
         );
     } else {
-        problems.push(format!(
+        diff.note(format!(
             "month fields not checked: the venue's time zone {:?} is unknown",
             row.timezone
         ));
     }
-    problems
+    diff.into_vec()
 }
 
 /// `[start, end)` of the calendar month of `now` in `timezone`, exactly as the write path

@@ -30,24 +30,7 @@ use crate::error::{Error, Result};
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
 use month::venue_month;
 
-/// The commission rates among `ids` that the caller may see.
-#[tracing::instrument(skip_all, fields(ids = ids.len()))]
-pub async fn rates_by_ids(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, commission_rates::Model>> {
-    let rows = commission_rates::Entity::find()
-        .filter(commission_rates::Column::Id.is_in(ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((commission_rates::Entity, commission_rates::Column::VenueId)),
-        )
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r)).collect())
-}
+// Rates by id: `access::scope::financial_by_ids`.
 
 const RATE_SORT: Sort = Sort {
     name: "commission_rates.effective_from.desc",
@@ -73,17 +56,7 @@ pub async fn rate_pages_by_venue(
     if active_only {
         select = select.filter(commission_rates::Column::IsActive.eq(true));
     }
-    financial_pages_by_venue(
-        db,
-        actor,
-        venue_ids,
-        select,
-        commission_rates::Column::VenueId,
-        &RATE_SORT,
-        page,
-        with_total,
-    )
-    .await
+    financial_pages_by_venue(db, actor, venue_ids, select, &RATE_SORT, page, with_total).await
 }
 
 const ASSIGNMENT_SORT: Sort = Sort {
@@ -251,6 +224,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
+    use crate::access::scope::financial_by_ids;
     use crate::testing::fixtures::*;
 
     #[tokio::test]
@@ -265,7 +239,9 @@ mod tests {
         assignment(&db, pa, rb, by, t0() + Duration::days(1)).await;
         let manager = actor(by, UserRole::Manager, &[(a, Level::Manager)]);
 
-        let rates = rates_by_ids(&db.conn, &manager, &[ra, rb]).await.unwrap();
+        let rates = financial_by_ids::<commission_rates::Entity>(&db.conn, &manager, &[ra, rb])
+            .await
+            .unwrap();
         assert_eq!(rates.keys().copied().collect::<Vec<_>>(), [ra]);
 
         let pages = rate_pages_by_venue(

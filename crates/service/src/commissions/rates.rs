@@ -16,7 +16,7 @@
 
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{CommissionModel, PromoterTier};
-use prima_entity::{commission_assignments, commission_rates, promoters, venues};
+use prima_entity::{commission_assignments, commission_rates, promoters};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -137,13 +137,7 @@ pub async fn create_rate(
     let effective_from = new.effective_from.map(crate::time::truncate).unwrap_or(at);
     crate::db::retry_transient("createCommissionRate", || async move {
         let txn = db.begin().await?;
-        if venues::Entity::find_by_id(new.venue_id)
-            .one(&txn)
-            .await?
-            .is_none()
-        {
-            return Err(Error::NotFound { what: "venue" });
-        }
+        crate::venues::require_exists(&txn, new.venue_id).await?;
         let rate = commission_rates::ActiveModel {
             id: Set(Uuid::new_v4()),
             venue_id: Set(new.venue_id),

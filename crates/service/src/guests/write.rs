@@ -15,7 +15,7 @@
 
 use chrono::NaiveDate;
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
-use prima_entity::{bookings, guests, venues};
+use prima_entity::{bookings, guests};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QuerySelect, Set, TransactionTrait,
@@ -177,13 +177,7 @@ pub async fn create_guest(
         let row = row.clone();
         async move {
             let txn = db.begin().await?;
-            if venues::Entity::find_by_id(new.venue_id)
-                .one(&txn)
-                .await?
-                .is_none()
-            {
-                return Err(Error::NotFound { what: "venue" });
-            }
+            crate::venues::require_exists(&txn, new.venue_id).await?;
             let guest = row.insert(&txn).await?;
             txn.commit().await?;
             Ok(guest)
@@ -336,17 +330,7 @@ pub async fn update_guest(
         row.tags = Set(v);
     }
     row.updated_at = Set(now());
-    crate::db::retry_transient("updateGuest", || {
-        let row = row.clone();
-        async move {
-            let txn = db.begin().await?;
-            let guest = row.update(&txn).await?;
-            let view = view(&txn, actor, guest).await?;
-            txn.commit().await?;
-            Ok(view)
-        }
-    })
-    .await
+    save(db, actor, "updateGuest", row).await
 }
 
 /// Sets a guest's status: ACTIVE, BLOCKED (may not book) or VIP (MANAGER or above where the
@@ -362,7 +346,17 @@ pub async fn set_guest_status(
     let mut row: guests::ActiveModel = guest.into();
     row.status = Set(status);
     row.updated_at = Set(now());
-    crate::db::retry_transient("setGuestStatus", || {
+    save(db, actor, "setGuestStatus", row).await
+}
+
+/// Writes a changed guest row and answers it as the caller sees it, in one transaction.
+async fn save(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    operation: &'static str,
+    row: guests::ActiveModel,
+) -> Result<GuestView> {
+    crate::db::retry_transient(operation, || {
         let row = row.clone();
         async move {
             let txn = db.begin().await?;

@@ -24,10 +24,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::access::scope::financial_pages_by_venue;
 use crate::access::{Actor, Capability};
-use crate::error::{Error, Result};
-use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
+use crate::error::Result;
+use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, Sort};
 
 const RANK: &str = "__rank";
 
@@ -50,63 +49,17 @@ impl FromQueryResult for Ranked {
     }
 }
 
-/// The programmes among `ids` that the caller may see.
-#[tracing::instrument(skip_all, fields(ids = ids.len()))]
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, incentives::Model>> {
-    let rows = incentives::Entity::find()
-        .filter(incentives::Column::Id.is_in(ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((incentives::Entity, incentives::Column::VenueId)),
-        )
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|i| (i.id, i)).collect())
-}
+// By id and by venue: `access::scope::{financial_by_ids, financial_get, financial_pages}`,
+// in the order below.
 
-/// One programme the caller may see; NOT_FOUND otherwise, whether it exists or not.
-pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<incentives::Model> {
-    by_ids(db, actor, &[id])
-        .await?
-        .remove(&id)
-        .ok_or(Error::NotFound { what: "incentive" })
-}
-
-const INCENTIVE_SORT: Sort = Sort {
+/// A venue's programmes: latest period first.
+pub(crate) const INCENTIVE_SORT: Sort = Sort {
     name: "incentives.period_start.desc",
     keys: &[
         Sort::key("period_start", KeyKind::Time, true),
         Sort::key("id", KeyKind::Uuid, true),
     ],
 };
-
-/// For each venue, a page of its programmes, latest period first; FORBIDDEN for a venue
-/// where the caller lacks financial reads.
-#[tracing::instrument(skip_all, fields(venues = venue_ids.len()))]
-pub async fn pages_by_venue(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    venue_ids: &[Uuid],
-    page: &PageArgs,
-    with_total: bool,
-) -> Result<PagesOrDenied<incentives::Model>> {
-    financial_pages_by_venue(
-        db,
-        actor,
-        venue_ids,
-        incentives::Entity::find(),
-        incentives::Column::VenueId,
-        &INCENTIVE_SORT,
-        page,
-        with_total,
-    )
-    .await
-}
 
 /// Progress rows whose programme is at a venue where the caller holds financial reads.
 fn visible_progress(actor: &Actor) -> sea_orm::Select<incentive_progress::Entity> {
@@ -214,6 +167,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
+    use crate::access::scope::{financial_by_ids, financial_get, financial_pages};
     use crate::testing::fixtures::*;
 
     #[tokio::test]
@@ -278,10 +232,15 @@ mod tests {
         progress(&db, ib, p, 200).await;
         let manager = actor(by, UserRole::Manager, &[(a, Level::Manager)]);
 
-        let found = by_ids(&db.conn, &manager, &[ia, ib]).await.unwrap();
+        let found = financial_by_ids::<incentives::Entity>(&db.conn, &manager, &[ia, ib])
+            .await
+            .unwrap();
         assert_eq!(found.keys().copied().collect::<Vec<_>>(), [ia]);
         assert_eq!(
-            get(&db.conn, &manager, ib).await.unwrap_err().code(),
+            financial_get::<incentives::Entity>(&db.conn, &manager, ib)
+                .await
+                .unwrap_err()
+                .code(),
             "NOT_FOUND"
         );
         let boards = leaderboard_pages(&db.conn, &manager, &[ia, ib], &PageArgs::default(), true)
@@ -294,9 +253,15 @@ mod tests {
             .unwrap();
         assert_eq!(mine[&p].total_count, Some(1));
         assert_eq!(mine[&p].edges[0].node.incentive_id, ia);
-        let by_venue = pages_by_venue(&db.conn, &manager, &[a, b], &PageArgs::default(), false)
-            .await
-            .unwrap();
+        let by_venue = financial_pages::<incentives::Entity>(
+            &db.conn,
+            &manager,
+            &[a, b],
+            &PageArgs::default(),
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(by_venue[&a].as_ref().unwrap().edges.len(), 1);
         assert!(by_venue[&b].is_err());
     }
@@ -308,9 +273,15 @@ mod tests {
         let a = venue(&db).await;
         incentive(&db, a, by).await;
         let coordinator = actor(by, UserRole::Coordinator, &[(a, Level::Coordinator)]);
-        let pages = pages_by_venue(&db.conn, &coordinator, &[a], &PageArgs::default(), false)
-            .await
-            .unwrap();
+        let pages = financial_pages::<incentives::Entity>(
+            &db.conn,
+            &coordinator,
+            &[a],
+            &PageArgs::default(),
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(pages[&a].as_ref().unwrap_err().code(), "FORBIDDEN");
     }
 }

@@ -38,6 +38,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::access::scope::financial_get;
 use crate::error::Result;
 
 /// Topic of the events describing a promoter's progress in a programme.
@@ -279,7 +280,7 @@ pub async fn progress_feed_filter(
     actor: &crate::access::Actor,
     incentive_id: Uuid,
 ) -> Result<crate::events::feed::FeedFilter> {
-    let incentive = super::get(db, actor, incentive_id).await?;
+    let incentive = financial_get::<incentives::Entity>(db, actor, incentive_id).await?;
     Ok(crate::events::feed::FeedFilter {
         topic: PROGRESS_CHANGED,
         capability: crate::access::Capability::ReadFinancial,

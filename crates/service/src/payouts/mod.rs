@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::access::scope::{split_financial_venues, with_denied};
 use crate::access::{Actor, Capability};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
 
 /// Whether a hold still blocks its payout at `now`: it is active until it is released or
@@ -27,32 +27,7 @@ pub fn hold_is_active(hold: &payout_holds::Model, now: DateTime<Utc>) -> bool {
     hold.released_at.is_none() && hold.hold_until.is_none_or(|until| until > now)
 }
 
-/// The payouts among `ids` that the caller may see.
-#[tracing::instrument(skip_all, fields(ids = ids.len()))]
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, payouts::Model>> {
-    let rows = payouts::Entity::find()
-        .filter(payouts::Column::Id.is_in(ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((payouts::Entity, payouts::Column::VenueId)),
-        )
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
-}
-
-/// One payout the caller may see; NOT_FOUND otherwise, whether it exists or not.
-pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<payouts::Model> {
-    by_ids(db, actor, &[id])
-        .await?
-        .remove(&id)
-        .ok_or(Error::NotFound { what: "payout" })
-}
+// By id: `access::scope::{financial_by_ids, financial_get}`.
 
 const PAYOUT_SORT: Sort = Sort {
     name: "payouts.period_from.desc",
@@ -247,6 +222,7 @@ mod tests {
 
     use super::*;
     use crate::access::Level;
+    use crate::access::scope::{financial_by_ids, financial_get};
     use crate::testing::fixtures::*;
 
     #[tokio::test]
@@ -297,10 +273,15 @@ mod tests {
         hold(&db, xb, by, None, None).await;
         let manager = actor(by, UserRole::Manager, &[(a, Level::Manager)]);
 
-        let found = by_ids(&db.conn, &manager, &[xa, xb]).await.unwrap();
+        let found = financial_by_ids::<payouts::Entity>(&db.conn, &manager, &[xa, xb])
+            .await
+            .unwrap();
         assert_eq!(found.keys().copied().collect::<Vec<_>>(), [xa]);
         assert_eq!(
-            get(&db.conn, &manager, xb).await.unwrap_err().code(),
+            financial_get::<payouts::Entity>(&db.conn, &manager, xb)
+                .await
+                .unwrap_err()
+                .code(),
             "NOT_FOUND"
         );
         let all = PageArgs::default();

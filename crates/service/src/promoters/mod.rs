@@ -11,45 +11,13 @@
 pub mod metrics;
 pub mod write;
 
-use std::collections::HashMap;
+use crate::paging::{KeyKind, Sort};
 
-use prima_entity::promoters;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use uuid::Uuid;
+// By id and by venue: `access::scope::{financial_by_ids, financial_get, financial_pages}`,
+// in the order below.
 
-use crate::access::scope::financial_pages_by_venue;
-use crate::access::{Actor, Capability};
-use crate::error::{Error, Result};
-use crate::paging::{KeyKind, PageArgs, PagesOrDenied, Sort};
-
-/// The promoters among `ids` that the caller may see (financial reads at their venue).
-#[tracing::instrument(skip_all, fields(ids = ids.len()))]
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, promoters::Model>> {
-    let rows = promoters::Entity::find()
-        .filter(promoters::Column::Id.is_in(ids.iter().copied()))
-        .filter(
-            actor
-                .venues_where(Capability::ReadFinancial)
-                .condition((promoters::Entity, promoters::Column::VenueId)),
-        )
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
-}
-
-/// One promoter the caller may see; NOT_FOUND otherwise, whether it exists or not.
-pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<promoters::Model> {
-    by_ids(db, actor, &[id])
-        .await?
-        .remove(&id)
-        .ok_or(Error::NotFound { what: "promoter" })
-}
-
-const PROMOTER_SORT: Sort = Sort {
+/// A venue's promoters: by last name, first name, id.
+pub(crate) const PROMOTER_SORT: Sort = Sort {
     name: "promoters.last_name.asc",
     keys: &[
         Sort::key("last_name", KeyKind::Text, false),
@@ -58,35 +26,15 @@ const PROMOTER_SORT: Sort = Sort {
     ],
 };
 
-/// For each venue, a page of the promoters whose primary venue it is, by last name, first
-/// name, id; FORBIDDEN for a venue where the caller lacks financial reads.
-#[tracing::instrument(skip_all, fields(venues = venue_ids.len()))]
-pub async fn pages_by_venue(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    venue_ids: &[Uuid],
-    page: &PageArgs,
-    with_total: bool,
-) -> Result<PagesOrDenied<promoters::Model>> {
-    financial_pages_by_venue(
-        db,
-        actor,
-        venue_ids,
-        promoters::Entity::find(),
-        promoters::Column::VenueId,
-        &PROMOTER_SORT,
-        page,
-        with_total,
-    )
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use prima_entity::enums::UserRole;
+    use prima_entity::promoters;
+    use uuid::Uuid;
 
-    use super::*;
     use crate::access::Level;
+    use crate::access::scope::{financial_by_ids, financial_get, financial_pages};
+    use crate::paging::PageArgs;
     use crate::testing::fixtures::*;
 
     #[tokio::test]
@@ -97,20 +45,31 @@ mod tests {
         let pb = promoter(&db, b, "Baker").await;
         let manager = actor(Uuid::new_v4(), UserRole::Manager, &[(a, Level::Manager)]);
 
-        let found = by_ids(&db.conn, &manager, &[pa, pb]).await.unwrap();
+        let found = financial_by_ids::<promoters::Entity>(&db.conn, &manager, &[pa, pb])
+            .await
+            .unwrap();
         assert!(found.contains_key(&pa));
         assert!(
             !found.contains_key(&pb),
             "a promoter of venue B must be invisible"
         );
         assert_eq!(
-            get(&db.conn, &manager, pb).await.unwrap_err().code(),
+            financial_get::<promoters::Entity>(&db.conn, &manager, pb)
+                .await
+                .unwrap_err()
+                .code(),
             "NOT_FOUND"
         );
 
-        let pages = pages_by_venue(&db.conn, &manager, &[a, b], &PageArgs::default(), true)
-            .await
-            .unwrap();
+        let pages = financial_pages::<promoters::Entity>(
+            &db.conn,
+            &manager,
+            &[a, b],
+            &PageArgs::default(),
+            true,
+        )
+        .await
+        .unwrap();
         let page_a = pages[&a].as_ref().unwrap();
         assert_eq!(page_a.edges.len(), 1);
         assert_eq!(page_a.total_count, Some(1));
@@ -127,9 +86,15 @@ mod tests {
             UserRole::Coordinator,
             &[(a, Level::Coordinator)],
         );
-        let pages = pages_by_venue(&db.conn, &coordinator, &[a], &PageArgs::default(), false)
-            .await
-            .unwrap();
+        let pages = financial_pages::<promoters::Entity>(
+            &db.conn,
+            &coordinator,
+            &[a],
+            &PageArgs::default(),
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(pages[&a].as_ref().unwrap_err().code(), "FORBIDDEN");
     }
 
@@ -141,7 +106,7 @@ mod tests {
             promoter(&db, a, name).await;
         }
         let admin = actor(Uuid::new_v4(), UserRole::Admin, &[]);
-        let pages = pages_by_venue(
+        let pages = financial_pages::<promoters::Entity>(
             &db.conn,
             &admin,
             &[a],

@@ -7,7 +7,7 @@
 //! state, or a concurrent change that got there first, is a CONFLICT and changes nothing.
 
 use prima_entity::enums::{PromoterStatus, PromoterTier};
-use prima_entity::{promoters, venues};
+use prima_entity::promoters;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
@@ -117,13 +117,7 @@ pub async fn create_promoter(
         let row = row.clone();
         async move {
             let txn = db.begin().await?;
-            if venues::Entity::find_by_id(new.venue_id)
-                .one(&txn)
-                .await?
-                .is_none()
-            {
-                return Err(Error::NotFound { what: "venue" });
-            }
+            crate::venues::require_exists(&txn, new.venue_id).await?;
             let promoter = row.insert(&txn).await?;
             txn.commit().await?;
             Ok(promoter)

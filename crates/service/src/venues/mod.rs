@@ -255,6 +255,16 @@ pub async fn pricing_history_pages(
     Ok(paging::pages_for(venue_ids, pages, &window, with_total))
 }
 
+/// NOT_FOUND unless the venue exists: what a write that hangs a new row under a venue checks
+/// inside its transaction.
+pub(crate) async fn require_exists(txn: &impl ConnectionTrait, venue_id: Uuid) -> Result<()> {
+    use prima_entity::venues;
+    match venues::Entity::find_by_id(venue_id).one(txn).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound { what: "venue" }),
+    }
+}
+
 /// Takes the row lock of a venue inside `txn` (a no-op `UPDATE`), so changes that close one
 /// row of the venue and open another run one at a time. The first statement of a
 /// transaction, it also makes SQLite take its write lock up front. NOT_FOUND when the venue
