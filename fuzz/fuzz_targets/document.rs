@@ -51,7 +51,6 @@ fn world() -> &'static World {
             let deps = Deps {
                 db: db.db.clone(),
                 tokens,
-                batch_delay: std::time::Duration::from_millis(1),
                 realtime: None,
                 limiter,
                 login,

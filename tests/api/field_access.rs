@@ -1434,13 +1434,7 @@ const GUEST_FIGURES: &str = "{ venues(first: 10) { nodes { bookings(first: 50) {
         lastBookingAt } } } } } }";
 
 async fn statements_for_guest_figures(bookings: u64, email: &str) -> u64 {
-    // A batching window no CPU stall of a loaded test machine can outlast, as in
-    // tests/api/portfolio.rs: this measures the query plan, not the scheduler.
-    let args = prima_server::config::ServeArgs {
-        batch_delay_ms: 100,
-        ..Default::default()
-    };
-    let app = TestApp::demo_with(bookings, args).await;
+    let app = TestApp::demo(bookings).await;
     let token = app.login(email).await;
     app.query_ok(&token, GUEST_FIGURES, json!({})).await;
     let before = app.statements();

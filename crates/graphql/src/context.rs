@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, HashMapCache};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::Tokens;
 use prima_service::bookings::create::ClientInfo;
 use prima_service::db::Db;
 
+use crate::batch::Batcher;
 use crate::error::{ApiError, Result};
 use crate::loaders::Loaders;
 
@@ -20,8 +20,6 @@ pub struct Deps {
     pub db: Db,
     /// Token issuer and checker.
     pub tokens: Tokens,
-    /// How long a dataloader waits to gather a batch (see `loaders::BATCH_DELAY`).
-    pub batch_delay: std::time::Duration,
     /// The replica's event hub, for subscriptions (absent only when exporting the schema).
     pub realtime: Option<RealTime>,
     /// The limiter store (rate limits, login throttle): in Redis when configured.
@@ -55,8 +53,9 @@ impl std::fmt::Debug for RealTime {
 #[derive(Debug, Clone)]
 pub struct Caller(pub Result<Arc<Actor>, Error>);
 
-/// The per-request dataloader (with its cache), built for the caller.
-pub type RequestLoader = DataLoader<Loaders, HashMapCache>;
+/// The per-request loader (with what it loaded), built for the caller; run the request
+/// with [`crate::batch::drive`] so that its loads are batched.
+pub type RequestLoader = Arc<Batcher<Loaders>>;
 
 /// The dependencies.
 pub fn deps<'a>(ctx: &Context<'a>) -> &'a Deps {
@@ -78,7 +77,7 @@ pub fn client_info(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
 }
 
-/// The request's dataloader; only present for authenticated requests.
+/// The request's loader; only present for authenticated requests.
 pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader> {
     actor(ctx)?;
     ctx.data_opt::<RequestLoader>().ok_or_else(|| {
@@ -105,8 +104,10 @@ pub fn request_data(
         Ok(None) => (Caller(Err(not_logged_in().0)), None),
         Ok(Some(actor)) => {
             let actor = Arc::new(actor);
-            let loader =
-                crate::loaders::new_loader(deps.db.clone(), actor.clone(), deps.batch_delay);
+            let loader = Batcher::new(Loaders {
+                db: deps.db.clone(),
+                actor: actor.clone(),
+            });
             (Caller(Ok(actor)), Some(loader))
         }
     }

@@ -10,6 +10,7 @@
 //! the live feeds are in `subscriptions`, the Relay connection plumbing in `connection`.
 
 pub mod access;
+pub mod batch;
 pub mod bookings;
 pub mod commissions;
 pub mod connection;

@@ -4,26 +4,22 @@
 //! One [`Loaders`] serves every key type. Each key type maps to one batch function of the
 //! service, which applies the caller's access in SQL (a loader never returns a row the
 //! caller could not get from a top-level query). Nested connections load through the same
-//! loader with the keys of [`crate::connection`].
+//! loader with the keys of [`crate::connection`]. The request's [`crate::batch::Batcher`]
+//! gathers the keys: one round per level of the selection, whatever the machine's load.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::dataloader::Loader;
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::access::scope::financial_by_ids;
 use prima_service::db::Db;
 use uuid::Uuid;
 
-/// How long a loader waits, by default, for more keys before it runs its batch. Sibling
-/// fields of a list register their keys in one pass, well within this on an idle machine;
-/// on a starved CPU a pass can take longer and a batch then splits in two (one more
-/// statement, never one per row). `--batch-delay-ms` trades latency for that margin.
-pub const BATCH_DELAY: Duration = Duration::from_millis(5);
-/// The largest batch: above the most keys one query level can produce (100 parents x 100
-/// rows), so a batch is never split and the statement count stays flat.
+/// The most keys one statement takes (a round with more runs several): above the most
+/// keys one query level can produce at the default limits (100 parents x 100 rows), and
+/// far below PostgreSQL's 65,535 parameters of one statement.
 pub const MAX_BATCH: usize = 10_000;
 
 /// The loader state: the database and the caller whose access every batch applies.
@@ -32,13 +28,6 @@ pub struct Loaders {
     pub db: Db,
     /// The caller.
     pub actor: Arc<Actor>,
-}
-
-/// A dataloader for one request.
-pub fn new_loader(db: Db, actor: Arc<Actor>, delay: Duration) -> DataLoader<Loaders, HashMapCache> {
-    DataLoader::with_cache(Loaders { db, actor }, tokio::spawn, HashMapCache::default())
-        .delay(delay)
-        .max_batch_size(MAX_BATCH)
 }
 
 /// Declares a key type loading one value per id through a service batch function

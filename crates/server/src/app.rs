@@ -100,7 +100,6 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
     let deps = Deps {
         db,
         tokens,
-        batch_delay: std::time::Duration::from_millis(args.batch_delay_ms),
         realtime: Some(realtime),
         limiter,
         login,
@@ -256,15 +255,18 @@ async fn graphql(
         Some(Ok(token)) => caller_from(&state, Some(token)).await,
     };
     let (caller, loader) = request_data(&state.deps, outcome);
-    let mut request = request.into_inner().data(caller).data(client_info(
+    let request = request.into_inner().data(caller).data(client_info(
         &headers,
         peer,
         state.trust_forwarded_for,
     ));
-    if let Some(loader) = loader {
-        request = request.data(loader);
-    }
-    let mut response = state.schema.execute(request).await;
+    let mut response = match loader {
+        Some(loader) => {
+            let run = state.schema.execute(request.data(loader.clone()));
+            prima_graphql::batch::drive(loader, run).await
+        }
+        None => state.schema.execute(request).await,
+    };
     label_request_errors(&mut response);
     response.into()
 }

@@ -112,11 +112,6 @@ pub struct ServeArgs {
     #[arg(long, env = "PRIMA_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
-    /// How long, in milliseconds, a dataloader waits to gather the keys of one query level
-    /// into one SQL statement.
-    #[arg(long, env = "PRIMA_BATCH_DELAY_MS", default_value_t = 5)]
-    pub batch_delay_ms: u64,
-
     /// Load the demo portfolio at start when the database is empty (see `prima seed`).
     #[arg(long, env = "PRIMA_SEED_DEMO", default_value_t = false)]
     pub seed_demo: bool,
@@ -233,7 +228,6 @@ impl Default for ServeArgs {
             max_depth: 16,
             limits: LimitArgs::default(),
             introspection: true,
-            batch_delay_ms: 5,
             seed_demo: false,
             outbox_retention_hours: 72,
             subscription_recheck_ms: 2_000,

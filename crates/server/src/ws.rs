@@ -642,11 +642,16 @@ fn operation_events(
                 .await
                 .map(Some);
         let (caller, loader) = request_data(&state.deps, outcome);
-        let mut request = request.data(caller).data(client);
-        if let Some(loader) = loader {
-            request = request.data(loader);
+        let request = request.data(caller).data(client);
+        match loader {
+            Some(loader) => {
+                let responses = state
+                    .schema
+                    .execute_stream_with_session_data(request.data(loader.clone()), data);
+                prima_graphql::batch::drive_stream(loader, responses).boxed()
+            }
+            None => state.schema.execute_stream_with_session_data(request, data),
         }
-        state.schema.execute_stream_with_session_data(request, data)
     })
     .flatten()
     .boxed();

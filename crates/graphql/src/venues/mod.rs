@@ -470,14 +470,11 @@ impl VenueQuery {
         )
         .await?;
         // Nested fields that need a venue (a booking's currency) find it here without SQL.
-        let loader = loader(ctx)?;
-        loader
-            .feed_many(
-                page.edges
-                    .iter()
-                    .map(|edge| (VenueId(edge.node.id), edge.node.clone())),
-            )
-            .await;
+        loader(ctx)?.feed_many(
+            page.edges
+                .iter()
+                .map(|edge| (VenueId(edge.node.id), edge.node.clone())),
+        );
         Ok(connection(page, Venue))
     }
 }
