@@ -1,7 +1,8 @@
 //! DOMAIN.md "Access": a venue the caller cannot see is indistinguishable from one that does
-//! not exist, on every path; contact data is masked for COORDINATOR and VIEWER.
+//! not exist, on every path; contact data is masked for COORDINATOR and VIEWER. Each test
+//! builds the venues, the users holding each role there and the rows it reaches for.
 
-use prima_tests::{TestApp, error_codes};
+use prima_tests::{Pricing, Role, TestApp, error_codes};
 use serde_json::{Value, json};
 
 const VENUES: &str = "{ venues(first: 100) { totalCount edges { node { id name } } } }";
@@ -17,6 +18,41 @@ async fn venue_ids(app: &TestApp, token: &str) -> Vec<String> {
         .iter()
         .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The ids, sorted.
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// A venue with financial rows of every kind: it confirms bookings at creation and has
+/// prices, a promoter on a FLAT_RATE commission who brought two bookings (of two guests),
+/// the payout of their commissions and an incentive programme the promoter takes part in.
+/// `(venue, promoter, guests)`.
+async fn financial_venue(app: &TestApp) -> (String, String, Vec<String>) {
+    let venue = app
+        .venue()
+        .auto_confirming()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let promoter = app
+        .promoter(&venue)
+        .with_commission("FLAT_RATE", "15")
+        .create()
+        .await;
+    let guests = vec![app.guest(&venue).await, app.guest(&venue).await];
+    let mut bookings = Vec::new();
+    for guest in &guests {
+        bookings.push(app.booking_by(&venue, guest, &promoter).await);
+    }
+    app.payout(&venue, &promoter, &bookings).await;
+    app.incentive(&venue)
+        .with_participant(&promoter, 2)
+        .create()
+        .await;
+    (venue, promoter, guests)
 }
 
 /// For one venue (as an admin): one booking, its guest, and ids of its promoter, payout
@@ -43,23 +79,45 @@ fn first_id(things: &Value, list: &str) -> Option<String> {
 
 #[tokio::test]
 async fn each_staff_user_sees_exactly_the_venues_granted_to_them() {
-    let app = TestApp::demo(200).await;
-    let all = venue_ids(&app, &app.login("admin@prima.demo").await).await;
-    let owned = venue_ids(&app, &app.login("owner@prima.demo").await).await;
+    let app = TestApp::empty().await;
+    let mut venues = Vec::new();
+    for _ in 0..4 {
+        venues.push(app.venue().create().await);
+    }
+    // The owner owns every venue but the last; the others hold one row each.
+    let owner = app.user_with_role(&venues[0], Role::Owner).await;
+    for venue in &venues[1..3] {
+        app.grant(&owner, venue, Role::Owner).await;
+    }
+    let manager = app.user_with_role(&venues[3], Role::Manager).await;
+    let coordinator = app.user_with_role(&venues[0], Role::Coordinator).await;
+    let viewer = app.user_with_role(&venues[1], Role::Viewer).await;
+    let revoked = app.user_with_role(&venues[2], Role::Coordinator).await;
+    app.revoke(&revoked, &venues[2]).await;
+
+    let all = venue_ids(&app, &app.admin().await.token).await;
+    assert_eq!(sorted(all.clone()), sorted(venues.clone()));
+    let owned = venue_ids(&app, &owner.token).await;
     assert_eq!(
         owned.len(),
         all.len() - 1,
-        "the owner owns every demo venue but one"
+        "the owner owns every venue but one"
     );
-    for email in [
-        "manager@prima.demo",
-        "coordinator@prima.demo",
-        "viewer@prima.demo",
+    assert_eq!(sorted(owned), sorted(venues[..3].to_vec()));
+    for (user, venue) in [
+        (&manager, &venues[3]),
+        (&coordinator, &venues[0]),
+        (&viewer, &venues[1]),
     ] {
-        let seen = venue_ids(&app, &app.login(email).await).await;
-        assert_eq!(seen.len(), 1, "{email} has access to exactly one venue");
+        let seen = venue_ids(&app, &user.token).await;
+        assert_eq!(
+            seen,
+            std::slice::from_ref(venue),
+            "{} has access to exactly one venue",
+            user.email
+        );
     }
-    let revoked = venue_ids(&app, &app.login("revoked@prima.demo").await).await;
+    let revoked = venue_ids(&app, &app.login(&revoked.email).await).await;
     assert!(
         revoked.is_empty(),
         "revoked access shows nothing: {revoked:?}"
@@ -68,10 +126,14 @@ async fn each_staff_user_sees_exactly_the_venues_granted_to_them() {
 
 #[tokio::test]
 async fn a_venue_without_access_is_not_found_through_every_path() {
-    let app = TestApp::demo(300).await;
-    let admin = app.login("admin@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
+    let app = TestApp::empty().await;
+    let admin = app.admin().await.token.clone();
+    let (own, _, _) = financial_venue(&app).await;
+    let manager = app.user_with_role(&own, Role::Manager).await.token;
+    // A venue with a row of every kind, none of them the manager's.
+    financial_venue(&app).await;
     let visible = venue_ids(&app, &manager).await;
+    assert_eq!(visible, [own]);
     let hidden: Vec<String> = venue_ids(&app, &admin)
         .await
         .into_iter()
@@ -85,32 +147,18 @@ async fn a_venue_without_access_is_not_found_through_every_path() {
             "query($id: ID!) { venue(id: $id) { id } }".to_owned(),
             venue.clone(),
         )];
-        if let Some(booking) = first_id(&things, "bookings") {
+        for (what, list) in [
+            ("booking", "bookings"),
+            ("promoter", "promoters"),
+            ("payout", "payouts"),
+            ("incentive", "incentives"),
+        ] {
+            let id = first_id(&things, list)
+                .unwrap_or_else(|| panic!("the hidden venue has a {what}: {things}"));
             probes.push((
-                "booking",
-                "query($id: ID!) { booking(id: $id) { id } }".into(),
-                booking,
-            ));
-        }
-        if let Some(promoter) = first_id(&things, "promoters") {
-            probes.push((
-                "promoter",
-                "query($id: ID!) { promoter(id: $id) { id } }".into(),
-                promoter,
-            ));
-        }
-        if let Some(payout) = first_id(&things, "payouts") {
-            probes.push((
-                "payout",
-                "query($id: ID!) { payout(id: $id) { id } }".into(),
-                payout,
-            ));
-        }
-        if let Some(incentive) = first_id(&things, "incentives") {
-            probes.push((
-                "incentive",
-                "query($id: ID!) { incentive(id: $id) { id } }".into(),
-                incentive,
+                what,
+                format!("query($id: ID!) {{ {what}(id: $id) {{ id }} }}"),
+                id,
             ));
         }
         for (what, query, id) in probes {
@@ -140,10 +188,18 @@ async fn a_venue_without_access_is_not_found_through_every_path() {
 
 #[tokio::test]
 async fn nested_lists_never_reach_into_a_hidden_venue() {
-    let app = TestApp::demo(300).await;
-    let admin = app.login("admin@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
+    let app = TestApp::empty().await;
+    let admin = app.admin().await.token.clone();
+    let (own, _, own_guests) = financial_venue(&app).await;
+    let manager = app.user_with_role(&own, Role::Manager).await.token;
+    let (other, other_promoter, other_guests) = financial_venue(&app).await;
+    // Guests who booked at both venues: the manager's guest also booked the other venue
+    // (with its promoter), the other venue's guest also booked the manager's.
+    app.booking_by(&other, &own_guests[0], &other_promoter)
+        .await;
+    app.booking(&own, &other_guests[0]).await;
     let visible = venue_ids(&app, &manager).await;
+    assert_eq!(visible, [own]);
     // Every booking reachable from the manager's graph belongs to the visible venue, even
     // through guests and promoters who also booked elsewhere.
     let data = app
@@ -198,14 +254,20 @@ const GUESTS: &str = r#"query($id: ID!) { venue(id: $id) {
 
 #[tokio::test]
 async fn guest_contact_data_is_masked_for_coordinators_and_viewers_only() {
-    let app = TestApp::demo(300).await;
-    for (email, masked) in [
-        ("coordinator@prima.demo", true),
-        ("viewer@prima.demo", true),
-        ("manager@prima.demo", false),
+    let app = TestApp::empty().await;
+    let venue = app.venue().with_pricing(Pricing::default()).create().await;
+    let guests = [app.guest(&venue).await, app.guest(&venue).await];
+    for guest in &guests {
+        app.booking(&venue, guest).await;
+    }
+    for (role, masked) in [
+        (Role::Coordinator, true),
+        (Role::Viewer, true),
+        (Role::Manager, false),
     ] {
-        let token = app.login(email).await;
-        let venue = venue_ids(&app, &token).await.remove(0);
+        let user = app.user_with_role(&venue, role).await;
+        let (email, token) = (user.email, user.token);
+        assert_eq!(venue_ids(&app, &token).await, std::slice::from_ref(&venue));
         let data = app.query_ok(&token, GUESTS, json!({ "id": venue })).await;
         let guests = data["venue"]["guests"]["edges"].as_array().unwrap();
         assert!(!guests.is_empty(), "{email} sees guests");
@@ -226,7 +288,9 @@ async fn guest_contact_data_is_masked_for_coordinators_and_viewers_only() {
                 );
             }
         }
-        for booking in data["venue"]["bookings"]["edges"].as_array().unwrap() {
+        let bookings = data["venue"]["bookings"]["edges"].as_array().unwrap();
+        assert!(!bookings.is_empty(), "{email} sees bookings");
+        for booking in bookings {
             assert_eq!(booking["node"]["guest"]["contactMasked"], masked);
         }
     }
@@ -234,9 +298,9 @@ async fn guest_contact_data_is_masked_for_coordinators_and_viewers_only() {
 
 #[tokio::test]
 async fn a_coordinator_gets_forbidden_for_financial_lists_of_their_own_venue() {
-    let app = TestApp::demo(200).await;
-    let token = app.login("coordinator@prima.demo").await;
-    let venue = venue_ids(&app, &token).await.remove(0);
+    let app = TestApp::empty().await;
+    let (venue, _, _) = financial_venue(&app).await;
+    let token = app.user_with_role(&venue, Role::Coordinator).await.token;
     for list in ["promoters", "payouts", "incentives", "commissionRates"] {
         let query = format!(
             "query($id: ID!) {{ venue(id: $id) {{ name {list}(first: 5) {{ totalCount }} }} }}"
@@ -254,9 +318,13 @@ async fn a_coordinator_gets_forbidden_for_financial_lists_of_their_own_venue() {
 
 #[tokio::test]
 async fn financial_paths_of_a_manager_stay_inside_their_venue() {
-    let app = TestApp::demo(400).await;
-    let manager = app.login("manager@prima.demo").await;
+    let app = TestApp::empty().await;
+    let (own, _, _) = financial_venue(&app).await;
+    let manager = app.user_with_role(&own, Role::Manager).await.token;
+    // Another venue with the same rows, which no path may reach.
+    financial_venue(&app).await;
     let visible = venue_ids(&app, &manager).await;
+    assert_eq!(visible, [own]);
     let data = app
         .query_ok(
             &manager,

@@ -1,40 +1,57 @@
-//! Logging in, and who gets in.
+//! Logging in, and who gets in: users the tests make, each with the standing it needs.
 
-use prima_tests::{PASSWORD, TestApp, error_codes};
+use prima_tests::{PASSWORD, Role, TestApp, error_codes};
 use serde_json::json;
 
 const ME: &str = "{ me { user { email role } venueRoles { role venue { id name } } } }";
 
 #[tokio::test]
 async fn a_demo_user_logs_in_and_me_shows_their_venue_roles() {
-    let app = TestApp::demo(200).await;
-    let token = app.login("owner@prima.demo").await;
+    let app = TestApp::empty().await;
+    let venues = [
+        app.venue().create().await,
+        app.venue().create().await,
+        app.venue().create().await,
+    ];
+    let owner = app.user_with_role(&venues[0], Role::Owner).await;
+    for venue in &venues[1..] {
+        app.grant(&owner, venue, Role::Owner).await;
+    }
+    let token = app.login(&owner.email).await;
     let data = app.query_ok(&token, ME, json!({})).await;
-    assert_eq!(data["me"]["user"]["email"], "owner@prima.demo");
+    assert_eq!(data["me"]["user"]["email"], owner.email.as_str());
     let roles = data["me"]["venueRoles"].as_array().unwrap();
-    assert!(
-        roles.len() >= 2,
-        "the owner owns every demo venue but one: {data}"
+    let mut seen: Vec<&str> = roles
+        .iter()
+        .map(|r| r["venue"]["id"].as_str().unwrap())
+        .collect();
+    seen.sort_unstable();
+    let mut owned: Vec<&str> = venues.iter().map(String::as_str).collect();
+    owned.sort_unstable();
+    assert_eq!(
+        seen, owned,
+        "the owner owns each of the three venues: {data}"
     );
     assert!(roles.iter().all(|r| r["role"] == "OWNER"));
 }
 
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
-    let app = TestApp::demo(50).await;
+    let app = TestApp::empty().await;
+    let user = app.staff().await;
     let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
     let wrong_password = app
         .graphql(
             None,
             login,
-            json!({"e": "owner@prima.demo", "p": "not-the-password"}),
+            json!({"e": user.email, "p": "not-the-password"}),
         )
         .await;
     let unknown_email = app
         .graphql(
             None,
             login,
-            json!({"e": "nobody@prima.demo", "p": PASSWORD}),
+            json!({"e": "nobody@prima.test", "p": PASSWORD}),
         )
         .await;
     assert_eq!(error_codes(&wrong_password), ["UNAUTHENTICATED"]);
@@ -47,12 +64,15 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
 
 #[tokio::test]
 async fn a_suspended_user_cannot_log_in() {
-    let app = TestApp::demo(50).await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().create().await;
+    let user = app.user_with_role(&venue, Role::Coordinator).await;
+    app.suspend(&user).await;
     let response = app
         .graphql(
             None,
             "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-            json!({"e": "suspended@prima.demo", "p": PASSWORD}),
+            json!({"e": user.email, "p": PASSWORD}),
         )
         .await;
     assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
@@ -66,7 +86,7 @@ async fn a_suspended_user_cannot_log_in() {
 
 #[tokio::test]
 async fn every_field_but_login_needs_a_token_while_introspection_stays_open() {
-    let app = TestApp::demo(50).await;
+    let app = TestApp::empty().await;
     let response = app.graphql(None, ME, json!({})).await;
     assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
     let response = app
@@ -81,8 +101,10 @@ async fn every_field_but_login_needs_a_token_while_introspection_stays_open() {
 
 #[tokio::test]
 async fn a_forged_or_malformed_token_is_unauthenticated() {
-    let app = TestApp::demo(50).await;
-    let token = app.login("owner@prima.demo").await;
+    let app = TestApp::empty().await;
+    let token = app.staff().await.token;
+    // The genuine token gets in; only the tampered ones are refused.
+    app.query_ok(&token, ME, json!({})).await;
     let mut forged = token.clone();
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
@@ -94,20 +116,15 @@ async fn a_forged_or_malformed_token_is_unauthenticated() {
 
 #[tokio::test]
 async fn an_expired_token_is_unauthenticated_and_says_so() {
-    let app = TestApp::demo(50).await;
+    let app = TestApp::empty().await;
     let tokens = prima_service::auth::Tokens::new(
         prima_service::auth::TokenSecret::new("a-test-secret-of-enough-length"),
         chrono::Duration::seconds(-5),
     );
-    let me = app
-        .query_ok(&app.login("owner@prima.demo").await, ME, json!({}))
-        .await;
-    let _ = me;
-    let owner = prima_service::users::exists(&app.db.db.conn, "owner@prima.demo")
-        .await
-        .unwrap();
-    assert!(owner);
-    let id = user_id(&app, "owner@prima.demo").await;
+    let user = app.staff().await;
+    // A fresh token of the same user gets in.
+    app.query_ok(&user.token, ME, json!({})).await;
+    let id: uuid::Uuid = user.id.parse().unwrap();
     let (expired, _) = tokens.issue(id, prima_service::time::now());
     let response = app.graphql(Some(&expired), ME, json!({})).await;
     assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
@@ -121,35 +138,13 @@ async fn an_expired_token_is_unauthenticated_and_says_so() {
 
 #[tokio::test]
 async fn a_user_suspended_after_login_is_refused_on_the_next_request() {
-    let app = TestApp::demo(50).await;
-    let token = app.login("manager@prima.demo").await;
-    app.query_ok(&token, ME, json!({})).await;
-    set_status(&app, "manager@prima.demo", "SUSPENDED").await;
-    let response = app.graphql(Some(&token), ME, json!({})).await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().create().await;
+    let manager = app.user_with_role(&venue, Role::Manager).await;
+    app.query_ok(&manager.token, ME, json!({})).await;
+    app.suspend(&manager).await;
+    let response = app.graphql(Some(&manager.token), ME, json!({})).await;
     assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
-}
-
-pub(crate) async fn user_id(app: &TestApp, email: &str) -> uuid::Uuid {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    prima_entity::users::Entity::find()
-        .filter(prima_entity::users::Column::Email.eq(email))
-        .one(&app.db.db.conn)
-        .await
-        .unwrap()
-        .expect("the demo user exists")
-        .id
-}
-
-async fn set_status(app: &TestApp, email: &str, status: &str) {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter};
-    let status = prima_entity::enums::UserStatus::try_from_value(&status.to_owned()).unwrap();
-    prima_entity::users::Entity::update_many()
-        .col_expr(prima_entity::users::Column::Status, Expr::value(status))
-        .filter(prima_entity::users::Column::Email.eq(email))
-        .exec(&app.db.db.conn)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -158,7 +153,8 @@ async fn introspection_can_be_turned_off_for_production() {
         introspection: false,
         ..Default::default()
     };
-    let app = TestApp::demo_with(20, args).await;
+    let app = TestApp::empty_with(args).await;
+    let user = app.staff().await;
     let response = app
         .graphql(None, "{ __schema { queryType { name } } }", json!({}))
         .await;
@@ -167,5 +163,5 @@ async fn introspection_can_be_turned_off_for_production() {
         "{response}"
     );
     // Logging in still works.
-    app.login("owner@prima.demo").await;
+    app.login(&user.email).await;
 }

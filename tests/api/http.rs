@@ -1,7 +1,7 @@
 //! The HTTP surface besides /graphql POST: GraphiQL, health, readiness, metrics, WebSocket.
 
 use futures::{SinkExt, StreamExt};
-use prima_tests::TestApp;
+use prima_tests::{Role, TestApp};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -57,8 +57,10 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn a_query_runs_over_graphql_transport_ws_with_the_token_in_connection_init() {
-    let app = TestApp::demo(50).await;
-    let token = app.login("owner@prima.demo").await;
+    let app = TestApp::empty().await;
+    let venue = app.venue().create().await;
+    let owner = app.user_with_role(&venue, Role::Owner).await;
+    let token = owner.token.clone();
     let mut request = format!("ws://{}/graphql/ws", app.addr)
         .into_client_request()
         .unwrap();
@@ -86,7 +88,7 @@ async fn a_query_runs_over_graphql_transport_ws_with_the_token_in_connection_ini
     assert_eq!(next["type"], "next", "{next}");
     assert_eq!(
         next["payload"]["data"]["me"]["user"]["email"],
-        "owner@prima.demo"
+        owner.email.as_str()
     );
     let complete = next_json(&mut socket).await;
     assert_eq!(complete["type"], "complete");

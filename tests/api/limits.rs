@@ -1,8 +1,15 @@
 //! Request limits (issue "Hardening"): nothing an anonymous or low-role caller sends can
 //! crash the server or make it do unbounded work. Every refusal comes before any SQL.
 
-use prima_tests::{TestApp, error_codes};
+use prima_tests::{Pricing, Role, TestApp, error_codes};
 use serde_json::{Value, json};
+
+/// A server with one venue and its owner: `(app, venue, owner's token)`.
+async fn owner_of_a_venue(app: TestApp) -> (TestApp, String, String) {
+    let venue = app.venue().create().await;
+    let owner = app.user_with_role(&venue, Role::Owner).await.token;
+    (app, venue, owner)
+}
 
 /// The limit a refused request names.
 fn limit(response: &Value) -> &str {
@@ -126,22 +133,36 @@ async fn a_document_too_long_or_with_too_many_tokens_is_refused() {
 
 #[tokio::test]
 async fn plain_lists_count_in_the_cost_so_the_payout_loop_is_refused_before_any_sql() {
-    let app = TestApp::demo(200).await;
-    let token = app.login("owner@prima.demo").await;
-    let payouts = app
+    // A payout of a promoter's commissions at the owner's venue.
+    let app = TestApp::empty().await;
+    let venue = app
+        .venue()
+        .auto_confirming()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let token = app.user_with_role(&venue, Role::Owner).await.token;
+    let promoter = app
+        .promoter(&venue)
+        .with_commission("FLAT_RATE", "15")
+        .create()
+        .await;
+    let guest = app.guest(&venue).await;
+    let booking = app.booking_by(&venue, &guest, &promoter).await;
+    let id = app.payout(&venue, &promoter, &[booking]).await;
+    // The owner sees it, with its item.
+    let payout = app
         .query_ok(
             &token,
-            "{ venues(first: 10) { edges { node { payouts(first: 1) { edges { node { id } } } } } } }",
-            json!({}),
+            "query($id: ID!) { payout(id: $id) { items(first: 10) { nodes { id } } } }",
+            json!({ "id": id }),
         )
         .await;
-    let id = payouts["venues"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|venue| venue["node"]["payouts"]["edges"][0]["node"]["id"].as_str())
-        .expect("a demo payout")
-        .to_owned();
+    assert_eq!(
+        payout["payout"]["items"]["nodes"].as_array().unwrap().len(),
+        1,
+        "{payout}"
+    );
     // The loop that ran 61 s and answered 329 MB as plain lists, now with full pages.
     let query = "query($id: ID!) { payout(id: $id) { items(first: 100) { nodes { transaction {
         payout { items(first: 100) { nodes { transaction { payout { items(first: 100) {
@@ -178,21 +199,22 @@ async fn aliases_and_root_fields_are_capped_per_operation() {
 
 #[tokio::test]
 async fn one_login_per_operation_and_a_thousand_aliased_logins_hash_nothing() {
-    let app = TestApp::demo(0).await;
+    let app = TestApp::empty().await;
+    let email = app.staff().await.email;
     let started = std::time::Instant::now();
     let logins: String = (0..1000)
-        .map(|i| {
-            format!("l{i}: login(email: \"owner@prima.demo\", password: \"wrong\") {{ token }} ")
-        })
+        .map(|i| format!("l{i}: login(email: \"{email}\", password: \"wrong\") {{ token }} "))
         .collect();
     let response = app
         .graphql(None, &format!("mutation {{ {logins} }}"), json!({}))
         .await;
     assert_eq!(error_codes(&response), ["LIMIT_EXCEEDED"], "{response}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    let two = "mutation { a: login(email: \"owner@prima.demo\", password: \"x\") { token } \
-               b: login(email: \"owner@prima.demo\", password: \"y\") { token } }";
-    let response = app.graphql(None, two, json!({})).await;
+    let two = format!(
+        "mutation {{ a: login(email: \"{email}\", password: \"x\") {{ token }} \
+         b: login(email: \"{email}\", password: \"y\") {{ token }} }}"
+    );
+    let response = app.graphql(None, &two, json!({})).await;
     assert_eq!(limit(&response), "logins", "{response}");
     let through_fragments = "mutation { ...L ...M } \
         fragment L on Mutation { login(email: \"a@b.c\", password: \"x\") { token } } \
@@ -203,8 +225,7 @@ async fn one_login_per_operation_and_a_thousand_aliased_logins_hash_nothing() {
 
 #[tokio::test]
 async fn a_huge_search_string_is_bad_user_input_naming_the_field() {
-    let app = TestApp::demo(20).await;
-    let token = app.login("owner@prima.demo").await;
+    let (app, _, token) = owner_of_a_venue(TestApp::empty().await).await;
     let response = app
         .graphql(
             Some(&token),
@@ -218,16 +239,7 @@ async fn a_huge_search_string_is_bad_user_input_naming_the_field() {
 
 #[tokio::test]
 async fn strings_and_lists_longer_than_their_field_allows_are_bad_user_input() {
-    let app = TestApp::demo(20).await;
-    let token = app.login("owner@prima.demo").await;
-    let venues = app
-        .query_ok(
-            &token,
-            "{ venues(first: 1) { edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    let venue = venues["venues"]["edges"][0]["node"]["id"].clone();
+    let (app, venue, token) = owner_of_a_venue(TestApp::empty().await).await;
     let guest = |first_name: String, tags: Vec<String>| {
         json!({ "input": {
             "venueId": venue, "firstName": first_name, "lastName": "B",
@@ -256,8 +268,7 @@ async fn strings_and_lists_longer_than_their_field_allows_are_bad_user_input() {
 
 #[tokio::test]
 async fn every_answer_reports_its_cost_and_graphiql_introspection_fits_the_budget() {
-    let app = TestApp::demo(50).await;
-    let token = app.login("owner@prima.demo").await;
+    let (app, _, token) = owner_of_a_venue(TestApp::empty().await).await;
     let response = app
         .graphql(
             Some(&token),
@@ -323,9 +334,8 @@ async fn each_user_spends_a_budget_of_cost_points_and_is_throttled_when_it_runs_
     let mut args = prima_server::config::ServeArgs::default();
     args.limits.rate_limit_points = 100;
     args.limits.rate_limit_refill_per_sec = 1;
-    let app = TestApp::demo_with(20, args).await;
-    let owner = app.login("owner@prima.demo").await;
-    let manager = app.login("manager@prima.demo").await;
+    let (app, venue, owner) = owner_of_a_venue(TestApp::empty_with(args).await).await;
+    let manager = app.user_with_role(&venue, Role::Manager).await.token;
     // 1 + 20 + 20 points.
     let query = "{ venues { nodes { id } } }";
     let first = app.graphql(Some(&owner), query, json!({})).await;

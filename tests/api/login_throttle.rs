@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 const LOGIN: &str =
     "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
-const OWNER: &str = "owner@prima.demo";
 
 /// One login attempt's answer: the JSON body and the `Retry-After` header.
 #[derive(Debug)]
@@ -78,14 +77,15 @@ fn with_login(login: LoginArgs) -> ServeArgs {
 
 #[tokio::test]
 async fn the_fourth_and_later_wrong_passwords_are_throttled_with_when_to_retry() {
-    let app = TestApp::demo(20).await;
+    let app = TestApp::empty().await;
+    let user = app.staff().await.email;
     for _ in 0..3 {
-        let answer = attempt(&app, OWNER, "not-the-password").await;
+        let answer = attempt(&app, &user, "not-the-password").await;
         assert_eq!(answer.code(), "UNAUTHENTICATED", "{answer:?}");
         assert_eq!(answer.retry_after_header, None);
     }
     for _ in 3..10 {
-        let answer = attempt(&app, OWNER, "not-the-password").await;
+        let answer = attempt(&app, &user, "not-the-password").await;
         assert_eq!(answer.code(), "THROTTLED", "{answer:?}");
         let seconds = answer.retry_after().expect("extensions.retryAfter");
         assert_eq!(seconds, 1, "the first wait is a second: {answer:?}");
@@ -96,30 +96,28 @@ async fn the_fourth_and_later_wrong_passwords_are_throttled_with_when_to_retry()
         );
         assert!(answer.message().contains("too many failed logins"));
     }
-    let answer = attempt(&app, OWNER, PASSWORD).await;
+    let answer = attempt(&app, &user, PASSWORD).await;
     assert_eq!(answer.code(), "THROTTLED", "even the right password waits");
 }
 
 #[tokio::test]
 async fn after_the_lockout_threshold_even_the_right_password_is_refused_until_it_ends() {
-    let app = TestApp::demo_with(
-        20,
-        with_login(LoginArgs {
-            login_free_failures: 10,
-            login_lockout_failures: 3,
-            login_lockout_secs: 2,
-            ..LoginArgs::default()
-        }),
-    )
+    let app = TestApp::empty_with(with_login(LoginArgs {
+        login_free_failures: 10,
+        login_lockout_failures: 3,
+        login_lockout_secs: 2,
+        ..LoginArgs::default()
+    }))
     .await;
+    let user = app.staff().await.email;
     for _ in 0..3 {
         assert_eq!(
-            attempt(&app, OWNER, "wrong").await.code(),
+            attempt(&app, &user, "wrong").await.code(),
             "UNAUTHENTICATED"
         );
     }
     let locked_at = Instant::now();
-    let answer = attempt(&app, OWNER, PASSWORD).await;
+    let answer = attempt(&app, &user, PASSWORD).await;
     assert_eq!(answer.code(), "THROTTLED", "{answer:?}");
     assert!(answer.message().contains("locked"), "{answer:?}");
     assert_eq!(answer.retry_after(), Some(2));
@@ -127,7 +125,7 @@ async fn after_the_lockout_threshold_even_the_right_password_is_refused_until_it
     // Poll with the right password until it gets in: refused until the lockout ends. The
     // lockout runs on the server's real clock, so its passing is waited for, not faked.
     eventually("the lockout to end", Duration::from_secs(15), async || {
-        let answer = attempt(&app, OWNER, PASSWORD).await;
+        let answer = attempt(&app, &user, PASSWORD).await;
         if answer.code() == "OK" {
             return Some(());
         }
@@ -144,9 +142,10 @@ async fn after_the_lockout_threshold_even_the_right_password_is_refused_until_it
 
 #[tokio::test]
 async fn an_unknown_email_is_throttled_exactly_like_a_known_one() {
-    let app = TestApp::demo(20).await;
+    let app = TestApp::empty().await;
+    let known = app.staff().await.email;
     let mut answers = Vec::new();
-    for email in [OWNER, "nobody@prima.demo"] {
+    for email in [known.as_str(), "nobody@prima.test"] {
         let mut seen = Vec::new();
         for _ in 0..6 {
             let answer = attempt(&app, email, "wrong").await;
@@ -168,33 +167,35 @@ async fn an_unknown_email_is_throttled_exactly_like_a_known_one() {
 
 #[tokio::test]
 async fn a_right_password_before_the_threshold_resets_the_count() {
-    let app = TestApp::demo(20).await;
+    let app = TestApp::empty().await;
+    let user = app.staff().await.email;
     for _ in 0..2 {
         assert_eq!(
-            attempt(&app, OWNER, "wrong").await.code(),
+            attempt(&app, &user, "wrong").await.code(),
             "UNAUTHENTICATED"
         );
     }
-    assert_eq!(attempt(&app, OWNER, PASSWORD).await.code(), "OK");
+    assert_eq!(attempt(&app, &user, PASSWORD).await.code(), "OK");
     for _ in 0..3 {
         assert_eq!(
-            attempt(&app, OWNER, "wrong").await.code(),
+            attempt(&app, &user, "wrong").await.code(),
             "UNAUTHENTICATED",
             "three free failures again"
         );
     }
-    assert_eq!(attempt(&app, OWNER, "wrong").await.code(), "THROTTLED");
+    assert_eq!(attempt(&app, &user, "wrong").await.code(), "THROTTLED");
 }
 
 #[tokio::test]
 async fn one_address_is_throttled_across_emails_and_x_forwarded_for_is_trusted_only_when_set() {
     // Not trusted (the default): a client naming another address each time is still one
-    // address, and after 10 failures every email waits.
-    let app = TestApp::demo(20).await;
+    // address, and after 10 failures every email waits. None of the emails exists: the
+    // count is the address's, whoever it names.
+    let app = TestApp::empty().await;
     for i in 0..10 {
         let answer = attempt_at(
             app.addr,
-            &format!("guess{i}@prima.demo"),
+            &format!("guess{i}@prima.test"),
             "wrong",
             Some(&format!("203.0.113.{i}")),
         )
@@ -203,7 +204,7 @@ async fn one_address_is_throttled_across_emails_and_x_forwarded_for_is_trusted_o
     }
     let answer = attempt_at(
         app.addr,
-        "guess10@prima.demo",
+        "guess10@prima.test",
         "wrong",
         Some("198.51.100.1"),
     )
@@ -211,18 +212,15 @@ async fn one_address_is_throttled_across_emails_and_x_forwarded_for_is_trusted_o
     assert_eq!(answer.code(), "THROTTLED", "{answer:?}");
 
     // Trusted (behind a proxy that sets it): each forwarded address counts on its own.
-    let app = TestApp::demo_with(
-        20,
-        with_login(LoginArgs {
-            trust_forwarded_for: true,
-            ..LoginArgs::default()
-        }),
-    )
+    let app = TestApp::empty_with(with_login(LoginArgs {
+        trust_forwarded_for: true,
+        ..LoginArgs::default()
+    }))
     .await;
     for i in 0..12 {
         let answer = attempt_at(
             app.addr,
-            &format!("guess{i}@prima.demo"),
+            &format!("guess{i}@prima.test"),
             "wrong",
             Some(&format!("203.0.113.{i}, 10.0.0.1")),
         )
@@ -236,15 +234,16 @@ async fn two_replicas_sharing_redis_share_the_count() {
     if std::env::var("TEST_REDIS_URL").map_or(true, |url| url.is_empty()) {
         return;
     }
-    let app = TestApp::demo(20).await;
+    let app = TestApp::empty().await;
+    let user = app.staff().await.email;
     let replica = app.replica().await;
     for _ in 0..3 {
         assert_eq!(
-            attempt(&app, OWNER, "wrong").await.code(),
+            attempt(&app, &user, "wrong").await.code(),
             "UNAUTHENTICATED"
         );
     }
-    let answer = attempt_at(replica.addr, OWNER, "wrong", None).await;
+    let answer = attempt_at(replica.addr, &user, "wrong", None).await;
     assert_eq!(
         answer.code(),
         "THROTTLED",
@@ -256,24 +255,22 @@ async fn two_replicas_sharing_redis_share_the_count() {
 
 #[tokio::test]
 async fn parallel_logins_beyond_the_hash_queue_are_refused_rather_than_all_hashed() {
-    let app = TestApp::demo_with(
-        20,
-        with_login(LoginArgs {
-            login_hash_concurrency: Some(1),
-            login_hash_queue: 1,
-            login_address_free_failures: 100_000,
-            login_address_lockout_failures: 0,
-            ..LoginArgs::default()
-        }),
-    )
+    let app = TestApp::empty_with(with_login(LoginArgs {
+        login_hash_concurrency: Some(1),
+        login_hash_queue: 1,
+        login_address_free_failures: 100_000,
+        login_address_lockout_failures: 0,
+        ..LoginArgs::default()
+    }))
     .await;
-    // A burst of 32 wrong passwords for 32 emails: one hashes, one waits, the rest that
+    // A burst of 32 wrong passwords for 32 unknown emails (an unknown email is hashed like
+    // a known one): one hashes, one waits, the rest that
     // arrive meanwhile are refused. Bursts repeat until one shows it (each takes only
     // milliseconds per refusal), within a bound.
     for burst in 0..20 {
         let addr = app.addr;
         let answers = futures::future::join_all((0..32).map(|i| async move {
-            let email = format!("burst{burst}-{i}@prima.demo");
+            let email = format!("burst{burst}-{i}@prima.test");
             attempt_at(addr, &email, "wrong", None).await
         }))
         .await;

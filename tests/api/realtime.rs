@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use prima_server::config::ServeArgs;
-use prima_tests::{Frame, TestApp, Ws, eventually};
+use prima_tests::{Frame, Pricing, Role, TestApp, User, Ws, eventually, subscribers};
 use serde_json::{Value, json};
 
 const BOOKING_CHANGED: &str =
@@ -15,13 +15,17 @@ const BOOKING_CHANGED: &str =
         booking { id status diners notes venue { id } }
     } }";
 
-/// The demo portfolio with subscribers' access re-checked every 200 ms; the venue ids in
-/// the order `owner@prima.demo` lists them (all but the last) and the last venue (`gm`'s).
+/// Two venues with prices, built on a server whose subscribers' access is re-checked every
+/// 200 ms: the first confirms bookings at creation and has a COORDINATOR, the last makes
+/// them wait for approval and has a venue ADMIN ("gm"); neither sees the other's venue.
 struct World {
     app: TestApp,
+    /// The global ADMIN's token.
     admin: String,
+    /// The token of the last venue's venue ADMIN.
     gm: String,
-    coordinator: String,
+    /// The first venue's COORDINATOR.
+    coordinator: User,
     /// The first venue (the coordinator's; it confirms bookings at creation).
     first: String,
     /// The last venue (gm's; bookings wait for approval).
@@ -29,29 +33,33 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = TestApp::demo_with(
-        60,
-        ServeArgs {
+    world_on(
+        TestApp::empty_with(ServeArgs {
             subscription_recheck_ms: 200,
             ..ServeArgs::default()
-        },
+        })
+        .await,
     )
-    .await;
-    let admin = app.login("admin@prima.demo").await;
-    let gm = app.login("gm@prima.demo").await;
-    let coordinator = app.login("coordinator@prima.demo").await;
-    let only_venue = |token: String| {
-        let app = &app;
-        async move {
-            app.query_ok(&token, "{ venues { edges { node { id } } } }", json!({}))
-                .await["venues"]["edges"][0]["node"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let first = only_venue(coordinator.clone()).await;
-    let last = only_venue(gm.clone()).await;
+    .await
+}
+
+/// The world's venues and users, built on `app`.
+async fn world_on(app: TestApp) -> World {
+    let first = app
+        .venue()
+        .auto_confirming()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let last = app
+        .venue()
+        .requiring_approval()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let gm = app.user_with_role(&last, Role::Admin).await.token;
+    let coordinator = app.user_with_role(&first, Role::Coordinator).await;
+    let admin = app.admin().await.token.clone();
     World {
         app,
         admin,
@@ -134,6 +142,17 @@ async fn subscribe_at(app: &TestApp, token: &str, variables: Value) -> Ws {
     ws
 }
 
+/// Waits until at least `n` feeds listen on the replica at `addr`: a feed without `after`
+/// gets the changes committed once it listens (see [`TestApp::subscribers_at_least`]).
+async fn replica_subscribers_at_least(addr: std::net::SocketAddr, n: usize) {
+    eventually(
+        &format!("{n} live subscription(s) on the replica"),
+        Duration::from_secs(10),
+        async || (subscribers(&format!("http://{addr}/metrics")).await >= n).then_some(()),
+    )
+    .await
+}
+
 /// The next `bookingChanged` payload, failing on anything else.
 async fn change(ws: &mut Ws) -> Value {
     let message = ws.next_json().await;
@@ -165,7 +184,7 @@ async fn quiet(ws: &mut Ws) {
 
 #[tokio::test]
 async fn a_missing_or_bad_token_closes_the_socket_with_4403() {
-    let app = TestApp::demo(10).await;
+    let app = TestApp::empty().await;
     for token in [None, Some("not-a-token")] {
         let mut ws = app.ws(token).await;
         match ws.next_within(Duration::from_secs(10)).await {
@@ -183,8 +202,9 @@ async fn a_subscriber_gets_the_changes_of_the_venues_they_see_and_nothing_else()
     let w = world().await;
     let mut gm = w.subscribe(&w.gm, json!({})).await;
     let mut confirmed_only = w
-        .subscribe(&w.coordinator, json!({ "statuses": ["CONFIRMED"] }))
+        .subscribe(&w.coordinator.token, json!({ "statuses": ["CONFIRMED"] }))
         .await;
+    w.app.subscribers_at_least(2).await;
 
     // A booking at the first venue (auto-confirmed): only the coordinator sees it.
     let elsewhere = w.book(&w.first).await;
@@ -238,6 +258,7 @@ async fn resuming_after_a_cursor_replays_every_missed_change_once_and_in_order()
     let w = world().await;
     let venues = json!({ "venues": [w.last] });
     let mut ws = w.subscribe(&w.gm, venues.clone()).await;
+    w.app.subscribers_at_least(1).await;
     let booking = w.book(&w.last).await;
     let first = change(&mut ws).await;
     ws.close().await;
@@ -300,13 +321,10 @@ async fn resuming_after_a_cursor_replays_every_missed_change_once_and_in_order()
 async fn losing_the_venue_completes_the_subscription() {
     let w = world().await;
     let mut coordinator = w
-        .subscribe(&w.coordinator, json!({ "venues": [w.first] }))
+        .subscribe(&w.coordinator.token, json!({ "venues": [w.first] }))
         .await;
-    let coordinator_id = w
-        .app
-        .query_ok(&w.coordinator, "{ me { user { id } } }", json!({}))
-        .await["me"]["user"]["id"]
-        .clone();
+    w.app.subscribers_at_least(1).await;
+    let coordinator_id = w.coordinator.id.clone();
     w.ok(
         &w.admin,
         "mutation($input: RevokeVenueAccessInput!) { revokeVenueAccess(input: $input) { user { id } } }",
@@ -323,26 +341,19 @@ async fn losing_the_venue_completes_the_subscription() {
 
 #[tokio::test]
 async fn a_user_suspended_while_connected_loses_their_subscriptions_and_operations() {
-    use sea_orm::ConnectionTrait;
     let w = world().await;
-    let mut ws = w.subscribe(&w.coordinator, json!({})).await;
+    let mut ws = w.subscribe(&w.coordinator.token, json!({})).await;
+    w.app.subscribers_at_least(1).await;
     ws.subscribe("q", "{ me { user { email } } }", json!({}))
         .await;
     let me = ws.next_json().await;
     assert_eq!(
-        me["payload"]["data"]["me"]["user"]["email"], "coordinator@prima.demo",
+        me["payload"]["data"]["me"]["user"]["email"],
+        w.coordinator.email.as_str(),
         "{me}"
     );
     assert_eq!(ws.next_json().await["type"], "complete");
-    w.app
-        .db
-        .db
-        .conn
-        .execute_unprepared(
-            "UPDATE users SET status = 'SUSPENDED' WHERE email = 'coordinator@prima.demo'",
-        )
-        .await
-        .unwrap();
+    w.app.suspend(&w.coordinator).await;
     let ended = ws.next_json().await;
     assert_eq!(
         (ended["type"].as_str(), ended["id"].as_str()),
@@ -366,6 +377,7 @@ async fn a_change_made_through_one_replica_reaches_a_subscriber_of_another() {
     let mut ws = Ws::connect(replica.addr, Some(&w.gm)).await;
     assert_eq!(ws.next_json().await["type"], "connection_ack");
     ws.subscribe("1", BOOKING_CHANGED, json!({})).await;
+    replica_subscribers_at_least(replica.addr, 1).await;
     let booking = w.book(&w.last).await;
     let seen = change(&mut ws).await;
     assert_eq!(seen["booking"]["id"], booking.as_str());
@@ -384,7 +396,16 @@ const LEADERBOARD: &str =
 #[tokio::test]
 async fn progress_and_leaderboard_follow_the_bookings_of_a_programme() {
     let w = world().await;
-    // gm's venue's BOOKING_COUNT programme, and its leading participant.
+    // A BOOKING_COUNT programme at gm's venue, led by one of its two participants.
+    let leading = w.app.promoter(&w.last).create().await;
+    let trailing = w.app.promoter(&w.last).create().await;
+    let id = w
+        .app
+        .incentive(&w.last)
+        .with_participant(&leading, 3)
+        .with_participant(&trailing, 1)
+        .create()
+        .await;
     let data = w
         .app
         .query_ok(
@@ -400,12 +421,13 @@ async fn progress_and_leaderboard_follow_the_bookings_of_a_programme() {
         .unwrap()
         .iter()
         .map(|e| &e["node"])
-        .find(|n| n["type"] == "BOOKING_COUNT")
-        .expect("the demo's BOOKING_COUNT programme")
+        .find(|n| n["id"] == id.as_str())
+        .expect("the venue's programme")
         .clone();
-    let id = programme["id"].as_str().unwrap().to_owned();
+    assert_eq!(programme["type"], "BOOKING_COUNT");
     let leader = &programme["leaderboard"]["edges"][0]["node"];
     let promoter = leader["promoter"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(promoter, leading, "the leader leads: {programme}");
     let before: f64 = leader["currentValue"].as_str().unwrap().parse().unwrap();
 
     let mut progress = w.app.ws(Some(&w.gm)).await;
@@ -423,6 +445,8 @@ async fn progress_and_leaderboard_follow_the_bookings_of_a_programme() {
         "the standings at subscribe time"
     );
     assert_eq!(standings["entries"][0]["rank"], 1);
+    // Both feeds listen before the booking is made.
+    w.app.subscribers_at_least(2).await;
 
     // A booking by the leader inside the period, confirmed: +1 booking.
     let end = chrono::DateTime::parse_from_rfc3339(programme["periodEnd"].as_str().unwrap())
@@ -476,7 +500,7 @@ async fn progress_and_leaderboard_follow_the_bookings_of_a_programme() {
     assert_eq!(top, after);
 
     // Someone without financial access to the venue cannot subscribe.
-    let mut refused = w.app.ws(Some(&w.coordinator)).await;
+    let mut refused = w.app.ws(Some(&w.coordinator.token)).await;
     assert_eq!(refused.next_json().await["type"], "connection_ack");
     refused
         .subscribe("x", LEADERBOARD, json!({ "id": id }))
@@ -531,33 +555,20 @@ async fn events_made_while_redis_was_down_all_arrive_in_order_once_it_is_back() 
         .unwrap()
         .port();
     let redis = PrivateRedis::start(port).await;
-    let app = TestApp::demo_with(
-        60,
-        ServeArgs {
+    let w = world_on(
+        TestApp::empty_with(ServeArgs {
             redis_url: Some(format!("redis://127.0.0.1:{port}")),
             ..ServeArgs::default()
-        },
+        })
+        .await,
     )
     .await;
-    let replica = app.replica().await;
-    let w = World {
-        admin: app.login("admin@prima.demo").await,
-        gm: app.login("gm@prima.demo").await,
-        coordinator: app.login("coordinator@prima.demo").await,
-        first: String::new(),
-        last: String::new(),
-        app,
-    };
-    let last = w
-        .app
-        .query_ok(&w.gm, "{ venues { edges { node { id } } } }", json!({}))
-        .await["venues"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let replica = w.app.replica().await;
+    let last = w.last.clone();
     let mut ws = Ws::connect(replica.addr, Some(&w.gm)).await;
     assert_eq!(ws.next_json().await["type"], "connection_ack");
     ws.subscribe("1", BOOKING_CHANGED, json!({})).await;
+    replica_subscribers_at_least(replica.addr, 1).await;
     let before = w.book(&last).await;
     assert_eq!(change(&mut ws).await["booking"]["id"], before.as_str());
 

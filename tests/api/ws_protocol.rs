@@ -163,6 +163,12 @@ async fn gm_world(app: &TestApp) -> (String, User, String) {
     (app.admin().await.token.clone(), gm, venue)
 }
 
+/// A read-only user (a global VIEWER) of a new venue.
+async fn viewer(app: &TestApp) -> User {
+    let venue = app.venue().create().await;
+    app.user_with_role(&venue, Role::Viewer).await
+}
+
 /// A booking at `venue` for a new guest, made by the admin; its id.
 async fn book(app: &TestApp, admin: &str, venue: &str) -> String {
     let guest = app
@@ -214,8 +220,8 @@ fn refusal(message: &Value, id: &str) -> Value {
 
 #[tokio::test]
 async fn an_invalid_message_closes_the_socket_with_4400() {
-    let app = TestApp::demo(10).await;
-    let token = app.login("viewer@prima.demo").await;
+    let app = TestApp::empty().await;
+    let token = viewer(&app).await.token;
     let query = json!({ "query": "{ __typename }" });
     let invalid = [
         "not JSON at all".to_owned(),
@@ -255,7 +261,7 @@ async fn an_invalid_message_closes_the_socket_with_4400() {
 
 #[tokio::test]
 async fn subscribing_before_the_connection_is_acknowledged_closes_the_socket_with_4401() {
-    let app = TestApp::demo(10).await;
+    let app = TestApp::empty().await;
     let mut ws = Raw::open(&app).await;
     ws.subscribe("1", "{ __typename }", json!({})).await;
     let (code, reason) = ws.closed().await;
@@ -264,15 +270,10 @@ async fn subscribing_before_the_connection_is_acknowledged_closes_the_socket_wit
 
 #[tokio::test]
 async fn a_refused_connection_init_closes_the_socket_with_4403() {
-    use sea_orm::ConnectionTrait;
-    let app = TestApp::demo(10).await;
-    let viewer = app.login("viewer@prima.demo").await;
-    let id: uuid::Uuid = app
-        .query_ok(&viewer, "{ me { user { id } } }", json!({}))
-        .await["me"]["user"]["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .expect("a user id");
+    let app = TestApp::empty().await;
+    let user = viewer(&app).await;
+    let viewer = user.token.clone();
+    let id: uuid::Uuid = user.id.parse().expect("a user id");
     let secret = app.args.token_secret.as_ref().expect("the test secret");
     let expired = prima_service::auth::Tokens::new(
         prima_service::auth::TokenSecret::new(secret.0.as_bytes()),
@@ -294,18 +295,15 @@ async fn a_refused_connection_init_closes_the_socket_with_4403() {
         assert_eq!(code, 4403, "{message}: {reason}");
         assert!(reason.starts_with("Forbidden: "), "{message}: {reason}");
     }
-    // A suspended user's token is refused too.
-    app.db
-        .db
-        .conn
-        .execute_unprepared(
-            "UPDATE users SET status = 'SUSPENDED' WHERE email = 'viewer@prima.demo'",
-        )
-        .await
-        .expect("suspending the viewer");
+    // A suspended user's token is refused too: the same connection_init got in before.
+    let suspended = init(json!({ "Authorization": format!("Bearer {viewer}") }));
     let mut ws = Raw::open(&app).await;
-    ws.send(init(json!({ "Authorization": format!("Bearer {viewer}") })))
-        .await;
+    ws.send(suspended.clone()).await;
+    ws.expect_type("connection_ack").await;
+    ws.close().await;
+    app.suspend(&user).await;
+    let mut ws = Raw::open(&app).await;
+    ws.send(suspended).await;
     assert_eq!(ws.closed().await.0, 4403);
 }
 
@@ -343,8 +341,8 @@ async fn a_socket_that_sends_no_connection_init_in_time_is_closed_with_4408() {
 
 #[tokio::test]
 async fn subscribing_again_with_the_id_of_a_running_operation_closes_the_socket_with_4409() {
-    let app = TestApp::demo(10).await;
-    let gm = app.login("gm@prima.demo").await;
+    let app = TestApp::empty().await;
+    let gm = gm_world(&app).await.1.token;
     let mut ws = Raw::acknowledged(&app, &gm).await;
     ws.subscribe("feed", BOOKING_CHANGED, json!({})).await;
     ws.subscribe("feed", BOOKING_CHANGED, json!({})).await;
@@ -357,8 +355,8 @@ async fn subscribing_again_with_the_id_of_a_running_operation_closes_the_socket_
 
 #[tokio::test]
 async fn a_second_connection_init_closes_the_socket_with_4429() {
-    let app = TestApp::demo(10).await;
-    let token = app.login("viewer@prima.demo").await;
+    let app = TestApp::empty().await;
+    let token = viewer(&app).await.token;
     let mut ws = Raw::acknowledged(&app, &token).await;
     ws.send(json!({ "type": "connection_init",
                     "payload": { "authorization": format!("Bearer {token}") } }))
@@ -372,7 +370,7 @@ async fn a_second_connection_init_closes_the_socket_with_4429() {
 
 #[tokio::test]
 async fn a_socket_without_the_graphql_transport_ws_subprotocol_is_closed_with_4406() {
-    let app = TestApp::demo(10).await;
+    let app = TestApp::empty().await;
     let mut ws = Raw::open_offering(&app, None).await;
     assert_eq!(ws.closed().await.0, 4406);
 }
@@ -511,8 +509,8 @@ async fn a_message_over_the_size_limit_closes_the_socket_with_1009() {
 
 #[tokio::test]
 async fn a_ping_is_answered_with_a_pong_carrying_its_payload() {
-    let app = TestApp::demo(10).await;
-    let token = app.login("viewer@prima.demo").await;
+    let app = TestApp::empty().await;
+    let token = viewer(&app).await.token;
     let mut ws = Raw::open(&app).await;
     // Before connection_init...
     ws.send(json!({ "type": "ping", "payload": { "sent": 1 } }))

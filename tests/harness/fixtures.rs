@@ -3,7 +3,10 @@
 //! seed happens to hold. Everything is made as an operator and an admin would make it:
 //! users through `prima_service::users::create_user` (what `prima create-user` calls, the
 //! API has no sign-up), everything else through the public GraphQL API as a global ADMIN,
-//! so a fixture obeys the same validation and access rules as a client.
+//! so a fixture obeys the same validation and access rules as a client. What the API cannot
+//! make (payouts come from the payout run, incentive programmes from the Incentives work, a
+//! user's status from `prima`'s operators) is inserted as the rows the service itself
+//! writes, consistent with `prima check`'s invariants.
 //!
 //! ```ignore
 //! let app = TestApp::empty().await;
@@ -11,12 +14,22 @@
 //! let gm = app.user_with_role(&venue, Role::Admin).await;
 //! let guest = app.guest(&venue).await;
 //! let promoter = app.promoter(&venue).with_commission("FLAT_RATE", "15").create().await;
+//! let booking = app.booking_by(&venue, &guest, &promoter).await;
+//! let payout = app.payout(&venue, &promoter, &[booking]).await;
+//! let programme = app.incentive(&venue).with_participant(&promoter, 3).create().await;
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prima_entity::enums::{UserRole, VenueRole};
+use chrono::{DateTime, Utc};
+use prima_entity::enums::{
+    IncentiveStatus, IncentiveType, PayoutMethod, PayoutStatus, PeriodType, ProgressStatus,
+    RewardType, TargetComparison, TransactionType, UserRole, UserStatus, VenueRole,
+};
+use prima_entity::{incentive_progress, incentives, payout_items, payouts, transactions, users};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::{PASSWORD, TestApp};
 
@@ -295,10 +308,108 @@ impl PromoterBuilder<'_> {
     }
 }
 
+/// An incentive programme to insert at a venue (the API makes none): an ACTIVE
+/// BOOKING_COUNT programme (GREATER_EQUAL 20 bookings, a fixed reward of 100.00) whose
+/// period runs from a day ago to 30 days ahead, with the progress of the promoters who take
+/// part. Only participants move (DOMAIN.md "Incentives": who is eligible is decided when a
+/// programme opens).
+#[must_use = "a builder does nothing until `create`"]
+pub struct IncentiveBuilder<'a> {
+    app: &'a TestApp,
+    venue: String,
+    participants: Vec<(String, i64)>,
+}
+
+impl IncentiveBuilder<'_> {
+    /// `promoter` (of the venue) takes part, with `bookings` bookings counted so far.
+    pub fn with_participant(mut self, promoter: &str, bookings: i64) -> Self {
+        self.participants.push((promoter.to_owned(), bookings));
+        self
+    }
+
+    /// Inserts the programme and its progress rows; returns its id.
+    pub async fn create(self) -> String {
+        let app = self.app;
+        let admin = uuid(&app.admin().await.id);
+        let now = Utc::now();
+        let target = 2000;
+        let id = Uuid::new_v4();
+        insert(
+            app,
+            incentives::Model {
+                id,
+                venue_id: uuid(&self.venue),
+                name: format!("Programme {}", next()),
+                description: None,
+                r#type: IncentiveType::BookingCount,
+                target_metric: "bookings".into(),
+                target_threshold: target,
+                target_comparison: TargetComparison::GreaterEqual,
+                reward_type: RewardType::FixedAmount,
+                reward_value: 10_000,
+                reward_currency: "USD".into(),
+                reward_description: None,
+                period_type: PeriodType::Monthly,
+                period_start: now - chrono::Duration::days(1),
+                period_end: now + chrono::Duration::days(30),
+                is_recurring: false,
+                eligible_tiers: json!(["STANDARD", "PREMIUM", "VIP"]),
+                min_tenure_days: 0,
+                max_previous_wins: None,
+                status: IncentiveStatus::Active,
+                participant_count: self.participants.len() as i32,
+                winner_count: 0,
+                total_payout: 0,
+                created_by: admin,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await;
+        for (promoter, bookings) in self.participants {
+            let current = bookings * 100;
+            insert(
+                app,
+                incentive_progress::Model {
+                    id: Uuid::new_v4(),
+                    incentive_id: id,
+                    promoter_id: uuid(&promoter),
+                    current_value: current,
+                    target_value: target,
+                    percent_complete: (current * 10_000 / target).min(10_000),
+                    status: ProgressStatus::InProgress,
+                    achieved_at: None,
+                    reward_earned: None,
+                    reward_paid_at: None,
+                    last_updated: now,
+                    created_at: now,
+                },
+            )
+            .await;
+        }
+        id.to_string()
+    }
+}
+
 /// A number unique in this test process, for names and emails.
 fn next() -> u64 {
     static N: AtomicU64 = AtomicU64::new(1);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn uuid(id: &str) -> Uuid {
+    id.parse().expect("a UUID")
+}
+
+/// Inserts a row as it is (every column set).
+async fn insert<A>(app: &TestApp, model: impl IntoActiveModel<A>)
+where
+    A: ActiveModelTrait + Send,
+{
+    <A::Entity as EntityTrait>::insert(model.into_active_model().reset_all())
+        .exec_without_returning(&app.db.db.conn)
+        .await
+        .expect("inserting a fixture row");
 }
 
 impl TestApp {
@@ -369,18 +480,140 @@ impl TestApp {
     /// A NON_PRIME booking for two of `guest` at `venue` (which needs pricing), two days
     /// ahead, made by the global ADMIN; returns its id.
     pub async fn booking(&self, venue: &str, guest: &str) -> String {
+        self.make_booking(venue, guest, None).await
+    }
+
+    async fn make_booking(&self, venue: &str, guest: &str, promoter: Option<&str>) -> String {
         let admin = self.admin().await;
         let time = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
         self.query_ok(
             &admin.token,
             "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id } } }",
-            json!({ "input": { "venueId": venue, "guestId": guest, "type": "NON_PRIME",
-                               "diners": 2, "bookingTime": time } }),
+            json!({ "input": { "venueId": venue, "guestId": guest, "promoterId": promoter,
+                               "type": "NON_PRIME", "diners": 2, "bookingTime": time } }),
         )
         .await["createBooking"]["booking"]["id"]
             .as_str()
             .expect("the new booking's id")
             .to_owned()
+    }
+
+    /// A NON_PRIME booking for two of `guest` at `venue`, brought by `promoter` (one of the
+    /// venue's, ACTIVE), two days ahead, made by the global ADMIN; returns its id.
+    pub async fn booking_by(&self, venue: &str, guest: &str, promoter: &str) -> String {
+        self.make_booking(venue, guest, Some(promoter)).await
+    }
+
+    /// A PENDING_APPROVAL payout of `promoter` at `venue` paying the PROMOTER_COMMISSION
+    /// ledger rows of `bookings` (confirmed ones, brought by the promoter on a commission):
+    /// one item per row, the rows marked as in the payout, the totals their sum. Inserted
+    /// (the API makes no payouts; the payout run does); returns its id.
+    pub async fn payout(&self, venue: &str, promoter: &str, bookings: &[String]) -> String {
+        let conn = &self.db.db.conn;
+        let commissions = transactions::Entity::find()
+            .filter(transactions::Column::BookingId.is_in(bookings.iter().map(|b| uuid(b))))
+            .filter(transactions::Column::Type.eq(TransactionType::PromoterCommission))
+            .all(conn)
+            .await
+            .expect("reading the bookings' commissions");
+        assert!(
+            !commissions.is_empty(),
+            "the bookings earned no commission to pay out (confirmed, brought by a promoter on a commission?)"
+        );
+        let total: i64 = commissions.iter().map(|t| t.amount).sum();
+        let now = Utc::now();
+        let from: DateTime<Utc> = commissions.iter().map(|t| t.created_at).min().unwrap();
+        let id = Uuid::new_v4();
+        insert(
+            self,
+            payouts::Model {
+                id,
+                venue_id: uuid(venue),
+                promoter_id: Some(uuid(promoter)),
+                amount: total,
+                currency: commissions[0].currency.clone(),
+                period_from: from - chrono::Duration::days(1),
+                period_to: now,
+                status: PayoutStatus::PendingApproval,
+                scheduled_for: now + chrono::Duration::days(7),
+                processed_at: None,
+                commissions_amount: total,
+                incentives_amount: 0,
+                adjustments_amount: 0,
+                fees_amount: 0,
+                method: PayoutMethod::BankTransfer,
+                reference: None,
+                approved_by: None,
+                approved_at: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await;
+        for transaction in &commissions {
+            insert(
+                self,
+                payout_items::Model {
+                    id: Uuid::new_v4(),
+                    payout_id: id,
+                    transaction_id: transaction.id,
+                    amount: transaction.amount,
+                    r#type: transaction.r#type,
+                    created_at: now,
+                },
+            )
+            .await;
+        }
+        transactions::Entity::update_many()
+            .col_expr(
+                transactions::Column::PayoutId,
+                sea_orm::sea_query::Expr::value(id),
+            )
+            .filter(transactions::Column::Id.is_in(commissions.iter().map(|t| t.id)))
+            .exec(conn)
+            .await
+            .expect("putting the commissions in the payout");
+        id.to_string()
+    }
+
+    /// An incentive programme to build at `venue`:
+    /// `app.incentive(&venue).with_participant(&promoter, 3).create()`.
+    pub fn incentive(&self, venue: &str) -> IncentiveBuilder<'_> {
+        IncentiveBuilder {
+            app: self,
+            venue: venue.to_owned(),
+            participants: Vec::new(),
+        }
+    }
+
+    /// A new ACTIVE global MANAGER with no venue, logged in: someone who can sign in.
+    pub async fn staff(&self) -> User {
+        self.user(UserRole::Manager, "staff").await
+    }
+
+    /// Revokes `user`'s access to `venue` as the global ADMIN.
+    pub async fn revoke(&self, user: &User, venue: &str) {
+        let admin = self.admin().await;
+        self.query_ok(
+            &admin.token,
+            "mutation($input: RevokeVenueAccessInput!) { revokeVenueAccess(input: $input) { revokedAt } }",
+            json!({ "input": { "venueId": venue, "userId": user.id } }),
+        )
+        .await;
+    }
+
+    /// Suspends `user` (status SUSPENDED), as an operator does in the database: the API
+    /// has no mutation for a user's status.
+    pub async fn suspend(&self, user: &User) {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::Status,
+                sea_orm::sea_query::Expr::value(UserStatus::Suspended),
+            )
+            .filter(users::Column::Id.eq(uuid(&user.id)))
+            .exec(&self.db.db.conn)
+            .await
+            .expect("suspending a user");
     }
 
     /// A new ACTIVE user with the global `role` and no venue, logged in.

@@ -10,7 +10,7 @@ use prima_server::app::Running;
 use prima_server::config::ServeArgs;
 use serde_json::{Value, json};
 
-pub use fixtures::{Pricing, PromoterBuilder, Role, User, VenueBuilder};
+pub use fixtures::{IncentiveBuilder, Pricing, PromoterBuilder, Role, User, VenueBuilder};
 pub use prima_service::testing::TestDb;
 
 mod fixtures;
