@@ -17,8 +17,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
-    SimpleExpr, Value, WindowStatement,
+    Alias, Asterisk, CommonTableExpression, Condition, Expr, ExprTrait, Func, JoinType, Order,
+    Query, SelectStatement, SimpleExpr, SubQueryStatement, UnionType, Value, WindowStatement,
+    WithClause, WithQuery,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult};
 use serde_json::Value as Json;
@@ -290,8 +291,9 @@ fn beyond(sort: &Sort, values: &[Value], forward: bool) -> Condition {
 /// the map (use [`pages_for`]).
 ///
 /// One statement for all parents, in either plan:
-/// - SQLite: `ROW_NUMBER() OVER (PARTITION BY __parent ORDER BY ...)` over the filtered rows,
-///   keeping the first `limit + 1` of each parent.
+/// - SQLite (no LATERAL): the query once, as a CTE that is not materialized, then one
+///   `UNION ALL` term per parent (`... WHERE __parent = X'..' ORDER BY ... LIMIT limit + 1`),
+///   so each page too is read from the index in order and stops after the page.
 /// - PostgreSQL: `unnest(parents) CROSS JOIN LATERAL (... WHERE __parent = parent ORDER BY
 ///   ... LIMIT limit + 1)`, so each parent's page is read from the index in order and the scan
 ///   stops after the page instead of numbering every row of a large venue (the same result;
@@ -307,12 +309,13 @@ pub async fn fetch_pages<M: FromQueryResult>(
     if parents.is_empty() {
         return Ok(HashMap::new());
     }
-    let statement = if db.get_database_backend() == DbBackend::Postgres {
-        lateral_pages(inner, parents, sort, window, with_total)
+    let rows = if db.get_database_backend() == DbBackend::Postgres {
+        db.query_all(&lateral_pages(inner, parents, sort, window, with_total))
+            .await?
     } else {
-        windowed_pages(inner, sort, window, with_total)
+        db.query_all(&compound_pages(inner, parents, sort, window, with_total))
+            .await?
     };
-    let rows = db.query_all(&statement).await?;
     let mut pages: HashMap<Uuid, Page<M>> = HashMap::new();
     for row in rows {
         let parent: Uuid = row.try_get("", PARENT)?;
@@ -354,46 +357,104 @@ fn travel_order(key: &SortKey, window: &Window) -> Order {
     }
 }
 
-/// SQLite's plan: number each parent's rows with a window function, keep `limit + 1`.
-fn windowed_pages(
+/// The most `UNION ALL` terms SQLite takes in one compound (`SQLITE_MAX_COMPOUND_SELECT`):
+/// more parents than this are paged by compounds nested in one outer compound.
+const MAX_COMPOUND_TERMS: usize = 500;
+
+/// SQLite's plan: the rows, and those beyond the cursor, as CTEs (not materialized, so each
+/// term reads its parent's rows through the index, and the parameters are bound once), one
+/// term per parent
+/// ordered and limited on its own, numbered and counted within its page.
+fn compound_pages(
     inner: SelectStatement,
+    parents: &[Uuid],
     sort: &Sort,
     window: &Window,
     with_total: bool,
-) -> SelectStatement {
-    let counted = if with_total {
-        let mut q = Query::select();
-        q.column((Alias::new("c"), Asterisk))
-            .expr_window_as(
-                Expr::cust("COUNT(*)"),
-                WindowStatement::partition_by(Alias::new(PARENT)),
-                Alias::new(TOTAL),
-            )
-            .from_subquery(inner, Alias::new("c"));
-        q
-    } else {
-        inner
-    };
-    let mut over = WindowStatement::partition_by(Alias::new(PARENT));
+) -> WithQuery {
+    // `c`: every row (what the total counts); `b`: those beyond the cursor (what is paged).
+    let rows = Alias::new("c");
+    let beyond_cursor = Alias::new("b");
+    let mut paged = Query::select();
+    paged.column(Asterisk).from(rows.clone());
+    if let Some(values) = &window.cursor {
+        paged.cond_where(beyond(sort, values, window.forward));
+    }
+    let mut over = WindowStatement::new();
     for key in sort.keys {
         over.order_by(Alias::new(key.column), travel_order(key, window));
     }
-    let mut numbered = Query::select();
-    numbered
-        .column((Alias::new("n"), Asterisk))
-        .expr_window_as(Expr::cust("ROW_NUMBER()"), over, Alias::new(ROW))
-        .from_subquery(counted, Alias::new("n"));
-    if let Some(values) = &window.cursor {
-        numbered.cond_where(beyond(sort, values, window.forward));
-    }
+    let term = |parent: &Uuid| {
+        // The id as a literal: parameters would grow with the parents (SQLite takes 32,766).
+        let this_parent =
+            Expr::col(Alias::new(PARENT)).eq(Expr::cust(format!("X'{}'", parent.simple())));
+        let mut page = Query::select();
+        page.column(Asterisk)
+            .from(beyond_cursor.clone())
+            .and_where(this_parent.clone());
+        for key in sort.keys {
+            page.order_by(Alias::new(key.column), travel_order(key, window));
+        }
+        page.limit(window.limit + 1);
+        let mut numbered = Query::select();
+        numbered.column((Alias::new("x"), Asterisk)).expr_window_as(
+            Expr::cust("ROW_NUMBER()"),
+            over.clone(),
+            Alias::new(ROW),
+        );
+        if with_total {
+            let count = Query::select()
+                .expr(Expr::cust("COUNT(*)"))
+                .from(rows.clone())
+                .and_where(this_parent)
+                .to_owned();
+            numbered.expr_as(
+                SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(count))),
+                Alias::new(TOTAL),
+            );
+        }
+        numbered.from_subquery(page, Alias::new("x"));
+        numbered
+    };
+    let compound = |terms: &mut dyn Iterator<Item = SelectStatement>| {
+        let mut first = terms.next().expect("a compound of at least one term");
+        for next in terms {
+            first.union(UnionType::All, next);
+        }
+        first
+    };
+    let groups: Vec<SelectStatement> = parents
+        .chunks(MAX_COMPOUND_TERMS)
+        .map(|group| {
+            let all = compound(&mut group.iter().map(term));
+            let mut wrapped = Query::select();
+            wrapped.column(Asterisk).from_subquery(all, Alias::new("g"));
+            wrapped
+        })
+        .collect();
     let mut outer = Query::select();
     outer
         .column(Asterisk)
-        .from_subquery(numbered, Alias::new("p"))
-        .and_where(Expr::col(Alias::new(ROW)).lte((window.limit + 1) as i64))
+        .from_subquery(compound(&mut groups.into_iter()), Alias::new("p"))
         .order_by(Alias::new(PARENT), Order::Asc)
         .order_by(Alias::new(ROW), Order::Asc);
-    outer
+    let cte = |name: Alias, query: SelectStatement| {
+        CommonTableExpression::new()
+            .query(query)
+            .table_name(name)
+            .materialized(false)
+            .to_owned()
+    };
+    let mut all_rows = Query::select();
+    all_rows
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("i"));
+    outer.with(
+        WithClause::new()
+            .cte(cte(rows, all_rows))
+            .cte(cte(beyond_cursor, paged))
+            .to_owned(),
+    )
 }
 
 /// PostgreSQL's plan: one LATERAL subquery per parent, ordered and limited, so an index on
