@@ -14,7 +14,8 @@
 //! re-exports, so the path of a call says where its rule lives.
 //!
 //! - [`access`]: the actor, levels, capabilities and field-level rules; `scope`, the venue
-//!   set every query puts into its SQL; `grants`, granting and revoking venue roles. A rule
+//!   set every query puts into its SQL, and the by-id reads and per-venue pages of every
+//!   financial table (`FinancialTable`); `grants`, granting and revoking venue roles. A rule
 //!   about who may see or do what goes here.
 //! - [`venues`]: venue reads and the venue row lock; `settings` (create, update), `pricing`
 //!   (setting a venue's prices).
