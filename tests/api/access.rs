@@ -31,12 +31,7 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 /// the payout of their commissions and an incentive programme the promoter takes part in.
 /// `(venue, promoter, guests)`.
 async fn financial_venue(app: &TestApp) -> (String, String, Vec<String>) {
-    let venue = app
-        .venue()
-        .auto_confirming()
-        .with_pricing(Pricing::default())
-        .create()
-        .await;
+    let venue = app.bookable_venue().await;
     let promoter = app
         .promoter(&venue)
         .with_commission("FLAT_RATE", "15")

@@ -522,12 +522,7 @@ async fn completing_a_pending_booking_is_a_conflict_and_changes_nothing() {
 #[tokio::test]
 async fn only_a_manager_or_above_confirms_and_other_venues_bookings_are_not_found() {
     let app = TestApp::empty().await;
-    let venue = app
-        .venue()
-        .auto_confirming()
-        .with_pricing(Pricing::default())
-        .create()
-        .await;
+    let venue = app.bookable_venue().await;
     let owner = app.user_with_role(&venue, Role::Owner).await.token;
     let coordinator = app.user_with_role(&venue, Role::Coordinator).await.token;
     let elsewhere = app.venue().with_pricing(Pricing::default()).create().await;

@@ -1,7 +1,7 @@
 //! Request limits (issue "Hardening"): nothing an anonymous or low-role caller sends can
 //! crash the server or make it do unbounded work. Every refusal comes before any SQL.
 
-use prima_tests::{Pricing, Role, TestApp, error_codes};
+use prima_tests::{Role, TestApp, error_codes};
 use serde_json::{Value, json};
 
 /// A server with one venue and its owner: `(app, venue, owner's token)`.
@@ -135,12 +135,7 @@ async fn a_document_too_long_or_with_too_many_tokens_is_refused() {
 async fn plain_lists_count_in_the_cost_so_the_payout_loop_is_refused_before_any_sql() {
     // A payout of a promoter's commissions at the owner's venue.
     let app = TestApp::empty().await;
-    let venue = app
-        .venue()
-        .auto_confirming()
-        .with_pricing(Pricing::default())
-        .create()
-        .await;
+    let venue = app.bookable_venue().await;
     let token = app.user_with_role(&venue, Role::Owner).await.token;
     let promoter = app
         .promoter(&venue)

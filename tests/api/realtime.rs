@@ -45,12 +45,7 @@ async fn world() -> World {
 
 /// The world's venues and users, built on `app`.
 async fn world_on(app: TestApp) -> World {
-    let first = app
-        .venue()
-        .auto_confirming()
-        .with_pricing(Pricing::default())
-        .create()
-        .await;
+    let first = app.bookable_venue().await;
     let last = app
         .venue()
         .requiring_approval()

@@ -431,6 +431,15 @@ impl TestApp {
         }
     }
 
+    /// A venue that takes bookings at once: auto-confirming, with [`Pricing::default`].
+    pub async fn bookable_venue(&self) -> String {
+        self.venue()
+            .auto_confirming()
+            .with_pricing(Pricing::default())
+            .create()
+            .await
+    }
+
     /// A new user holding `role` at `venue` (granted by the global ADMIN), logged in.
     pub async fn user_with_role(&self, venue: &str, role: Role) -> User {
         let user = self.user(role.global(), role.word()).await;

@@ -7,9 +7,10 @@
 //!
 //! Nested connections (`venues { bookings(first: 50) }`) are paged for all parents in one
 //! statement: the caller's query selects its rows plus the parent id as `__parent`, and
-//! [`fetch_pages`] pages it per parent (a window function on SQLite, a LATERAL subquery per
-//! parent on PostgreSQL), counting the total in the same statement when it is asked for, so
-//! the number of statements does not grow with the number of parents.
+//! [`fetch_pages`] pages it per parent (a `UNION ALL` term per parent on SQLite, a LATERAL
+//! subquery per parent on PostgreSQL, each ordered and limited from the index), counting
+//! the total in the same statement when it is asked for, so the number of statements does
+//! not grow with the number of parents.
 
 use std::collections::HashMap;
 
