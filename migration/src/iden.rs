@@ -159,6 +159,7 @@ pub enum Promoters {
     CompletedBookings,
     CancelledBookings,
     NoShowBookings,
+    MonthStart,
 }
 
 /// `bookings` and its columns.

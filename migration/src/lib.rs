@@ -9,7 +9,9 @@
 //! then the outbox and idempotency keys. Each migration's `down` drops its tables in reverse.
 //! Later migrations add columns to existing tables (`guests.registered_venue_id`, the
 //! booking counters behind the promoter rates) and drop them again in `down`, and add the
-//! per-(guest, venue) aggregates `guest_venue_stats` (backfilled from the bookings).
+//! per-(guest, venue) aggregates `guest_venue_stats` (backfilled from the bookings), and
+//! `promoters.month_start` with the (promoter, guest, booking_time) index that let the
+//! promoter's `month_*` fields move by deltas.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -24,6 +26,7 @@ mod m20261126_000007_guest_registered_venue;
 mod m20261126_000008_aggregate_counters;
 mod m20261126_000009_outbox_sequence;
 mod m20261201_000010_guest_venue_stats;
+mod m20261202_000011_promoter_month_facts;
 mod values;
 
 /// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
@@ -43,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_aggregate_counters::Migration),
             Box::new(m20261126_000009_outbox_sequence::Migration),
             Box::new(m20261201_000010_guest_venue_stats::Migration),
+            Box::new(m20261202_000011_promoter_month_facts::Migration),
         ]
     }
 }

@@ -61,6 +61,10 @@ pub struct Model {
     pub cancelled_bookings: i32,
     /// NO_SHOW bookings (numerator of `no_show_rate`, in the divisor of `conversion_rate`).
     pub no_show_bookings: i32,
+    /// The first instant (UTC) of the calendar month the `month_*` fields cover; `None`
+    /// when not known (a new row, or before migration 11): the next booking change
+    /// recomputes them. A change in another month (the month turned) recomputes them too.
+    pub month_start: Option<DateTimeUtc>,
 }
 
 /// Relations of `promoters`.

@@ -13,10 +13,17 @@
 //!   `UPDATE` from the incremented counters, rounded half away from zero in integer
 //!   arithmetic (`(2 * n * scale + d) / (2 * d)`), so they are exact and can never disagree
 //!   with the counters.
-//! - **Fields that are not additive**, the promoter's `month_*` (a guest is "new" depending
-//!   on their other bookings, and the month turns) and the guest's `last_booking_at` when a
-//!   booking's time moves (the latest may become an earlier one), are recomputed from the
-//!   bookings by a statement that runs *after* the counter `UPDATE` has taken the row's lock.
+//! - **The promoter's `month_*` fields** move by deltas too while `promoters.month_start`
+//!   is the month of the change: bookings and revenue in the counter `UPDATE`; new and
+//!   repeat guests from what the guest's *other* bookings with the promoter say (their
+//!   earliest time, and whether one is in the month), read by one probe of the
+//!   `(promoter_id, guest_id, booking_time)` index ([`Others`]) after the counter `UPDATE`
+//!   holds the row's lock, so the cost does not grow with the promoter's bookings. When the
+//!   month has turned (or was never recorded) they are recomputed once from the month's
+//!   bookings and the month is recorded.
+//! - **Fields that are not additive**, the guest's `last_booking_at` when a booking's time
+//!   moves (the latest may become an earlier one), are recomputed from the bookings by a
+//!   statement that runs *after* the counter `UPDATE` has taken the row's lock.
 //!   Every booking change of a promoter or guest takes that lock first, so under READ
 //!   COMMITTED the recompute (a new statement, a new snapshot) sees every change committed
 //!   before it and none can slip in until this transaction commits. A recompute inside the
@@ -153,30 +160,47 @@ fn statement(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Stat
 /// Applies a booking change to its promoter's and guest's aggregates, inside the change's
 /// transaction. `before` is the booking as it was (`None` when it is being created), `after`
 /// as it is now; `month` is `[start, end)` of the current calendar month in the venue's time
-/// zone (the promoter's `month_*` fields).
+/// zone (the promoter's `month_*` fields). Returns the guest's first booking time with the
+/// promoter before and after the change when the change can move it (incentive progress
+/// counts new guests with it), `None` when it cannot.
 pub async fn apply(
     txn: &impl ConnectionTrait,
     before: Option<&bookings::Model>,
     after: &bookings::Model,
     month: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Option<FirstBooking>> {
     let delta = Delta::between(before, after);
     let time_moved = before.is_some_and(|b| b.booking_time != after.booking_time);
+    debug_assert!(
+        before.is_none_or(|b| b.guest_id == after.guest_id
+            && b.venue_id == after.venue_id
+            && b.promoter_id == after.promoter_id),
+        "a booking never changes guest, venue or promoter"
+    );
+    let mut first = None;
     if let Some(promoter) = after.promoter_id {
         // The month fields depend on which bookings exist, their status and their time.
         let month_moves = delta.all != 0 || delta.counted != 0 || time_moved;
         if delta.promoter_moves() || month_moves {
-            promoter_counters(txn, promoter, &delta, now).await?;
-        }
-        if month_moves {
-            promoter_month(txn, promoter, month).await?;
+            let in_month = MonthDelta::between(before, after, month);
+            let fresh = promoter_counters(txn, promoter, &delta, &in_month, month.0, now).await?;
+            // Whether the guest is new or repeat moves only when a booking appears or its
+            // time moves; the probe runs under the promoter's row lock, taken just above.
+            let guest = if before.is_none() || time_moved {
+                let others = Others::read(txn, after, month).await?;
+                first = Some(others.first_booking(before, after));
+                Some(others.standing_delta(before, after, month))
+            } else {
+                None
+            };
+            if !fresh {
+                promoter_month(txn, promoter, month).await?;
+            } else if let Some((new, repeat)) = guest.filter(|moved| *moved != (0, 0)) {
+                promoter_guests(txn, promoter, new, repeat).await?;
+            }
         }
     }
-    debug_assert!(
-        before.is_none_or(|b| b.guest_id == after.guest_id && b.venue_id == after.venue_id),
-        "a booking never changes guest or venue"
-    );
     if delta.guest_moves() || before.is_none() || time_moved {
         let latest = before.is_none().then_some(after.booking_time);
         guest_counters(txn, after.guest_id, &delta, latest, now).await?;
@@ -196,23 +220,162 @@ pub async fn apply(
             guest_venue_last_booking(txn, after.guest_id, after.venue_id).await?;
         }
     }
-    Ok(())
+    Ok(first)
 }
 
-/// The promoter's counters and the ratios derived from them, in one `UPDATE` (which takes
-/// the promoter's row lock).
+/// How one change moves the promoter's `month_bookings` and `month_revenue`: the booking's
+/// share after minus before (CONFIRMED + COMPLETED bookings whose time is in the month).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MonthDelta {
+    bookings: i64,
+    revenue: i64,
+}
+
+impl MonthDelta {
+    fn between(
+        before: Option<&bookings::Model>,
+        after: &bookings::Model,
+        month: (DateTime<Utc>, DateTime<Utc>),
+    ) -> MonthDelta {
+        let share = |b: Option<&bookings::Model>| match b {
+            Some(b) if Counted::of(b).counted() && within(b.booking_time, month) => {
+                (1, b.total_fee)
+            }
+            _ => (0, 0),
+        };
+        let (a, b) = (share(Some(after)), share(before));
+        MonthDelta {
+            bookings: a.0 - b.0,
+            revenue: a.1 - b.1,
+        }
+    }
+}
+
+fn within(at: DateTime<Utc>, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+    at >= start && at < end
+}
+
+/// The guest's first booking time with the promoter (any status) before and after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstBooking {
+    /// Before the change (`None`: the guest had no booking with the promoter).
+    pub before: Option<DateTime<Utc>>,
+    /// After the change.
+    pub after: DateTime<Utc>,
+}
+
+/// What the guest's *other* bookings with the promoter say (every booking but the one being
+/// changed): the earliest time, and whether one falls in the month. Read with one probe of
+/// the (promoter, guest, booking_time) index, whatever the number of bookings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Others {
+    first: Option<DateTime<Utc>>,
+    in_month: bool,
+}
+
+impl Others {
+    async fn read(
+        txn: &impl ConnectionTrait,
+        booking: &bookings::Model,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Others> {
+        const OTHERS: &str = "promoter_id = $1 AND guest_id = $2 AND id <> $3";
+        let sql = format!(
+            "SELECT (SELECT MIN(booking_time) FROM bookings WHERE {OTHERS}) AS first_at, \
+                    (SELECT COUNT(*) FROM (SELECT 1 FROM bookings WHERE {OTHERS} \
+                       AND booking_time >= $4 AND booking_time < $5 LIMIT 1) m) AS in_month"
+        );
+        let row = txn
+            .query_one_raw(statement(
+                txn,
+                sql,
+                vec![
+                    booking.promoter_id.into(),
+                    booking.guest_id.into(),
+                    booking.id.into(),
+                    start.into(),
+                    end.into(),
+                ],
+            ))
+            .await?
+            .ok_or_else(|| crate::error::Error::internal(anyhow::anyhow!("no probe row")))?;
+        Ok(Others {
+            first: row.try_get("", "first_at")?,
+            in_month: row.try_get::<i64>("", "in_month")? > 0,
+        })
+    }
+
+    /// The guest's first booking time with `booking` (as it is on one side of the change)
+    /// counted in.
+    fn first_with(&self, booking: Option<&bookings::Model>) -> Option<DateTime<Utc>> {
+        let own = booking.map(|b| b.booking_time);
+        match (self.first, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn first_booking(
+        &self,
+        before: Option<&bookings::Model>,
+        after: &bookings::Model,
+    ) -> FirstBooking {
+        FirstBooking {
+            before: self.first_with(before),
+            after: self.first_with(Some(after)).unwrap_or(after.booking_time),
+        }
+    }
+
+    /// The guest's standing in the month with one side of the change: (new, repeat), each
+    /// 0 or 1. New: the first booking with the promoter is in the month; repeat: a booking is
+    /// in the month and the first came before it (DOMAIN.md "Promoter and guest metrics").
+    fn standing(
+        &self,
+        booking: Option<&bookings::Model>,
+        month: (DateTime<Utc>, DateTime<Utc>),
+    ) -> (i64, i64) {
+        let present = self.in_month || booking.is_some_and(|b| within(b.booking_time, month));
+        match self.first_with(booking) {
+            Some(first) if within(first, month) => (1, 0),
+            Some(first) if present && first < month.0 => (0, 1),
+            _ => (0, 0),
+        }
+    }
+
+    /// How the change moves (month_new_guests, month_repeat_guests).
+    fn standing_delta(
+        &self,
+        before: Option<&bookings::Model>,
+        after: &bookings::Model,
+        month: (DateTime<Utc>, DateTime<Utc>),
+    ) -> (i64, i64) {
+        let (a, b) = (
+            self.standing(Some(after), month),
+            self.standing(before, month),
+        );
+        (a.0 - b.0, a.1 - b.1)
+    }
+}
+
+/// The promoter's counters and the ratios derived from them, and the month's bookings and
+/// revenue by their delta when the stored month is `month_start`, in one `UPDATE` (which
+/// takes the promoter's row lock). Returns whether the stored month fields are of that
+/// month (false: the month turned, or they were never computed: recompute them).
 async fn promoter_counters(
     txn: &impl ConnectionTrait,
     promoter: Uuid,
     d: &Delta,
+    m: &MonthDelta,
+    month_start: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
     let all = format!("all_bookings + {}", d.all);
     let counted = format!("total_bookings + {}", d.counted);
     let revenue = format!("total_revenue + {}", d.revenue);
     let completed = format!("completed_bookings + {}", d.completed);
     let cancelled = format!("cancelled_bookings + {}", d.cancelled);
     let no_show = format!("no_show_bookings + {}", d.no_show);
+    const FRESH: &str = "month_start IS NOT NULL AND month_start = $3";
     let sql = format!(
         "UPDATE promoters SET \
            all_bookings = {all}, total_bookings = {counted}, total_revenue = {revenue}, \
@@ -222,21 +385,53 @@ async fn promoter_counters(
            cancel_rate = {cancel_rate}, \
            no_show_rate = {no_show_rate}, \
            conversion_rate = {conversion_rate}, \
+           month_bookings = CASE WHEN {FRESH} THEN month_bookings + {month_bookings} ELSE month_bookings END, \
+           month_revenue = CASE WHEN {FRESH} THEN month_revenue + {month_revenue} ELSE month_revenue END, \
            updated_at = $2 \
-         WHERE id = $1",
+         WHERE id = $1 \
+         RETURNING CASE WHEN {FRESH} THEN 1 ELSE 0 END AS fresh",
         average = metrics::average_booking_value_sql(&revenue, &counted),
         cancel_rate = metrics::cancel_rate_sql(&cancelled, &all),
         no_show_rate = metrics::no_show_rate_sql(&completed, &no_show),
         conversion_rate = metrics::conversion_rate_sql(&completed, &cancelled, &no_show),
+        month_bookings = m.bookings,
+        month_revenue = m.revenue,
     );
-    txn.execute_raw(statement(txn, sql, vec![promoter.into(), now.into()]))
+    let row = txn
+        .query_one_raw(statement(
+            txn,
+            sql,
+            vec![promoter.into(), now.into(), month_start.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<i32>("", "fresh")? == 1,
+        None => true, // no such promoter: nothing to recompute
+    })
+}
+
+/// Moves the promoter's month new and repeat guest counts by a change's delta; runs after
+/// [`promoter_counters`] found the stored month current, under its row lock.
+async fn promoter_guests(
+    txn: &impl ConnectionTrait,
+    promoter: Uuid,
+    new: i64,
+    repeat: i64,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE promoters SET month_new_guests = month_new_guests + {new}, \
+           month_repeat_guests = month_repeat_guests + {repeat} WHERE id = $1"
+    );
+    txn.execute_raw(statement(txn, sql, vec![promoter.into()]))
         .await?;
     Ok(())
 }
 
-/// Recomputes the promoter's `month_*` fields from its bookings in `[start, end)`; runs
-/// after [`promoter_counters`] holds the row lock. Only the guests with a booking in the
-/// month are looked at, through the (promoter, booking_time) index.
+/// Recomputes the promoter's `month_*` fields from its bookings in `[start, end)` and records
+/// the month they cover; runs after [`promoter_counters`] holds the row lock, once a month
+/// per promoter (the first change after the month turns) and from the periodic refresh.
+/// Only the guests with a booking in the month are looked at, through the
+/// (promoter, booking_time) index.
 async fn promoter_month(
     txn: &impl ConnectionTrait,
     promoter: Uuid,
@@ -259,7 +454,8 @@ async fn promoter_month(
            month_revenue = (SELECT CAST(COALESCE(SUM(b.total_fee), 0) AS BIGINT) FROM bookings b \
                             WHERE {IN_MONTH} AND {COUNTED}), \
            month_new_guests = {new_guests}, \
-           month_repeat_guests = {repeat_guests} \
+           month_repeat_guests = {repeat_guests}, \
+           month_start = $2 \
          WHERE id = $1",
         new_guests = guests(">= $2"),
         repeat_guests = guests("< $2"),
@@ -414,7 +610,7 @@ async fn guest_venue_last_booking(
     Ok(())
 }
 
-/// Recomputes every promoter's `month_*` fields for the calendar month of `now` in its
+/// Recomputes every promoter's `month_*` fields (and records the month) for the calendar month of `now` in its
 /// venue's time zone; returns how many promoters it refreshed. The fields are kept current
 /// by every booking change, but a month that turns makes them stale with no booking change
 /// at all, so the server runs this periodically (and `prima check` reports stale ones).

@@ -155,8 +155,8 @@ async fn count(
         Counters::From { before, month } => (Some(*before), *month),
         Counters::Unmoved => return Ok(()),
     };
-    aggregates::apply(txn, before, booking, month, now).await?;
-    progress::apply(txn, before, booking, now).await
+    let first = aggregates::apply(txn, before, booking, month, now).await?;
+    progress::apply(txn, before, booking, first, now).await
 }
 
 /// The answer to a change whose idempotency key a concurrent first use took.

@@ -1719,6 +1719,11 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
 async fn run_ops(ops: Vec<Op>) {
     let w = world().await;
     let second_guest = guest(&w.db, &w.manager, w.venue).await;
+    // A NEW_GUESTS programme over days 5 to 15 of the 1-20 day range bookings are made in, so
+    // first bookings enter and leave its period; its value moves by deltas and must always
+    // equal a recount.
+    let new_guests =
+        new_guests_programme(&w, now() + Duration::days(5), now() + Duration::days(15)).await;
     let mut ids: Vec<Uuid> = Vec::new();
     let mut clock = now();
     let pick = |ids: &[Uuid], i: usize| (!ids.is_empty()).then(|| ids[i % ids.len()]);
@@ -1800,7 +1805,167 @@ async fn run_ops(ops: Vec<Op>) {
             refresh_month_fields(&w.db.conn, clock).await.unwrap();
         }
         assert_clean(&w, clock).await;
+        assert_eq!(
+            progress_of(&w, new_guests, w.promoter).await.current_value,
+            100 * recount_new_guests(&w, new_guests).await,
+            "NEW_GUESTS progress after {op:?}"
+        );
     }
+}
+
+/// A NEW_GUESTS programme (GREATER_EQUAL 5 guests) over `[from, to)` in which the world's
+/// promoter takes part from 0.
+async fn new_guests_programme(w: &World, from: DateTime<Utc>, to: DateTime<Utc>) -> Uuid {
+    use prima_entity::enums::{IncentiveType, TargetComparison};
+    use prima_entity::incentives;
+    let id = programme(
+        w,
+        IncentiveType::NewGuests,
+        TargetComparison::GreaterEqual,
+        500,
+    )
+    .await;
+    let mut row: incentives::ActiveModel = incentives::Entity::find_by_id(id)
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.period_start = Set(from);
+    row.period_end = Set(to);
+    row.update(&w.db.conn).await.unwrap();
+    id
+}
+
+/// The guests whose first booking with the world's promoter (any status) is in the
+/// programme's period, counted from the bookings.
+async fn recount_new_guests(w: &World, programme: Uuid) -> i64 {
+    let p = prima_entity::incentives::Entity::find_by_id(programme)
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let firsts: Vec<(Uuid, Option<DateTime<Utc>>)> = bookings::Entity::find()
+        .select_only()
+        .column(bookings::Column::GuestId)
+        .column_as(bookings::Column::BookingTime.min(), "first_at")
+        .filter(bookings::Column::PromoterId.eq(w.promoter))
+        .group_by(bookings::Column::GuestId)
+        .into_tuple()
+        .all(&w.db.conn)
+        .await
+        .unwrap();
+    firsts
+        .into_iter()
+        .filter(|(_, at)| at.is_some_and(|at| at >= p.period_start && at < p.period_end))
+        .count() as i64
+}
+
+#[tokio::test]
+async fn a_guest_becomes_new_in_a_period_when_their_earlier_first_booking_moves_out() {
+    let w = world().await;
+    let programme =
+        new_guests_programme(&w, now() + Duration::days(5), now() + Duration::days(15)).await;
+    let at = |days: i64| now() + Duration::days(days);
+    let early = create(&w, 2, true).await; // day 2: before the period
+    let mut input = new_booking(&w, 2, true);
+    input.booking_time = at(10);
+    create_booking_at(&w.db, &w.manager, input, None, now())
+        .await
+        .unwrap();
+    // The guest's first booking (day 2) is before the period: not new in it.
+    assert_eq!(
+        progress_of(&w, programme, w.promoter).await.current_value,
+        0
+    );
+    let month = promoter_row(&w).await;
+    assert_eq!((month.month_new_guests, month.month_repeat_guests), (1, 0));
+    // Day 2 moves to day 20: neither the old nor the new time of the edited booking is in
+    // the period, but the first booking is now day 10, which is.
+    update_booking_at(
+        &w.db,
+        &w.manager,
+        early.id,
+        BookingChanges {
+            booking_time: Some(at(20)),
+            ..BookingChanges::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        progress_of(&w, programme, w.promoter).await.current_value,
+        100
+    );
+    assert_eq!(recount_new_guests(&w, programme).await, 1);
+    // And back: the guest leaves the period's new guests again.
+    update_booking_at(
+        &w.db,
+        &w.manager,
+        early.id,
+        BookingChanges {
+            booking_time: Some(at(3)),
+            ..BookingChanges::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        progress_of(&w, programme, w.promoter).await.current_value,
+        0
+    );
+    assert_clean(&w, now()).await;
+}
+
+#[tokio::test]
+async fn month_fields_move_by_deltas_in_their_month_and_are_recounted_once_it_turns() {
+    let w = world().await;
+    let chicago: chrono_tz::Tz = "America/Chicago".parse().unwrap();
+    let (start, _) = crate::commissions::month::month_bounds(chicago, now());
+    // The first change of a promoter whose month is not known yet recounts it and records
+    // which month the fields cover; later changes in that month move them by deltas.
+    assert_eq!(promoter_row(&w).await.month_start, None);
+    let one = create(&w, 2, true).await;
+    assert_eq!(promoter_row(&w).await.month_start, Some(start));
+    go(&w, one.id, Transition::Confirm, now()).await.unwrap();
+    let two = create(&w, 4, true).await;
+    go(&w, two.id, Transition::Confirm, now()).await.unwrap();
+    let row = promoter_row(&w).await;
+    assert_eq!(
+        (
+            row.month_bookings,
+            row.month_revenue,
+            row.month_new_guests,
+            row.month_repeat_guests
+        ),
+        (2, one.total_fee + two.total_fee, 1, 0)
+    );
+    assert_clean(&w, now()).await;
+
+    // Forty days on, the month has turned: the next change recounts the new month (one
+    // booking in it; the guest, first seen last month, is a repeat guest) and records it.
+    let next = now() + Duration::days(40);
+    let (next_start, _) = crate::commissions::month::month_bounds(chicago, next);
+    let mut input = new_booking(&w, 2, true);
+    input.booking_time = next + Duration::days(1);
+    let three = create_booking_at(&w.db, &w.manager, input, None, next)
+        .await
+        .unwrap();
+    go(&w, three.id, Transition::Confirm, next).await.unwrap();
+    let row = promoter_row(&w).await;
+    assert_eq!(row.month_start, Some(next_start));
+    assert_eq!(
+        (
+            row.month_bookings,
+            row.month_revenue,
+            row.month_new_guests,
+            row.month_repeat_guests
+        ),
+        (1, three.total_fee, 0, 1)
+    );
+    assert_clean(&w, next).await;
 }
 
 proptest::proptest! {

@@ -255,6 +255,7 @@ mod tests {
             completed_bookings: 0,
             cancelled_bookings: 0,
             no_show_bookings: 0,
+            month_start: None,
         }
     }
 

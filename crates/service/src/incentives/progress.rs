@@ -9,8 +9,10 @@
 //! - Values, in hundredths of the unit (as `target_threshold`): BOOKING_COUNT counts the
 //!   CONFIRMED + COMPLETED bookings in the period (100 each) and REVENUE_TARGET sums their
 //!   `total_fee` (cents); both move by the change's delta, atomically. NEW_GUESTS (guests
-//!   whose first booking with the promoter, any status, falls in the period; 100 each) is
-//!   not additive and is recomputed under the programme's lock. CONVERSION_RATE programmes
+//!   whose first booking with the promoter, any status, falls in the period; 100 each)
+//!   moves by 100 when the guest's first booking time enters or leaves the period, which
+//!   the aggregates read with one index probe ([`FirstBooking`]), not by recounting the
+//!   promoter's bookings. CONVERSION_RATE programmes
 //!   are left to the Incentives work (no unit for them is defined yet).
 //! - `percent_complete = min(100 %, current / target_value)` in hundredths of a percent,
 //!   rounded half away from zero. GREATER_THAN / GREATER_EQUAL / EQUAL: the first moment
@@ -39,6 +41,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::scope::financial_get;
+use crate::bookings::aggregates::FirstBooking;
 use crate::error::Result;
 
 /// Topic of the events describing a promoter's progress in a programme.
@@ -68,20 +71,31 @@ fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) 
 }
 
 /// Moves the promoter's progress in every programme the change concerns; inside the
-/// change's transaction, after [`crate::bookings::aggregates::apply`].
+/// change's transaction, after [`crate::bookings::aggregates::apply`], with the guest's first
+/// booking time with the promoter before and after the change that it read (`None` when the
+/// change cannot move it).
 pub async fn apply(
     txn: &impl ConnectionTrait,
     before: Option<&bookings::Model>,
     after: &bookings::Model,
+    first: Option<FirstBooking>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(promoter) = after.promoter_id else {
         return Ok(());
     };
+    // The programmes whose period holds the booking's time before or after, or the guest's
+    // first booking time before or after (a NEW_GUESTS programme moves when the first
+    // booking enters or leaves its period, wherever the booking changed lies).
     let times: Vec<DateTime<Utc>> = before
         .map(|b| b.booking_time)
         .into_iter()
         .chain([after.booking_time])
+        .chain(
+            first
+                .iter()
+                .flat_map(|f| f.before.into_iter().chain([f.after])),
+        )
         .collect();
     let mut period = sea_orm::Condition::any();
     for at in &times {
@@ -108,25 +122,16 @@ pub async fn apply(
         .await?;
     let mut moves = Vec::with_capacity(programs.len());
     for program in programs {
-        let value = match program.r#type {
+        let delta = match program.r#type {
             IncentiveType::BookingCount | IncentiveType::RevenueTarget => {
-                let delta = contribution(&program, Some(after)) - contribution(&program, before);
-                if delta == 0 {
-                    continue;
-                }
-                Value::Delta(delta)
+                contribution(&program, Some(after)) - contribution(&program, before)
             }
-            IncentiveType::NewGuests => {
-                let moved = before.is_none()
-                    || before.is_some_and(|b| b.booking_time != after.booking_time);
-                if !moved {
-                    continue;
-                }
-                Value::Recompute
-            }
-            IncentiveType::ConversionRate => continue,
+            IncentiveType::NewGuests => first.map_or(0, |f| new_guest(&program, f)),
+            IncentiveType::ConversionRate => 0,
         };
-        moves.push((program, value));
+        if delta != 0 {
+            moves.push((program, delta));
+        }
     }
     // The lock order: every programme moved, by ascending id, before any progress row.
     moves.sort_by_key(|(program, _)| program.id);
@@ -138,49 +143,37 @@ pub async fn apply(
         ))
         .await?;
     }
-    for (program, value) in moves {
-        update(txn, &program, promoter, value, now).await?;
+    for (program, delta) in moves {
+        update(txn, &program, promoter, delta, now).await?;
     }
     Ok(())
 }
 
-enum Value {
-    Delta(i64),
-    Recompute,
+/// How a NEW_GUESTS programme's value moves (100 per guest): the guest counts while their
+/// first booking with the promoter (any status) is in the period.
+fn new_guest(program: &incentives::Model, first: FirstBooking) -> i64 {
+    let counts = |at: Option<DateTime<Utc>>| {
+        at.is_some_and(|at| at >= program.period_start && at < program.period_end)
+    };
+    100 * (i64::from(counts(Some(first.after))) - i64::from(counts(first.before)))
 }
 
-/// Applies one programme's new value for one promoter, re-targets a TOP_N programme, and
-/// writes the events; runs under the programme's lock ([`apply`] takes it), so the value is
-/// computed from a fresh read that sees every earlier commit.
+/// Moves one programme's value for one promoter by `delta`, re-targets a TOP_N programme,
+/// and writes the events; runs under the programme's lock ([`apply`] takes it).
 async fn update(
     txn: &impl ConnectionTrait,
     program: &incentives::Model,
     promoter: Uuid,
-    value: Value,
+    delta: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let set_value = match value {
-        Value::Delta(delta) => format!("current_value + {delta}"),
-        Value::Recompute => "(SELECT 100 * COUNT(*) FROM ( \
-               SELECT b.guest_id, MIN(b.booking_time) AS first_at FROM bookings b \
-               WHERE b.promoter_id = $2 AND b.venue_id = $3 GROUP BY b.guest_id \
-             ) f WHERE f.first_at >= $4 AND f.first_at < $5)"
-            .to_owned(),
-    };
     txn.execute_raw(statement(
         txn,
         &format!(
-            "UPDATE incentive_progress SET current_value = {set_value}, last_updated = $6 \
-             WHERE incentive_id = $1 AND promoter_id = $2"
+            "UPDATE incentive_progress SET current_value = current_value + {delta}, \
+             last_updated = $3 WHERE incentive_id = $1 AND promoter_id = $2"
         ),
-        vec![
-            program.id.into(),
-            promoter.into(),
-            program.venue_id.into(),
-            program.period_start.into(),
-            program.period_end.into(),
-            now.into(),
-        ],
+        vec![program.id.into(), promoter.into(), now.into()],
     ))
     .await?;
 
@@ -380,7 +373,7 @@ mod tests {
         let booking = confirmed(venue, promoter);
         let change = async {
             let txn = db.conn.begin().await?;
-            apply(&txn, None, &booking, t0()).await?;
+            apply(&txn, None, &booking, None, t0()).await?;
             txn.commit().await?;
             Ok::<(), crate::Error>(())
         };

@@ -112,6 +112,7 @@ pub async fn create_promoter(
         completed_bookings: Set(0),
         cancelled_bookings: Set(0),
         no_show_bookings: Set(0),
+        month_start: Set(None),
     };
     crate::db::retry_transient("createPromoter", || {
         let row = row.clone();

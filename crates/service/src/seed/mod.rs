@@ -1292,6 +1292,7 @@ impl Seeder {
             completed_bookings: agg.completed as i32,
             cancelled_bookings: agg.cancelled as i32,
             no_show_bookings: agg.no_show as i32,
+            month_start: None,
         }
     }
 
@@ -1576,6 +1577,7 @@ fn confirming_promoter(
         completed_bookings: 0,
         cancelled_bookings: 0,
         no_show_bookings: 0,
+        month_start: None,
     }
 }
 

@@ -168,6 +168,7 @@ pub async fn promoter(db: &Db, venue: Uuid, last_name: &str) -> Uuid {
             completed_bookings: 0,
             cancelled_bookings: 0,
             no_show_bookings: 0,
+            month_start: None,
         },
     )
     .await;
