@@ -146,8 +146,10 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
+    let after_create = db.stats.statements();
     let (confirmed, confirm_times, confirm_secs) =
         phase(workers, created, transition(Transition::Confirm, now)).await?;
+    let after_confirm = db.stats.statements();
     let (_, complete_times, complete_secs) = phase(
         workers,
         confirmed,
@@ -155,6 +157,8 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let elapsed = started.elapsed().as_secs_f64();
+    let after_complete = db.stats.statements();
+    let per_op = |from: u64, to: u64| (to - from) as f64 / total as f64;
     let operations = 3 * total;
     let statements = (db.stats.statements() - statements_before) as f64 / operations as f64;
     println!(
@@ -162,15 +166,31 @@ async fn main() -> anyhow::Result<()> {
          end to end), {statements:.1} SQL statements per operation",
         total as f64 / elapsed,
     );
-    for (name, mut samples, secs) in [
-        ("create", create_times, create_secs),
-        ("confirm", confirm_times, confirm_secs),
-        ("complete", complete_times, complete_secs),
+    for (name, mut samples, secs, statements) in [
+        (
+            "create",
+            create_times,
+            create_secs,
+            per_op(statements_before, after_create),
+        ),
+        (
+            "confirm",
+            confirm_times,
+            confirm_secs,
+            per_op(after_create, after_confirm),
+        ),
+        (
+            "complete",
+            complete_times,
+            complete_secs,
+            per_op(after_confirm, after_complete),
+        ),
     ] {
         samples.sort_by(f64::total_cmp);
         let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
         println!(
-            "  {name:<8} {:>6.0}/s  p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms",
+            "  {name:<8} {:>6.0}/s  p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms  \
+             {statements:.1} statements each",
             samples.len() as f64 / secs,
             pct(0.5),
             pct(0.99),

@@ -158,8 +158,37 @@ fn new_guest(program: &incentives::Model, first: FirstBooking) -> i64 {
     100 * (i64::from(counts(Some(first.after))) - i64::from(counts(first.before)))
 }
 
+/// `percent_complete = min(100 %, current / target)` in hundredths of a percent, rounded
+/// half away from zero (100 % for a target of 0 or less).
+fn percent(current: i64, target: i64) -> i64 {
+    if target <= 0 {
+        return 10_000;
+    }
+    ((2 * current.max(0) * 10_000 + target) / (2 * target)).min(10_000)
+}
+
+/// [`percent`] in SQL over an expression of the new value and the row's `target_value`.
+fn percent_sql(current: &str) -> String {
+    format!(
+        "CASE WHEN target_value <= 0 OR {current} >= target_value THEN 10000 \
+              WHEN {current} <= 0 THEN 0 \
+              ELSE (2 * ({current}) * 10000 + target_value) / (2 * target_value) END"
+    )
+}
+
+/// Whether a value meets a programme's threshold (TOP_N is decided at period end).
+fn holds(program: &incentives::Model, value: i64) -> bool {
+    match program.target_comparison {
+        TargetComparison::GreaterThan => value > program.target_threshold,
+        TargetComparison::GreaterEqual => value >= program.target_threshold,
+        TargetComparison::Equal => value == program.target_threshold,
+        TargetComparison::TopN => false,
+    }
+}
+
 /// Moves one programme's value for one promoter by `delta`, re-targets a TOP_N programme,
-/// and writes the events; runs under the programme's lock ([`apply`] takes it).
+/// and writes the events; runs under the programme's lock ([`apply`] takes it), the only
+/// place progress rows are written, so what it reads back is what it wrote.
 async fn update(
     txn: &impl ConnectionTrait,
     program: &incentives::Model,
@@ -167,43 +196,60 @@ async fn update(
     delta: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    txn.execute_raw(statement(
-        txn,
-        &format!(
-            "UPDATE incentive_progress SET current_value = current_value + {delta}, \
-             last_updated = $3 WHERE incentive_id = $1 AND promoter_id = $2"
-        ),
-        vec![program.id.into(), promoter.into(), now.into()],
-    ))
-    .await?;
-
-    let mut changed = vec![promoter];
-    if program.target_comparison == TargetComparison::TopN {
-        // Everyone's target is the N-th best value now.
-        let n = (program.target_threshold / 100).max(1);
-        let mut values: Vec<i64> = incentive_progress::Entity::find()
-            .filter(incentive_progress::Column::IncentiveId.eq(program.id))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|p| p.current_value)
-            .collect();
-        values.sort_unstable_by(|a, b| b.cmp(a));
-        let index = usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(values.len())
-            .saturating_sub(1);
-        let target = values.get(index).copied().unwrap_or(0).max(100);
-        let retargeted = incentive_progress::Entity::update_many()
-            .col_expr(incentive_progress::Column::TargetValue, Expr::value(target))
+    let value = format!("current_value + {delta}");
+    if program.target_comparison != TargetComparison::TopN {
+        // The value and its percentage in one statement: the target does not move.
+        let moved = incentive_progress::Entity::update_many()
+            .col_expr(
+                incentive_progress::Column::CurrentValue,
+                Expr::cust(value.clone()),
+            )
+            .col_expr(
+                incentive_progress::Column::PercentComplete,
+                Expr::cust(percent_sql(&value)),
+            )
             .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
             .filter(incentive_progress::Column::IncentiveId.eq(program.id))
-            .filter(incentive_progress::Column::TargetValue.ne(target))
+            .filter(incentive_progress::Column::PromoterId.eq(promoter))
             .exec_with_returning(txn)
             .await?;
-        changed.extend(retargeted.into_iter().map(|p| p.promoter_id));
+        for row in moved {
+            settled(txn, program, row, now).await?;
+        }
+        return Ok(());
     }
-    // Percentages of the rows that moved; the first moment a threshold holds, ACHIEVED.
+    incentive_progress::Entity::update_many()
+        .col_expr(incentive_progress::Column::CurrentValue, Expr::cust(value))
+        .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
+        .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+        .filter(incentive_progress::Column::PromoterId.eq(promoter))
+        .exec(txn)
+        .await?;
+    // Everyone's target is the N-th best value now.
+    let n = (program.target_threshold / 100).max(1);
+    let mut values: Vec<i64> = incentive_progress::Entity::find()
+        .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|p| p.current_value)
+        .collect();
+    values.sort_unstable_by(|a, b| b.cmp(a));
+    let index = usize::try_from(n)
+        .unwrap_or(usize::MAX)
+        .min(values.len())
+        .saturating_sub(1);
+    let target = values.get(index).copied().unwrap_or(0).max(100);
+    let retargeted = incentive_progress::Entity::update_many()
+        .col_expr(incentive_progress::Column::TargetValue, Expr::value(target))
+        .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
+        .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+        .filter(incentive_progress::Column::TargetValue.ne(target))
+        .exec_with_returning(txn)
+        .await?;
+    let mut changed = vec![promoter];
+    changed.extend(retargeted.into_iter().map(|p| p.promoter_id));
+    // Percentages of the rows that moved, in promoter order.
     let rows = incentive_progress::Entity::find()
         .filter(incentive_progress::Column::IncentiveId.eq(program.id))
         .filter(incentive_progress::Column::PromoterId.is_in(changed))
@@ -211,56 +257,63 @@ async fn update(
         .all(txn)
         .await?;
     for row in rows {
-        let percent = if row.target_value <= 0 {
-            10_000
-        } else {
-            ((2 * row.current_value.max(0) * 10_000 + row.target_value) / (2 * row.target_value))
-                .min(10_000)
-        };
-        let holds = match program.target_comparison {
-            TargetComparison::GreaterThan => row.current_value > program.target_threshold,
-            TargetComparison::GreaterEqual => row.current_value >= program.target_threshold,
-            TargetComparison::Equal => row.current_value == program.target_threshold,
-            TargetComparison::TopN => false,
-        };
-        let achieved = holds && row.status == ProgressStatus::InProgress;
-        let mut update = incentive_progress::Entity::update_many()
+        let set = incentive_progress::Entity::update_many()
             .col_expr(
                 incentive_progress::Column::PercentComplete,
-                Expr::value(percent),
+                Expr::value(percent(row.current_value, row.target_value)),
             )
-            .filter(incentive_progress::Column::Id.eq(row.id));
-        if achieved {
-            update = update
-                .col_expr(
-                    incentive_progress::Column::Status,
-                    Expr::value(ProgressStatus::Achieved),
-                )
-                .col_expr(incentive_progress::Column::AchievedAt, Expr::value(now));
-            txn.execute_raw(statement(
-                txn,
-                "UPDATE incentives SET winner_count = winner_count + 1 WHERE id = $1",
-                vec![program.id.into()],
-            ))
+            .filter(incentive_progress::Column::Id.eq(row.id))
+            .exec_with_returning(txn)
             .await?;
+        for row in set {
+            settled(txn, program, row, now).await?;
         }
-        let Some(row) = update.exec_with_returning(txn).await?.into_iter().next() else {
-            continue;
-        };
-        crate::events::outbox::append(
+    }
+    Ok(())
+}
+
+/// The end of a progress row's move: the first moment the threshold holds, ACHIEVED (and a
+/// winner counted); then its event.
+async fn settled(
+    txn: &impl ConnectionTrait,
+    program: &incentives::Model,
+    mut row: incentive_progress::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let achieved = holds(program, row.current_value) && row.status == ProgressStatus::InProgress;
+    if achieved {
+        let set = incentive_progress::Entity::update_many()
+            .col_expr(
+                incentive_progress::Column::Status,
+                Expr::value(ProgressStatus::Achieved),
+            )
+            .col_expr(incentive_progress::Column::AchievedAt, Expr::value(now))
+            .filter(incentive_progress::Column::Id.eq(row.id))
+            .exec_with_returning(txn)
+            .await?;
+        if let Some(set) = set.into_iter().next() {
+            row = set;
+        }
+        txn.execute_raw(statement(
             txn,
-            PROGRESS_CHANGED,
-            Some(program.venue_id),
-            json!({
-                "incentiveId": program.id,
-                "promoterId": row.promoter_id,
-                "justAchieved": achieved,
-                "progress": row,
-            }),
-            now,
-        )
+            "UPDATE incentives SET winner_count = winner_count + 1 WHERE id = $1",
+            vec![program.id.into()],
+        ))
         .await?;
     }
+    crate::events::outbox::append(
+        txn,
+        PROGRESS_CHANGED,
+        Some(program.venue_id),
+        json!({
+            "incentiveId": program.id,
+            "promoterId": row.promoter_id,
+            "justAchieved": achieved,
+            "progress": row,
+        }),
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -329,6 +382,32 @@ mod tests {
 
     fn sql(db: &impl ConnectionTrait, text: &str, values: Vec<sea_orm::Value>) -> Statement {
         statement(db, text, values)
+    }
+
+    #[tokio::test]
+    async fn the_database_computes_the_same_percentage_as_the_rule() {
+        let db = crate::testing::TestDb::new().await;
+        let targets = [-5, 0, 1, 3, 7, 100, 300, 12_345, 1_000_000];
+        let currents = [
+            -200, -1, 0, 1, 2, 3, 50, 99, 100, 101, 299, 12_344, 999_999, 5_000_000,
+        ];
+        for target in targets {
+            for current in currents {
+                let text = format!(
+                    "SELECT {} AS p FROM (SELECT CAST($1 AS BIGINT) AS current_value, \
+                     CAST($2 AS BIGINT) AS target_value) t",
+                    percent_sql("current_value")
+                );
+                let row = db
+                    .conn
+                    .query_one_raw(sql(&db.conn, &text, vec![current.into(), target.into()]))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let got: i64 = row.try_get("", "p").unwrap();
+                assert_eq!(got, percent(current, target), "{current} of {target}");
+            }
+        }
     }
 
     #[tokio::test]
