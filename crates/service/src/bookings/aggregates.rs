@@ -369,12 +369,12 @@ async fn promoter_counters(
     month_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let all = format!("all_bookings + {}", d.all);
-    let counted = format!("total_bookings + {}", d.counted);
-    let revenue = format!("total_revenue + {}", d.revenue);
-    let completed = format!("completed_bookings + {}", d.completed);
-    let cancelled = format!("cancelled_bookings + {}", d.cancelled);
-    let no_show = format!("no_show_bookings + {}", d.no_show);
+    let all = "all_bookings + $4";
+    let counted = "total_bookings + $5";
+    let revenue = "total_revenue + $6";
+    let completed = "completed_bookings + $7";
+    let cancelled = "cancelled_bookings + $8";
+    let no_show = "no_show_bookings + $9";
     const FRESH: &str = "month_start IS NOT NULL AND month_start = $3";
     let sql = format!(
         "UPDATE promoters SET \
@@ -385,25 +385,32 @@ async fn promoter_counters(
            cancel_rate = {cancel_rate}, \
            no_show_rate = {no_show_rate}, \
            conversion_rate = {conversion_rate}, \
-           month_bookings = CASE WHEN {FRESH} THEN month_bookings + {month_bookings} ELSE month_bookings END, \
-           month_revenue = CASE WHEN {FRESH} THEN month_revenue + {month_revenue} ELSE month_revenue END, \
+           month_bookings = CASE WHEN {FRESH} THEN month_bookings + $10 ELSE month_bookings END, \
+           month_revenue = CASE WHEN {FRESH} THEN month_revenue + $11 ELSE month_revenue END, \
            updated_at = $2 \
          WHERE id = $1 \
          RETURNING CASE WHEN {FRESH} THEN 1 ELSE 0 END AS fresh",
-        average = metrics::average_booking_value_sql(&revenue, &counted),
-        cancel_rate = metrics::cancel_rate_sql(&cancelled, &all),
-        no_show_rate = metrics::no_show_rate_sql(&completed, &no_show),
-        conversion_rate = metrics::conversion_rate_sql(&completed, &cancelled, &no_show),
-        month_bookings = m.bookings,
-        month_revenue = m.revenue,
+        average = metrics::average_booking_value_sql(revenue, counted),
+        cancel_rate = metrics::cancel_rate_sql(cancelled, all),
+        no_show_rate = metrics::no_show_rate_sql(completed, no_show),
+        conversion_rate = metrics::conversion_rate_sql(completed, cancelled, no_show),
     );
-    let row = txn
-        .query_one_raw(statement(
-            txn,
-            sql,
-            vec![promoter.into(), now.into(), month_start.into()],
-        ))
-        .await?;
+    // The deltas are parameters, not literals: one statement text, prepared once per
+    // connection, whatever the amounts.
+    let values = vec![
+        promoter.into(),
+        now.into(),
+        month_start.into(),
+        d.all.into(),
+        d.counted.into(),
+        d.revenue.into(),
+        d.completed.into(),
+        d.cancelled.into(),
+        d.no_show.into(),
+        m.bookings.into(),
+        m.revenue.into(),
+    ];
+    let row = txn.query_one_raw(statement(txn, sql, values)).await?;
     Ok(match row {
         Some(row) => row.try_get::<i32>("", "fresh")? == 1,
         None => true, // no such promoter: nothing to recompute
@@ -418,12 +425,15 @@ async fn promoter_guests(
     new: i64,
     repeat: i64,
 ) -> Result<()> {
-    let sql = format!(
-        "UPDATE promoters SET month_new_guests = month_new_guests + {new}, \
-           month_repeat_guests = month_repeat_guests + {repeat} WHERE id = $1"
-    );
-    txn.execute_raw(statement(txn, sql, vec![promoter.into()]))
-        .await?;
+    let sql = "UPDATE promoters SET month_new_guests = month_new_guests + $2, \
+           month_repeat_guests = month_repeat_guests + $3 WHERE id = $1"
+        .to_owned();
+    txn.execute_raw(statement(
+        txn,
+        sql,
+        vec![promoter.into(), new.into(), repeat.into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -478,30 +488,35 @@ async fn guest_counters(
     latest: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let bookings = format!("total_bookings + {}", d.all);
-    let diners = format!("total_diners + {}", d.diners);
-    let mut values: Vec<Value> = vec![guest.into(), now.into()];
+    let bookings = "total_bookings + $3";
+    let diners = "total_diners + $4";
+    let mut values: Vec<Value> = vec![
+        guest.into(),
+        now.into(),
+        d.all.into(),
+        d.diners.into(),
+        d.cancelled.into(),
+        d.no_show.into(),
+        d.spent.into(),
+    ];
     let last = match latest {
         Some(at) => {
             values.push(at.into());
-            ", last_booking_at = CASE WHEN last_booking_at IS NULL OR last_booking_at < $3 \
-               THEN $3 ELSE last_booking_at END"
+            ", last_booking_at = CASE WHEN last_booking_at IS NULL OR last_booking_at < $8 \
+               THEN $8 ELSE last_booking_at END"
         }
         None => "",
     };
     let sql = format!(
         "UPDATE guests SET \
            total_bookings = {bookings}, total_diners = {diners}, \
-           cancelled_bookings = cancelled_bookings + {cancelled}, \
-           no_show_bookings = no_show_bookings + {no_show}, \
-           total_spent = total_spent + {spent}, \
+           cancelled_bookings = cancelled_bookings + $5, \
+           no_show_bookings = no_show_bookings + $6, \
+           total_spent = total_spent + $7, \
            average_party_size = {average}, \
            updated_at = $2{last} \
          WHERE id = $1",
-        cancelled = d.cancelled,
-        no_show = d.no_show,
-        spent = d.spent,
-        average = metrics::average_party_size_sql(&diners, &bookings),
+        average = metrics::average_party_size_sql(diners, bookings),
     );
     txn.execute_raw(statement(txn, sql, values)).await?;
     Ok(())
@@ -541,30 +556,33 @@ async fn guest_venue_counters(
     creating: bool,
 ) -> Result<()> {
     const ROW: &str = "guest_venue_stats";
+    let deltas: [Value; 5] = [
+        d.all.into(),
+        d.cancelled.into(),
+        d.no_show.into(),
+        d.spent.into(),
+        d.diners.into(),
+    ];
     if !creating {
         let sql = format!(
             "UPDATE {ROW} SET \
-               total_bookings = total_bookings + {all}, \
-               cancelled_bookings = cancelled_bookings + {cancelled}, \
-               no_show_bookings = no_show_bookings + {no_show}, \
-               total_spent = total_spent + {spent}, \
-               total_diners = total_diners + {diners} \
-             WHERE guest_id = $1 AND venue_id = $2",
-            all = d.all,
-            cancelled = d.cancelled,
-            no_show = d.no_show,
-            spent = d.spent,
-            diners = d.diners,
+               total_bookings = total_bookings + $3, \
+               cancelled_bookings = cancelled_bookings + $4, \
+               no_show_bookings = no_show_bookings + $5, \
+               total_spent = total_spent + $6, \
+               total_diners = total_diners + $7 \
+             WHERE guest_id = $1 AND venue_id = $2"
         );
-        txn.execute_raw(statement(txn, sql, vec![guest.into(), venue.into()]))
-            .await?;
+        let mut values = vec![guest.into(), venue.into()];
+        values.extend(deltas);
+        txn.execute_raw(statement(txn, sql, values)).await?;
         return Ok(());
     }
     let sql = format!(
         "INSERT INTO {ROW} \
            (guest_id, venue_id, total_bookings, cancelled_bookings, no_show_bookings, \
             total_spent, total_diners, last_booking_at) \
-         VALUES ($1, $2, {all}, {cancelled}, {no_show}, {spent}, {diners}, $3) \
+         VALUES ($1, $2, $4, $5, $6, $7, $8, $3) \
          ON CONFLICT (guest_id, venue_id) DO UPDATE SET \
            total_bookings = {ROW}.total_bookings + excluded.total_bookings, \
            cancelled_bookings = {ROW}.cancelled_bookings + excluded.cancelled_bookings, \
@@ -574,19 +592,11 @@ async fn guest_venue_counters(
            last_booking_at = CASE WHEN excluded.last_booking_at IS NOT NULL \
                AND ({ROW}.last_booking_at IS NULL \
                     OR {ROW}.last_booking_at < excluded.last_booking_at) \
-             THEN excluded.last_booking_at ELSE {ROW}.last_booking_at END",
-        all = d.all,
-        cancelled = d.cancelled,
-        no_show = d.no_show,
-        spent = d.spent,
-        diners = d.diners,
+             THEN excluded.last_booking_at ELSE {ROW}.last_booking_at END"
     );
-    txn.execute_raw(statement(
-        txn,
-        sql,
-        vec![guest.into(), venue.into(), latest.into()],
-    ))
-    .await?;
+    let mut values = vec![guest.into(), venue.into(), latest.into()];
+    values.extend(deltas);
+    txn.execute_raw(statement(txn, sql, values)).await?;
     Ok(())
 }
 

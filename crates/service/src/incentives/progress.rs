@@ -196,35 +196,33 @@ async fn update(
     delta: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let value = format!("current_value + {delta}");
+    // The delta is a parameter: one statement text, prepared once per connection.
+    const VALUE: &str = "current_value + $3";
+    let moved = |percentage: &str| {
+        statement(
+            txn,
+            &format!(
+                "UPDATE incentive_progress SET current_value = {VALUE}, last_updated = $4{percentage} \
+                 WHERE incentive_id = $1 AND promoter_id = $2 RETURNING *"
+            ),
+            vec![program.id.into(), promoter.into(), delta.into(), now.into()],
+        )
+    };
     if program.target_comparison != TargetComparison::TopN {
         // The value and its percentage in one statement: the target does not move.
-        let moved = incentive_progress::Entity::update_many()
-            .col_expr(
-                incentive_progress::Column::CurrentValue,
-                Expr::cust(value.clone()),
-            )
-            .col_expr(
-                incentive_progress::Column::PercentComplete,
-                Expr::cust(percent_sql(&value)),
-            )
-            .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
-            .filter(incentive_progress::Column::IncentiveId.eq(program.id))
-            .filter(incentive_progress::Column::PromoterId.eq(promoter))
-            .exec_with_returning(txn)
+        let rows = incentive_progress::Entity::find()
+            .from_raw_sql(moved(&format!(
+                ", percent_complete = {}",
+                percent_sql(VALUE)
+            )))
+            .all(txn)
             .await?;
-        for row in moved {
+        for row in rows {
             settled(txn, program, row, now).await?;
         }
         return Ok(());
     }
-    incentive_progress::Entity::update_many()
-        .col_expr(incentive_progress::Column::CurrentValue, Expr::cust(value))
-        .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
-        .filter(incentive_progress::Column::IncentiveId.eq(program.id))
-        .filter(incentive_progress::Column::PromoterId.eq(promoter))
-        .exec(txn)
-        .await?;
+    txn.execute_raw(moved("")).await?;
     // Everyone's target is the N-th best value now.
     let n = (program.target_threshold / 100).max(1);
     let mut values: Vec<i64> = incentive_progress::Entity::find()
