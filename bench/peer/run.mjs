@@ -451,6 +451,7 @@ const median = (values) => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
+const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const f1 = (x) => x.toFixed(1);
 const f2 = (x) => x.toFixed(2);
 
@@ -577,6 +578,7 @@ async function main() {
   console.log(`  PostGraph. ${pgVersion} (node ${process.version}), pool ${POOL}, pid ${postgraphile.pid}, superuser, no RLS`);
   console.log(`  load       autocannon ${acVersion}: ${CONNECTIONS} connections, ${ROUNDS} rounds x ${DURATION}s per side and workload (after ${WARMUP}s warm-up), ${os.cpus().length} cores`);
   console.log(`  logs       ${logDir}`);
+  console.log(`  machine    load average ${loadavg()} at the start (other work on these cores skews every figure)`);
 
   // 1. Both answer the same rows in the same order.
   for (const spec of chosen) {
@@ -638,6 +640,7 @@ async function main() {
     verdicts.push(`${spec.name} req/s ${f2(rpsRatio)}x p99 ${f2(p99Ratio)}x`);
   }
   console.log(`ratios: ${verdicts.join('; ')}`);
+  console.log(`load average ${loadavg()} at the end`);
   console.log(
     'req/s and p99: median over the rounds; CPU: utime+stime over the measured runs divided by their requests ' +
       '(PostgreSQL: every postgres process; in brackets the backends of this database only; ' +
