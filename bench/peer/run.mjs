@@ -197,6 +197,15 @@ function postgresDelta(before, after) {
 
 const msOfTicks = (ticks) => (ticks * 1000) / CLK_TCK;
 
+/// Process time of the whole machine (every core): user, nice and system. Interrupt and
+/// softirq time (the loopback network's packets, mostly) is not charged to any process, so it
+/// is left out here as it is left out of each process's figures.
+function machineBusyTicks() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system] = fields.map(Number);
+  return user + nice + system;
+}
+
 // ---------------------------------------------------------------------------------------
 // The workloads: the same rows and fields on both servers, each side's answer reduced to
 // one comparable shape (ids, order, and the values of scalar fields).
@@ -416,11 +425,13 @@ async function measure(server, spec) {
   const pgBefore = postgresTicks(server.database);
   const serverBefore = processTicks(server.pid);
   const clientBefore = process.cpuUsage();
+  const machineBefore = machineBusyTicks();
   const started = process.hrtime.bigint();
   const result = await load(server, spec, DURATION);
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
   const serverTicks = processTicks(server.pid) - serverBefore;
   const client = process.cpuUsage(clientBefore);
+  const machineMs = msOfTicks(machineBusyTicks() - machineBefore);
   const pg = postgresDelta(pgBefore, postgresTicks(server.database));
   const requests = result.requests.total;
   const failures = result.errors + result.timeouts + result.non2xx + result.mismatches;
@@ -440,6 +451,8 @@ async function measure(server, spec) {
     pgMs: msOfTicks(pg.all),
     pgOursMs: msOfTicks(pg.ours),
     clientMs: (client.user + client.system) / 1000,
+    // What the rest of the machine used meanwhile, in cores: other work skews the run.
+    otherCores: Math.max(0, machineMs - msOfTicks(serverTicks) - msOfTicks(pg.all) - (client.user + client.system) / 1000) / (elapsed * 1000),
   };
 }
 
@@ -468,6 +481,7 @@ function summarize(runs) {
     pgMs: per('pgMs'),
     pgOursMs: per('pgOursMs'),
     clientMs: per('clientMs'),
+    otherRounds: runs.map((r) => r.otherCores),
     requests,
   };
 }
@@ -601,7 +615,7 @@ async function main() {
         runs.get(spec.name)[server.side].push(run);
         console.error(
           `  round ${round} ${spec.name} ${server.name.padEnd(12)} ${f1(run.rps).padStart(8)} req/s  p50 ${f1(run.p50)} ms  p99 ${f1(run.p99)} ms  ` +
-            `${f2(run.serverMs / run.requests)} ms server + ${f2(run.pgMs / run.requests)} ms PostgreSQL per request (${run.requests} requests)`,
+            `${f2(run.serverMs / run.requests)} ms server + ${f2(run.pgMs / run.requests)} ms PostgreSQL per request (${run.requests} requests; rest of the machine ${f2(run.otherCores)} cores)`,
         );
       }
     }
@@ -633,6 +647,9 @@ async function main() {
       ]);
     }
     console.log(table(rows).replace(/^/gm, '  '));
+    console.log(
+      `  rest of the machine during each round, in cores: PRIMA ${a.otherRounds.map(f2).join(' ')}; PostGraphile ${b.otherRounds.map(f2).join(' ')}`,
+    );
     const met = rpsRatio >= 2 && p99Ratio <= 0.5;
     console.log(
       `  PRIMA/PostGraphile: req/s ${f2(rpsRatio)}x (target >= 2), p99 ${f2(p99Ratio)}x (target <= 0.5): ${met ? 'met' : 'NOT met'}\n`,
