@@ -1446,18 +1446,7 @@ async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
     assert_eq!(winners, 1);
 
     // A booking moved out of the period leaves it; each change was published.
-    update_booking_at(
-        &w.db,
-        &w.manager,
-        first.id,
-        BookingChanges {
-            booking_time: Some(now() + Duration::days(40)),
-            ..BookingChanges::default()
-        },
-        now(),
-    )
-    .await
-    .unwrap();
+    move_booking(&w, first.id, now() + Duration::days(40)).await;
     assert_eq!(progress_of(&w, count, w.promoter).await.current_value, 0);
     // The guest's first booking with the promoter is now the cancelled one, still in the
     // period (any status counts for "new").
@@ -1813,6 +1802,22 @@ async fn run_ops(ops: Vec<Op>) {
     }
 }
 
+/// Moves a booking to `at` (the manager edits only its time, now).
+async fn move_booking(w: &World, id: Uuid, at: DateTime<Utc>) {
+    update_booking_at(
+        &w.db,
+        &w.manager,
+        id,
+        BookingChanges {
+            booking_time: Some(at),
+            ..BookingChanges::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+}
+
 /// A NEW_GUESTS programme (GREATER_EQUAL 5 guests) over `[from, to)` in which the world's
 /// promoter takes part from 0.
 async fn new_guests_programme(w: &World, from: DateTime<Utc>, to: DateTime<Utc>) -> Uuid {
@@ -1882,36 +1887,14 @@ async fn a_guest_becomes_new_in_a_period_when_their_earlier_first_booking_moves_
     assert_eq!((month.month_new_guests, month.month_repeat_guests), (1, 0));
     // Day 2 moves to day 20: neither the old nor the new time of the edited booking is in
     // the period, but the first booking is now day 10, which is.
-    update_booking_at(
-        &w.db,
-        &w.manager,
-        early.id,
-        BookingChanges {
-            booking_time: Some(at(20)),
-            ..BookingChanges::default()
-        },
-        now(),
-    )
-    .await
-    .unwrap();
+    move_booking(&w, early.id, at(20)).await;
     assert_eq!(
         progress_of(&w, programme, w.promoter).await.current_value,
         100
     );
     assert_eq!(recount_new_guests(&w, programme).await, 1);
     // And back: the guest leaves the period's new guests again.
-    update_booking_at(
-        &w.db,
-        &w.manager,
-        early.id,
-        BookingChanges {
-            booking_time: Some(at(3)),
-            ..BookingChanges::default()
-        },
-        now(),
-    )
-    .await
-    .unwrap();
+    move_booking(&w, early.id, at(3)).await;
     assert_eq!(
         progress_of(&w, programme, w.promoter).await.current_value,
         0
