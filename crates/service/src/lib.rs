@@ -81,6 +81,7 @@ pub mod payouts;
 pub mod pricing;
 pub mod promoters;
 pub mod seed;
+pub mod tail;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod throttle;

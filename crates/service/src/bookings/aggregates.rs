@@ -40,9 +40,9 @@
 //!   deadlock.
 
 use chrono::{DateTime, Utc};
-use prima_entity::bookings;
 use prima_entity::enums::BookingStatus;
-use sea_orm::{ConnectionTrait, Statement, Value};
+use prima_entity::{bookings, promoters};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -162,14 +162,15 @@ fn statement(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Stat
 /// as it is now; `month` is `[start, end)` of the current calendar month in the venue's time
 /// zone (the promoter's `month_*` fields). Returns the guest's first booking time with the
 /// promoter before and after the change when the change can move it (incentive progress
-/// counts new guests with it), `None` when it cannot.
+/// counts new guests with it), `None` when it cannot, and the promoter's row as the counter
+/// `UPDATE` left it when it ran (the change holds its lock).
 pub async fn apply(
     txn: &impl ConnectionTrait,
     before: Option<&bookings::Model>,
     after: &bookings::Model,
     month: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
-) -> Result<Option<FirstBooking>> {
+) -> Result<Applied> {
     let delta = Delta::between(before, after);
     let time_moved = before.is_some_and(|b| b.booking_time != after.booking_time);
     debug_assert!(
@@ -179,12 +180,18 @@ pub async fn apply(
         "a booking never changes guest, venue or promoter"
     );
     let mut first = None;
+    let mut locked = None;
     if let Some(promoter) = after.promoter_id {
         // The month fields depend on which bookings exist, their status and their time.
         let month_moves = delta.all != 0 || delta.counted != 0 || time_moved;
         if delta.promoter_moves() || month_moves {
             let in_month = MonthDelta::between(before, after, month);
-            let fresh = promoter_counters(txn, promoter, &delta, &in_month, month.0, now).await?;
+            let (row, fresh) =
+                match promoter_counters(txn, promoter, &delta, &in_month, month.0, now).await? {
+                    Some((row, fresh)) => (Some(row), fresh),
+                    None => (None, true), // no such promoter: nothing to recompute
+                };
+            locked = row;
             // Whether the guest is new or repeat moves only when a booking appears or its
             // time moves; the probe runs under the promoter's row lock, taken just above.
             let guest = if before.is_none() || time_moved {
@@ -220,7 +227,21 @@ pub async fn apply(
             guest_venue_last_booking(txn, after.guest_id, after.venue_id).await?;
         }
     }
-    Ok(first)
+    Ok(Applied {
+        first,
+        promoter: locked,
+    })
+}
+
+/// What [`apply`] learned on the way.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The guest's first booking time with the promoter before and after the change, when
+    /// the change can move it.
+    pub first: Option<FirstBooking>,
+    /// The promoter's row as the counter `UPDATE` returned it (with its lock held), when it
+    /// ran: the commission of a confirmation is computed from it without reading it again.
+    pub promoter: Option<promoters::Model>,
 }
 
 /// How one change moves the promoter's `month_bookings` and `month_revenue`: the booking's
@@ -360,7 +381,8 @@ impl Others {
 /// The promoter's counters and the ratios derived from them, and the month's bookings and
 /// revenue by their delta when the stored month is `month_start`, in one `UPDATE` (which
 /// takes the promoter's row lock). Returns whether the stored month fields are of that
-/// month (false: the month turned, or they were never computed: recompute them).
+/// month (false: the month turned, or they were never computed: recompute them), with the
+/// row as updated; `None` when there is no such promoter.
 async fn promoter_counters(
     txn: &impl ConnectionTrait,
     promoter: Uuid,
@@ -368,7 +390,7 @@ async fn promoter_counters(
     m: &MonthDelta,
     month_start: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<bool> {
+) -> Result<Option<(promoters::Model, bool)>> {
     let all = "all_bookings + $4";
     let counted = "total_bookings + $5";
     let revenue = "total_revenue + $6";
@@ -389,7 +411,7 @@ async fn promoter_counters(
            month_revenue = CASE WHEN {FRESH} THEN month_revenue + $11 ELSE month_revenue END, \
            updated_at = $2 \
          WHERE id = $1 \
-         RETURNING CASE WHEN {FRESH} THEN 1 ELSE 0 END AS fresh",
+         RETURNING *, CASE WHEN {FRESH} THEN 1 ELSE 0 END AS fresh",
         average = metrics::average_booking_value_sql(revenue, counted),
         cancel_rate = metrics::cancel_rate_sql(cancelled, all),
         no_show_rate = metrics::no_show_rate_sql(completed, no_show),
@@ -410,11 +432,14 @@ async fn promoter_counters(
         m.bookings.into(),
         m.revenue.into(),
     ];
-    let row = txn.query_one_raw(statement(txn, sql, values)).await?;
-    Ok(match row {
-        Some(row) => row.try_get::<i32>("", "fresh")? == 1,
-        None => true, // no such promoter: nothing to recompute
-    })
+    let Some(row) = txn.query_one_raw(statement(txn, sql, values)).await? else {
+        return Ok(None);
+    };
+    let fresh = row.try_get::<i32>("", "fresh")? == 1;
+    Ok(Some((
+        promoters::Model::from_query_result(&row, "")?,
+        fresh,
+    )))
 }
 
 /// Moves the promoter's month new and repeat guest counts by a change's delta; runs after

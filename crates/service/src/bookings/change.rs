@@ -6,17 +6,18 @@
 //! its booking write (the first statement, the booking's lock) and hands the rest to
 //! [`finish`], which runs the same steps in the same order for every change, in the lock
 //! order of [`super`]: the promoter and guest aggregates, the incentive progress, the
-//! change's own ledger rows, the history row, the idempotency key, the outbox event, the
-//! commit, then the relay's doorbell. A new kind of change describes itself in a
+//! change's own ledger rows, the idempotency key, then its [`Tail`] (the ledger writes,
+//! the history row and the outbox events, one statement on PostgreSQL), the commit, then
+//! the relay's doorbell. A new kind of change describes itself in a
 //! [`Change`] and so cannot leave a step out.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use prima_entity::enums::{TransactionStatus, TransactionType};
-use prima_entity::{booking_history, bookings, transactions, venues};
+use prima_entity::{booking_history, bookings, promoters, transactions, venues};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -30,6 +31,7 @@ use crate::events::outbox::{self, BookingAction};
 use crate::idempotency::{self, Seen};
 use crate::incentives::progress;
 use crate::money::{cents, rate};
+use crate::tail::Tail;
 
 /// A booking change, as [`finish`] ends it.
 pub(super) struct Change<'a> {
@@ -98,17 +100,30 @@ impl<T> Ending<T> {
     }
 }
 
+/// What a change's ledger step works with: its transaction, the [`Tail`] of writes sent
+/// together at its end, and the promoter's row when the aggregates' counter `UPDATE` locked
+/// and returned it.
+pub(super) struct Held<'a> {
+    /// The change's transaction.
+    pub txn: &'a DatabaseTransaction,
+    /// Writes nothing later reads, sent just before the commit.
+    pub tail: Tail,
+    /// The booking's promoter as locked by this change, if it was.
+    pub promoter: Option<promoters::Model>,
+}
+
 /// Ends a booking change whose booking write `txn` holds: the aggregates and the incentive
 /// progress move, `ledger` writes the change's own ledger rows (with the promoter's and the
-/// booking's locks held) and says what its history records, then the history row, the
-/// idempotency key, the outbox event, the commit, and after the commit the relay's doorbell
+/// booking's locks held) and says what its history records, then the idempotency key, the
+/// history row and the outbox events (with the rest of the [`Tail`], in one statement on
+/// PostgreSQL), the commit, and after the commit the relay's doorbell
 /// ([`crate::db::Db::relay`]).
 pub(super) async fn finish<T>(
     db: &Db,
     txn: DatabaseTransaction,
     change: Change<'_>,
     mut booking: bookings::Model,
-    ledger: impl AsyncFnOnce(&DatabaseTransaction, &mut bookings::Model) -> Result<(Entry, T)>,
+    ledger: impl AsyncFnOnce(&mut Held<'_>, &mut bookings::Model) -> Result<(Entry, T)>,
 ) -> Result<Ending<T>> {
     let Change {
         actor,
@@ -122,9 +137,15 @@ pub(super) async fn finish<T>(
         Counters::From { before, .. } => Some(before.status),
         Counters::Unmoved => Some(booking.status),
     };
-    count(&txn, &counters, &booking, now).await?;
-    let (entry, out) = ledger(&txn, &mut booking).await?;
-    history(&txn, actor, &booking, action, entry, now).await?;
+    let mut held = Held {
+        txn: &txn,
+        tail: Tail::new(),
+        promoter: None,
+    };
+    held.promoter = count(&txn, &counters, &booking, &mut held.tail, now).await?;
+    let (entry, out) = ledger(&mut held, &mut booking).await?;
+    let mut tail = held.tail;
+    history(&mut tail, actor, &booking, action, entry, now);
     if let Some(key) = key {
         match idempotency::record(&txn, actor.user_id, key, booking.id, now).await {
             Ok(()) => {}
@@ -137,26 +158,30 @@ pub(super) async fn finish<T>(
             Err(other) => return Err(other),
         }
     }
-    outbox::booking_changed(&txn, action, previous_status, &booking, now).await?;
+    outbox::booking_changed(&mut tail, action, previous_status, &booking, now);
+    tail.send(&txn).await?;
     txn.commit().await?;
     db.relay.ring();
     Ok(Ending::Committed(booking, out))
 }
 
-/// The aggregates, then the incentive progress (locks 3 to 7 of [`super`]).
+/// The aggregates, then the incentive progress (locks 3 to 7 of [`super`]); the promoter's
+/// row when the aggregates locked it.
 async fn count(
     txn: &DatabaseTransaction,
     counters: &Counters<'_>,
     booking: &bookings::Model,
+    tail: &mut Tail,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Option<promoters::Model>> {
     let (before, month) = match counters {
         Counters::New { month } => (None, *month),
         Counters::From { before, month } => (Some(*before), *month),
-        Counters::Unmoved => return Ok(()),
+        Counters::Unmoved => return Ok(None),
     };
-    let first = aggregates::apply(txn, before, booking, month, now).await?;
-    progress::apply(txn, before, booking, first, now).await
+    let applied = aggregates::apply(txn, before, booking, month, now).await?;
+    progress::apply(txn, before, booking, applied.first, tail, now).await?;
+    Ok(applied.promoter)
 }
 
 /// The answer to a change whose idempotency key a concurrent first use took.
@@ -206,20 +231,24 @@ pub(super) fn check_duration(minutes: i32) -> Result<()> {
 /// assignment in force at `booking_time` ([`commissions::commission_for_booking`]), stored on
 /// the booking, and its rate and tier recorded on the transaction. Runs after the promoter's
 /// row lock is held, so TIERED month counts of concurrent confirmations are serialised.
+/// The booking's commission and the ledger rows are written by the change's [`Tail`].
 pub(super) async fn confirm_ledger(
-    txn: &impl ConnectionTrait,
+    held: &mut Held<'_>,
     booking: &mut bookings::Model,
     venue: &venues::Model,
     now: DateTime<Utc>,
 ) -> Result<Option<Commission>> {
-    let commission = commissions::commission_for_booking(txn, booking, venue).await?;
+    let commission =
+        commissions::commission_with(held.txn, booking, venue, held.promoter.as_ref()).await?;
     let amount = commission.as_ref().map_or(0, |c| c.amount);
     if amount > 0 {
-        bookings::Entity::update_many()
-            .col_expr(bookings::Column::PromoterCommission, Expr::value(amount))
-            .filter(bookings::Column::Id.eq(booking.id))
-            .exec(txn)
-            .await?;
+        // The booking's row is this change's (its first write locked it).
+        held.tail.update(
+            bookings::Entity::update_many()
+                .col_expr(bookings::Column::PromoterCommission, Expr::value(amount))
+                .filter(bookings::Column::Id.eq(booking.id))
+                .into_query(),
+        );
         booking.promoter_commission = amount;
     }
     let short = &booking.id.simple().to_string()[..8];
@@ -270,9 +299,8 @@ pub(super) async fn confirm_ledger(
             Some(c),
         ));
     }
-    transactions::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
+    held.tail
+        .insert(transactions::Entity::insert_many(rows).into_query());
     Ok(commission)
 }
 
@@ -319,16 +347,16 @@ fn recordable_rate(rate: i64) -> Option<i64> {
     (rate.abs() <= 99_999).then_some(rate)
 }
 
-/// Writes a booking's history row: who did it and in which role.
-async fn history(
-    txn: &impl ConnectionTrait,
+/// Holds a booking's history row in the change's tail: who did it and in which role.
+fn history(
+    tail: &mut Tail,
     actor: &Actor,
     booking: &bookings::Model,
     action: BookingAction,
     entry: Entry,
     now: DateTime<Utc>,
-) -> Result<()> {
-    booking_history::Entity::insert(booking_history::ActiveModel {
+) {
+    let row = booking_history::Entity::insert(booking_history::ActiveModel {
         id: Set(Uuid::new_v4()),
         booking_id: Set(booking.id),
         action: Set(action.as_str().to_owned()),
@@ -340,10 +368,8 @@ async fn history(
         performed_by_role: Set(role_name(actor, booking.venue_id).to_owned()),
         timestamp: Set(now),
         metadata: Set(entry.metadata),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
+    });
+    tail.insert(row.into_query());
 }
 
 /// The role a history row records: the global ADMIN role, else the caller's role at the

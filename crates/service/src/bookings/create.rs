@@ -11,8 +11,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::change::{
-    Change, Counters, Ending, Entry, MAX_TEXT, check_duration, commission_json, confirm_ledger,
-    finish,
+    Change, Counters, Ending, Entry, Held, MAX_TEXT, check_duration, commission_json,
+    confirm_ledger, finish,
 };
 use crate::access::{Actor, Capability};
 use crate::commissions;
@@ -302,9 +302,9 @@ async fn write(
         key: checked.key.as_ref(),
         now,
     };
-    let ledger = async |txn: &_, booking: &mut bookings::Model| {
+    let ledger = async |held: &mut Held<'_>, booking: &mut bookings::Model| {
         let commission = if priced.auto_confirm {
-            confirm_ledger(txn, booking, &priced.venue, now).await?
+            confirm_ledger(held, booking, &priced.venue, now).await?
         } else {
             None
         };

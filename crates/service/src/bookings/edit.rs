@@ -249,7 +249,7 @@ async fn write(db: &Db, actor: &Actor, edit: &Edit, now: DateTime<Utc>) -> Resul
             "discount": repriced.as_ref().and_then(|(_, q)| q.discount.as_ref().map(|d| d.kind.as_str())),
         })),
     };
-    let ending = finish(db, txn, change, booking, async |_: &_, _: &mut _| {
+    let ending = finish(db, txn, change, booking, async |_: &mut _, _: &mut _| {
         Ok((entry, ()))
     })
     .await?;

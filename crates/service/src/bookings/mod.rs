@@ -58,11 +58,16 @@
 //! 5. **Guest-venue aggregates**: the guest's row at the booking's venue, right after the
 //!    guest's own.
 //! 6. **Incentive programmes**, in ascending id: [`crate::incentives::progress`] locks every
-//!    programme a change moves (a no-op UPDATE each) before writing any progress row.
+//!    programme a change moves (one `SELECT ... ORDER BY id FOR UPDATE`) before writing any
+//!    progress row.
 //! 7. **Incentive progress** rows, by (incentive, promoter): written only under their
 //!    programme's lock.
 //! 8. **The booking's ledger and history**: its `transactions` rows (inserted, or moved
 //!    by one UPDATE; written only under the booking's lock) and its `booking_history` row.
+//!    They are held in the change's [`crate::tail::Tail`] and sent with the outbox rows in
+//!    one statement after the idempotency key: a change that takes a key (making a booking)
+//!    only inserts there, which waits for no lock, and a change that moves existing ledger
+//!    rows takes no key.
 //! 9. **Idempotency key**: [`crate::idempotency::record`]'s INSERT, which waits for a
 //!    concurrent first use of the same key and so must come after everything it could be
 //!    waited for by.

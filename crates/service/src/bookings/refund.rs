@@ -32,7 +32,9 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::change::{Change, Counters, Entry, MAX_TEXT, changed_meanwhile, finish, ledger_row};
+use super::change::{
+    Change, Counters, Entry, Held, MAX_TEXT, changed_meanwhile, finish, ledger_row,
+};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -152,8 +154,8 @@ async fn write(db: &Db, actor: &Actor, asked: &Asked, now: DateTime<Utc>) -> Res
         key: None,
         now,
     };
-    let ledger = async |txn: &DatabaseTransaction, _: &mut bookings::Model| {
-        write_ledger(txn, asked, now).await
+    let ledger = async |held: &mut Held<'_>, _: &mut bookings::Model| {
+        write_ledger(held.txn, asked, now).await
     };
     let (booking, written) = finish(db, txn, change, booking, ledger).await?.committed();
     Ok(Refund {

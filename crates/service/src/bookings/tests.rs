@@ -2078,3 +2078,54 @@ async fn every_kind_of_change_writes_one_history_row_and_one_event_and_wakes_the
         .unwrap_err();
     ended!("a refused refund");
 }
+
+/// How many statements a change sends (the booking write path's round trips), per backend.
+async fn statements_of<T>(w: &World, change: impl std::future::Future<Output = T>) -> u64 {
+    let before = w.db.stats.statements();
+    change.await;
+    w.db.stats.statements() - before
+}
+
+#[tokio::test]
+async fn each_change_sends_the_same_few_statements_with_two_programmes_running() {
+    use prima_entity::enums::{IncentiveType as K, TargetComparison as C};
+    let w = world().await;
+    programme(&w, K::BookingCount, C::GreaterEqual, 10_000).await;
+    programme(&w, K::RevenueTarget, C::GreaterEqual, 10_000_000).await;
+    let pg = w.db.is_postgres();
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        let mut booking = None;
+        let create = statements_of(&w, async {
+            booking = Some(create(&w, 4, true).await);
+        })
+        .await;
+        let id = booking.unwrap().id;
+        let confirm = statements_of(&w, async {
+            go(&w, id, Transition::Confirm, now()).await.unwrap();
+        })
+        .await;
+        let complete = statements_of(&w, async {
+            go(&w, id, Transition::Complete, after_it()).await.unwrap();
+        })
+        .await;
+        seen.push((round, create, confirm, complete));
+    }
+    // Rounds after the first (which computes the promoter's month once): the same counts
+    // every time, whatever the promoter's bookings so far. A confirmation on PostgreSQL:
+    // the booking and its venue read, then in the transaction the status UPDATE, the
+    // promoter's counters (returning the row the commission uses), the programmes, their
+    // locks (one statement), one progress UPDATE per programme, the commission assignment,
+    // and the tail (commission, ledger rows, history, events: one statement). SQLite sends
+    // the tail's writes one by one (four) and takes no programme lock. BEGIN and COMMIT are
+    // not counted.
+    let expected = if pg { (12, 10, 8) } else { (13, 12, 10) };
+    for (round, create, confirm, complete) in &seen[1..] {
+        assert_eq!(
+            (*create, *confirm, *complete),
+            expected,
+            "round {round}: create, confirm, complete (all rounds: {seen:?})"
+        );
+    }
+    assert_clean(&w, after_it()).await;
+}

@@ -2,24 +2,25 @@
 //! (DOMAIN.md "Booking lifecycle"), with the ledger moves each one makes.
 
 use chrono::{DateTime, Utc};
-use prima_entity::enums::{BookingStatus, TransactionStatus};
-use prima_entity::{bookings, venues};
-use sea_orm::sea_query::Expr;
+use prima_entity::enums::{BookingStatus, TransactionStatus, TransactionType};
+use prima_entity::{bookings, transactions, venues};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Statement,
-    TransactionTrait,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::change::{
-    Change, Counters, Entry, MAX_TEXT, changed_meanwhile, commission_json, confirm_ledger, finish,
+    Change, Counters, Entry, Held, MAX_TEXT, changed_meanwhile, commission_json, confirm_ledger,
+    finish,
 };
 use crate::access::{Actor, Capability, not_found_as};
 use crate::commissions;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::events::outbox::BookingAction;
+use crate::tail::Tail;
 use crate::validate::optional_text;
 
 /// A status change.
@@ -261,8 +262,8 @@ async fn write(
         key: None,
         now,
     };
-    let ledger = async |txn: &DatabaseTransaction, booking: &mut bookings::Model| {
-        let metadata = write_ledger(txn, transition, booking, venue, now).await?;
+    let ledger = async |held: &mut Held<'_>, booking: &mut bookings::Model| {
+        let metadata = write_ledger(held, transition, booking, venue, now).await?;
         let entry = Entry {
             previous: Some(json!({ "status": previous_status })),
             new: json!({ "status": transition.target() }),
@@ -307,7 +308,7 @@ async fn move_status(
 /// The ledger of the transition: a confirmation writes the fee and commission rows (and
 /// returns the commission for the history's metadata); the others move the PENDING rows.
 async fn write_ledger(
-    txn: &DatabaseTransaction,
+    held: &mut Held<'_>,
     transition: &Transition,
     booking: &mut bookings::Model,
     venue: &venues::Model,
@@ -315,45 +316,57 @@ async fn write_ledger(
 ) -> Result<Option<serde_json::Value>> {
     let (fees, commission) = match transition {
         Transition::Confirm => {
-            let commission = confirm_ledger(txn, booking, venue, now).await?;
+            let commission = confirm_ledger(held, booking, venue, now).await?;
             return Ok(commission.map(|c| json!({ "commission": commission_json(&c) })));
         }
         Transition::Cancel { .. } => (TransactionStatus::Cancelled, TransactionStatus::Cancelled),
         Transition::Complete => (TransactionStatus::Confirmed, TransactionStatus::Confirmed),
         Transition::NoShow { .. } => (TransactionStatus::Confirmed, TransactionStatus::Cancelled),
     };
-    move_ledger(txn, booking.id, fees, commission, now).await?;
+    move_ledger(&mut held.tail, booking.id, fees, commission, now);
     Ok(None)
 }
 
 /// Moves a booking's PENDING fee rows to `fees` and its PENDING commission row to
-/// `commission`, in one statement. Amounts never change; only the status (and
+/// `commission`, in one statement held in the change's tail (the rows are the booking's,
+/// whose lock the change holds). Amounts never change; only the status (and
 /// `processed_at` for rows that become CONFIRMED).
-async fn move_ledger(
-    txn: &impl ConnectionTrait,
+fn move_ledger(
+    tail: &mut Tail,
     booking: Uuid,
     fees: TransactionStatus,
     commission: TransactionStatus,
     now: DateTime<Utc>,
-) -> Result<()> {
-    let new_status = "CASE WHEN \"type\" = 'PROMOTER_COMMISSION' THEN $3 ELSE $2 END";
-    let sql = format!(
-        "UPDATE transactions SET status = {new_status}, \
-           processed_at = CASE WHEN {new_status} = 'CONFIRMED' THEN $4 ELSE processed_at END, \
-           updated_at = $4 \
-         WHERE booking_id = $1 AND status = 'PENDING' \
-           AND \"type\" IN ('BOOKING_FEE', 'PLATFORM_FEE', 'PROMOTER_COMMISSION')"
-    );
-    txn.execute_raw(Statement::from_sql_and_values(
-        txn.get_database_backend(),
-        sql,
-        vec![
-            booking.into(),
-            fees.as_str().into(),
-            commission.as_str().into(),
-            now.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+) {
+    let is_commission = || transactions::Column::Type.eq(TransactionType::PromoterCommission);
+    let processed = |status: TransactionStatus| -> SimpleExpr {
+        if status == TransactionStatus::Confirmed {
+            Expr::value(now)
+        } else {
+            Expr::col(transactions::Column::ProcessedAt)
+        }
+    };
+    let update = transactions::Entity::update_many()
+        .col_expr(
+            transactions::Column::Status,
+            Expr::case(is_commission(), Expr::value(commission))
+                .finally(Expr::value(fees))
+                .into(),
+        )
+        .col_expr(
+            transactions::Column::ProcessedAt,
+            Expr::case(is_commission(), processed(commission))
+                .finally(processed(fees))
+                .into(),
+        )
+        .col_expr(transactions::Column::UpdatedAt, Expr::value(now))
+        .filter(transactions::Column::BookingId.eq(booking))
+        .filter(transactions::Column::Status.eq(TransactionStatus::Pending))
+        .filter(transactions::Column::Type.is_in([
+            TransactionType::BookingFee,
+            TransactionType::PlatformFee,
+            TransactionType::PromoterCommission,
+        ]))
+        .into_query();
+    tail.update(update);
 }

@@ -129,13 +129,31 @@ pub async fn commission_for_booking(
     booking: &bookings::Model,
     venue: &venues::Model,
 ) -> Result<Option<rules::Commission>> {
+    commission_with(db, booking, venue, None).await
+}
+
+/// [`commission_for_booking`], with the booking's promoter row when the caller holds it
+/// (the confirmation's counter `UPDATE` returned it, locked): then it is not read again.
+pub async fn commission_with(
+    db: &impl ConnectionTrait,
+    booking: &bookings::Model,
+    venue: &venues::Model,
+    promoter: Option<&promoters::Model>,
+) -> Result<Option<rules::Commission>> {
     let Some(promoter_id) = booking.promoter_id else {
         return Ok(None);
     };
-    let promoter = promoters::Entity::find_by_id(promoter_id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound { what: "promoter" })?;
+    let read;
+    let promoter = match promoter.filter(|p| p.id == promoter_id) {
+        Some(promoter) => promoter,
+        None => {
+            read = promoters::Entity::find_by_id(promoter_id)
+                .one(db)
+                .await?
+                .ok_or(Error::NotFound { what: "promoter" })?;
+            &read
+        }
+    };
     let at = booking.booking_time;
     let found = commission_assignments::Entity::find()
         .find_also_related(commission_rates::Entity)
@@ -187,7 +205,7 @@ pub async fn commission_for_booking(
         assignment: &assignment,
         rate: &rate,
         ladder: &ladder,
-        promoter: &promoter,
+        promoter,
         diners: booking.diners,
         base_fee: booking.base_fee,
         month_bookings,

@@ -16,6 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::tail::Tail;
 
 /// Topic of the events describing a booking created, edited or changing status.
 pub const BOOKING_CHANGED: &str = "booking.changed";
@@ -66,7 +67,19 @@ pub async fn append(
     payload: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<i64> {
-    let row = outbox_events::ActiveModel {
+    let row = row(topic, venue_id, payload, at);
+    let inserted = outbox_events::Entity::insert(row).exec(txn).await?;
+    Ok(inserted.last_insert_id)
+}
+
+/// A new, unnumbered outbox row.
+pub(crate) fn row(
+    topic: &str,
+    venue_id: Option<Uuid>,
+    payload: serde_json::Value,
+    at: DateTime<Utc>,
+) -> outbox_events::ActiveModel {
+    outbox_events::ActiveModel {
         id: NotSet,
         topic: Set(topic.to_owned()),
         venue_id: Set(venue_id),
@@ -74,24 +87,22 @@ pub async fn append(
         created_at: Set(at),
         published_at: Set(None),
         seq: Set(None),
-    };
-    let inserted = outbox_events::Entity::insert(row).exec(txn).await?;
-    Ok(inserted.last_insert_id)
+    }
 }
 
-/// Appends the [`BOOKING_CHANGED`] event of a booking change: the action, the status before
-/// (`None` for a new booking) and the booking as committed.
-pub async fn booking_changed(
-    txn: &impl ConnectionTrait,
+/// Holds the [`BOOKING_CHANGED`] event of a booking change in its tail: the action, the
+/// status before (`None` for a new booking) and the booking as committed.
+pub fn booking_changed(
+    tail: &mut Tail,
     action: BookingAction,
     previous_status: Option<prima_entity::enums::BookingStatus>,
     booking: &bookings::Model,
     at: DateTime<Utc>,
-) -> Result<i64> {
+) {
     let payload = json!({
         "action": action.as_str(),
         "previousStatus": previous_status,
         "booking": booking,
     });
-    append(txn, BOOKING_CHANGED, Some(booking.venue_id), payload, at).await
+    tail.event(BOOKING_CHANGED, Some(booking.venue_id), payload, at);
 }

@@ -20,15 +20,17 @@
 //!   ACHIEVED. TOP_N: every participant's `target_value` is the value needed to be in the
 //!   top N now (the N-th best, at least 100), so all its rows are re-targeted.
 //! - Locks, in the global order of [`crate::bookings`]: after the booking, promoter and
-//!   guest, every programme the change moves is locked (a no-op UPDATE of its row) in
-//!   ascending id order, all of them before any progress row is written; then each
-//!   programme's progress rows (the promoter's own first, then, for TOP_N, the others
-//!   re-targeted, then the percentages in promoter order). Progress rows are written only under their
-//!   programme's lock, so concurrent bookings of one programme are serialised, recomputed
+//!   guest, every programme the change moves is locked in ascending id order, all of them
+//!   before any progress row is written (one `SELECT ... ORDER BY id FOR UPDATE` on
+//!   PostgreSQL; on SQLite the change's first write took the database's one write lock);
+//!   then each programme's progress rows (the promoter's own first, then, for TOP_N, the
+//!   others re-targeted, then the percentages in promoter order). Progress rows are
+//!   written only under their programme's lock, so concurrent bookings of one programme are serialised, recomputed
 //!   values see every earlier commit, and two changes sharing several programmes queue on
 //!   the same first one instead of deadlocking (before, each locked them in whatever order
 //!   the query returned them).
-//! - Every progress row that changed gets one outbox event ([`PROGRESS_CHANGED`]).
+//! - Every progress row that changed gets one outbox event ([`PROGRESS_CHANGED`]), held in
+//!   the change's [`Tail`] and written with its other events at its end.
 
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{
@@ -43,6 +45,7 @@ use uuid::Uuid;
 use crate::access::scope::financial_get;
 use crate::bookings::aggregates::FirstBooking;
 use crate::error::Result;
+use crate::tail::Tail;
 
 /// Topic of the events describing a promoter's progress in a programme.
 pub const PROGRESS_CHANGED: &str = "incentive.progress";
@@ -79,6 +82,7 @@ pub async fn apply(
     before: Option<&bookings::Model>,
     after: &bookings::Model,
     first: Option<FirstBooking>,
+    tail: &mut Tail,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(promoter) = after.promoter_id else {
@@ -135,17 +139,29 @@ pub async fn apply(
     }
     // The lock order: every programme moved, by ascending id, before any progress row.
     moves.sort_by_key(|(program, _)| program.id);
-    for (program, _) in &moves {
-        txn.execute_raw(statement(
-            txn,
-            "UPDATE incentives SET updated_at = updated_at WHERE id = $1",
-            vec![program.id.into()],
-        ))
-        .await?;
-    }
+    lock(txn, moves.iter().map(|(program, _)| program.id).collect()).await?;
     for (program, delta) in moves {
-        update(txn, &program, promoter, delta, now).await?;
+        update(txn, &program, promoter, delta, tail, now).await?;
     }
+    Ok(())
+}
+
+/// Locks the programmes `ids` (in ascending order) in one statement: on PostgreSQL a
+/// `SELECT ... ORDER BY id FOR UPDATE`, which locks the rows in the order it sorts them.
+/// SQLite has no row locks and needs none: the change's first write took the database's
+/// one write lock.
+async fn lock(txn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<()> {
+    if ids.is_empty() || txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let select = sea_orm::sea_query::Query::select()
+        .column(incentives::Column::Id)
+        .from(incentives::Entity)
+        .and_where(incentives::Column::Id.is_in(ids))
+        .order_by(incentives::Column::Id, sea_orm::sea_query::Order::Asc)
+        .lock(sea_orm::sea_query::LockType::Update)
+        .to_owned();
+    txn.query_all(&select).await?;
     Ok(())
 }
 
@@ -194,6 +210,7 @@ async fn update(
     program: &incentives::Model,
     promoter: Uuid,
     delta: i64,
+    tail: &mut Tail,
     now: DateTime<Utc>,
 ) -> Result<()> {
     // The delta is a parameter: one statement text, prepared once per connection.
@@ -218,7 +235,7 @@ async fn update(
             .all(txn)
             .await?;
         for row in rows {
-            settled(txn, program, row, now).await?;
+            settled(txn, program, row, tail, now).await?;
         }
         return Ok(());
     }
@@ -264,7 +281,7 @@ async fn update(
             .exec_with_returning(txn)
             .await?;
         for row in set {
-            settled(txn, program, row, now).await?;
+            settled(txn, program, row, tail, now).await?;
         }
     }
     Ok(())
@@ -276,6 +293,7 @@ async fn settled(
     txn: &impl ConnectionTrait,
     program: &incentives::Model,
     mut row: incentive_progress::Model,
+    tail: &mut Tail,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let achieved = holds(program, row.current_value) && row.status == ProgressStatus::InProgress;
@@ -299,8 +317,7 @@ async fn settled(
         ))
         .await?;
     }
-    crate::events::outbox::append(
-        txn,
+    tail.event(
         PROGRESS_CHANGED,
         Some(program.venue_id),
         json!({
@@ -310,8 +327,7 @@ async fn settled(
             "progress": row,
         }),
         now,
-    )
-    .await?;
+    );
     Ok(())
 }
 
@@ -450,7 +466,9 @@ mod tests {
         let booking = confirmed(venue, promoter);
         let change = async {
             let txn = db.conn.begin().await?;
-            apply(&txn, None, &booking, None, t0()).await?;
+            let mut tail = Tail::new();
+            apply(&txn, None, &booking, None, &mut tail, t0()).await?;
+            tail.send(&txn).await?;
             txn.commit().await?;
             Ok::<(), crate::Error>(())
         };
