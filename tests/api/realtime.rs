@@ -248,6 +248,97 @@ async fn a_subscriber_gets_the_changes_of_the_venues_they_see_and_nothing_else()
     assert_eq!(refusal(&mut ws).await, "NOT_FOUND");
 }
 
+/// A gauge of the server's `/metrics`.
+async fn gauge(w: &World, name: &str) -> usize {
+    prima_tests::gauge(&w.app.url("/metrics"), name).await
+}
+
+#[tokio::test]
+async fn identical_subscriptions_of_one_user_share_one_feed_and_each_gets_every_change() {
+    let w = world().await;
+    let venue = json!({ "venues": [w.last] });
+    // Three sockets of gm with the same subscription, one with other variables, one that
+    // resumes from a cursor (its own replay), and the same subscription of another user.
+    let mut same = Vec::new();
+    for _ in 0..3 {
+        same.push(w.subscribe(&w.gm, venue.clone()).await);
+    }
+    let mut pending = w
+        .subscribe(
+            &w.gm,
+            json!({ "venues": [w.last], "statuses": ["PENDING"] }),
+        )
+        .await;
+    let mut resuming = w
+        .subscribe(&w.gm, json!({ "venues": [w.last], "after": "0" }))
+        .await;
+    let other = w.app.user_with_role(&w.last, Role::Admin).await.token;
+    let mut other = w.subscribe(&other, venue.clone()).await;
+    w.app.subscribers_at_least(6).await;
+    assert_eq!(gauge(&w, "prima_subscribers").await, 6);
+    assert_eq!(
+        gauge(&w, "prima_event_feeds").await,
+        4,
+        "the three identical ones share a feed"
+    );
+    assert_eq!(gauge(&w, "prima_shared_subscriptions").await, 3);
+
+    let booking = w.book(&w.last).await;
+    let mut created = Vec::new();
+    for ws in same
+        .iter_mut()
+        .chain([&mut pending, &mut resuming, &mut other])
+    {
+        let seen = change(ws).await;
+        assert_eq!(seen["booking"]["id"], booking.as_str());
+        assert_eq!(seen["action"], "CREATED");
+        created.push(seen);
+    }
+    assert!(
+        created.iter().all(|seen| *seen == created[0]),
+        "{created:?}"
+    );
+
+    // One leaves; the others go on, each getting every change once.
+    same.pop().unwrap().close().await;
+    w.confirm(&booking).await;
+    for ws in same.iter_mut().chain([&mut resuming, &mut other]) {
+        let seen = change(ws).await;
+        assert_eq!(seen["action"], "STATUS_CHANGED");
+        assert_eq!(seen["booking"]["status"], "CONFIRMED");
+    }
+    quiet(&mut pending).await;
+    for ws in same.iter_mut() {
+        quiet(ws).await;
+    }
+    eventually(
+        "the subscriber that left is uncounted",
+        Duration::from_secs(10),
+        async || (gauge(&w, "prima_subscribers").await == 5).then_some(()),
+    )
+    .await;
+
+    // When the last of them leaves, the shared execution and its feed stop.
+    for ws in same {
+        ws.close().await;
+    }
+    eventually(
+        "the shared execution stops",
+        Duration::from_secs(10),
+        async || (gauge(&w, "prima_event_feeds").await == 3).then_some(()),
+    )
+    .await;
+    assert_eq!(gauge(&w, "prima_shared_subscriptions").await, 2);
+    assert_eq!(gauge(&w, "prima_subscribers").await, 3);
+
+    // A new identical subscription starts afresh and gets the next change.
+    let mut again = w.subscribe(&w.gm, venue).await;
+    w.app.subscribers_at_least(4).await;
+    w.edit_notes(&booking, "Window seat").await;
+    assert_eq!(change(&mut again).await["booking"]["notes"], "Window seat");
+    assert_eq!(change(&mut other).await["booking"]["notes"], "Window seat");
+}
+
 #[tokio::test]
 async fn resuming_after_a_cursor_replays_every_missed_change_once_and_in_order() {
     let w = world().await;

@@ -336,16 +336,22 @@ pub async fn eventually<T>(
 
 /// The `prima_subscribers` gauge of a `/metrics` page at `url`.
 pub async fn subscribers(url: &str) -> usize {
+    gauge(url, "prima_subscribers").await
+}
+
+/// A gauge of a `/metrics` page at `url`.
+pub async fn gauge(url: &str, name: &str) -> usize {
     let page = reqwest::get(url)
         .await
         .expect("GET /metrics")
         .text()
         .await
         .expect("the metrics page");
+    let prefix = format!("{name} ");
     page.lines()
-        .find_map(|line| line.strip_prefix("prima_subscribers "))
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
         .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no prima_subscribers gauge in /metrics:\n{page}"))
+        .unwrap_or_else(|| panic!("no {name} gauge in /metrics:\n{page}"))
 }
 
 /// The `extensions.code` of each error of a response, in order.

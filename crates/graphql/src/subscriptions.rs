@@ -184,6 +184,18 @@ fn realtime<'a>(ctx: &Context<'a>) -> Result<&'a crate::context::RealTime> {
     })
 }
 
+/// How a subscription's feed runs: the replica's settings, serving the audience the
+/// request brings when it is a stream several subscriptions share (the WebSocket
+/// endpoint's), else itself alone.
+fn feed_options(
+    ctx: &Context<'_>,
+    realtime: &crate::context::RealTime,
+) -> events::feed::FeedOptions {
+    let mut options = realtime.feed.clone();
+    options.audience = ctx.data_opt::<events::hub::Audience>().cloned();
+    options
+}
+
 /// The progress events of one programme, for subscribers who may see it.
 async fn progress_feed(
     ctx: &Context<'_>,
@@ -205,7 +217,7 @@ async fn progress_feed(
         actor.clone(),
         filter,
         after,
-        realtime.feed.clone(),
+        feed_options(ctx, realtime),
     )
     .await?;
     Ok((feed, actor, id))
@@ -254,7 +266,7 @@ impl Subscription {
             actor,
             filter,
             after,
-            realtime.feed.clone(),
+            feed_options(ctx, realtime),
         )
         .await?;
         Ok(feed.filter_map(|event| async move { BookingChange::of(event) }))
@@ -328,5 +340,139 @@ impl Subscription {
         let updates = events::feed::coalesce(feed, LEADERBOARD_INTERVAL)
             .filter_map(move |event| standings(Some(events::feed::cursor(event.seq))));
         Ok(futures::stream::once(async move { first }).chain(updates))
+    }
+}
+
+/// Subscriptions whose stream is every matching event from the moment it starts, the same
+/// for every subscriber with the same selection and the same access: one such stream may
+/// serve several identical subscriptions (the WebSocket endpoint shares them). Not the
+/// leaderboard, whose first push is the standings at the moment each subscriber arrives.
+const LIVE_FROM_NOW: &[&str] = &["bookingChanged", "incentiveProgressChanged"];
+
+/// Whether a request is a subscription that one running stream may serve for several
+/// identical subscribers: a subscription operation whose one root field is of
+/// [`LIVE_FROM_NOW`] and does not resume from a cursor (`after` absent or null). Anything
+/// else, or anything that is not a small, well-formed document, is not: it runs on its
+/// own and meets every check there. The document is scanned before it is parsed (the
+/// parser is recursive: see [`crate::limits::document`]).
+pub fn shareable(
+    query: &str,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+) -> bool {
+    use async_graphql::parser::types::{OperationType, Selection};
+    const MAX_TOKENS: usize = 2_000;
+    let shape = crate::limits::document::scan(query, MAX_TOKENS);
+    if shape.tokens > MAX_TOKENS || shape.selection_depth > 32 || shape.value_depth > 8 {
+        return false;
+    }
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let Some(operation) = crate::limits::cost::operation(&document, operation_name) else {
+        return false;
+    };
+    if operation.node.ty != OperationType::Subscription {
+        return false;
+    }
+    let [root] = operation.node.selection_set.node.items.as_slice() else {
+        return false;
+    };
+    let Selection::Field(field) = &root.node else {
+        return false;
+    };
+    if !LIVE_FROM_NOW.contains(&field.node.name.node.as_str()) {
+        return false;
+    }
+    let Some(after) = field.node.get_argument("after") else {
+        return true;
+    };
+    // As the executor would see it: a variable's value, else its default, else null.
+    let after = after.node.clone().into_const_with(|name| {
+        Ok::<_, std::convert::Infallible>(crate::limits::cost::resolve_variable(
+            &operation.node,
+            variables,
+            &name,
+        ))
+    });
+    matches!(after, Ok(async_graphql::Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Variables;
+    use serde_json::json;
+
+    use super::shareable;
+
+    fn vars(value: serde_json::Value) -> Variables {
+        Variables::from_json(value)
+    }
+
+    #[test]
+    fn only_live_subscriptions_that_do_not_resume_are_shared() {
+        let none = Variables::default();
+        let live = "subscription { bookingChanged(venueIds: [\"v\"]) { cursor booking { id } } }";
+        assert!(shareable(live, None, &none));
+        assert!(shareable(
+            "subscription S($a: String) { incentiveProgressChanged(incentiveId: \"i\", after: $a) { cursor } }",
+            Some("S"),
+            &vars(json!({ "a": null })),
+        ));
+        assert!(shareable(
+            "subscription { bookingChanged(after: null) { cursor } }",
+            None,
+            &none
+        ));
+        // Resuming from a cursor replays from it: each subscriber's own.
+        assert!(!shareable(
+            "subscription { bookingChanged(after: \"12\") { cursor } }",
+            None,
+            &none
+        ));
+        assert!(!shareable(
+            "subscription S($a: String) { bookingChanged(after: $a) { cursor } }",
+            None,
+            &vars(json!({ "a": "12" })),
+        ));
+        // The leaderboard's first push is the standings when each subscriber arrives.
+        assert!(!shareable(
+            "subscription { incentiveLeaderboard(incentiveId: \"i\") { cursor } }",
+            None,
+            &none
+        ));
+        // Queries and mutations run for each request.
+        assert!(!shareable("{ me { id } }", None, &none));
+        assert!(!shareable(
+            "mutation { confirmBooking(id: \"b\") { id } }",
+            None,
+            &none
+        ));
+        // The operation named, of several.
+        let two = format!(
+            "query Q {{ me {{ id }} }} {}",
+            live.replacen("subscription", "subscription L", 1)
+        );
+        assert!(shareable(&two, Some("L"), &none));
+        assert!(!shareable(&two, Some("Q"), &none));
+        assert!(!shareable(&two, None, &none), "ambiguous");
+        // Fragments at the root, syntax errors and deep documents are left to the
+        // executor.
+        assert!(!shareable(
+            "subscription { ...F } fragment F on Subscription { bookingChanged { cursor } }",
+            None,
+            &none
+        ));
+        assert!(!shareable(
+            "subscription { bookingChanged { cursor }",
+            None,
+            &none
+        ));
+        let deep = format!(
+            "subscription {{ bookingChanged(venueIds: {}{}) {{ cursor }} }}",
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
+        assert!(!shareable(&deep, None, &none));
     }
 }

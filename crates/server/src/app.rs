@@ -86,6 +86,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         events: Arc::new(events),
         feed: FeedOptions {
             revalidate: std::time::Duration::from_millis(args.subscription_recheck_ms.max(1)),
+            audience: None,
         },
     };
     let limiter = match &redis {
@@ -348,11 +349,23 @@ async fn metrics(State(state): State<AppState>) -> Response {
     use std::fmt::Write;
     let mut page = state.metrics.render(&state.deps.db.stats);
     if let Some(realtime) = &state.deps.realtime {
-        page.push_str(
-            "# HELP prima_subscribers Live subscriptions (event feeds) on this replica.\n",
-        );
+        page.push_str("# HELP prima_subscribers Live subscriptions on this replica.\n");
         page.push_str("# TYPE prima_subscribers gauge\n");
         let _ = writeln!(page, "prima_subscribers {}", realtime.hub.subscribers());
+        page.push_str(
+            "# HELP prima_event_feeds Event feeds following this replica's hub (identical subscriptions of one user share one).\n",
+        );
+        page.push_str("# TYPE prima_event_feeds gauge\n");
+        let _ = writeln!(page, "prima_event_feeds {}", realtime.hub.feeds());
+        page.push_str(
+            "# HELP prima_shared_subscriptions Running executions that serve identical subscriptions.\n",
+        );
+        page.push_str("# TYPE prima_shared_subscriptions gauge\n");
+        let _ = writeln!(
+            page,
+            "prima_shared_subscriptions {}",
+            state.ws.fanout.sources()
+        );
         page.push_str(
             "# HELP prima_events_delivered Sequence number of the last event this replica delivered.\n",
         );

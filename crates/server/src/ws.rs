@@ -39,6 +39,11 @@
 //!   frame) for two whole intervals, that is two pings in a row unanswered. A client
 //!   `ping` is answered with `pong` at once, with the ping's payload.
 //!
+//! - Identical live subscriptions of one user (same document, variables and access) share
+//!   one execution ([`crate::fanout`]): each still authenticates and counts against the
+//!   limits above, and receives exactly what an execution of its own would send from the
+//!   moment it joined.
+//!
 //! The operations of one socket are multiplexed in one [`SelectAll`], which polls each
 //! stream only when it is woken and in turn, so a busy subscription cannot starve the
 //! others or the reading of client messages.
@@ -59,6 +64,7 @@ use prima_graphql::request_data;
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::bookings::create::ClientInfo;
+use prima_service::events::hub::Audience;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -66,6 +72,7 @@ use uuid::Uuid;
 
 use crate::app::{AppState, client_info, label_request_errors};
 use crate::config::WsArgs;
+use crate::fanout::{Fanout, Key, Shared};
 
 /// The WebSocket sub-protocol spoken.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -110,6 +117,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 pub struct Sockets {
     settings: Arc<Settings>,
     per_user: Arc<Mutex<HashMap<Uuid, usize>>>,
+    /// The shared subscriptions running ([`crate::fanout`]).
+    pub fanout: Arc<Fanout>,
 }
 
 #[derive(Debug)]
@@ -134,6 +143,7 @@ impl Sockets {
                 keepalive: Duration::from_millis(args.keepalive_ms.max(1)),
             }),
             per_user: Arc::default(),
+            fanout: Arc::default(),
         }
     }
 
@@ -401,6 +411,8 @@ enum OpEvent {
     Next(Response),
     /// Refused before execution (`error`); the operation is over.
     Refused(Vec<ServerError>),
+    /// What a shared subscription's source sent (already serialized).
+    Shared(Shared),
     /// The stream ended (`complete`).
     Done,
 }
@@ -619,7 +631,16 @@ impl Session {
                     },
                 )
             }
-            OpEvent::Done => {
+            OpEvent::Shared(Shared::Next(payload)) => {
+                out.push(Message::Text(raw("next", &id, &payload).into()));
+                Ok(())
+            }
+            OpEvent::Shared(Shared::Refused(payload)) => {
+                self.operations.remove(&id);
+                out.push(Message::Text(raw("error", &id, &payload).into()));
+                Ok(())
+            }
+            OpEvent::Done | OpEvent::Shared(Shared::Done) => {
                 self.operations.remove(&id);
                 push(out, &ServerMessage::Complete { id: &id })
             }
@@ -627,8 +648,16 @@ impl Session {
     }
 }
 
-/// An operation's events: the caller authenticated afresh with the socket's token, with a
-/// dataloader of its own; its responses; `complete` when they end.
+/// A `next` or `error` message around a payload serialized once for every subscriber of a
+/// shared subscription.
+fn raw(kind: &str, id: &str, payload: &str) -> String {
+    let id = serde_json::to_string(id).unwrap_or_else(|_| "\"\"".to_owned());
+    format!(r#"{{"type":"{kind}","id":{id},"payload":{payload}}}"#)
+}
+
+/// An operation's events: the caller authenticated afresh with the socket's token, then
+/// either a share of an identical running subscription ([`crate::fanout`]) or an execution
+/// of its own, with a dataloader of its own; its responses; `complete` when they end.
 fn operation_events(
     state: AppState,
     token: Arc<str>,
@@ -636,25 +665,52 @@ fn operation_events(
     data: Arc<Data>,
     request: Request,
 ) -> impl Stream<Item = OpEvent> + Send + 'static {
-    let responses = futures::stream::once(async move {
+    futures::stream::once(async move {
         let outcome =
             prima_service::auth::authenticate(&state.deps.db.conn, &state.deps.tokens, &token)
-                .await
-                .map(Some);
-        let (caller, loader) = request_data(&state.deps, outcome);
-        let request = request.data(caller).data(client);
-        match loader {
-            Some(loader) => {
-                let responses = state
-                    .schema
-                    .execute_stream_with_session_data(request.data(loader.clone()), data);
-                prima_graphql::batch::drive_stream(loader, responses).boxed()
-            }
-            None => state.schema.execute_stream_with_session_data(request, data),
+                .await;
+        if let Ok(actor) = &outcome
+            && let Some(key) = Key::of(actor, &request)
+        {
+            let fanout = state.ws.fanout.clone();
+            let actor = actor.clone();
+            let start = move |audience: Audience| {
+                // The source's session is its own: it outlives the socket that started it.
+                execution(
+                    state,
+                    Ok(actor),
+                    client,
+                    Arc::default(),
+                    request.data(audience),
+                )
+                .map(shared)
+            };
+            return fanout.join(key, start).map(OpEvent::Shared).boxed();
         }
+        execution(state, outcome, client, data, request).boxed()
     })
     .flatten()
-    .boxed();
+}
+
+/// An operation run for one caller: its responses, then [`OpEvent::Done`].
+fn execution(
+    state: AppState,
+    outcome: Result<Actor, Error>,
+    client: ClientInfo,
+    data: Arc<Data>,
+    request: Request,
+) -> impl Stream<Item = OpEvent> + Send + 'static {
+    let (caller, loader) = request_data(&state.deps, outcome.map(Some));
+    let request = request.data(caller).data(client);
+    let responses = match loader {
+        Some(loader) => {
+            let responses = state
+                .schema
+                .execute_stream_with_session_data(request.data(loader.clone()), data);
+            prima_graphql::batch::drive_stream(loader, responses).boxed()
+        }
+        None => state.schema.execute_stream_with_session_data(request, data),
+    };
     futures::stream::unfold(Some((responses, true)), |next| async move {
         let (mut responses, first) = next?;
         Some(match responses.next().await {
@@ -668,6 +724,22 @@ fn operation_events(
                 }
             }
         })
+    })
+}
+
+/// An event of a shared subscription's source, serialized for all its subscribers.
+fn shared(event: OpEvent) -> Shared {
+    let serialized = match &event {
+        OpEvent::Next(response) => serde_json::to_string(response).map(|s| Shared::Next(s.into())),
+        OpEvent::Refused(errors) => {
+            serde_json::to_string(errors).map(|s| Shared::Refused(s.into()))
+        }
+        OpEvent::Shared(shared) => Ok(shared.clone()),
+        OpEvent::Done => Ok(Shared::Done),
+    };
+    serialized.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "serialising a shared subscription's response");
+        Shared::Done
     })
 }
 

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::hub::Hub;
+use super::hub::{Audience, Following, Hub};
 use super::{BATCH, Event};
 use crate::access::scope::Scope;
 use crate::access::{Actor, Capability};
@@ -74,12 +74,15 @@ where
 pub struct FeedOptions {
     /// How often the subscriber's access is re-read.
     pub revalidate: Duration,
+    /// How many subscriptions it serves (`None`: one, its own).
+    pub audience: Option<Audience>,
 }
 
 impl Default for FeedOptions {
     fn default() -> Self {
         FeedOptions {
             revalidate: Duration::from_secs(2),
+            audience: None,
         }
     }
 }
@@ -135,6 +138,7 @@ pub async fn feed(
         }
     }
     let (receiver, delivered) = hub.subscribe().await;
+    let following = hub.follow(options.audience.clone().unwrap_or_else(|| Audience::new(1)));
     let last = match after {
         Some(after) => {
             let oldest: Option<Option<i64>> = outbox_events::Entity::find()
@@ -164,6 +168,7 @@ pub async fn feed(
         // all of their feeds on this replica).
         max_age: options.revalidate / 2,
         receiver,
+        _following: following,
         pending: VecDeque::new(),
         replaying: after.is_some(),
         last,
@@ -187,6 +192,8 @@ struct FeedState {
     /// How old a re-read of the subscriber may be.
     max_age: Duration,
     receiver: broadcast::Receiver<Arc<Event>>,
+    /// Counts the feed's audience among the hub's subscribers while it lives.
+    _following: Following,
     /// Events read from the outbox, to send before anything live.
     pending: VecDeque<Arc<Event>>,
     /// Still reading the outbox after the cursor.

@@ -29,6 +29,61 @@ pub struct Hub {
     delivered: std::sync::atomic::AtomicI64,
     /// Subscribers as last read, shared by all feeds of a user (see [`Hub::actor`]).
     actors: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<Mutex<Option<CachedActor>>>>>,
+    /// The audience of each feed following the hub: how many subscriptions it serves.
+    audiences: Arc<Audiences>,
+}
+
+/// The feeds following a hub, each with its audience (see [`Audience`]).
+#[derive(Default)]
+struct Audiences {
+    next: std::sync::atomic::AtomicU64,
+    feeds: std::sync::Mutex<std::collections::HashMap<u64, Audience>>,
+}
+
+/// How many subscriptions one feed serves: 1 for a feed of its own, or the subscribers of a
+/// stream several identical subscriptions share (the WebSocket endpoint's shared
+/// subscriptions), counted as they join and leave. [`Hub::subscribers`] sums them over the
+/// feeds following the hub, so a subscription counts once its feed follows the hub.
+#[derive(Debug, Clone)]
+pub struct Audience(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Audience {
+    /// An audience of `n`.
+    pub fn new(n: usize) -> Audience {
+        Audience(Arc::new(std::sync::atomic::AtomicUsize::new(n)))
+    }
+
+    /// How many it is now.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One more.
+    pub fn join(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One fewer.
+    pub fn leave(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A feed's place among the hub's followers; it leaves when dropped.
+pub struct Following {
+    id: u64,
+    audiences: Arc<Audiences>,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let mut feeds = self
+            .audiences
+            .feeds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        feeds.remove(&self.id);
+    }
 }
 
 /// A subscriber as read at some moment (or why they may no longer subscribe).
@@ -46,6 +101,7 @@ impl Hub {
             next: Mutex::new(newest + 1),
             delivered: std::sync::atomic::AtomicI64::new(newest),
             actors: Default::default(),
+            audiences: Default::default(),
         }))
     }
 
@@ -79,8 +135,37 @@ impl Hub {
         (self.sender.subscribe(), *next - 1)
     }
 
-    /// How many feeds are listening.
+    /// Counts a feed serving `audience` among the hub's followers until the returned
+    /// guard drops.
+    pub fn follow(&self, audience: Audience) -> Following {
+        let id = self
+            .audiences
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut feeds = self
+            .audiences
+            .feeds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        feeds.insert(id, audience);
+        Following {
+            id,
+            audiences: self.audiences.clone(),
+        }
+    }
+
+    /// How many subscriptions the feeds following the hub serve.
     pub fn subscribers(&self) -> usize {
+        let feeds = self
+            .audiences
+            .feeds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        feeds.values().map(Audience::get).sum()
+    }
+
+    /// How many feeds follow the hub (each is woken by every event).
+    pub fn feeds(&self) -> usize {
         self.sender.receiver_count()
     }
 
