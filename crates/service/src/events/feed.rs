@@ -8,10 +8,9 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use prima_entity::outbox_events;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::hub::{Audience, Following, Hub};
+use super::hub::{Audience, Following, Hub, Route};
 use super::{BATCH, Event};
 use crate::access::scope::Scope;
 use crate::access::{Actor, Capability};
@@ -137,8 +136,13 @@ pub async fn feed(
             actor.require(*venue, filter.capability)?;
         }
     }
-    let (receiver, delivered) = hub.subscribe().await;
-    let following = hub.follow(options.audience.clone().unwrap_or_else(|| Audience::new(1)));
+    let scope = readable(&actor, &filter.venues, filter.capability);
+    let route = Route {
+        topic: Some(filter.topic),
+        venues: scope.venues(),
+    };
+    let audience = options.audience.clone().unwrap_or_else(|| Audience::new(1));
+    let (following, delivered) = hub.follow(route, audience).await;
     let last = match after {
         Some(after) => {
             let oldest: Option<Option<i64>> = outbox_events::Entity::find()
@@ -159,7 +163,6 @@ pub async fn feed(
         }
         None => delivered,
     };
-    let scope = readable(&actor, &filter.venues, filter.capability);
     let state = FeedState {
         db,
         hub,
@@ -167,8 +170,7 @@ pub async fn feed(
         // next tick, so every tick sees the user as of at most one interval ago (shared by
         // all of their feeds on this replica).
         max_age: options.revalidate / 2,
-        receiver,
-        _following: following,
+        following,
         pending: VecDeque::new(),
         replaying: after.is_some(),
         last,
@@ -191,9 +193,8 @@ struct FeedState {
     hub: Arc<Hub>,
     /// How old a re-read of the subscriber may be.
     max_age: Duration,
-    receiver: broadcast::Receiver<Arc<Event>>,
-    /// Counts the feed's audience among the hub's subscribers while it lives.
-    _following: Following,
+    /// The events the hub routes to this feed (its topic, at the venues it follows).
+    following: Following,
     /// Events read from the outbox, to send before anything live.
     pending: VecDeque<Arc<Event>>,
     /// Still reading the outbox after the cursor.
@@ -210,6 +211,16 @@ struct FeedState {
 enum Followed {
     All,
     Venues(HashSet<Uuid>),
+}
+
+impl Followed {
+    /// As the hub routes them: `None` for all.
+    fn venues(&self) -> Option<HashSet<Uuid>> {
+        match self {
+            Followed::All => None,
+            Followed::Venues(ids) => Some(ids.clone()),
+        }
+    }
 }
 
 fn readable(actor: &Actor, asked: &Option<Vec<Uuid>>, capability: Capability) -> Followed {
@@ -237,8 +248,14 @@ impl FeedState {
                 continue;
             }
             tokio::select! {
-                received = self.receiver.recv() => match received {
-                    Ok(event) => {
+                received = self.following.recv() => match received {
+                    Some(_) if self.following.lagged() => {
+                        // Too slow for its queue: the hub dropped events for it; read what
+                        // was missed from the outbox (this one included).
+                        tracing::debug!("feed lagged; reading the outbox");
+                        self.replaying = true;
+                    }
+                    Some(event) => {
                         if event.seq <= self.last {
                             continue;
                         }
@@ -247,12 +264,7 @@ impl FeedState {
                             return Some(event);
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        // Too slow for the hub's buffer: read what was missed from the outbox.
-                        tracing::debug!(missed, "feed lagged; reading the outbox");
-                        self.replaying = true;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                    None => return None,
                 },
                 _ = self.revalidate.tick() => {
                     if !self.still_allowed().await {
@@ -320,6 +332,7 @@ impl FeedState {
             return false;
         }
         self.scope = readable(&actor, &self.filter.venues, self.filter.capability);
+        self.following.reroute(self.scope.venues());
         self.actor = actor;
         true
     }

@@ -1,6 +1,8 @@
 //! The hub: a replica's ordered, gap-free event stream (see [`crate::events`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prima_entity::outbox_events;
@@ -8,36 +10,158 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
 use super::{BATCH, Event};
 use crate::access::Actor;
 use crate::error::{Error, Result};
 
-/// How many events a hub keeps for a subscriber that falls behind before it must re-read
-/// them from the outbox.
-const HUB_CAPACITY: usize = 4096;
+/// How many events a feed's queue holds for it while it is busy; a feed that falls further
+/// behind reads what it missed from the outbox.
+const FEED_CAPACITY: usize = 1024;
 
-/// A replica's ordered, gap-free event stream (see the module documentation).
+/// A replica's ordered, gap-free event stream (see the module documentation), routed to
+/// the feeds that may want each event: by topic, then by venue, so an event wakes only the
+/// feeds of its topic that follow its venue (or every venue).
 pub struct Hub {
     db: DatabaseConnection,
-    sender: broadcast::Sender<Arc<Event>>,
-    /// The next `seq` to deliver; everything before it was delivered (or expired).
+    /// The next `seq` to deliver; everything before it was delivered (or expired). Held
+    /// while delivering and while a feed joins, so a feed misses nothing after its start.
     next: Mutex<i64>,
     /// The `seq` of the last event delivered, for metrics.
     delivered: std::sync::atomic::AtomicI64,
     /// Subscribers as last read, shared by all feeds of a user (see [`Hub::actor`]).
     actors: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<Mutex<Option<CachedActor>>>>>,
-    /// The audience of each feed following the hub: how many subscriptions it serves.
-    audiences: Arc<Audiences>,
+    /// The feeds following the hub, and which of them each event goes to.
+    routes: Arc<std::sync::Mutex<Routes>>,
 }
 
-/// The feeds following a hub, each with its audience (see [`Audience`]).
+/// What a feed follows: one topic (every topic when `None`: the hub's own tests and
+/// tools), at some venues or at all of them.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The topic; `None` for every one.
+    pub topic: Option<&'static str>,
+    /// The venues; `None` for all. Events of no venue go to every feed of their topic.
+    pub venues: Option<HashSet<Uuid>>,
+}
+
+impl Route {
+    /// Every event.
+    pub fn everything() -> Route {
+        Route {
+            topic: None,
+            venues: None,
+        }
+    }
+}
+
+/// The feeds following a hub, indexed by topic and venue.
 #[derive(Default)]
-struct Audiences {
-    next: std::sync::atomic::AtomicU64,
-    feeds: std::sync::Mutex<std::collections::HashMap<u64, Audience>>,
+struct Routes {
+    next_id: u64,
+    feeds: HashMap<u64, Follower>,
+    /// Topic -> the feeds of every venue, and the feeds of each venue.
+    topics: HashMap<Box<str>, Index>,
+    /// The feeds of every topic.
+    any: Index,
+}
+
+#[derive(Default)]
+struct Index {
+    all: HashSet<u64>,
+    venues: HashMap<Uuid, HashSet<u64>>,
+}
+
+struct Follower {
+    route: Route,
+    queue: mpsc::Sender<Arc<Event>>,
+    lagged: Arc<AtomicBool>,
+    audience: Audience,
+}
+
+impl Routes {
+    fn index(&mut self, id: u64, route: &Route) {
+        let index = match route.topic {
+            Some(topic) => self.topics.entry(topic.into()).or_default(),
+            None => &mut self.any,
+        };
+        match &route.venues {
+            None => {
+                index.all.insert(id);
+            }
+            Some(venues) => {
+                for venue in venues {
+                    index.venues.entry(*venue).or_default().insert(id);
+                }
+            }
+        }
+    }
+
+    fn unindex(&mut self, id: u64, route: &Route) {
+        let index = match route.topic {
+            Some(topic) => match self.topics.get_mut(topic) {
+                Some(index) => index,
+                None => return,
+            },
+            None => &mut self.any,
+        };
+        match &route.venues {
+            None => {
+                index.all.remove(&id);
+            }
+            Some(venues) => {
+                for venue in venues {
+                    if let Some(ids) = index.venues.get_mut(venue) {
+                        ids.remove(&id);
+                        if ids.is_empty() {
+                            index.venues.remove(venue);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(topic) = route.topic
+            && index.all.is_empty()
+            && index.venues.is_empty()
+        {
+            self.topics.remove(topic);
+        }
+    }
+
+    /// Queues the event for every feed that may want it; a feed whose queue is full is
+    /// marked lagged (it reads the outbox).
+    fn route(&self, event: &Arc<Event>) {
+        let mut offer = |id: &u64| {
+            if let Some(feed) = self.feeds.get(id)
+                && let Err(mpsc::error::TrySendError::Full(_)) = feed.queue.try_send(event.clone())
+            {
+                feed.lagged.store(true, Ordering::Release);
+            }
+        };
+        for index in [self.topics.get(event.topic.as_str()), Some(&self.any)] {
+            let Some(index) = index else {
+                continue;
+            };
+            index.all.iter().for_each(&mut offer);
+            match event.venue_id {
+                Some(venue) => index
+                    .venues
+                    .get(&venue)
+                    .into_iter()
+                    .flatten()
+                    .for_each(&mut offer),
+                None => index
+                    .venues
+                    .values()
+                    .flatten()
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .for_each(&mut offer),
+            }
+        }
+    }
 }
 
 /// How many subscriptions one feed serves: 1 for a feed of its own, or the subscribers of a
@@ -55,34 +179,74 @@ impl Audience {
 
     /// How many it is now.
     pub fn get(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed)
     }
 
     /// One more.
     pub fn join(&self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One fewer.
     pub fn leave(&self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// A feed's place among the hub's followers; it leaves when dropped.
+/// A feed following the hub: the events routed to it, in `seq` order; it leaves when
+/// dropped.
 pub struct Following {
     id: u64,
-    audiences: Arc<Audiences>,
+    queue: mpsc::Receiver<Arc<Event>>,
+    lagged: Arc<AtomicBool>,
+    routes: Arc<std::sync::Mutex<Routes>>,
+}
+
+impl Following {
+    /// The next event routed here; `None` once the hub is gone.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        self.queue.recv().await
+    }
+
+    /// The next event routed here, if one is queued.
+    pub fn try_recv(&mut self) -> std::result::Result<Arc<Event>, mpsc::error::TryRecvError> {
+        self.queue.try_recv()
+    }
+
+    /// Whether events were dropped for this feed because its queue was full since the last
+    /// call (then what it missed must be read from the outbox).
+    pub fn lagged(&self) -> bool {
+        self.lagged.swap(false, Ordering::AcqRel)
+    }
+
+    /// Follows other venues from now on (a subscriber's access changed).
+    pub fn reroute(&self, venues: Option<HashSet<Uuid>>) {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(feed) = routes.feeds.get(&self.id) else {
+            return;
+        };
+        if feed.route.venues == venues {
+            return;
+        }
+        let old = feed.route.clone();
+        let new = Route {
+            topic: old.topic,
+            venues,
+        };
+        routes.unindex(self.id, &old);
+        routes.index(self.id, &new);
+        if let Some(feed) = routes.feeds.get_mut(&self.id) {
+            feed.route = new;
+        }
+    }
 }
 
 impl Drop for Following {
     fn drop(&mut self) {
-        let mut feeds = self
-            .audiences
-            .feeds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        feeds.remove(&self.id);
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(feed) = routes.feeds.remove(&self.id) {
+            routes.unindex(self.id, &feed.route);
+        }
     }
 }
 
@@ -94,14 +258,12 @@ impl Hub {
     /// feeds that ask for them).
     pub async fn new(db: DatabaseConnection) -> Result<Arc<Hub>> {
         let newest = newest_seq(&db).await?;
-        let (sender, _) = broadcast::channel(HUB_CAPACITY);
         Ok(Arc::new(Hub {
             db,
-            sender,
             next: Mutex::new(newest + 1),
             delivered: std::sync::atomic::AtomicI64::new(newest),
             actors: Default::default(),
-            audiences: Default::default(),
+            routes: Default::default(),
         }))
     }
 
@@ -128,45 +290,51 @@ impl Hub {
         actor
     }
 
-    /// A receiver of every event from now on, and the `seq` of the last event delivered
-    /// before it (taken together, so nothing falls between them).
-    pub async fn subscribe(&self) -> (broadcast::Receiver<Arc<Event>>, i64) {
-        let next = self.next.lock().await;
-        (self.sender.subscribe(), *next - 1)
+    /// Every event from now on, and the `seq` of the last event delivered before it (taken
+    /// together, so nothing falls between them): a feed of one subscription.
+    pub async fn subscribe(&self) -> (Following, i64) {
+        self.follow(Route::everything(), Audience::new(1)).await
     }
 
-    /// Counts a feed serving `audience` among the hub's followers until the returned
-    /// guard drops.
-    pub fn follow(&self, audience: Audience) -> Following {
-        let id = self
-            .audiences
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut feeds = self
-            .audiences
-            .feeds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        feeds.insert(id, audience);
-        Following {
+    /// The events of `route` from now on, for a feed serving `audience`, and the `seq` of
+    /// the last event delivered before it (taken together, so nothing falls between them).
+    pub async fn follow(&self, route: Route, audience: Audience) -> (Following, i64) {
+        let next = self.next.lock().await;
+        let (queue, receiver) = mpsc::channel(FEED_CAPACITY);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let id = routes.next_id;
+        routes.next_id += 1;
+        routes.index(id, &route);
+        routes.feeds.insert(
             id,
-            audiences: self.audiences.clone(),
-        }
+            Follower {
+                route,
+                queue,
+                lagged: lagged.clone(),
+                audience,
+            },
+        );
+        drop(routes);
+        let following = Following {
+            id,
+            queue: receiver,
+            lagged,
+            routes: self.routes.clone(),
+        };
+        (following, *next - 1)
     }
 
     /// How many subscriptions the feeds following the hub serve.
     pub fn subscribers(&self) -> usize {
-        let feeds = self
-            .audiences
-            .feeds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        feeds.values().map(Audience::get).sum()
+        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        routes.feeds.values().map(|feed| feed.audience.get()).sum()
     }
 
-    /// How many feeds follow the hub (each is woken by every event).
+    /// How many feeds follow the hub.
     pub fn feeds(&self) -> usize {
-        self.sender.receiver_count()
+        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        routes.feeds.len()
     }
 
     /// The `seq` of the last event delivered (for metrics).
@@ -177,7 +345,11 @@ impl Hub {
     fn send(&self, event: Event) {
         self.delivered
             .store(event.seq, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.sender.send(Arc::new(event));
+        let event = Arc::new(event);
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .route(&event);
     }
 
     /// Delivers events that arrived from the bus: in `seq` order, duplicates dropped, any

@@ -27,7 +27,9 @@
 //!   in `seq` order, drops duplicates, and fills any gap (a lost pub/sub message, a Redis
 //!   restart, another replica's crash before publishing) by reading the missing rows from
 //!   the outbox. It also polls the outbox every second, so subscribers keep receiving even
-//!   while Redis is down.
+//!   while Redis is down. It routes each event only to the feeds of its topic that follow
+//!   its venue (or every venue), each through a queue of its own; a feed whose queue
+//!   overflowed reads what it missed from the outbox.
 //! - **Feeds** ([`feed`]): one per subscription: replays from the outbox after a cursor, then
 //!   follows the hub; filters every event by the subscriber's access, re-checked every
 //!   [`feed::FeedOptions::revalidate`] (a suspended user or revoked venue ends the feed).

@@ -9,11 +9,10 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     TransactionTrait,
 };
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::bus::Bus;
-use super::hub::Hub;
+use super::hub::{Following, Hub};
 use super::relay::{Relay, RelayOptions};
 use super::{Event, Events};
 use crate::testing::TestDb;
@@ -51,7 +50,7 @@ fn relay(db: &TestDb, hub: &Arc<Hub>) -> Relay {
     }
 }
 
-async fn received(rx: &mut broadcast::Receiver<Arc<Event>>) -> Vec<i64> {
+async fn received(rx: &mut Following) -> Vec<i64> {
     let mut out = Vec::new();
     while let Ok(event) = rx.try_recv() {
         out.push(event.seq);
@@ -235,4 +234,103 @@ async fn events_cross_replicas_through_redis_and_a_held_event_is_published_after
         .expect("delivered through redis")
         .unwrap();
     assert_eq!(event.seq, 2);
+}
+
+#[tokio::test]
+async fn the_hub_routes_each_event_only_to_the_feeds_of_its_topic_and_venue() {
+    use super::hub::{Audience, Route};
+    let db = TestDb::new().await;
+    let hub = Hub::new(db.conn.clone()).await.unwrap();
+    let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let route = |topic: &'static str, venues: Option<Vec<Uuid>>| Route {
+        topic: Some(topic),
+        venues: venues.map(|v| v.into_iter().collect()),
+    };
+    let (mut at_a, _) = hub
+        .follow(route("t", Some(vec![a])), Audience::new(1))
+        .await;
+    let (mut at_both, _) = hub
+        .follow(route("t", Some(vec![a, b])), Audience::new(1))
+        .await;
+    let (mut everywhere, _) = hub.follow(route("t", None), Audience::new(3)).await;
+    let (mut other_topic, _) = hub.follow(route("u", None), Audience::new(1)).await;
+    let (mut everything, _) = hub.subscribe().await;
+    assert_eq!((hub.feeds(), hub.subscribers()), (5, 7));
+    let event = |seq: i64, topic: &str, venue: Option<Uuid>| Event {
+        seq,
+        topic: topic.into(),
+        venue_id: venue,
+        payload: serde_json::json!({}),
+        created_at: crate::time::now(),
+    };
+    hub.deliver(vec![
+        event(1, "t", Some(a)),
+        event(2, "t", Some(b)),
+        event(3, "u", Some(a)),
+        event(4, "t", None),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(received(&mut at_a).await, [1, 4]);
+    assert_eq!(received(&mut at_both).await, [1, 2, 4], "each event once");
+    assert_eq!(received(&mut everywhere).await, [1, 2, 4]);
+    assert_eq!(received(&mut other_topic).await, [3]);
+    assert_eq!(received(&mut everything).await, [1, 2, 3, 4]);
+
+    // A feed that follows other venues from now on; one that leaves is forgotten.
+    at_a.reroute(Some([b].into_iter().collect()));
+    drop(at_both);
+    assert_eq!((hub.feeds(), hub.subscribers()), (4, 6));
+    hub.deliver(vec![event(5, "t", Some(a)), event(6, "t", Some(b))])
+        .await
+        .unwrap();
+    assert_eq!(received(&mut at_a).await, [6]);
+    assert_eq!(received(&mut everywhere).await, [5, 6]);
+}
+
+#[tokio::test]
+async fn a_feed_whose_queue_overflowed_reads_what_it_missed_from_the_outbox() {
+    use super::feed::{FeedFilter, FeedOptions, feed};
+    use crate::access::{Actor, Capability};
+    use futures::StreamExt;
+    let db = TestDb::new().await;
+    let hub = Hub::new(db.conn.clone()).await.unwrap();
+    let admin = Arc::new(Actor {
+        user_id: Uuid::new_v4(),
+        name: "Admin".into(),
+        role: prima_entity::enums::UserRole::Admin,
+        venues: Arc::default(),
+    });
+    let filter = FeedFilter {
+        topic: super::outbox::BOOKING_CHANGED,
+        capability: Capability::Read,
+        venues: None,
+        accept: Box::new(|_| true),
+    };
+    let stream = feed(
+        db.conn.clone(),
+        hub.clone(),
+        admin,
+        filter,
+        None,
+        FeedOptions::default(),
+    )
+    .await
+    .unwrap();
+    // More events than a feed's queue holds arrive while it is not read.
+    let n = 1_100;
+    append(&db.conn, n).await;
+    relay(&db, &hub).number().await.unwrap();
+    hub.catch_up().await.unwrap();
+    let seqs: Vec<i64> = tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.take(n).map(|event| event.seq).collect(),
+    )
+    .await
+    .expect("every event arrives");
+    assert_eq!(
+        seqs,
+        (1..=n as i64).collect::<Vec<_>>(),
+        "all, in order, once"
+    );
 }
