@@ -32,7 +32,7 @@ pub struct Hub {
     /// The `seq` of the last event delivered, for metrics.
     delivered: std::sync::atomic::AtomicI64,
     /// Subscribers as last read, shared by all feeds of a user (see [`Hub::actor`]).
-    actors: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<Mutex<Option<CachedActor>>>>>,
+    actors: Arc<Actors>,
     /// The feeds following the hub, and which of them each event goes to.
     routes: Arc<std::sync::Mutex<Routes>>,
 }
@@ -253,16 +253,98 @@ impl Drop for Following {
 /// A subscriber as read at some moment (or why they may no longer subscribe).
 type CachedActor = (tokio::time::Instant, Result<Arc<Actor>>);
 
+/// Subscribers as last read, shared by all feeds of the replica (see [`Hub::actor`]).
+struct Actors {
+    db: DatabaseConnection,
+    state: std::sync::Mutex<ActorState>,
+}
+
+#[derive(Default)]
+struct ActorState {
+    cache: HashMap<Uuid, CachedActor>,
+    /// Users asked for since the running read took its list, with who waits for them.
+    wanted: HashMap<Uuid, Vec<tokio::sync::oneshot::Sender<Result<Arc<Actor>>>>>,
+    /// Whether a read runs (it reads `wanted` again until nobody waits).
+    reading: bool,
+}
+
+/// Users read per statement.
+const ACTOR_BATCH: usize = 500;
+
+impl Actors {
+    /// Reads the wanted users, in rounds, until nobody waits.
+    async fn read(self: Arc<Actors>) {
+        /// Should the read stop without finishing (a panic, the runtime shutting down), the
+        /// next ask starts another, and those waiting now hear of it (an internal error,
+        /// which keeps their feeds until the next check).
+        struct Stopped(Option<Arc<Actors>>);
+        impl Drop for Stopped {
+            fn drop(&mut self) {
+                if let Some(actors) = self.0.take() {
+                    let mut state = actors.state.lock().unwrap_or_else(|e| e.into_inner());
+                    state.reading = false;
+                    state.wanted.clear();
+                }
+            }
+        }
+        let mut stopped = Stopped(Some(self.clone()));
+        loop {
+            let wanted = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.wanted.is_empty() {
+                    state.reading = false;
+                    stopped.0 = None;
+                    // Entries nobody asked for in a long while go (users without feeds).
+                    state
+                        .cache
+                        .retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
+                    return;
+                }
+                std::mem::take(&mut state.wanted)
+            };
+            let mut wanted = wanted;
+            let ids: Vec<Uuid> = wanted.keys().copied().collect();
+            for chunk in ids.chunks(ACTOR_BATCH) {
+                let read_at = tokio::time::Instant::now();
+                let mut read = crate::auth::actors_for(&self.db, chunk).await;
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                for id in chunk {
+                    let actor = match &mut read {
+                        Ok(actors) => actors
+                            .remove(id)
+                            .unwrap_or_else(|| {
+                                Err(Error::internal(anyhow::anyhow!("user {id} was not read")))
+                            })
+                            .map(Arc::new),
+                        Err(err) => Err(err.clone()),
+                    };
+                    // A database hiccup is not an answer: it is not kept, so the next check
+                    // reads again.
+                    if !matches!(actor, Err(Error::Internal(_))) {
+                        state.cache.insert(*id, (read_at, actor.clone()));
+                    }
+                    for waiter in wanted.remove(id).unwrap_or_default() {
+                        let _ = waiter.send(actor.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Hub {
     /// A hub that starts after the newest numbered event (earlier ones are replayed by
     /// feeds that ask for them).
     pub async fn new(db: DatabaseConnection) -> Result<Arc<Hub>> {
         let newest = newest_seq(&db).await?;
         Ok(Arc::new(Hub {
-            db,
+            db: db.clone(),
             next: Mutex::new(newest + 1),
             delivered: std::sync::atomic::AtomicI64::new(newest),
-            actors: Default::default(),
+            actors: Arc::new(Actors {
+                db,
+                state: Default::default(),
+            }),
             routes: Default::default(),
         }))
     }
@@ -270,24 +352,31 @@ impl Hub {
     /// The user as the database has them now, read at most once per `max_age` for all the
     /// feeds of this replica (ten thousand subscriptions of one dashboard user cost one
     /// query per interval, not ten thousand); an error when they are gone or suspended.
+    /// Users whose entries are stale are read together: whoever asks while no read runs
+    /// starts one, and everyone who asks meanwhile is read by the next, all in two
+    /// statements (ten thousand users re-checked every interval cost a few reads per
+    /// interval, not ten thousand).
     pub async fn actor(&self, user: Uuid, max_age: Duration) -> Result<Arc<Actor>> {
-        let entry = {
-            let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
-            actors.entry(user).or_default().clone()
+        let waiting = {
+            let mut state = self.actors.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, actor)) = state.cache.get(&user)
+                && at.elapsed() < max_age
+            {
+                return actor.clone();
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state.wanted.entry(user).or_default().push(tx);
+            if !state.reading {
+                state.reading = true;
+                tokio::spawn(self.actors.clone().read());
+            }
+            rx
         };
-        let mut cached = entry.lock().await;
-        if let Some((at, actor)) = cached.as_ref()
-            && at.elapsed() < max_age
-        {
-            return actor.clone();
-        }
-        let read_at = tokio::time::Instant::now();
-        let actor = crate::auth::actor_for(&self.db, user).await.map(Arc::new);
-        // A database hiccup is not an answer: it is not kept, so the next check reads again.
-        if !matches!(actor, Err(Error::Internal(_))) {
-            *cached = Some((read_at, actor.clone()));
-        }
-        actor
+        waiting.await.unwrap_or_else(|_| {
+            Err(Error::internal(anyhow::anyhow!(
+                "re-reading subscribers stopped"
+            )))
+        })
     }
 
     /// Every event from now on, and the `seq` of the last event delivered before it (taken

@@ -313,7 +313,11 @@ async fn a_feed_whose_queue_overflowed_reads_what_it_missed_from_the_outbox() {
         admin,
         filter,
         None,
-        FeedOptions::default(),
+        // The admin exists only here: no re-check during the test.
+        FeedOptions {
+            revalidate: Duration::from_secs(3600),
+            audience: None,
+        },
     )
     .await
     .unwrap();
@@ -333,4 +337,57 @@ async fn a_feed_whose_queue_overflowed_reads_what_it_missed_from_the_outbox() {
         (1..=n as i64).collect::<Vec<_>>(),
         "all, in order, once"
     );
+}
+
+#[tokio::test]
+async fn re_reading_many_subscribers_at_once_costs_a_few_statements_not_two_each() {
+    use crate::testing::fixtures;
+    use prima_entity::{enums::VenueRole, users};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let db = TestDb::new().await;
+    let hub = Hub::new(db.conn.clone()).await.unwrap();
+    let venue = fixtures::venue(&db).await;
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        let id = fixtures::user(&db).await;
+        fixtures::grant(&db, id, venue, VenueRole::Coordinator).await;
+        ids.push(id);
+    }
+    let suspended = ids[7];
+    let mut row = users::Entity::find_by_id(suspended)
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    row.status = Set(prima_entity::enums::UserStatus::Suspended);
+    row.update(&db.conn).await.unwrap();
+    let gone = Uuid::new_v4();
+    ids.push(gone);
+
+    let before = db.stats.statements();
+    let asked = ids.iter().map(|id| hub.actor(*id, Duration::from_secs(60)));
+    let actors = futures::future::join_all(asked).await;
+    let statements = db.stats.statements() - before;
+    // The first ask starts a read of one user; the other 60 wait for the next round.
+    assert!(statements <= 4, "{statements} statements for 61 users");
+    for (id, actor) in ids.iter().zip(&actors) {
+        match *id {
+            id if id == suspended || id == gone => {
+                assert_eq!(actor.as_ref().unwrap_err().code(), "UNAUTHENTICATED")
+            }
+            id => {
+                let actor = actor.as_ref().unwrap();
+                assert_eq!(actor.user_id, id);
+                assert!(actor.can(venue, crate::access::Capability::WriteBookings));
+            }
+        }
+    }
+    // Fresh entries are answered without a statement.
+    let before = db.stats.statements();
+    hub.actor(ids[0], Duration::from_secs(60)).await.unwrap();
+    hub.actor(suspended, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(db.stats.statements(), before);
 }
