@@ -9,10 +9,11 @@
 //! the order they were added. Outbox rows, whatever their topic, go in one multi-row INSERT
 //! after the rest, in the order they were added (their `id`s follow it).
 //!
-//! What belongs in a tail: a write no later statement of the transaction reads, that takes
-//! no lock the transaction did not already hold (inserts of new rows, an update of a row
-//! already locked), and whose failure means the whole change fails (a tail has no partial
-//! result). A write whose outcome decides what comes next (an idempotency key's unique
+//! What belongs in a tail: a write no later statement of the transaction reads, that waits
+//! for no other transaction (inserts of new rows; an update of rows only the holder of a
+//! lock the transaction has may write, such as a booking's own row and ledger rows under
+//! the booking's lock), and whose failure means the whole change fails (a tail has no
+//! partial result). A write whose outcome decides what comes next (an idempotency key's unique
 //! insert, a conditional update) is sent on its own.
 
 use chrono::{DateTime, Utc};
@@ -51,7 +52,8 @@ impl Tail {
         self.writes.push(Write::Insert(statement));
     }
 
-    /// Holds an UPDATE of rows the transaction already locked.
+    /// Holds an UPDATE of rows no other transaction can be writing (see the module
+    /// documentation).
     pub fn update(&mut self, statement: UpdateStatement) {
         self.writes.push(Write::Update(statement));
     }

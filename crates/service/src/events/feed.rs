@@ -139,7 +139,7 @@ pub async fn feed(
     let scope = readable(&actor, &filter.venues, filter.capability);
     let route = Route {
         topic: Some(filter.topic),
-        venues: scope.venues(),
+        venues: scope.followed().cloned(),
     };
     let audience = options.audience.clone().unwrap_or_else(|| Audience::new(1));
     let (following, delivered) = hub.follow(route, audience).await;
@@ -215,10 +215,10 @@ enum Followed {
 
 impl Followed {
     /// As the hub routes them: `None` for all.
-    fn venues(&self) -> Option<HashSet<Uuid>> {
+    fn followed(&self) -> Option<&HashSet<Uuid>> {
         match self {
             Followed::All => None,
-            Followed::Venues(ids) => Some(ids.clone()),
+            Followed::Venues(ids) => Some(ids),
         }
     }
 }
@@ -332,7 +332,7 @@ impl FeedState {
             return false;
         }
         self.scope = readable(&actor, &self.filter.venues, self.filter.capability);
-        self.following.reroute(self.scope.venues());
+        self.following.reroute(self.scope.followed());
         self.actor = actor;
         true
     }

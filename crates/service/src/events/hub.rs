@@ -219,19 +219,20 @@ impl Following {
         self.lagged.swap(false, Ordering::AcqRel)
     }
 
-    /// Follows other venues from now on (a subscriber's access changed).
-    pub fn reroute(&self, venues: Option<HashSet<Uuid>>) {
+    /// Follows these venues from now on (`None`: all); nothing changes when they are the
+    /// ones followed already (every re-check of a subscriber asks).
+    pub fn reroute(&self, venues: Option<&HashSet<Uuid>>) {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         let Some(feed) = routes.feeds.get(&self.id) else {
             return;
         };
-        if feed.route.venues == venues {
+        if feed.route.venues.as_ref() == venues {
             return;
         }
         let old = feed.route.clone();
         let new = Route {
             topic: old.topic,
-            venues,
+            venues: venues.cloned(),
         };
         routes.unindex(self.id, &old);
         routes.index(self.id, &new);
@@ -289,7 +290,7 @@ impl Actors {
         }
         let mut stopped = Stopped(Some(self.clone()));
         loop {
-            let wanted = {
+            let mut wanted = {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if state.wanted.is_empty() {
                     state.reading = false;
@@ -302,7 +303,6 @@ impl Actors {
                 }
                 std::mem::take(&mut state.wanted)
             };
-            let mut wanted = wanted;
             let ids: Vec<Uuid> = wanted.keys().copied().collect();
             for chunk in ids.chunks(ACTOR_BATCH) {
                 let read_at = tokio::time::Instant::now();

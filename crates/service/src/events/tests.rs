@@ -278,7 +278,7 @@ async fn the_hub_routes_each_event_only_to_the_feeds_of_its_topic_and_venue() {
     assert_eq!(received(&mut everything).await, [1, 2, 3, 4]);
 
     // A feed that follows other venues from now on; one that leaves is forgotten.
-    at_a.reroute(Some([b].into_iter().collect()));
+    at_a.reroute(Some(&[b].into_iter().collect()));
     drop(at_both);
     assert_eq!((hub.feeds(), hub.subscribers()), (4, 6));
     hub.deliver(vec![event(5, "t", Some(a)), event(6, "t", Some(b))])
