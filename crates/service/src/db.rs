@@ -115,6 +115,9 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long a pooled connection may sit idle before it is pinged on its next checkout.
+pub const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 /// Connects to `url` (`postgres://...` or `sqlite://...`), creating a SQLite file if it is
 /// missing. SQLite gets WAL, `foreign_keys=ON` and a busy timeout; an in-memory SQLite
 /// database keeps exactly one connection forever, since each connection would be its own
@@ -124,7 +127,11 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
     options
         .sqlx_logging(false)
         .acquire_timeout(settings.acquire_timeout)
-        .max_connections(settings.max_connections);
+        .max_connections(settings.max_connections)
+        // A connection in use is known to be alive; one that sat idle may have been dropped
+        // by the server or a proxy in between. Pinging on every checkout (the default) is a
+        // round trip more per statement: under load, most of the sends to the database.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
     if url.starts_with("sqlite:") {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let parsed = SqliteConnectOptions::from_str(url)
