@@ -13,6 +13,11 @@
 //! explicitly: use a scratch database. At the end `prima check` runs over the whole database
 //! and must find nothing.
 
+/// The server's allocator (see crates/server/src/main.rs), so the in-process server costs
+/// what `prima serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,6 +3,11 @@
 //! the dashboard's portfolio query `ROUNDS` times (default 50) one after another, printing
 //! latency percentiles and SQL statements per query. See bench/README.md.
 
+/// The server's allocator (see crates/server/src/main.rs), so the in-process server costs
+/// what `prima serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use anyhow::{Context, bail};

@@ -37,6 +37,11 @@
 //! `PRIMA_DB_POOL_SIZE` (default 10) and `PRIMA_SUBSCRIPTION_RECHECK_MS` (default 2,000) are
 //! the server's own settings; `RUST_LOG` (default `error`) filters the server's log.
 
+/// The server's allocator (see crates/server/src/main.rs), so the in-process server costs
+/// what `prima serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
