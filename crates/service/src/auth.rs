@@ -44,7 +44,11 @@ use hmac::{Hmac, Mac};
 use prima_entity::enums::UserStatus;
 use prima_entity::{user_venue_access, users};
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::IntoCondition;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationTrait, Set,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -688,36 +692,39 @@ fn gone() -> Error {
     Error::Unauthenticated("this account no longer exists".into())
 }
 
-/// Loads several users as [`Actor`]s in two statements (their rows, then their unrevoked
-/// venue access), each as [`actor_for`] would: an error for one that is gone or not ACTIVE.
-/// An error of the database fails them all.
+/// Loads several users as [`Actor`]s in one statement (their rows, each joined to its
+/// unrevoked venue access), each as [`actor_for`] would: an error for one that is gone or not
+/// ACTIVE. An error of the database fails them all.
 pub async fn actors_for(
     db: &impl ConnectionTrait,
     user_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Result<Actor>>> {
-    let users = users::Entity::find()
+    let rows = users::Entity::find()
         .filter(users::Column::Id.is_in(user_ids.iter().copied()))
+        .join_rev(
+            JoinType::LeftJoin,
+            user_venue_access::Relation::Users
+                .def()
+                .on_condition(|_, _| {
+                    user_venue_access::Column::RevokedAt
+                        .is_null()
+                        .into_condition()
+                }),
+        )
+        .select_also(user_venue_access::Entity)
         .all(db)
         .await?;
-    let active: Vec<Uuid> = users
-        .iter()
-        .filter(|user| check_status(user).is_ok())
-        .map(|user| user.id)
-        .collect();
+    let mut found: HashMap<Uuid, users::Model> = HashMap::new();
     let mut access: HashMap<Uuid, Vec<user_venue_access::Model>> = HashMap::new();
-    if !active.is_empty() {
-        for row in user_venue_access::Entity::find()
-            .filter(user_venue_access::Column::UserId.is_in(active))
-            .filter(user_venue_access::Column::RevokedAt.is_null())
-            .all(db)
-            .await?
-        {
-            access.entry(row.user_id).or_default().push(row);
+    for (user, grant) in rows {
+        if let Some(grant) = grant {
+            access.entry(user.id).or_default().push(grant);
         }
+        found.entry(user.id).or_insert(user);
     }
     let mut actors: HashMap<Uuid, Result<Actor>> =
         user_ids.iter().map(|id| (*id, Err(gone()))).collect();
-    for user in users {
+    for user in found.into_values() {
         let actor = check_status(&user).map(|()| {
             let venues: HashMap<Uuid, Level> = access
                 .remove(&user.id)
@@ -1147,5 +1154,71 @@ mod tests {
             format!("{:?}", TokenSecret::new(b"s3cret")),
             "TokenSecret(<redacted>)"
         );
+    }
+}
+
+#[cfg(test)]
+mod actor_tests {
+    use prima_entity::enums::{UserRole, VenueRole};
+    use sea_orm::IntoActiveModel;
+
+    use super::*;
+    use crate::testing::fixtures::{db, grant, user, venue};
+
+    #[tokio::test]
+    async fn actors_are_read_in_one_statement_with_only_their_unrevoked_access() {
+        let db = db().await;
+        let (a, b) = (venue(&db).await, venue(&db).await);
+        let staff = user(&db).await;
+        grant(&db, staff, a, VenueRole::Manager).await;
+        grant(&db, staff, b, VenueRole::Coordinator).await;
+        let revoked = user(&db).await;
+        grant(&db, revoked, a, VenueRole::Owner).await;
+        let alone = user(&db).await;
+        let suspended = user(&db).await;
+        grant(&db, suspended, a, VenueRole::Owner).await;
+        let mut row = users::Entity::find_by_id(suspended)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .into_active_model();
+        row.status = Set(UserStatus::Suspended);
+        row.update(&db.conn).await.unwrap();
+        let grant_row = user_venue_access::Entity::find()
+            .filter(user_venue_access::Column::UserId.eq(revoked))
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut grant_row = grant_row.into_active_model();
+        grant_row.revoked_at = Set(Some(now()));
+        grant_row.update(&db.conn).await.unwrap();
+        let missing = Uuid::new_v4();
+
+        let before = db.stats.statements();
+        let mut actors = actors_for(&db.conn, &[staff, revoked, alone, suspended, missing])
+            .await
+            .unwrap();
+        assert_eq!(db.stats.statements() - before, 1, "one statement");
+
+        let staff = actors.remove(&staff).unwrap().unwrap();
+        assert_eq!(staff.venues.len(), 2);
+        assert_eq!(
+            staff.venues[&a],
+            Level::of(UserRole::Manager, VenueRole::Manager)
+        );
+        assert_eq!(
+            staff.venues[&b],
+            Level::of(UserRole::Manager, VenueRole::Coordinator)
+        );
+        for id in [revoked, alone] {
+            let actor = actors.remove(&id).unwrap().unwrap();
+            assert!(actor.venues.is_empty(), "no unrevoked access: no venues");
+        }
+        let suspended = actors.remove(&suspended).unwrap().unwrap_err();
+        assert_eq!(suspended.code(), "UNAUTHENTICATED");
+        let missing = actors.remove(&missing).unwrap().unwrap_err();
+        assert_eq!(missing.code(), "UNAUTHENTICATED");
     }
 }
