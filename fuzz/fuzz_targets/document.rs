@@ -10,11 +10,11 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use prima_graphql::{AppSchema, Deps, Limits, build_schema, request_data};
+use prima_graphql::{Api, Deps, Limits, build_schema, request_data};
 
 struct World {
     runtime: tokio::runtime::Runtime,
-    schema: AppSchema,
+    schema: Api,
     deps: Deps,
     owner: prima_service::access::Actor,
     // Keeps the in-memory database alive.
@@ -103,6 +103,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_default();
     for caller in [None, Some(world.owner.clone())] {
         let (caller, loader) = request_data(&world.deps, Ok(caller));
+        let rate_key = prima_graphql::limits::rate_key(caller.0.as_deref().ok(), &client());
         let mut request = async_graphql::Request::new(document)
             .variables(variables.clone())
             .data(caller)
@@ -110,7 +111,9 @@ fuzz_target!(|data: &[u8]| {
         if let Some(loader) = loader {
             request = request.data(loader);
         }
-        let response = world.runtime.block_on(world.schema.execute(request));
+        let response = world
+            .runtime
+            .block_on(world.schema.execute(request, &rate_key));
         for error in &response.errors {
             // Parse and validation errors get their code from the server's HTTP layer;
             // everything a resolver or a limit raises carries one already, and never

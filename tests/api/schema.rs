@@ -20,6 +20,7 @@ fn schema_graphql_matches_the_schema_the_code_builds() {
 async fn every_type_field_argument_and_enum_value_has_a_description() {
     let schema = prima_graphql::build_schema(None, &prima_graphql::Limits::default());
     let response = schema
+        .schema
         .execute(
             "{ __schema { types { name kind description
                 fields { name description args { name description } }

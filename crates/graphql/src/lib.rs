@@ -29,7 +29,11 @@ pub mod subscriptions;
 pub mod users;
 pub mod venues;
 
-use async_graphql::{MergedObject, Schema};
+use std::sync::Arc;
+
+use async_graphql::{MergedObject, Request, Response, Schema};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 pub use context::{Caller, Deps, RealTime, RequestLoader, request_data};
 
@@ -64,29 +68,84 @@ pub type AppSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 pub use limits::Limits;
 
+/// The schema and the limits every request passes before it runs: what the server executes.
+#[derive(Clone)]
+pub struct Api {
+    /// The schema (for its SDL; execute through [`Api::execute`], which applies the limits).
+    pub schema: AppSchema,
+    guard: Arc<limits::Guard>,
+    limiter: Option<prima_service::throttle::Store>,
+}
+
+impl Api {
+    /// Runs a query or mutation, charged to `rate_key` ([`limits::rate_key`]).
+    pub async fn execute(&self, mut request: Request, rate_key: &str) -> Response {
+        let (admission, verdict) = self
+            .guard
+            .admit(&mut request, self.limiter.as_ref(), rate_key)
+            .await;
+        let mut response = match verdict {
+            Ok(()) => self.schema.execute(request).await,
+            Err(err) => Response::from_errors(vec![err]),
+        };
+        self.guard.report(&admission, &mut response);
+        response
+    }
+
+    /// Runs any operation (a subscription's stream of answers), charged to `rate_key`; a
+    /// refused request answers its error once.
+    pub fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Arc<async_graphql::Data>,
+        rate_key: String,
+    ) -> BoxStream<'static, Response> {
+        let api = self.clone();
+        futures::stream::once(async move {
+            let (_, verdict) = api
+                .guard
+                .admit(&mut request, api.limiter.as_ref(), &rate_key)
+                .await;
+            match verdict {
+                Ok(()) => api
+                    .schema
+                    .execute_stream_with_session_data(request, session_data),
+                Err(err) => {
+                    futures::stream::once(async move { Response::from_errors(vec![err]) }).boxed()
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
 /// Builds the schema. `deps` is `None` only for exporting the SDL.
-pub fn build_schema(deps: Option<Deps>, limits: &Limits) -> AppSchema {
-    let (extension, index) = limits::LimitsExtension::new(limits.clone());
+pub fn build_schema(deps: Option<Deps>, limits: &Limits) -> Api {
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         subscriptions::Subscription,
     )
-    .limit_depth(limits.max_depth)
-    .extension(extension);
+    .limit_depth(limits.max_depth);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
+    let limiter = deps.as_ref().map(|deps| deps.limiter.clone());
     if let Some(deps) = deps {
         builder = builder.data(deps);
     }
     let schema = builder.finish();
     // The limits walk the schema as it is served: its own SDL.
-    let _ = index.set(limits::index::Index::from_sdl(&schema.sdl()));
-    schema
+    let index = limits::index::Index::from_sdl(&schema.sdl());
+    Api {
+        schema,
+        guard: Arc::new(limits::Guard::new(limits.clone(), index)),
+        limiter,
+    }
 }
 
 /// The schema's SDL, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    build_schema(None, &Limits::default()).sdl()
+    build_schema(None, &Limits::default()).schema.sdl()
 }

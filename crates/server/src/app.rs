@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Duration;
-use prima_graphql::{AppSchema, Deps, RealTime, build_schema, request_data};
+use prima_graphql::{Api, Deps, RealTime, build_schema, request_data};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::auth::{Hasher, LoginGuard, TokenSecret, Tokens};
@@ -38,8 +38,8 @@ use crate::metrics::Metrics;
 pub struct AppState {
     /// Database and token issuer.
     pub deps: Deps,
-    /// The GraphQL schema.
-    pub schema: AppSchema,
+    /// The GraphQL schema, behind its limits.
+    pub schema: Api,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Redis, when configured (checked by `/readyz`).
@@ -256,17 +256,17 @@ async fn graphql(
         Some(Ok(token)) => caller_from(&state, Some(token)).await,
     };
     let (caller, loader) = request_data(&state.deps, outcome);
-    let request = request.into_inner().data(caller).data(client_info(
-        &headers,
-        peer,
-        state.trust_forwarded_for,
-    ));
+    let client = client_info(&headers, peer, state.trust_forwarded_for);
+    let rate_key = prima_graphql::limits::rate_key(caller.0.as_deref().ok(), &client);
+    let request = request.into_inner().data(caller).data(client);
     let mut response = match loader {
         Some(loader) => {
-            let run = state.schema.execute(request.data(loader.clone()));
+            let run = state
+                .schema
+                .execute(request.data(loader.clone()), &rate_key);
             prima_graphql::batch::drive(loader, run).await
         }
-        None => state.schema.execute(request).await,
+        None => state.schema.execute(request, &rate_key).await,
     };
     label_request_errors(&mut response);
     response.into()

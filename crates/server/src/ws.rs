@@ -701,15 +701,17 @@ fn execution(
     request: Request,
 ) -> impl Stream<Item = OpEvent> + Send + 'static {
     let (caller, loader) = request_data(&state.deps, outcome.map(Some));
+    let rate_key = prima_graphql::limits::rate_key(caller.0.as_deref().ok(), &client);
     let request = request.data(caller).data(client);
     let responses = match loader {
         Some(loader) => {
-            let responses = state
-                .schema
-                .execute_stream_with_session_data(request.data(loader.clone()), data);
+            let responses =
+                state
+                    .schema
+                    .execute_stream(request.data(loader.clone()), data, rate_key);
             prima_graphql::batch::drive_stream(loader, responses).boxed()
         }
-        None => state.schema.execute_stream_with_session_data(request, data),
+        None => state.schema.execute_stream(request, data, rate_key),
     };
     futures::stream::unfold(Some((responses, true)), |next| async move {
         let (mut responses, first) = next?;

@@ -15,7 +15,7 @@
 //! `BAD_USER_INPUT` with `extensions.field` for a string or list that is too long. Every
 //! answer whose cost was measured carries `extensions.cost` (`requested`, `maximum`, and
 //! `throttle { capacity remaining refillPerSecond }`).
-//! 4. The caller's rate limit, in cost points ([`PerRequest::charge`]): THROTTLED, with
+//! 4. The caller's rate limit, in cost points ([`Guard::admit`]): THROTTLED, with
 //!    `extensions.retryAfter` and a `Retry-After` header, when their budget cannot pay.
 //! Each limit is a setting of the server with a safe default ([`Limits::default`]).
 
@@ -24,15 +24,15 @@ pub mod document;
 pub mod index;
 pub mod inputs;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     ErrorExtensionValues, Request, Response, ServerError, ServerResult, Value, Variables,
 };
+use prima_service::access::Actor;
+use prima_service::bookings::create::ClientInfo;
+use prima_service::throttle::Store;
 
 use self::cost::{Caps, Over};
 use self::index::Index;
@@ -90,40 +90,19 @@ impl Default for Limits {
 /// The error code of a broken limit.
 pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
 
-/// The extension that enforces [`Limits`]; one instance per request.
-pub struct LimitsExtension {
+/// Enforces [`Limits`] on each request before the schema runs it. It is not a schema
+/// extension: with any extension installed, async-graphql routes every field of every
+/// response through the extension chain (a registry lookup and a boxed future per field),
+/// a cost paid on each of the thousands of fields of a portfolio answer for hooks that
+/// only ever look at the request.
+pub struct Guard {
     limits: Arc<Limits>,
-    index: Arc<OnceLock<Index>>,
+    index: Index,
 }
 
-impl LimitsExtension {
-    /// The extension, and the slot its schema index goes into once the schema is built
-    /// (the index is made from the schema's own SDL).
-    pub fn new(limits: Limits) -> (Self, Arc<OnceLock<Index>>) {
-        let index = Arc::new(OnceLock::new());
-        (
-            LimitsExtension {
-                limits: Arc::new(limits),
-                index: index.clone(),
-            },
-            index,
-        )
-    }
-}
-
-impl ExtensionFactory for LimitsExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequest {
-            limits: self.limits.clone(),
-            index: self.index.clone(),
-            state: Mutex::new(State::default()),
-        })
-    }
-}
-
+/// What [`Guard::admit`] found out about a request, reported on its answer.
 #[derive(Default)]
-struct State {
-    operation_name: Option<String>,
+pub struct Admission {
     cost: Option<u64>,
     /// The caller's budget after this request was charged (or refused).
     budget: Option<Budget>,
@@ -136,17 +115,70 @@ struct Budget {
     retry_after: Option<std::time::Duration>,
 }
 
-struct PerRequest {
-    limits: Arc<Limits>,
-    index: Arc<OnceLock<Index>>,
-    state: Mutex<State>,
+/// Whose budget a request is charged to: the user's, or for an anonymous request the
+/// client address's.
+pub fn rate_key(actor: Option<&Actor>, client: &ClientInfo) -> String {
+    match (actor, client.ip_address.as_deref()) {
+        (Some(actor), _) => format!("cost:user:{}", actor.user_id),
+        (None, Some(address)) => format!("cost:address:{address}"),
+        (None, None) => "cost:anonymous".to_owned(),
+    }
 }
 
-impl PerRequest {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Guard {
+    /// The guard of a schema whose SDL `index` was made from.
+    pub fn new(limits: Limits, index: Index) -> Self {
+        Guard {
+            limits: Arc::new(limits),
+            index,
+        }
+    }
+
+    /// Every check of a request, in order: those that need no parsing; parsing (the
+    /// document is kept in the request, so the schema does not parse it again); those of the
+    /// parsed operation; then the charge to `rate_key`'s budget in `limiter` (absent:
+    /// no rate limit). The error, if any, is the request's whole answer.
+    pub async fn admit(
+        &self,
+        request: &mut Request,
+        limiter: Option<&Store>,
+        rate_key: &str,
+    ) -> (Admission, ServerResult<()>) {
+        let mut admission = Admission::default();
+        let verdict = self.check(request, limiter, rate_key, &mut admission).await;
+        (admission, verdict)
+    }
+
+    async fn check(
+        &self,
+        request: &mut Request,
+        limiter: Option<&Store>,
+        rate_key: &str,
+        admission: &mut Admission,
+    ) -> ServerResult<()> {
+        self.before_parsing(request)?;
+        let document = async_graphql::parser::parse_query(&request.query)?;
+        self.after_parsing(
+            &document,
+            request.operation_name.as_deref(),
+            &request.variables,
+            admission,
+        )?;
+        request.set_parsed_query(document);
+        self.charge(limiter, rate_key, admission).await
+    }
+
+    /// Puts `extensions.cost` (and, when throttled, `Retry-After`) on the answer.
+    pub fn report(&self, admission: &Admission, response: &mut Response) {
+        if let Some(report) = self.cost_report(admission) {
+            response.extensions.insert("cost".to_owned(), report);
+        }
+        if let Some(wait) = admission.budget.and_then(|budget| budget.retry_after) {
+            let seconds = prima_service::error::whole_seconds(wait);
+            if let Ok(value) = seconds.to_string().parse() {
+                response.http_headers.insert("retry-after", value);
+            }
+        }
     }
 
     /// The checks that need no parsing.
@@ -202,18 +234,18 @@ impl PerRequest {
         Ok(())
     }
 
-    /// The checks of the parsed operation: cost, root fields, aliases, logins, inputs.
+    /// The checks of the parsed operation: cost (noted in `admission`, even when too
+    /// high), root fields, aliases, logins, inputs.
     fn after_parsing(
         &self,
         document: &ExecutableDocument,
+        name: Option<&str>,
         variables: &Variables,
+        admission: &mut Admission,
     ) -> ServerResult<()> {
-        let Some(index) = self.index.get() else {
-            return Ok(());
-        };
-        let name = self.state().operation_name.clone();
+        let index = &self.index;
         // An unknown or ambiguous operation is validation's to report.
-        let Some(operation) = cost::operation(document, name.as_deref()) else {
+        let Some(operation) = cost::operation(document, name) else {
             return Ok(());
         };
         let limits = &self.limits;
@@ -228,7 +260,7 @@ impl PerRequest {
                 max_aliases: limits.max_aliases,
             },
         );
-        self.state().cost = Some(measure.cost);
+        admission.cost = Some(measure.cost);
         match over {
             Some(Over::Cost) => {
                 return Err(limit_error(
@@ -283,44 +315,36 @@ impl PerRequest {
     }
 }
 
-impl PerRequest {
+impl Guard {
     /// Takes the query's cost from the caller's budget (per user; per client address for
     /// anonymous requests), in Redis when configured so every replica shares it. A query
     /// the budget cannot pay is refused THROTTLED, with when to retry; nothing runs.
-    async fn charge(&self, ctx: &ExtensionContext<'_>) -> ServerResult<()> {
+    async fn charge(
+        &self,
+        limiter: Option<&Store>,
+        key: &str,
+        admission: &mut Admission,
+    ) -> ServerResult<()> {
         let limits = &self.limits;
-        let Some(cost) = self.state().cost else {
+        let Some(cost) = admission.cost else {
             return Ok(());
         };
         if limits.rate_capacity == 0 {
             return Ok(());
         }
-        let Some(deps) = ctx.data_opt::<crate::context::Deps>() else {
+        let Some(limiter) = limiter else {
             return Ok(());
-        };
-        let key = match ctx
-            .data_opt::<crate::context::Caller>()
-            .map(|caller| &caller.0)
-        {
-            Some(Ok(actor)) => format!("cost:user:{}", actor.user_id),
-            _ => match ctx
-                .data_opt::<prima_service::bookings::create::ClientInfo>()
-                .and_then(|client| client.ip_address.as_deref())
-            {
-                Some(address) => format!("cost:address:{address}"),
-                None => "cost:anonymous".to_owned(),
-            },
         };
         let bucket = prima_service::throttle::Bucket {
             capacity: limits.rate_capacity,
             refill_per_sec: limits.rate_refill_per_sec,
         };
-        let take = deps.limiter.take(&key, cost, bucket).await;
+        let take = limiter.take(key, cost, bucket).await;
         let budget = Budget {
             remaining: take.remaining(),
             retry_after: take.retry_after(),
         };
-        self.state().budget = Some(budget);
+        admission.budget = Some(budget);
         match budget.retry_after {
             None => Ok(()),
             Some(wait) => {
@@ -340,14 +364,13 @@ impl PerRequest {
 
     /// `extensions.cost` of the answer: what the query costs and, with rate limiting, the
     /// caller's budget.
-    fn cost_report(&self) -> Option<Value> {
-        let state = self.state();
-        let cost = state.cost?;
+    fn cost_report(&self, admission: &Admission) -> Option<Value> {
+        let cost = admission.cost?;
         let name = async_graphql::Name::new;
         let mut report = async_graphql::indexmap::IndexMap::new();
         report.insert(name("requested"), Value::from(cost));
         report.insert(name("maximum"), Value::from(self.limits.max_cost));
-        if let Some(budget) = state.budget {
+        if let Some(budget) = admission.budget {
             let mut throttle = async_graphql::indexmap::IndexMap::new();
             throttle.insert(name("capacity"), Value::from(self.limits.rate_capacity));
             throttle.insert(name("remaining"), Value::from(budget.remaining));
@@ -358,48 +381,6 @@ impl PerRequest {
             report.insert(name("throttle"), Value::Object(throttle));
         }
         Some(Value::Object(report))
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for PerRequest {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        if let Some(report) = self.cost_report() {
-            response.extensions.insert("cost".to_owned(), report);
-        }
-        let wait = self.state().budget.and_then(|budget| budget.retry_after);
-        if let Some(wait) = wait {
-            let seconds = prima_service::error::whole_seconds(wait);
-            if let Ok(value) = seconds.to_string().parse() {
-                response.http_headers.insert("retry-after", value);
-            }
-        }
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.before_parsing(&request)?;
-        self.state().operation_name = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        self.after_parsing(&document, variables)?;
-        self.charge(ctx).await?;
-        Ok(document)
     }
 }
 
