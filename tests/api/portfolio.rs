@@ -134,8 +134,64 @@ async fn the_portfolio_query_runs_the_same_few_statements_at_two_data_sizes_and_
         "the statement count must not depend on the machine's load"
     );
     assert_eq!(
-        small, 7,
-        "one to authenticate the caller, then one per level: venues, bookings, guests, \
-         promoters, transactions, payouts"
+        small, 6,
+        "one to authenticate the caller, then one per level: venues, bookings, promoters, \
+         transactions, payouts (`guest {{ id }}` is answered from the booking)"
     );
+}
+
+#[tokio::test]
+async fn a_bookings_guest_id_costs_no_statement_and_any_other_guest_field_one_per_level() {
+    let app = TestApp::demo(2_000).await;
+    let token = app.login("coordinator@prima.demo").await;
+    let page = |guest: &str| {
+        format!(
+            "{{ venues(first: 10) {{ nodes {{ bookings(first: 20) {{ nodes {{ guest {{ {guest} }} }} }} }} }} }}"
+        )
+    };
+    let mut counts = Vec::new();
+    let mut answers = Vec::new();
+    for guest in [
+        "id",
+        "id lastName contactMasked",
+        "... on Guest { id email }",
+    ] {
+        let query = page(guest);
+        app.query_ok(&token, &query, json!({})).await;
+        let before = app.statements();
+        answers.push(app.query_ok(&token, &query, json!({})).await);
+        counts.push(app.statements() - before);
+    }
+    assert_eq!(
+        counts[1],
+        counts[0] + 1,
+        "one statement for every guest of the page: {counts:?}"
+    );
+    assert_eq!(counts[2], counts[1], "fragments too: {counts:?}");
+    let nodes = |answer: &Value| -> Vec<Value> {
+        answer["venues"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|venue| venue["bookings"]["nodes"].as_array().unwrap().clone())
+            .map(|booking| booking["guest"].clone())
+            .collect()
+    };
+    let (ids, loaded, contacts) = (nodes(&answers[0]), nodes(&answers[1]), nodes(&answers[2]));
+    assert!(ids.len() >= 20, "a real page: {}", ids.len());
+    for ((id_only, full), contact) in ids.iter().zip(&loaded).zip(&contacts) {
+        assert_eq!(id_only["id"], full["id"], "the same guests, in order");
+        assert_eq!(
+            full["contactMasked"], true,
+            "a COORDINATOR sees masked contacts"
+        );
+        assert!(
+            full["lastName"].as_str().unwrap().ends_with("***"),
+            "{full}"
+        );
+        assert!(
+            contact["email"].as_str().unwrap().contains("***"),
+            "{contact}"
+        );
+    }
 }

@@ -3,10 +3,13 @@
 pub mod mutation;
 
 use async_graphql::{Context, ID, Object};
+use std::sync::OnceLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use prima_entity::enums::{Gender, GuestStatus, SeatingPreference};
 use prima_service::guests::{GuestFigures, GuestView};
 use rust_decimal::Decimal;
+use uuid::Uuid;
 
 use crate::bookings::{
     Booking, BookingFilterInput, BookingOrderInput, GuestBookings, booking_query,
@@ -19,7 +22,21 @@ use crate::loaders::{GuestFiguresOf, GuestId};
 /// A guest who books at the portfolio's venues. Last name, email and phone are masked
 /// (`J***`, `j***@example.com`) unless you are MANAGER or above where they booked.
 #[derive(Clone)]
-pub struct Guest(pub GuestView);
+pub struct Guest {
+    id: Uuid,
+    /// The guest as the caller may see them: given, or loaded by the first field that needs
+    /// more than the id (through the request's dataloader, so once per level).
+    view: OnceLock<GuestView>,
+}
+
+impl From<GuestView> for Guest {
+    fn from(view: GuestView) -> Self {
+        Guest {
+            id: view.guest.id,
+            view: OnceLock::from(view),
+        }
+    }
+}
 
 fn strings(json: &Option<serde_json::Value>) -> Vec<String> {
     json.as_ref()
@@ -34,11 +51,33 @@ fn strings(json: &Option<serde_json::Value>) -> Vec<String> {
 }
 
 impl Guest {
+    /// The guest of a booking the caller can read. Anyone who can read a booking can read
+    /// its guest (a guest is visible at every venue they booked at), so nothing is loaded
+    /// until a field asks for more than `id`: `guest { id }` costs no statement.
+    pub fn of_readable_booking(id: Uuid) -> Self {
+        Guest {
+            id,
+            view: OnceLock::new(),
+        }
+    }
+
+    /// The guest as the caller may see them, loading them on first use.
+    async fn view(&self, ctx: &Context<'_>) -> Result<&GuestView> {
+        if let Some(view) = self.view.get() {
+            return Ok(view);
+        }
+        let view = loader(ctx)?
+            .load_one(GuestId(self.id))
+            .await?
+            .ok_or(ApiError(prima_service::Error::NotFound { what: "guest" }))?;
+        Ok(self.view.get_or_init(|| view))
+    }
+
     /// The guest's figures over the caller's venues, through the request's dataloader (one
     /// statement for every guest of the response).
     async fn figures(&self, ctx: &Context<'_>) -> Result<GuestFigures> {
         Ok(loader(ctx)?
-            .load_one(GuestFiguresOf(self.0.guest.id))
+            .load_one(GuestFiguresOf(self.id))
             .await?
             .unwrap_or(GuestFigures::NONE))
     }
@@ -51,55 +90,67 @@ impl Guest {
 impl Guest {
     /// Unique identifier.
     async fn id(&self) -> ID {
-        ID(self.0.guest.id.to_string())
+        ID(self.id.to_string())
     }
     /// First name.
-    async fn first_name(&self) -> &str {
-        &self.0.guest.first_name
+    async fn first_name(&self, ctx: &Context<'_>) -> Result<&str> {
+        let view = self.view(ctx).await?;
+        Ok(&view.guest.first_name)
     }
     /// Last name (masked for COORDINATOR and VIEWER).
-    async fn last_name(&self) -> &str {
-        &self.0.guest.last_name
+    async fn last_name(&self, ctx: &Context<'_>) -> Result<&str> {
+        let view = self.view(ctx).await?;
+        Ok(&view.guest.last_name)
     }
     /// Email (masked for COORDINATOR and VIEWER).
-    async fn email(&self) -> &str {
-        &self.0.guest.email
+    async fn email(&self, ctx: &Context<'_>) -> Result<&str> {
+        let view = self.view(ctx).await?;
+        Ok(&view.guest.email)
     }
     /// Phone (masked for COORDINATOR and VIEWER).
-    async fn phone(&self) -> Option<&str> {
-        self.0.guest.phone.as_deref()
+    async fn phone(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.phone.as_deref())
     }
     /// Whether contact fields were masked for you.
-    async fn contact_masked(&self) -> bool {
-        self.0.masked
+    async fn contact_masked(&self, ctx: &Context<'_>) -> Result<bool> {
+        let view = self.view(ctx).await?;
+        Ok(view.masked)
     }
     /// Date of birth.
-    async fn birth_date(&self) -> Option<NaiveDate> {
-        self.0.guest.birth_date
+    async fn birth_date(&self, ctx: &Context<'_>) -> Result<Option<NaiveDate>> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.birth_date)
     }
     /// Gender, if given.
-    async fn gender(&self) -> Option<Gender> {
-        self.0.guest.gender
+    async fn gender(&self, ctx: &Context<'_>) -> Result<Option<Gender>> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.gender)
     }
     /// Dietary restrictions, e.g. `vegetarian`.
-    async fn dietary_restrictions(&self) -> Vec<String> {
-        strings(&self.0.guest.dietary_restrictions)
+    async fn dietary_restrictions(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let view = self.view(ctx).await?;
+        Ok(strings(&view.guest.dietary_restrictions))
     }
     /// Preferred seating.
-    async fn seating_preference(&self) -> Option<SeatingPreference> {
-        self.0.guest.seating_preference
+    async fn seating_preference(&self, ctx: &Context<'_>) -> Result<Option<SeatingPreference>> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.seating_preference)
     }
     /// Accepts email.
-    async fn communication_email(&self) -> bool {
-        self.0.guest.communication_email
+    async fn communication_email(&self, ctx: &Context<'_>) -> Result<bool> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.communication_email)
     }
     /// Accepts SMS.
-    async fn communication_sms(&self) -> bool {
-        self.0.guest.communication_sms
+    async fn communication_sms(&self, ctx: &Context<'_>) -> Result<bool> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.communication_sms)
     }
     /// Accepts push notifications.
-    async fn communication_push(&self) -> bool {
-        self.0.guest.communication_push
+    async fn communication_push(&self, ctx: &Context<'_>) -> Result<bool> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.communication_push)
     }
     /// Bookings made at the venues you can see (every status; every venue for a global
     /// ADMIN).
@@ -134,16 +185,19 @@ impl Guest {
         Ok(self.figures(ctx).await?.last_booking_at)
     }
     /// ACTIVE, VIP or BLOCKED (a blocked guest cannot book).
-    async fn status(&self) -> GuestStatus {
-        self.0.guest.status
+    async fn status(&self, ctx: &Context<'_>) -> Result<GuestStatus> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.status)
     }
     /// Free tags.
-    async fn tags(&self) -> Vec<String> {
-        strings(&self.0.guest.tags)
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let view = self.view(ctx).await?;
+        Ok(strings(&view.guest.tags))
     }
     /// When the guest was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.guest.created_at
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        let view = self.view(ctx).await?;
+        Ok(view.guest.created_at)
     }
     /// The guest's bookings at venues you can see.
     #[allow(clippy::too_many_arguments)]
@@ -163,7 +217,7 @@ impl Guest {
     ) -> Result<Conn<Booking>> {
         let page = PageRequest::of(ctx, first, after, last, before);
         let query = GuestBookings(booking_query(filter, order_by, page)?);
-        nested(ctx, self.0.guest.id, query, Booking).await
+        nested(ctx, self.id, query, Booking).await
     }
 }
 
@@ -189,7 +243,7 @@ impl GuestQuery {
         loader(ctx)?
             .load_one(GuestId(id))
             .await?
-            .map(Guest)
+            .map(Guest::from)
             .ok_or(ApiError(prima_service::Error::NotFound { what: "guest" }))
     }
 }

@@ -141,7 +141,9 @@ impl GuestMutation {
             },
         )
         .await?;
-        Ok(CreateGuestPayload { guest: Guest(view) })
+        Ok(CreateGuestPayload {
+            guest: Guest::from(view),
+        })
     }
 
     /// Changes a guest's details (COORDINATOR or above where the guest booked or that registered them; MANAGER or
@@ -173,7 +175,9 @@ impl GuestMutation {
             },
         )
         .await?;
-        Ok(UpdateGuestPayload { guest: Guest(view) })
+        Ok(UpdateGuestPayload {
+            guest: Guest::from(view),
+        })
     }
 
     /// Sets a guest's status (MANAGER or above where the guest booked or that registered them). A BLOCKED guest
@@ -192,6 +196,8 @@ impl GuestMutation {
             input.status,
         )
         .await?;
-        Ok(SetGuestStatusPayload { guest: Guest(view) })
+        Ok(SetGuestStatusPayload {
+            guest: Guest::from(view),
+        })
     }
 }

@@ -241,7 +241,7 @@ impl Venue {
         #[graphql(desc = "Return guests before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Guest>> {
         let page = PageRequest::of(ctx, first, after, last, before);
-        nested(ctx, self.0.id, VenueGuests { page }, Guest).await
+        nested(ctx, self.0.id, VenueGuests { page }, Guest::from).await
     }
 
     /// Promoters whose primary venue this is (MANAGER or above).
