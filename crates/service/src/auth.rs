@@ -1163,7 +1163,7 @@ mod actor_tests {
     use sea_orm::IntoActiveModel;
 
     use super::*;
-    use crate::testing::fixtures::{db, grant, user, venue};
+    use crate::testing::fixtures::{db, grant, suspend, user, venue};
 
     #[tokio::test]
     async fn actors_are_read_in_one_statement_with_only_their_unrevoked_access() {
@@ -1177,14 +1177,7 @@ mod actor_tests {
         let alone = user(&db).await;
         let suspended = user(&db).await;
         grant(&db, suspended, a, VenueRole::Owner).await;
-        let mut row = users::Entity::find_by_id(suspended)
-            .one(&db.conn)
-            .await
-            .unwrap()
-            .unwrap()
-            .into_active_model();
-        row.status = Set(UserStatus::Suspended);
-        row.update(&db.conn).await.unwrap();
+        suspend(&db, suspended).await;
         let grant_row = user_venue_access::Entity::find()
             .filter(user_venue_access::Column::UserId.eq(revoked))
             .one(&db.conn)

@@ -342,8 +342,7 @@ async fn a_feed_whose_queue_overflowed_reads_what_it_missed_from_the_outbox() {
 #[tokio::test]
 async fn re_reading_many_subscribers_at_once_costs_a_few_statements_not_two_each() {
     use crate::testing::fixtures;
-    use prima_entity::{enums::VenueRole, users};
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    use prima_entity::enums::VenueRole;
     let db = TestDb::new().await;
     let hub = Hub::new(db.conn.clone()).await.unwrap();
     let venue = fixtures::venue(&db).await;
@@ -354,14 +353,7 @@ async fn re_reading_many_subscribers_at_once_costs_a_few_statements_not_two_each
         ids.push(id);
     }
     let suspended = ids[7];
-    let mut row = users::Entity::find_by_id(suspended)
-        .one(&db.conn)
-        .await
-        .unwrap()
-        .unwrap()
-        .into_active_model();
-    row.status = Set(prima_entity::enums::UserStatus::Suspended);
-    row.update(&db.conn).await.unwrap();
+    fixtures::suspend(&db, suspended).await;
     let gone = Uuid::new_v4();
     ids.push(gone);
 

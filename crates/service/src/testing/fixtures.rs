@@ -11,7 +11,7 @@ use prima_entity::{
     bookings, commission_assignments, commission_rates, guests, incentive_progress, incentives,
     payout_holds, payouts, promoters, transactions, users, venues,
 };
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 use uuid::Uuid;
 
 use crate::access::{Actor, Level};
@@ -73,6 +73,18 @@ pub async fn user(db: &Db) -> Uuid {
     )
     .await;
     id
+}
+
+/// Suspends a user (as an admin would).
+pub async fn suspend(db: &Db, user: Uuid) {
+    let mut row = users::Entity::find_by_id(user)
+        .one(&db.conn)
+        .await
+        .expect("reading the user")
+        .expect("the user exists")
+        .into_active_model();
+    row.status = Set(UserStatus::Suspended);
+    row.update(&db.conn).await.expect("suspending the user");
 }
 
 /// Grants a user a role at a venue.
