@@ -20,12 +20,14 @@ fn schema_graphql_matches_the_schema_the_code_builds() {
 async fn every_type_field_argument_and_enum_value_has_a_description() {
     let schema = prima_graphql::build_schema(None, &prima_graphql::Limits::default());
     let response = schema
-        .schema
         .execute(
-            "{ __schema { types { name kind description
+            async_graphql::Request::new(
+                "{ __schema { types { name kind description
                 fields { name description args { name description } }
                 inputFields { name description }
                 enumValues { name description } } } }",
+            ),
+            "cost:anonymous",
         )
         .await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);

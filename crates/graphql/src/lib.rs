@@ -71,13 +71,18 @@ pub use limits::Limits;
 /// The schema and the limits every request passes before it runs: what the server executes.
 #[derive(Clone)]
 pub struct Api {
-    /// The schema (for its SDL; execute through [`Api::execute`], which applies the limits).
-    pub schema: AppSchema,
+    /// The schema; private, so that every execution goes through the limits.
+    schema: AppSchema,
     guard: Arc<limits::Guard>,
     limiter: Option<prima_service::throttle::Store>,
 }
 
 impl Api {
+    /// The schema's SDL.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+
     /// Runs a query or mutation, charged to `rate_key` ([`limits::rate_key`]).
     pub async fn execute(&self, mut request: Request, rate_key: &str) -> Response {
         let (admission, verdict) = self
@@ -147,5 +152,5 @@ pub fn build_schema(deps: Option<Deps>, limits: &Limits) -> Api {
 
 /// The schema's SDL, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    build_schema(None, &Limits::default()).schema.sdl()
+    build_schema(None, &Limits::default()).sdl()
 }
