@@ -104,7 +104,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{BookingSource, BookingStatus, BookingType};
-use prima_entity::{booking_history, bookings};
+use prima_entity::{booking_history, bookings, venues};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
@@ -324,6 +324,29 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<b
         .await?
         .remove(&id)
         .ok_or(Error::NotFound { what: "booking" })
+}
+
+/// One booking the caller can see and its venue, read in one statement; NOT_FOUND
+/// otherwise. A status change needs both before it writes (the venue's month and its
+/// commission rules), and a round trip fewer is a round trip fewer on every change.
+pub async fn get_with_venue(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(bookings::Model, venues::Model)> {
+    let found = bookings::Entity::find_by_id(id)
+        .filter(
+            actor
+                .venues_where(Capability::Read)
+                .condition((bookings::Entity, bookings::Column::VenueId)),
+        )
+        .find_also_related(venues::Entity)
+        .one(db)
+        .await?;
+    match found {
+        Some((booking, Some(venue))) => Ok((booking, venue)),
+        _ => Err(Error::NotFound { what: "booking" }),
+    }
 }
 
 const HISTORY_SORT: Sort = Sort {

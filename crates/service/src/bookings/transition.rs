@@ -193,15 +193,11 @@ pub async fn transition_at(
     now: DateTime<Utc>,
 ) -> Result<bookings::Model> {
     let transition = validate(transition)?;
-    let before = crate::bookings::get(&db.conn, actor, id).await?;
+    let (before, venue) = crate::bookings::get_with_venue(&db.conn, actor, id).await?;
     actor
         .require(before.venue_id, transition.capability())
         .map_err(not_found_as("booking"))?;
     check_transition(before.status, &transition, before.booking_time, now)?;
-    let venue = venues::Entity::find_by_id(before.venue_id)
-        .one(&db.conn)
-        .await?
-        .ok_or(Error::NotFound { what: "booking" })?;
     let month = commissions::month::venue_month(&venue, now)?;
 
     let (transition, venue) = (&transition, &venue);
