@@ -109,3 +109,104 @@ where
         }
     }
 }
+
+/// A portfolio-sized answer: every type's fields, as GraphiQL's schema explorer asks.
+const LARGE_QUERY: &str = "{ __schema { types { name fields { name description } } } }";
+
+async fn post_with(app: &TestApp, headers: &[(&str, &str)], query: &str) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(app.url("/graphql"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn answers_are_compressed_in_the_encoding_the_client_asks_for() {
+    use std::io::Read;
+    let app = TestApp::empty().await;
+    let plain = post_with(&app, &[], LARGE_QUERY).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert!(plain.len() > 20_000, "{} bytes", plain.len());
+    for encoding in ["gzip", "br", "zstd"] {
+        let answer = post_with(&app, &[("accept-encoding", encoding)], LARGE_QUERY).await;
+        assert_eq!(
+            answer
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            Some(encoding)
+        );
+        let body = answer.bytes().await.unwrap();
+        assert!(
+            body.len() * 4 < plain.len(),
+            "{encoding}: {} bytes of {}",
+            body.len(),
+            plain.len()
+        );
+        if encoding == "gzip" {
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut text)
+                .expect("valid gzip");
+            // The same data (the cost extension's remaining budget moves between requests).
+            let (text, plain): (Value, Value) = (
+                serde_json::from_slice(&text).expect("JSON"),
+                serde_json::from_slice(&plain).expect("JSON"),
+            );
+            assert!(text["data"] == plain["data"], "the same answer, compressed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_request_gets_an_id_echoed_in_its_answer_and_named_by_its_errors() {
+    let app = TestApp::empty().await;
+    let id_of = |answer: &reqwest::Response| {
+        answer
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .expect("every answer names its request")
+    };
+    // None sent: a new UUID each time.
+    let first = post_with(&app, &[], "{ __typename }").await;
+    let second = post_with(&app, &[], "{ __typename }").await;
+    let (a, b) = (id_of(&first), id_of(&second));
+    assert!(uuid::Uuid::parse_str(&a).is_ok() && a != b, "{a} {b}");
+    // The client's own id is kept and named by every error of the request.
+    let answer = post_with(&app, &[("x-request-id", "dash-42:7")], "{ nope }").await;
+    assert_eq!(id_of(&answer), "dash-42:7");
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["requestId"], "dash-42:7",
+        "{body}"
+    );
+    // A body that is not a request, too.
+    let answer = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("x-request-id", "dash-43")
+        .header("content-type", "application/json")
+        .body("[")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["requestId"], "dash-43",
+        "{body}"
+    );
+    // An id that is too long or holds other characters is replaced, never logged.
+    let long = "x".repeat(prima_server::app::MAX_REQUEST_ID_BYTES + 1);
+    for bad in [long.as_str(), "a b", "line\"break"] {
+        let answer = post_with(&app, &[("x-request-id", bad)], "{ __typename }").await;
+        let id = id_of(&answer);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{bad:?} became {id}");
+    }
+}

@@ -6,6 +6,8 @@ mod admin;
 mod auth;
 mod bad_input;
 mod bookings;
+mod browser;
+mod cross_origin;
 mod field_access;
 mod graphql_ws_client;
 mod http;

@@ -14,6 +14,7 @@ pub use fixtures::{IncentiveBuilder, Pricing, PromoterBuilder, Role, User, Venue
 pub use prima_service::testing::TestDb;
 
 mod fixtures;
+pub mod node;
 
 /// Every demo user's password.
 pub const PASSWORD: &str = prima_service::seed::DEMO_PASSWORD;

@@ -11,11 +11,11 @@ use async_graphql::ParseRequestError;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::Duration;
 use prima_graphql::{Api, Deps, RealTime, build_schema, request_data};
 use prima_service::Error;
@@ -29,8 +29,13 @@ use prima_service::events::relay::RelayOptions;
 use prima_service::throttle::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tracing::Instrument as _;
 
 use crate::config::ServeArgs;
+use crate::cors::CorsOrigins;
 use crate::metrics::Metrics;
 
 /// Everything a request handler needs; cheap to clone.
@@ -114,19 +119,32 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         ws: crate::ws::Sockets::new(&args.ws),
         trust_forwarded_for: args.login.trust_forwarded_for,
     };
+    let cors = args
+        .cors_origins
+        .clone()
+        .unwrap_or_else(|| CorsOrigins::default_for(state.deps.db.backend()));
+    tracing::info!(origins = %cors, "browser origins allowed (CORS)");
+    // Layers run outside in, from the last added: CORS answers a preflight before anything
+    // else; then the request gets its id, which its span, its answer and its errors carry;
+    // then metrics, compression, and the body limit, which refuses a body over it before
+    // anything reads it (by its Content-Length, or as it streams in), answered 413 in
+    // GraphQL's error shape.
     let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(crate::ws::websocket))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        // The body limit first: a body over it is refused before anything reads it (by its
-        // Content-Length, or as it streams in), answered 413 in GraphQL's error shape.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             args.limits.max_body_bytes,
         ))
-        .layer(middleware::map_response(body_too_large_as_graphql))
+        .layer(middleware::from_fn(body_too_large_as_graphql))
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unusable_request_id))
+        .layer(cors.layer())
         .with_state(state.clone());
     Ok((router, state))
 }
@@ -188,6 +206,41 @@ pub async fn spawn(db: Db, args: &ServeArgs) -> anyhow::Result<Running> {
     })
 }
 
+/// The request id header: a client's own id (when usable) or a new UUID, echoed in the
+/// answer, a field of every log line of the request and `extensions.requestId` of every
+/// GraphQL error.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest request id a client may send; a longer one (or one with other characters than
+/// letters, digits and `-_.:/+=`) is replaced by a new id rather than logged.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// A client's request id goes into every log line, so only a short, printable one is kept.
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = |value: &HeaderValue| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_BYTES
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b))
+    };
+    let ids = request.headers().get_all(&REQUEST_ID);
+    let keep = ids.iter().count() == 1 && ids.iter().all(usable);
+    if !keep {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// The id `SetRequestIdLayer` gave the request.
+pub(crate) fn request_id(request: &axum::http::Extensions) -> Option<String> {
+    request
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_owned)
+}
+
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -196,7 +249,9 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
+    let id = request_id(request.extensions()).unwrap_or_default();
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %path);
+    let response = next.run(request).instrument(span).await;
     state.metrics.record(
         &method,
         &path,
@@ -247,9 +302,15 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, Error>> {
 async fn graphql(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    id: Option<Extension<RequestId>>,
     headers: HeaderMap,
-    request: GraphQLRequest<BadRequest>,
-) -> GraphQLResponse {
+    request: Result<GraphQLRequest<BadRequest>, BadRequest>,
+) -> Response {
+    let id = id.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned));
+    let request = match request {
+        Ok(request) => request,
+        Err(bad) => return bad.answer(id.as_deref()),
+    };
     let outcome = match bearer(&headers) {
         None => Ok(None),
         Some(Err(err)) => Err(err),
@@ -268,8 +329,8 @@ async fn graphql(
         }
         None => state.schema.execute(request, &rate_key).await,
     };
-    label_request_errors(&mut response);
-    response.into()
+    label_request_errors(&mut response, id.as_deref());
+    GraphQLResponse::from(response).into_response()
 }
 
 /// Where a request came from, recorded on the bookings it makes (for fraud review) and the
@@ -312,12 +373,17 @@ pub(crate) fn client_info(
 
 /// Errors the resolvers raise carry `extensions.code` already; the rest come from parsing
 /// and validating the request (syntax, unknown fields, limits, argument types) and get
-/// `GRAPHQL_VALIDATION_FAILED`, so clients can rely on a code on every error.
-pub(crate) fn label_request_errors(response: &mut async_graphql::Response) {
+/// `GRAPHQL_VALIDATION_FAILED`, so clients can rely on a code on every error. Each error
+/// also names the request (`extensions.requestId`) that the server's log lines name, so a
+/// report of one leads to the other.
+pub(crate) fn label_request_errors(response: &mut async_graphql::Response, id: Option<&str>) {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+        }
+        if let Some(id) = id {
+            extensions.set("requestId", id);
         }
     }
 }
@@ -375,26 +441,37 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
 
+/// An answer with one GraphQL error of `code`, naming the request.
+fn request_error(status: StatusCode, code: &str, message: &str, id: Option<&str>) -> Response {
+    let mut extensions = serde_json::json!({ "code": code });
+    if let Some(id) = id {
+        extensions["requestId"] = id.into();
+    }
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    (status, Json(body)).into_response()
+}
+
 /// The error answer to a body over the limit.
-fn body_too_large() -> Response {
-    let body = serde_json::json!({
-        "errors": [{
-            "message": "the request body is too large",
-            "extensions": { "code": "PAYLOAD_TOO_LARGE" }
-        }]
-    });
-    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+fn body_too_large(id: Option<&str>) -> Response {
+    request_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        "the request body is too large",
+        id,
+    )
 }
 
 /// tower-http's body limit answers 413 in plain text; clients of a GraphQL API expect its
 /// error shape.
-async fn body_too_large_as_graphql(response: Response) -> Response {
+async fn body_too_large_as_graphql(request: Request, next: Next) -> Response {
+    let id = request_id(request.extensions());
+    let response = next.run(request).await;
     let plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_none_or(|value| !value.as_bytes().starts_with(b"application/json"));
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && plain {
-        return body_too_large();
+        return body_too_large(id.as_deref());
     }
     response
 }
@@ -416,19 +493,24 @@ impl From<ParseRequestError> for BadRequest {
     }
 }
 
+impl BadRequest {
+    /// The answer, naming the request.
+    fn answer(self, id: Option<&str>) -> Response {
+        match self.0 {
+            ParseRequestError::PayloadTooLarge => body_too_large(id),
+            other if over_the_limit(&other) => body_too_large(id),
+            other => request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the request body is not a GraphQL request: {other}"),
+                id,
+            ),
+        }
+    }
+}
+
 impl IntoResponse for BadRequest {
     fn into_response(self) -> Response {
-        let (status, message) = match self.0 {
-            ParseRequestError::PayloadTooLarge => return body_too_large(),
-            other if over_the_limit(&other) => return body_too_large(),
-            other => (
-                StatusCode::BAD_REQUEST,
-                format!("the request body is not a GraphQL request: {other}"),
-            ),
-        };
-        let body = serde_json::json!({
-            "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }]
-        });
-        (status, Json(body)).into_response()
+        self.answer(None)
     }
 }

@@ -251,3 +251,46 @@ async fn check(
         ExitCode::from(1)
     })
 }
+
+/// An error and its causes on one line, `outer: cause: root cause`, each said once: many
+/// errors (sea-orm's, sqlx's) repeat their source's text in their own, which `{:#}` would
+/// print twice.
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_names_each_cause_once() {
+        #[derive(Debug)]
+        struct Repeats(std::io::Error);
+        impl std::fmt::Display for Repeats {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "Connection Error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Repeats {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = anyhow::Error::new(Repeats(refused)).context("connecting to postgres://db");
+        assert_eq!(
+            super::describe(&err),
+            "connecting to postgres://db: Connection Error: refused"
+        );
+    }
+}

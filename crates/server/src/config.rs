@@ -31,9 +31,28 @@ pub struct Cli {
     #[arg(long, env = "PRIMA_DB_POOL_SIZE", global = true, default_value_t = 10)]
     pub db_pool_size: u32,
 
+    /// Log lines as `text` (coloured only on a terminal) or as `json`, one object a line.
+    #[arg(
+        long,
+        env = "PRIMA_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when standard error is a terminal.
+    Text,
+    /// One JSON object a line, with the request's span fields (its `id` among them).
+    Json,
 }
 
 /// The subcommands.
@@ -130,6 +149,14 @@ pub struct ServeArgs {
     /// same, and deployments of other databases on the same Redis another.
     #[arg(long, env = "PRIMA_EVENTS_CHANNEL", default_value = "prima:events")]
     pub events_channel: String,
+
+    /// Browser origins that may call the API (CORS), comma-separated:
+    /// `https://dash.example.com`, `http://localhost:*` (any port), `https://*.example.com`
+    /// (its subdomains), `*` (any) or `none`. Unset: the dev servers of this machine
+    /// (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`) on SQLite, none on
+    /// PostgreSQL.
+    #[arg(long, env = "PRIMA_CORS_ORIGINS")]
+    pub cors_origins: Option<crate::cors::CorsOrigins>,
 
     /// Login throttling, password hashing and the limiter store.
     #[command(flatten)]
@@ -234,6 +261,7 @@ impl Default for ServeArgs {
             hold_relay: false,
             events_channel: "prima:events".to_owned(),
             ws: WsArgs::default(),
+            cors_origins: None,
             login: LoginArgs::default(),
         }
     }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod fanout;
 pub mod metrics;
 pub mod ws;

@@ -1,6 +1,9 @@
 //! `prima`: the PRIMA Partner API server and its operator commands.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
+use prima_server::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: a response is built from many small allocations freed together, often on
@@ -11,20 +14,38 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = prima_server::config::Cli::parse();
+    let format = cli.log_format;
+    logging(format);
     match prima_server::cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
+            // Once, with its causes: a log line for JSON logs (a collector reads them), a
+            // plain line otherwise.
+            let message = prima_server::cli::describe(&err);
+            match format {
+                LogFormat::Json => tracing::error!(error = message, "prima failed"),
+                LogFormat::Text => eprintln!("error: {message}"),
+            }
             // 1 is `prima check` finding discrepancies; 2 is "could not do the job".
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// Log lines go to standard error, filtered by `RUST_LOG` (default `info`).
+fn logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let lines = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }

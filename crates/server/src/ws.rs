@@ -68,6 +68,7 @@ use prima_service::events::hub::Audience;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::app::{AppState, client_info, label_request_errors};
@@ -190,10 +191,16 @@ impl Drop for UserSlot {
 pub async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
     let client = client_info(&headers, peer, state.trust_forwarded_for);
+    // The socket outlives its upgrade request's span: its own span names that request.
+    let span = tracing::info_span!(
+        "socket",
+        id = %crate::app::request_id(&extensions).unwrap_or_default()
+    );
     let max_message = state.ws.settings.max_message;
     let upgrade = upgrade
         .protocols([PROTOCOL])
@@ -205,17 +212,20 @@ pub async fn websocket(
         .max_message_size(max_message)
         .max_frame_size(max_message);
     let speaks_protocol = upgrade.selected_protocol().is_some();
-    upgrade.on_upgrade(move |socket| async move {
-        if speaks_protocol {
-            serve_socket(state, client, socket).await;
-        } else {
-            let (mut sink, incoming) = socket.split();
-            let refusal = Close::new(
-                code::SUBPROTOCOL_NOT_ACCEPTABLE,
-                format!("Subprotocol not acceptable: offer {PROTOCOL}"),
-            );
-            close(&mut sink, incoming, refusal).await;
+    upgrade.on_upgrade(move |socket| {
+        async move {
+            if speaks_protocol {
+                serve_socket(state, client, socket).await;
+            } else {
+                let (mut sink, incoming) = socket.split();
+                let refusal = Close::new(
+                    code::SUBPROTOCOL_NOT_ACCEPTABLE,
+                    format!("Subprotocol not acceptable: offer {PROTOCOL}"),
+                );
+                close(&mut sink, incoming, refusal).await;
+            }
         }
+        .instrument(span)
     })
 }
 
@@ -718,7 +728,9 @@ fn execution(
         Some(match responses.next().await {
             None => (OpEvent::Done, None),
             Some(mut response) => {
-                label_request_errors(&mut response);
+                // A shared execution serves many sockets, so no one request's id is its
+                // errors'; the socket's log lines carry its upgrade request's id.
+                label_request_errors(&mut response, None);
                 if first && refused_before_execution(&response) {
                     (OpEvent::Refused(response.errors), None)
                 } else {

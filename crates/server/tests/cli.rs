@@ -66,6 +66,8 @@ fn serve_help_documents_every_setting_with_its_environment_variable() {
         "PRIMA_OUTBOX_RETENTION_HOURS",
         "PRIMA_SUBSCRIPTION_RECHECK_MS",
         "PRIMA_EVENTS_CHANNEL",
+        "PRIMA_CORS_ORIGINS",
+        "PRIMA_LOG_FORMAT",
     ] {
         assert!(
             help.contains(setting),
@@ -157,4 +159,70 @@ fn migrate_seed_and_create_user_work_on_a_fresh_sqlite_file() {
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}
+
+#[test]
+fn logs_are_json_by_setting_and_never_coloured_off_a_terminal() {
+    let db = temp_db("logs");
+    let _ = std::fs::remove_file(&db);
+    let json = prima(&db)
+        .env("RUST_LOG", "info")
+        .env("PRIMA_LOG_FORMAT", "json")
+        .args(["seed", "--bookings", "20"])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let lines: Vec<String> = String::from_utf8_lossy(&json.stderr)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(!lines.is_empty(), "seeding logs at info");
+    for line in &lines {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|err| panic!("not a JSON line ({err}): {line}"));
+        assert!(
+            value["level"].is_string() && value["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    let text = prima(&db)
+        .env("RUST_LOG", "info")
+        .args(["seed", "--bookings", "20"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI escapes into a pipe: {stderr:?}"
+    );
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}
+
+#[test]
+fn an_unreachable_postgresql_is_said_once_with_its_cause() {
+    // Port 1 on the loopback: nothing listens, every connect is refused at once.
+    let output = Command::new(env!("CARGO_BIN_EXE_prima"))
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/prima")
+        .env("RUST_LOG", "off")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .count();
+    assert_eq!(lines, 1, "one line: {stderr}");
+    assert_eq!(
+        stderr.matches("connecting to").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains("connection refused"),
+        "the root cause, not only a pool timeout: {stderr}"
+    );
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
 }

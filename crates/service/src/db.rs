@@ -157,9 +157,10 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
                 .max_lifetime(None);
         }
     }
-    let mut conn = Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))?;
+    let mut conn = match Database::connect(options).await {
+        Ok(conn) => conn,
+        Err(err) => return Err(why_no_connection(url, err, settings).await),
+    };
     let stats = Arc::new(Stats::default());
     let counters = stats.clone();
     conn.set_metric_callback(move |info| {
@@ -181,6 +182,34 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Db> {
         stats,
         relay: Default::default(),
     })
+}
+
+/// The error of a failed connect, with its root cause. The pool retries a refused or
+/// unreachable server until its acquire timeout and then reports only "pool timed out";
+/// one direct connection then says why (connection refused, unknown host, no such role).
+async fn why_no_connection(url: &str, err: DbErr, settings: &PoolSettings) -> anyhow::Error {
+    use sea_orm::sqlx::Connection as _;
+    let place = format!("connecting to {}", redact(url));
+    let timed_out = matches!(
+        &err,
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx)) if matches!(**sqlx, sea_orm::sqlx::Error::PoolTimedOut)
+    );
+    if timed_out && url.starts_with("postgres") {
+        let direct = async {
+            let options = sea_orm::sqlx::postgres::PgConnectOptions::from_str(url)?;
+            sea_orm::sqlx::PgConnection::connect_with(&options)
+                .await?
+                .close()
+                .await
+        };
+        if let Err(cause) = direct.await {
+            return anyhow::anyhow!(
+                "{place}: {cause} (retried for {} s)",
+                settings.acquire_timeout.as_secs()
+            );
+        }
+    }
+    anyhow::Error::new(err).context(place)
 }
 
 /// Applies every pending migration.

@@ -1,0 +1,101 @@
+//! The dashboard as it really runs: a page in headless Chromium, served from another origin
+//! than the API, that logs in, queries and subscribes (`tests/js/browser.mjs`, driving the
+//! browser with playwright-core). A page on an origin the server does not allow gets
+//! nothing. Skipped without Chromium (see `prima_tests::node::chromium`); `.ci/run`
+//! installs it and requires it.
+
+use std::time::Duration;
+
+use prima_server::config::ServeArgs;
+use prima_tests::{PASSWORD, Pricing, Role, TestApp};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_page_on_another_origin_logs_in_queries_and_subscribes() {
+    if prima_tests::node::chromium().is_none() {
+        return;
+    }
+    prima_tests::node::ready().await;
+    // Pages on 127.0.0.1 (any port) may call; the script's second page, on localhost, may not.
+    let app = TestApp::empty_with(ServeArgs {
+        cors_origins: Some("http://127.0.0.1:*".parse().expect("origins")),
+        ..ServeArgs::default()
+    })
+    .await;
+    let venue = app
+        .venue()
+        .requiring_approval()
+        .with_pricing(Pricing::default())
+        .create()
+        .await;
+    let manager = app.user_with_role(&venue, Role::Manager).await;
+    let guest = app.guest(&venue).await;
+    let booking = app.booking(&venue, &guest).await;
+
+    let api = format!("http://{}", app.addr);
+    let mut child =
+        prima_tests::node::script("browser.mjs", &[&api, &manager.email, PASSWORD, &venue]);
+    let rest =
+        prima_tests::node::until_stderr_line(&mut child, "subscribed", Duration::from_secs(45))
+            .await;
+    app.subscribers_at_least(1).await;
+    app.query_ok(
+        &manager.token,
+        "mutation($input: ConfirmBookingInput!) { confirmBooking(input: $input) { booking { id } } }",
+        json!({ "input": { "bookingId": booking } }),
+    )
+    .await;
+
+    let output = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
+        .await
+        .expect("browser.mjs did not exit within 45 s")
+        .expect("waiting for node");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = rest.await.expect("reading stderr");
+    assert!(
+        output.status.success(),
+        "browser.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let seen: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("not one JSON line ({err}): {stdout}\nstderr:\n{stderr}"));
+    assert!(
+        seen["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{seen}"
+    );
+    assert_ne!(
+        seen["origin"].as_str(),
+        Some(api.as_str()),
+        "the page is on another origin"
+    );
+    assert_eq!(seen["login"]["status"], 200, "{seen}");
+    // Readable by the page only because the server exposes it.
+    assert!(
+        seen["login"]["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["venue"]["data"],
+        json!({ "venue": { "id": venue, "bookings": { "nodes": [
+            { "id": booking, "status": "PENDING" } ] } } }),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["event"],
+        json!({ "data": { "bookingChanged": { "action": "STATUS_CHANGED",
+            "previousStatus": "PENDING", "booking": { "id": booking, "status": "CONFIRMED" } } } }),
+        "{seen}"
+    );
+    assert!(
+        seen["refused"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: TypeError"),
+        "a page on an origin not allowed cannot read the API: {seen}"
+    );
+}
