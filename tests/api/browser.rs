@@ -99,3 +99,39 @@ async fn a_page_on_another_origin_logs_in_queries_and_subscribes() {
         "a page on an origin not allowed cannot read the API: {seen}"
     );
 }
+
+#[tokio::test]
+async fn graphiql_renders_and_answers_with_no_request_leaving_the_machine() {
+    if prima_tests::node::chromium().is_none() {
+        return;
+    }
+    prima_tests::node::ready().await;
+    let app = TestApp::empty().await;
+    let api = format!("http://{}", app.addr);
+    let shot = std::env::temp_dir().join(format!("prima-graphiql-{}.png", uuid::Uuid::new_v4()));
+    let child = prima_tests::node::script("graphiql.mjs", &[&api, &shot.to_string_lossy()]);
+    let output = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
+        .await
+        .expect("graphiql.mjs did not exit within 45 s")
+        .expect("waiting for node");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "graphiql.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let seen: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("not one JSON line ({err}): {stdout}\nstderr:\n{stderr}"));
+    assert_eq!(seen["elsewhere"], json!([]), "nothing but the API: {seen}");
+    // The page, its stylesheet, four scripts and the query.
+    assert!(seen["requests"].as_u64().unwrap() >= 7, "{seen}");
+    let headers = seen["headers"].as_str().unwrap();
+    assert!(
+        headers.contains("Authorization") && headers.contains("Bearer"),
+        "the headers template is there: {headers}"
+    );
+    let answer = seen["answer"].as_str().unwrap();
+    assert!(answer.contains("\"__typename\": \"Query\""), "{answer}");
+    eprintln!("GraphiQL, offline: {}", shot.display());
+}

@@ -210,3 +210,55 @@ async fn each_request_gets_an_id_echoed_in_its_answer_and_named_by_its_errors() 
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{bad:?} became {id}");
     }
 }
+
+#[tokio::test]
+async fn graphiqls_assets_come_from_the_server_itself_cached_and_locked_to_it() {
+    let app = TestApp::empty().await;
+    let page = reqwest::Client::new()
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    let assets: Vec<&str> = html
+        .split('"')
+        .filter(|value| value.starts_with(prima_server::graphiql::ASSETS_PATH))
+        .collect();
+    assert_eq!(
+        assets.len(),
+        6,
+        "a stylesheet, four scripts, the licences: {assets:?}"
+    );
+    for asset in assets {
+        let answer = reqwest::get(app.url(asset)).await.unwrap();
+        assert_eq!(answer.status(), 200, "{asset}");
+        let kind = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let expected = match asset.rsplit('.').next() {
+            Some("js") => "text/javascript",
+            Some("css") => "text/css",
+            _ => "text/plain",
+        };
+        assert!(kind.starts_with(expected), "{asset}: {kind}");
+        assert!(
+            answer.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert!(!answer.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    let missing =
+        reqwest::get(app.url(&format!("{}/nope.js", prima_server::graphiql::ASSETS_PATH)))
+            .await
+            .unwrap();
+    assert_eq!(missing.status(), 404);
+}

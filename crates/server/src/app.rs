@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use async_graphql::ParseRequestError;
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use chrono::Duration;
@@ -132,6 +131,10 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
     let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(crate::ws::websocket))
+        .route(
+            &format!("{}/{{file}}", crate::graphiql::ASSETS_PATH),
+            get(crate::graphiql::asset),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -261,14 +264,8 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("PRIMA Partner API")
-            .finish(),
-    )
+async fn graphiql() -> Response {
+    crate::graphiql::page("/graphql", "/graphql/ws")
 }
 
 /// The caller behind an `Authorization: Bearer` header: none without a header, an error

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod fanout;
+pub mod graphiql;
 pub mod metrics;
 pub mod ws;
