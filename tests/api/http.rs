@@ -9,7 +9,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 #[tokio::test]
 async fn graphiql_is_served_with_the_websocket_endpoint() {
     let app = TestApp::empty().await;
-    let page = reqwest::get(app.url("/graphql"))
+    let page = reqwest::Client::new()
+        .get(app.url("/graphql"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
         .await
         .unwrap()
         .text()

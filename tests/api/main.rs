@@ -13,6 +13,7 @@ mod graphql_ws_client;
 mod http;
 mod limits;
 mod login_throttle;
+mod over_http;
 mod portfolio;
 mod pricing;
 mod random_documents;

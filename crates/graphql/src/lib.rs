@@ -84,10 +84,22 @@ impl Api {
     }
 
     /// Runs a query or mutation, charged to `rate_key` ([`limits::rate_key`]).
-    pub async fn execute(&self, mut request: Request, rate_key: &str) -> Response {
+    pub async fn execute(&self, request: Request, rate_key: &str) -> Response {
+        self.execute_only(request, limits::Allowed::Any, rate_key)
+            .await
+    }
+
+    /// Runs the request if its operation is `allowed` (a GET runs queries only; anything
+    /// else is answered METHOD_NOT_ALLOWED without running), charged to `rate_key`.
+    pub async fn execute_only(
+        &self,
+        mut request: Request,
+        allowed: limits::Allowed,
+        rate_key: &str,
+    ) -> Response {
         let (admission, verdict) = self
             .guard
-            .admit(&mut request, self.limiter.as_ref(), rate_key)
+            .admit(&mut request, allowed, self.limiter.as_ref(), rate_key)
             .await;
         let mut response = match verdict {
             Ok(()) => self.schema.execute(request).await,
@@ -109,7 +121,12 @@ impl Api {
         futures::stream::once(async move {
             let (_, verdict) = api
                 .guard
-                .admit(&mut request, api.limiter.as_ref(), &rate_key)
+                .admit(
+                    &mut request,
+                    limits::Allowed::Any,
+                    api.limiter.as_ref(),
+                    &rate_key,
+                )
                 .await;
             match verdict {
                 Ok(()) => api

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use async_graphql::ParseRequestError;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -36,6 +36,9 @@ use tracing::Instrument as _;
 use crate::config::ServeArgs;
 use crate::cors::CorsOrigins;
 use crate::metrics::Metrics;
+use crate::over_http::{self, Malformed, MediaType};
+use async_graphql::BatchRequest;
+use prima_graphql::limits::Allowed;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -129,7 +132,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
     // anything reads it (by its Content-Length, or as it streams in), answered 413 in
     // GraphQL's error shape.
     let router = Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::websocket))
         .route(
             &format!("{}/{{file}}", crate::graphiql::ASSETS_PATH),
@@ -264,10 +267,6 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-async fn graphiql() -> Response {
-    crate::graphiql::page("/graphql", "/graphql/ws")
-}
-
 /// The caller behind an `Authorization: Bearer` header: none without a header, an error
 /// (reported on the first field that needs a caller) for a bad one.
 async fn caller_from(state: &AppState, token: Option<&str>) -> Result<Option<Actor>, Error> {
@@ -296,38 +295,139 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, Error>> {
     )
 }
 
-async fn graphql(
+/// `GET /graphql`: GraphiQL for a browser, a query (never a mutation) for anyone else.
+async fn graphql_get(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     id: Option<Extension<RequestId>>,
     headers: HeaderMap,
-    request: Result<GraphQLRequest<BadRequest>, BadRequest>,
+    uri: Uri,
+) -> Response {
+    if over_http::wants_html(&headers) {
+        return crate::graphiql::page("/graphql", "/graphql/ws");
+    }
+    let id = id.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned));
+    let Some(media) = over_http::negotiate(&headers) else {
+        return over_http::refuse(MediaType::Json, &not_acceptable(), id.as_deref());
+    };
+    match over_http::from_uri(&uri) {
+        Ok(batch) => {
+            let call = Call {
+                peer,
+                id,
+                media,
+                allowed: Allowed::Queries,
+            };
+            serve(&state, &headers, call, batch).await
+        }
+        Err(malformed) => over_http::refuse(media, &malformed, id.as_deref()),
+    }
+}
+
+/// `POST /graphql`: one request or a batch, as JSON.
+async fn graphql_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let id = id.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned));
-    let request = match request {
-        Ok(request) => request,
-        Err(bad) => return bad.answer(id.as_deref()),
+    let Some(media) = over_http::negotiate(&headers) else {
+        return over_http::refuse(MediaType::Json, &not_acceptable(), id.as_deref());
     };
-    let outcome = match bearer(&headers) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return body_too_large(id.as_deref());
+        }
+        Err(rejection) => {
+            let malformed = Malformed {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("the request body could not be read: {rejection}"),
+            };
+            return over_http::refuse(media, &malformed, id.as_deref());
+        }
+    };
+    match over_http::from_body(&headers, &body) {
+        Ok(batch) => {
+            let call = Call {
+                peer,
+                id,
+                media,
+                allowed: Allowed::Any,
+            };
+            serve(&state, &headers, call, batch).await
+        }
+        Err(malformed) if malformed.status == StatusCode::PAYLOAD_TOO_LARGE => {
+            body_too_large(id.as_deref())
+        }
+        Err(malformed) => over_http::refuse(media, &malformed, id.as_deref()),
+    }
+}
+
+fn not_acceptable() -> Malformed {
+    Malformed {
+        status: StatusCode::NOT_ACCEPTABLE,
+        message: "the answer is application/graphql-response+json or application/json; \
+                  the Accept header allows neither"
+            .into(),
+    }
+}
+
+/// One HTTP request's circumstances.
+struct Call {
+    peer: SocketAddr,
+    id: Option<String>,
+    media: MediaType,
+    allowed: Allowed,
+}
+
+/// Runs a request, or each of a batch in turn, for the caller its token names
+/// (authenticated once for the HTTP request).
+async fn serve(state: &AppState, headers: &HeaderMap, call: Call, batch: BatchRequest) -> Response {
+    let (requests, is_batch) = match batch {
+        BatchRequest::Single(request) => (vec![request], false),
+        BatchRequest::Batch(requests) => (requests, true),
+    };
+    if !is_batch && requests.iter().any(over_http::lacks_document) {
+        let malformed = Malformed {
+            status: StatusCode::BAD_REQUEST,
+            message: "the request has no `query`".into(),
+        };
+        return over_http::refuse(call.media, &malformed, call.id.as_deref());
+    }
+    let outcome = match bearer(headers) {
         None => Ok(None),
         Some(Err(err)) => Err(err),
-        Some(Ok(token)) => caller_from(&state, Some(token)).await,
+        Some(Ok(token)) => caller_from(state, Some(token)).await,
     };
-    let (caller, loader) = request_data(&state.deps, outcome);
-    let client = client_info(&headers, peer, state.trust_forwarded_for);
-    let rate_key = prima_graphql::limits::rate_key(caller.0.as_deref().ok(), &client);
-    let request = request.into_inner().data(caller).data(client);
-    let mut response = match loader {
-        Some(loader) => {
-            let run = state
-                .schema
-                .execute(request.data(loader.clone()), &rate_key);
-            prima_graphql::batch::drive(loader, run).await
-        }
-        None => state.schema.execute(request, &rate_key).await,
-    };
-    label_request_errors(&mut response, id.as_deref());
-    GraphQLResponse::from(response).into_response()
+    let client = client_info(headers, call.peer, state.trust_forwarded_for);
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        let (caller, loader) = request_data(&state.deps, outcome.clone());
+        let rate_key = prima_graphql::limits::rate_key(caller.0.as_deref().ok(), &client);
+        let request = request.data(caller).data(client.clone());
+        let mut response = match loader {
+            Some(loader) => {
+                let run = state.schema.execute_only(
+                    request.data(loader.clone()),
+                    call.allowed,
+                    &rate_key,
+                );
+                prima_graphql::batch::drive(loader, run).await
+            }
+            None => {
+                state
+                    .schema
+                    .execute_only(request, call.allowed, &rate_key)
+                    .await
+            }
+        };
+        label_request_errors(&mut response, call.id.as_deref());
+        responses.push(response);
+    }
+    over_http::answer(call.media, responses, is_batch)
 }
 
 /// Where a request came from, recorded on the bookings it makes (for fraud review) and the
@@ -471,43 +571,4 @@ async fn body_too_large_as_graphql(request: Request, next: Next) -> Response {
         return body_too_large(id.as_deref());
     }
     response
-}
-
-/// Whether a body read failed because the body passed the limit (a body without a
-/// Content-Length is cut off as it streams in). async-graphql-axum keeps only the text of
-/// the body error, so the text of http-body-util's `LengthLimitError` is what tells;
-/// `a_body_over_the_limit_is_413_whether_or_not_it_says_its_length` holds it.
-fn over_the_limit(err: &ParseRequestError) -> bool {
-    err.to_string().contains("length limit exceeded")
-}
-
-/// A request body that is not a GraphQL request, answered in GraphQL's error shape.
-pub struct BadRequest(ParseRequestError);
-
-impl From<ParseRequestError> for BadRequest {
-    fn from(err: ParseRequestError) -> Self {
-        BadRequest(err)
-    }
-}
-
-impl BadRequest {
-    /// The answer, naming the request.
-    fn answer(self, id: Option<&str>) -> Response {
-        match self.0 {
-            ParseRequestError::PayloadTooLarge => body_too_large(id),
-            other if over_the_limit(&other) => body_too_large(id),
-            other => request_error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("the request body is not a GraphQL request: {other}"),
-                id,
-            ),
-        }
-    }
-}
-
-impl IntoResponse for BadRequest {
-    fn into_response(self) -> Response {
-        self.answer(None)
-    }
 }

@@ -8,4 +8,5 @@ pub mod cors;
 pub mod fanout;
 pub mod graphiql;
 pub mod metrics;
+pub mod over_http;
 pub mod ws;

@@ -90,6 +90,18 @@ impl Default for Limits {
 /// The error code of a broken limit.
 pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
 
+/// The error code of a mutation or subscription sent where only queries run (an HTTP GET).
+pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+
+/// Which operations a request may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Any (POST, WebSocket).
+    Any,
+    /// Queries only (GET: a link or a cache must never change anything).
+    Queries,
+}
+
 /// Enforces [`Limits`] on each request before the schema runs it. It is not a schema
 /// extension: with any extension installed, async-graphql routes every field of every
 /// response through the extension chain (a registry lookup and a boxed future per field),
@@ -141,23 +153,41 @@ impl Guard {
     pub async fn admit(
         &self,
         request: &mut Request,
+        allowed: Allowed,
         limiter: Option<&Store>,
         rate_key: &str,
     ) -> (Admission, ServerResult<()>) {
         let mut admission = Admission::default();
-        let verdict = self.check(request, limiter, rate_key, &mut admission).await;
+        let verdict = self
+            .check(request, allowed, limiter, rate_key, &mut admission)
+            .await;
         (admission, verdict)
     }
 
     async fn check(
         &self,
         request: &mut Request,
+        allowed: Allowed,
         limiter: Option<&Store>,
         rate_key: &str,
         admission: &mut Admission,
     ) -> ServerResult<()> {
         self.before_parsing(request)?;
         let document = async_graphql::parser::parse_query(&request.query)?;
+        // An unknown or ambiguous operation is validation's to report (and never runs).
+        if allowed == Allowed::Queries
+            && let Some(operation) = cost::operation(&document, request.operation_name.as_deref())
+            && operation.node.ty != async_graphql::parser::types::OperationType::Query
+        {
+            return Err(with_code(
+                format!(
+                    "a GET request runs queries only; send this {} with POST",
+                    operation.node.ty
+                ),
+                METHOD_NOT_ALLOWED,
+                |_| {},
+            ));
+        }
         self.after_parsing(
             &document,
             request.operation_name.as_deref(),
