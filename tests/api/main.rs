@@ -14,6 +14,7 @@ mod http;
 mod limits;
 mod login_throttle;
 mod over_http;
+mod persisted;
 mod portfolio;
 mod pricing;
 mod random_documents;

@@ -16,6 +16,10 @@ pub use prima_service::testing::TestDb;
 mod fixtures;
 pub mod node;
 
+/// The document [`TestApp::login`] sends (a trusted-documents manifest must hold it).
+pub const LOGIN: &str =
+    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+
 /// Every demo user's password.
 pub const PASSWORD: &str = prima_service::seed::DEMO_PASSWORD;
 
@@ -178,11 +182,7 @@ impl TestApp {
     /// Logs in and returns the token (panics if the login fails).
     pub async fn login(&self, email: &str) -> String {
         let response = self
-            .graphql(
-                None,
-                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-                json!({ "e": email, "p": PASSWORD }),
-            )
+            .graphql(None, LOGIN, json!({ "e": email, "p": PASSWORD }))
             .await;
         response["data"]["login"]["token"]
             .as_str()

@@ -37,6 +37,7 @@ use crate::config::ServeArgs;
 use crate::cors::CorsOrigins;
 use crate::metrics::Metrics;
 use crate::over_http::{self, Malformed, MediaType};
+use crate::persisted::{After, Persisted};
 use async_graphql::BatchRequest;
 use prima_graphql::limits::Allowed;
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub ws: crate::ws::Sockets,
     /// Whether `X-Forwarded-For` names the client (`PRIMA_TRUST_FORWARDED_FOR`).
     pub trust_forwarded_for: bool,
+    /// Persisted documents: learnt (APQ) or the trusted manifest's.
+    pub persisted: Arc<Persisted>,
 }
 
 /// Builds the application for a migrated database, and starts its outbox relay and event
@@ -113,6 +116,16 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         login,
     };
     let schema = build_schema(Some(deps.clone()), &args.schema_limits());
+    let persisted = match &args.trusted_documents {
+        Some(path) => {
+            let trusted = Persisted::trusted(path)?;
+            if let Persisted::Trusted(manifest) = &trusted {
+                tracing::info!(documents = manifest.len(), "only trusted documents run");
+            }
+            trusted
+        }
+        None => Persisted::automatic(redis.clone(), "prima:apq"),
+    };
     let state = AppState {
         deps,
         schema,
@@ -120,6 +133,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         redis,
         ws: crate::ws::Sockets::new(&args.ws),
         trust_forwarded_for: args.login.trust_forwarded_for,
+        persisted: Arc::new(persisted),
     };
     let cors = args
         .cors_origins
@@ -404,7 +418,17 @@ async fn serve(state: &AppState, headers: &HeaderMap, call: Call, batch: BatchRe
     };
     let client = client_info(headers, call.peer, state.trust_forwarded_for);
     let mut responses = Vec::with_capacity(requests.len());
-    for request in requests {
+    for mut request in requests {
+        let learn = match state.persisted.resolve(&mut request).await {
+            Ok(After::Learn(hash)) => Some((hash, request.query.clone())),
+            Ok(After::Nothing) => None,
+            Err(err) => {
+                let mut response = async_graphql::Response::from_errors(vec![err]);
+                label_request_errors(&mut response, call.id.as_deref());
+                responses.push(response);
+                continue;
+            }
+        };
         let (caller, loader) = request_data(&state.deps, outcome.clone());
         let rate_key = prima_graphql::limits::rate_key(caller.0.as_deref().ok(), &client);
         let request = request.data(caller).data(client.clone());
@@ -424,6 +448,11 @@ async fn serve(state: &AppState, headers: &HeaderMap, call: Call, batch: BatchRe
                     .await
             }
         };
+        if let Some((hash, document)) = learn
+            && !over_http::is_request_error(&response)
+        {
+            state.persisted.learn(hash, &document).await;
+        }
         label_request_errors(&mut response, call.id.as_deref());
         responses.push(response);
     }

@@ -158,6 +158,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PRIMA_CORS_ORIGINS")]
     pub cors_origins: Option<crate::cors::CorsOrigins>,
 
+    /// Run only the documents of this manifest (Apollo's `persisted-query-manifest.json`
+    /// or Relay's id-to-document map): every other operation is refused. Without it,
+    /// clients may persist queries automatically (Apollo's APQ).
+    #[arg(long, env = "PRIMA_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<std::path::PathBuf>,
+
     /// Login throttling, password hashing and the limiter store.
     #[command(flatten)]
     pub login: LoginArgs,
@@ -262,6 +268,7 @@ impl Default for ServeArgs {
             events_channel: "prima:events".to_owned(),
             ws: WsArgs::default(),
             cors_origins: None,
+            trusted_documents: None,
             login: LoginArgs::default(),
         }
     }

@@ -9,4 +9,5 @@ pub mod fanout;
 pub mod graphiql;
 pub mod metrics;
 pub mod over_http;
+pub mod persisted;
 pub mod ws;

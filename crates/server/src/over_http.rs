@@ -131,7 +131,7 @@ pub fn from_uri(uri: &Uri) -> Result<BatchRequest, Malformed> {
     let mut fields = serde_json::Map::new();
     for (name, value) in pairs {
         let value = match name.as_str() {
-            "query" | "operationName" => serde_json::Value::String(value),
+            "query" | "operationName" | "documentId" => serde_json::Value::String(value),
             "variables" | "extensions" => serde_json::from_str(&value)
                 .map_err(|err| bad(format!("`{name}` is not JSON: {err}")))?,
             _ => continue,
@@ -140,8 +140,11 @@ pub fn from_uri(uri: &Uri) -> Result<BatchRequest, Malformed> {
             return Err(bad(format!("`{name}` is given twice")));
         }
     }
-    let json = serde_json::Value::Object(fields);
+    let mut json = serde_json::Value::Object(fields);
     well_typed(&json).map_err(bad)?;
+    if let Some(fields) = json.as_object_mut() {
+        document_id_into_extensions(fields);
+    }
     serde_json::from_value(json)
         .map(BatchRequest::Single)
         .map_err(|err| bad(err.to_string()))
@@ -187,7 +190,10 @@ pub fn from_body(headers: &HeaderMap, body: &[u8]) -> Result<BatchRequest, Malfo
         single => well_typed(single),
     }
     .map_err(not_a_request)?;
-    let one = |json| {
+    let one = |mut json: serde_json::Value| {
+        if let Some(fields) = json.as_object_mut() {
+            document_id_into_extensions(fields);
+        }
         serde_json::from_value::<Request>(json).map_err(|err| not_a_request(err.to_string()))
     };
     let batch = match json {
@@ -228,6 +234,7 @@ fn well_typed(request: &serde_json::Value) -> Result<(), String> {
         let fits = match name.as_str() {
             "query" | "operationName" => matches!(value, Text(_) | Null),
             "variables" | "extensions" => matches!(value, Object(_) | Null),
+            "documentId" => matches!(value, Text(_)),
             _ => true,
         };
         if !fits {
@@ -237,9 +244,25 @@ fn well_typed(request: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-/// A request that names no document: no `query` and no persisted query's hash.
+/// A request that names no document: no `query`, no persisted query's hash and no
+/// `documentId`.
 pub fn lacks_document(request: &Request) -> bool {
-    request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery")
+    request.query.trim().is_empty()
+        && !request.extensions.contains_key("persistedQuery")
+        && !request.extensions.contains_key("documentId")
+}
+
+/// A top-level `documentId` (the persisted-documents form of the GraphQL-over-HTTP work,
+/// and Relay's) moves into the extensions, where [`crate::persisted`] reads it.
+fn document_id_into_extensions(fields: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(id) = fields.remove("documentId") {
+        let extensions = fields
+            .entry("extensions")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions.insert("documentId".into(), id);
+        }
+    }
 }
 
 /// The answer to one request, or to a batch, in `media`.
@@ -287,7 +310,7 @@ pub fn refuse(media: MediaType, malformed: &Malformed, id: Option<&str>) -> Http
 }
 
 /// Whether the request never ran: no data, and no error at a field of it.
-fn is_request_error(response: &Response) -> bool {
+pub fn is_request_error(response: &Response) -> bool {
     response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| error.path.is_empty())

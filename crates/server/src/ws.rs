@@ -676,6 +676,11 @@ fn operation_events(
     request: Request,
 ) -> impl Stream<Item = OpEvent> + Send + 'static {
     futures::stream::once(async move {
+        // A persisted document by its hash, or (with trusted documents) a refusal.
+        let mut request = request;
+        if let Err(err) = state.persisted.resolve(&mut request).await {
+            return futures::stream::once(async move { OpEvent::Refused(vec![err]) }).boxed();
+        }
         let outcome =
             prima_service::auth::authenticate(&state.deps.db.conn, &state.deps.tokens, &token)
                 .await;

@@ -68,6 +68,7 @@ fn serve_help_documents_every_setting_with_its_environment_variable() {
         "PRIMA_EVENTS_CHANNEL",
         "PRIMA_CORS_ORIGINS",
         "PRIMA_LOG_FORMAT",
+        "PRIMA_TRUSTED_DOCUMENTS",
     ] {
         assert!(
             help.contains(setting),
