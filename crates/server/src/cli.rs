@@ -1,6 +1,7 @@
 //! The subcommands of `prima`.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use prima_service::db::{self, Db, PoolSettings};
@@ -27,16 +28,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Seed(args) => {
             let db = open(&cli.database_url, &pool).await?;
             let started = std::time::Instant::now();
-            let report = prima_service::seed::seed(
-                &db.conn,
-                &prima_service::seed::SeedOptions {
-                    bookings: args.bookings,
-                    now: prima_service::time::now(),
-                },
-            )
-            .await?;
+            let written = AtomicU64::new(0);
+            let options = prima_service::seed::SeedOptions {
+                bookings: args.bookings,
+                now: prima_service::time::now(),
+            };
+            let seeding = prima_service::seed::seed_counting(&db.conn, &options, &written);
+            let report = with_progress(args.bookings, &written, seeding).await?;
             println!(
-                "seeded in {:.1}s: {report:?}\nlog in as admin@prima.demo, owner@prima.demo, manager@prima.demo, coordinator@prima.demo or viewer@prima.demo with the password {}",
+                "seeded in {:.1}s: {report:?}\nlog in as admin@prima.demo, owner@prima.demo, manager@prima.demo, gm@prima.demo, coordinator@prima.demo or viewer@prima.demo with the password {} (README.md says what each may do)",
                 started.elapsed().as_secs_f64(),
                 prima_service::seed::DEMO_PASSWORD
             );
@@ -268,6 +268,38 @@ pub fn describe(err: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+/// Runs `work` while a progress bar on standard error (only on a terminal) shows `done` of
+/// `total` bookings, with the rate and the time left.
+async fn with_progress<T>(
+    total: u64,
+    done: &AtomicU64,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} bookings, {rate}/s, {eta} left",
+        )
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}", state.per_sec());
+            },
+        ),
+    );
+    let mut work = std::pin::pin!(work);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = ticks.tick() => bar.set_position(done.load(Ordering::Relaxed)),
+        }
+    };
+    bar.finish_and_clear();
+    out
 }
 
 #[cfg(test)]

@@ -92,6 +92,10 @@ fn migrate_seed_and_create_user_work_on_a_fresh_sqlite_file() {
         String::from_utf8_lossy(&seeded.stderr)
     );
     assert!(String::from_utf8_lossy(&seeded.stdout).contains("bookings: 120"));
+    // The load is checkpointed: no write-ahead log is left behind.
+    let wal = db.with_file_name("prima.db-wal");
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(left, 0, "{} holds {left} bytes", wal.display());
     // Seeding twice refuses rather than duplicating the portfolio.
     assert_eq!(
         prima(&db)
@@ -226,4 +230,39 @@ fn an_unreachable_postgresql_is_said_once_with_its_cause() {
         "the root cause, not only a pool timeout: {stderr}"
     );
     assert!(!stderr.contains("pool timed out"), "{stderr}");
+}
+
+#[test]
+fn every_flag_of_serve_is_in_the_readmes_configuration_table() {
+    let output = Command::new(env!("CARGO_BIN_EXE_prima"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `--"))
+        .collect();
+    let mut flags = 0;
+    for word in help.split_whitespace() {
+        let Some(flag) = word.strip_prefix("--") else {
+            continue;
+        };
+        let flag: String = flag
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if flag.is_empty() || flag == "help" || flag == "version" {
+            continue;
+        }
+        flags += 1;
+        let row = format!("| `--{flag}` |");
+        assert!(
+            table.iter().any(|line| line.starts_with(&row)),
+            "README.md's configuration table has no row for --{flag}"
+        );
+    }
+    assert!(flags > 40, "{flags} flags found in `prima serve --help`");
 }

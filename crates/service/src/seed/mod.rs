@@ -144,6 +144,7 @@ mod data;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -232,6 +233,16 @@ pub struct SeedReport {
 /// Seeds the demo portfolio (see the module documentation) into an already-migrated, empty
 /// database, in one transaction. Fails, writing nothing, if `admin@prima.demo` exists.
 pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Result<SeedReport> {
+    seed_counting(db, options, &AtomicU64::new(0)).await
+}
+
+/// [`seed`], storing in `written` how many bookings are written so far (for a progress
+/// bar: it moves once per flush of [`BOOKINGS_PER_FLUSH`] bookings).
+pub async fn seed_counting(
+    db: &DatabaseConnection,
+    options: &SeedOptions,
+    written: &AtomicU64,
+) -> anyhow::Result<SeedReport> {
     let already = users::Entity::find()
         .filter(users::Column::Email.eq(ADMIN_EMAIL))
         .one(db)
@@ -251,6 +262,7 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Res
     let writer = Writer {
         conn: &txn,
         max_params,
+        written,
     };
     seeder.run(&writer).await?;
     guest_venue_stats(&txn).await?;
@@ -262,6 +274,13 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions) -> anyhow::Res
     db.execute_unprepared("ANALYZE")
         .await
         .context("analysing the seeded tables")?;
+    // The whole load went through SQLite's write-ahead log, one transaction long (gigabytes
+    // for millions of bookings); fold it into the database and cut it back to nothing.
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .context("checkpointing the SQLite write-ahead log")?;
+    }
     Ok(seeder.report)
 }
 
@@ -528,6 +547,8 @@ const STATEMENT_ROWS: usize = 1_000;
 struct Writer<'a, C> {
     conn: &'a C,
     max_params: usize,
+    /// Bookings written so far.
+    written: &'a AtomicU64,
 }
 
 impl<C: ConnectionTrait> Writer<'_, C> {
@@ -1819,6 +1840,7 @@ impl Seeder {
     ) -> anyhow::Result<()> {
         let bookings = std::mem::take(&mut chunk.bookings);
         self.report.bookings += w.insert::<bookings::Entity>(bookings).await?;
+        w.written.store(self.report.bookings, Ordering::Relaxed);
         chunk.bookings.reserve(BOOKINGS_PER_FLUSH);
         if last {
             let history = std::mem::take(&mut chunk.history);
