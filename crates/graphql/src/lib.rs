@@ -21,6 +21,7 @@ pub mod incentives;
 pub mod ledger;
 pub mod limits;
 pub mod loaders;
+pub mod order;
 pub mod payouts;
 pub mod pricing;
 pub mod promoters;
@@ -102,7 +103,14 @@ impl Api {
             .admit(&mut request, allowed, self.limiter.as_ref(), rate_key)
             .await;
         let mut response = match verdict {
-            Ok(()) => self.schema.execute(request).await,
+            Ok(()) => {
+                let plan = ordered(&mut request);
+                let mut response = self.schema.execute(request).await;
+                if let Some(plan) = plan {
+                    plan.apply(&mut response.data);
+                }
+                response
+            }
             Err(err) => Response::from_errors(vec![err]),
         };
         self.guard.report(&admission, &mut response);
@@ -129,9 +137,21 @@ impl Api {
                 )
                 .await;
             match verdict {
-                Ok(()) => api
-                    .schema
-                    .execute_stream_with_session_data(request, session_data),
+                Ok(()) => {
+                    let plan = ordered(&mut request);
+                    let responses = api
+                        .schema
+                        .execute_stream_with_session_data(request, session_data);
+                    match plan {
+                        Some(plan) => responses
+                            .map(move |mut response| {
+                                plan.apply(&mut response.data);
+                                response
+                            })
+                            .boxed(),
+                        None => responses,
+                    }
+                }
                 Err(err) => {
                     futures::stream::once(async move { Response::from_errors(vec![err]) }).boxed()
                 }
@@ -140,6 +160,14 @@ impl Api {
         .flatten()
         .boxed()
     }
+}
+
+/// The order the answer's fields must come in ([`order`]), from the document the limits
+/// parsed.
+fn ordered(request: &mut Request) -> Option<order::Plan> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    order::Plan::of(document, name.as_deref())
 }
 
 /// Builds the schema. `deps` is `None` only for exporting the SDL.

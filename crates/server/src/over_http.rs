@@ -269,27 +269,48 @@ fn document_id_into_extensions(fields: &mut serde_json::Map<String, serde_json::
 pub fn answer(media: MediaType, responses: Vec<Response>, batch: bool) -> HttpResponse {
     let mut headers = HeaderMap::new();
     let mut status = StatusCode::OK;
-    let mut bodies = Vec::with_capacity(responses.len());
-    for response in responses {
+    for response in &responses {
         if !batch {
-            status = status_of(media, &response);
+            status = status_of(media, response);
         }
         for (name, value) in response.http_headers.iter() {
             headers.insert(name.clone(), value.clone());
         }
-        bodies.push(body_of(response));
     }
-    let body = if batch {
-        serde_json::Value::Array(bodies)
-    } else {
-        bodies.pop().unwrap_or(serde_json::Value::Null)
-    };
+    let bodies: Vec<Body<'_>> = responses.iter().map(Body::of).collect();
+    // Serialized straight from async-graphql's values, whose maps keep the fields' order
+    // (a `serde_json::Value` would sort them).
+    let bytes = match (batch, bodies.as_slice()) {
+        (false, [one]) => serde_json::to_vec(one),
+        _ => serde_json::to_vec(&bodies),
+    }
+    .unwrap_or_default();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.header()),
     );
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
     (status, headers, bytes).into_response()
+}
+
+/// An answer as it is written: a request error has no `data` entry at all.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, Value>,
+}
+
+impl<'a> Body<'a> {
+    fn of(response: &'a Response) -> Body<'a> {
+        Body {
+            data: (!is_request_error(response)).then_some(&response.data),
+            errors: &response.errors,
+            extensions: &response.extensions,
+        }
+    }
 }
 
 /// The error answer to a request that is not a GraphQL request.
@@ -340,16 +361,6 @@ fn status_of(media: MediaType, response: &Response) -> StatusCode {
         }
         MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
     }
-}
-
-/// The JSON of an answer; a request error has no `data` entry at all.
-fn body_of(response: Response) -> serde_json::Value {
-    let request_error = is_request_error(&response);
-    let mut body = serde_json::to_value(&response).unwrap_or_default();
-    if request_error && let Some(object) = body.as_object_mut() {
-        object.remove("data");
-    }
-    body
 }
 
 #[cfg(test)]
