@@ -28,6 +28,9 @@ use sha2::{Digest, Sha256};
 /// How long a learnt document is kept.
 pub const TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// The longest a Redis command may take before the document is treated as unknown.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Most documents kept in process.
 pub const MEMORY_ENTRIES: usize = 10_000;
 
@@ -50,6 +53,8 @@ pub enum Store {
     Redis {
         /// The server's Redis.
         client: redis::Client,
+        /// One multiplexed connection, opened on first use and again after a failure.
+        connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
         /// Key prefix.
         prefix: String,
     },
@@ -89,6 +94,7 @@ impl Persisted {
         Persisted::Automatic(match redis {
             Some(client) => Store::Redis {
                 client,
+                connection: tokio::sync::Mutex::new(None),
                 prefix: prefix.to_owned(),
             },
             None => Store::Memory(Mutex::default()),
@@ -153,14 +159,18 @@ impl Store {
                 .documents
                 .get(hash)
                 .cloned(),
-            Store::Redis { client, prefix } => {
-                let found = async {
-                    let mut conn = client.get_multiplexed_async_connection().await?;
+            Store::Redis {
+                client,
+                connection,
+                prefix,
+            } => {
+                let key = format!("{prefix}:{hash}");
+                let found = on_redis(client, connection, |mut conn| async move {
                     redis::cmd("GET")
-                        .arg(format!("{prefix}:{hash}"))
+                        .arg(key)
                         .query_async::<Option<String>>(&mut conn)
                         .await
-                }
+                })
                 .await;
                 // Unreachable Redis: as if unknown; the client sends the document again.
                 found
@@ -180,17 +190,21 @@ impl Store {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(hash, document),
-            Store::Redis { client, prefix } => {
-                let stored = async {
-                    let mut conn = client.get_multiplexed_async_connection().await?;
+            Store::Redis {
+                client,
+                connection,
+                prefix,
+            } => {
+                let (key, document) = (format!("{prefix}:{hash}"), document.to_owned());
+                let stored = on_redis(client, connection, |mut conn| async move {
                     redis::cmd("SET")
-                        .arg(format!("{prefix}:{hash}"))
+                        .arg(key)
                         .arg(document)
                         .arg("EX")
                         .arg(TTL.as_secs())
                         .query_async::<()>(&mut conn)
                         .await
-                }
+                })
                 .await;
                 if let Err(err) = stored {
                     tracing::warn!(error = %err, "keeping a persisted query failed");
@@ -198,6 +212,41 @@ impl Store {
             }
         }
     }
+}
+
+/// Runs `command` on the shared connection in `slot` (opened on first use, with timeouts,
+/// so an unresponsive Redis delays a request by at most [`REDIS_TIMEOUT`]); a failure drops
+/// the connection, and the next command opens another.
+async fn on_redis<T, F, Fut>(
+    client: &redis::Client,
+    slot: &tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    command: F,
+) -> redis::RedisResult<T>
+where
+    F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let conn = {
+        let mut slot = slot.lock().await;
+        match &*slot {
+            Some(conn) => conn.clone(),
+            None => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(REDIS_TIMEOUT))
+                    .set_response_timeout(Some(REDIS_TIMEOUT));
+                let conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                *slot = Some(conn.clone());
+                conn
+            }
+        }
+    };
+    let result = command(conn).await;
+    if result.is_err() {
+        *slot.lock().await = None;
+    }
+    result
 }
 
 impl Memory {
@@ -432,6 +481,28 @@ mod tests {
         assert_eq!(
             apq.resolve(&mut Request::new(DOC)).await.unwrap(),
             After::Nothing
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_makes_every_hash_unknown_and_fails_nothing_else() {
+        // Port 1 on the loopback: every connect is refused at once.
+        let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
+        let apq = Persisted::automatic(Some(client), "test");
+        let hash = sha256(DOC);
+        let started = std::time::Instant::now();
+        let err = apq.resolve(&mut hashed("", &hash)).await.unwrap_err();
+        assert_eq!(code(&err), "\"PERSISTED_QUERY_NOT_FOUND\"");
+        let mut request = hashed(DOC, &hash);
+        assert_eq!(
+            apq.resolve(&mut request).await.unwrap(),
+            After::Learn(hash.clone())
+        );
+        apq.learn(hash, DOC).await;
+        assert!(
+            started.elapsed() < REDIS_TIMEOUT * 4,
+            "{:?}",
+            started.elapsed()
         );
     }
 
