@@ -116,16 +116,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         login,
     };
     let schema = build_schema(Some(deps.clone()), &args.schema_limits());
-    let persisted = match &args.trusted_documents {
-        Some(path) => {
-            let trusted = Persisted::trusted(path)?;
-            if let Persisted::Trusted(manifest) = &trusted {
-                tracing::info!(documents = manifest.len(), "only trusted documents run");
-            }
-            trusted
-        }
-        None => Persisted::automatic(redis.clone(), "prima:apq"),
-    };
+    let persisted = persisted_documents(args, redis.clone())?;
     let state = AppState {
         deps,
         schema,
@@ -135,6 +126,27 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         trust_forwarded_for: args.login.trust_forwarded_for,
         persisted: Arc::new(persisted),
     };
+    let router = router(&state, args);
+    Ok((router, state))
+}
+
+/// Where documents come from: the trusted manifest when one is set, else learnt (APQ).
+fn persisted_documents(
+    args: &ServeArgs,
+    redis: Option<redis::Client>,
+) -> anyhow::Result<Persisted> {
+    let Some(path) = &args.trusted_documents else {
+        return Ok(Persisted::automatic(redis, "prima:apq"));
+    };
+    let trusted = Persisted::trusted(path)?;
+    if let Persisted::Trusted(manifest) = &trusted {
+        tracing::info!(documents = manifest.len(), "only trusted documents run");
+    }
+    Ok(trusted)
+}
+
+/// The routes and the layers around them.
+fn router(state: &AppState, args: &ServeArgs) -> Router {
     let cors = args
         .cors_origins
         .clone()
@@ -145,7 +157,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
     // then metrics, compression, and the body limit, which refuses a body over it before
     // anything reads it (by its Content-Length, or as it streams in), answered 413 in
     // GraphQL's error shape.
-    let router = Router::new()
+    Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::websocket))
         .route(
@@ -165,8 +177,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::map_request(drop_unusable_request_id))
         .layer(cors.layer())
-        .with_state(state.clone());
-    Ok((router, state))
+        .with_state(state.clone())
 }
 
 /// A server running in the background (tests, and `prima serve` itself).
