@@ -109,20 +109,12 @@ async fn graphiql_renders_and_answers_with_no_request_leaving_the_machine() {
     let app = TestApp::empty().await;
     let api = format!("http://{}", app.addr);
     let shot = std::env::temp_dir().join(format!("prima-graphiql-{}.png", uuid::Uuid::new_v4()));
-    let child = prima_tests::node::script("graphiql.mjs", &[&api, &shot.to_string_lossy()]);
-    let output = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
-        .await
-        .expect("graphiql.mjs did not exit within 45 s")
-        .expect("waiting for node");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        output.status.success(),
-        "graphiql.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let seen: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|err| panic!("not one JSON line ({err}): {stdout}\nstderr:\n{stderr}"));
+    let seen = prima_tests::node::run_json(
+        "graphiql.mjs",
+        &[&api, &shot.to_string_lossy()],
+        Duration::from_secs(45),
+    )
+    .await;
     assert_eq!(seen["elsewhere"], json!([]), "nothing but the API: {seen}");
     // The page, its stylesheet, four scripts and the query.
     assert!(seen["requests"].as_u64().unwrap() >= 7, "{seen}");

@@ -27,20 +27,12 @@ async fn post(app: &TestApp, accept: Option<&str>, body: Value) -> reqwest::Resp
 async fn the_graphql_http_audit_finds_no_failure_and_no_warning() {
     prima_tests::node::ready().await;
     let app = TestApp::empty().await;
-    let output = tokio::time::timeout(
+    let counts = prima_tests::node::run_json(
+        "audit.mjs",
+        &[&app.url("/graphql")],
         std::time::Duration::from_secs(60),
-        prima_tests::node::script("audit.mjs", &[&app.url("/graphql")]).wait_with_output(),
     )
-    .await
-    .expect("the audit ends within 60 s")
-    .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let counts: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    .await;
     eprintln!("graphql-http audit: {counts}");
     assert_eq!(counts["error"], 0, "{counts:#}");
     assert_eq!(counts["warn"], 0, "{counts:#}");

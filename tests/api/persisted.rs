@@ -107,18 +107,12 @@ async fn apollo_client_persists_its_queries_over_batched_http() {
     let app = TestApp::empty().await;
     let venue = app.venue().create().await;
     let user = app.user_with_role(&venue, Role::Manager).await;
-    let output = tokio::time::timeout(
+    let seen = prima_tests::node::run_json(
+        "apollo.mjs",
+        &[&app.url("/graphql"), &user.token],
         Duration::from_secs(30),
-        prima_tests::node::script("apollo.mjs", &[&app.url("/graphql"), &user.token])
-            .wait_with_output(),
     )
-    .await
-    .expect("apollo.mjs ends within 30 s")
-    .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    .await;
     eprintln!("Apollo Client: {seen}");
     let email = json!({ "me": { "__typename": "Viewer", "user": { "__typename": "User", "email": user.email } } });
     assert_eq!(seen["answers"][0], email, "{seen}");

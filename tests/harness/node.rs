@@ -186,3 +186,24 @@ pub async fn until_stderr_line(
         rest.join("\n")
     })
 }
+
+/// Runs `node tests/js/<script> <args>` to its end (at most `timeout`), fails the test
+/// with everything it printed unless it exits 0, and returns the one JSON line it printed
+/// on stdout.
+pub async fn run_json(script: &str, args: &[&str], timeout: std::time::Duration) -> Value {
+    let child = self::script(script, args);
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not exit within {timeout:?}"))
+        .expect("waiting for node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
+        panic!("{script}: not one JSON line ({err}): {stdout}\nstderr:\n{stderr}")
+    })
+}
