@@ -13,6 +13,7 @@ mod graphql_ws_client;
 mod http;
 mod limits;
 mod login_throttle;
+mod node;
 mod order;
 mod over_http;
 mod persisted;

@@ -44,7 +44,7 @@ impl Incentive {
 #[Object]
 impl Incentive {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The venue running the programme.

@@ -29,7 +29,7 @@ pub struct Transaction(pub transactions::Model);
 #[Object]
 impl Transaction {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The booking this entry belongs to; null for INCENTIVE_PAYOUT and standalone

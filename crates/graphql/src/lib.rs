@@ -21,6 +21,7 @@ pub mod incentives;
 pub mod ledger;
 pub mod limits;
 pub mod loaders;
+pub mod node;
 pub mod order;
 pub mod payouts;
 pub mod pricing;
@@ -49,6 +50,7 @@ pub struct Query(
     payouts::PayoutQuery,
     incentives::IncentiveQuery,
     pricing::PricingQuery,
+    node::NodeQuery,
 );
 
 // The order of the parts is the order of the fields in the SDL (`schema.graphql`).

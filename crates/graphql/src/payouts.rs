@@ -44,7 +44,7 @@ impl Payout {
 #[Object]
 impl Payout {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The venue that pays.

@@ -18,7 +18,7 @@ pub struct User(pub users::Model);
 #[Object]
 impl User {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// Login email.

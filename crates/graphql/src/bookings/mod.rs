@@ -36,7 +36,7 @@ pub(crate) async fn currency_of(ctx: &Context<'_>, venue_id: Uuid) -> Result<Str
 #[Object]
 impl Booking {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The venue booked.

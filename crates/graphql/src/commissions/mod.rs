@@ -38,7 +38,7 @@ impl CommissionRate {
 #[Object]
 impl CommissionRate {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The venue that pays the commission.

@@ -89,7 +89,7 @@ impl Guest {
 #[Object]
 impl Guest {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
     /// First name.

@@ -49,6 +49,7 @@ pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
         "venueRoles",
         prima_service::users::MAX_VENUE_ROLES,
     ),
+    ("Query", "nodes", crate::node::MAX_NODES),
     (
         "LeaderboardUpdate",
         "entries",

@@ -47,7 +47,7 @@ impl Promoter {
 #[Object]
 impl Promoter {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The promoter's primary venue.

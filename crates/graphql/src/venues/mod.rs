@@ -88,7 +88,7 @@ pub struct Capacity {
 #[Object]
 impl Venue {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// Display name.
