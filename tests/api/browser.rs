@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prima_server::config::ServeArgs;
 use prima_tests::{PASSWORD, Pricing, Role, TestApp};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_page_on_another_origin_logs_in_queries_and_subscribes() {
@@ -46,19 +46,9 @@ async fn a_page_on_another_origin_logs_in_queries_and_subscribes() {
     )
     .await;
 
-    let output = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
-        .await
-        .expect("browser.mjs did not exit within 45 s")
-        .expect("waiting for node");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = rest.await.expect("reading stderr");
-    assert!(
-        output.status.success(),
-        "browser.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let seen: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|err| panic!("not one JSON line ({err}): {stdout}\nstderr:\n{stderr}"));
+    let stdout =
+        prima_tests::node::finish("browser.mjs", child, Some(rest), Duration::from_secs(45)).await;
+    let seen = prima_tests::node::json_line("browser.mjs", &stdout);
     assert!(
         seen["origin"]
             .as_str()

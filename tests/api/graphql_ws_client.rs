@@ -5,7 +5,6 @@
 //! retries off). The client runs in Node (`tests/js/subscribe.mjs`); its packages are
 //! installed from `tests/js/package-lock.json` (see `prima_tests::node`).
 
-use std::process::Output;
 use std::time::Duration;
 
 use prima_tests::{Pricing, Role, TestApp};
@@ -14,14 +13,6 @@ use serde_json::{Value, json};
 /// `node tests/js/subscribe.mjs <args>`, its stdout and stderr piped, killed if dropped.
 fn subscribe_mjs(args: &[&str]) -> tokio::process::Child {
     prima_tests::node::script("subscribe.mjs", args)
-}
-
-/// The script's exit within 30 s (it gives up by itself after 20 s).
-async fn finished(child: tokio::process::Child) -> Output {
-    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("subscribe.mjs did not exit within 30 s")
-        .expect("waiting for node")
 }
 
 fn url(app: &TestApp) -> String {
@@ -80,14 +71,10 @@ async fn the_graphql_ws_client_receives_the_changes_of_a_booking() {
     )
     .await;
 
-    let output = finished(child).await;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = rest.await.expect("reading stderr");
-    assert!(
-        output.status.success(),
-        "subscribe.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    // It gives up by itself after 20 s.
+    let stdout =
+        prima_tests::node::finish("subscribe.mjs", child, Some(rest), Duration::from_secs(30))
+            .await;
     let payloads: Vec<Value> = stdout
         .lines()
         .map(|line| {
@@ -128,16 +115,8 @@ async fn the_graphql_ws_client_is_refused_with_4403_without_a_valid_token() {
         vec!["--unauthorized", &url, "not-a-token"],
         vec!["--unauthorized", &url],
     ] {
-        let output = finished(subscribe_mjs(&args)).await;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{args:?}: subscribe.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            output.status
-        );
-        let closed: Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|err| panic!("{args:?}: not one JSON line ({err}): {stdout:?}"));
+        let closed =
+            prima_tests::node::run_json("subscribe.mjs", &args, Duration::from_secs(30)).await;
         assert_eq!(closed["code"], 4403, "{args:?}: {closed}");
         assert!(
             !closed["reason"].as_str().unwrap_or_default().is_empty(),

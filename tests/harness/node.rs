@@ -1,5 +1,6 @@
 //! Node.js for the client tests that run real JavaScript clients (`tests/js`): the
-//! graphql-ws client, the headless browser, the GraphQL-over-HTTP audit. Their packages are
+//! graphql-ws client, Apollo Client, the headless browser pages, the GraphQL-over-HTTP
+//! audit. Their packages are
 //! installed from `tests/js/package-lock.json` (`npm ci --prefix tests/js`), by the first
 //! test that needs them when `tests/js/node_modules` is missing or stale.
 
@@ -187,23 +188,42 @@ pub async fn until_stderr_line(
     })
 }
 
-/// Runs `node tests/js/<script> <args>` to its end (at most `timeout`), fails the test
-/// with everything it printed unless it exits 0, and returns the one JSON line it printed
-/// on stdout.
-pub async fn run_json(script: &str, args: &[&str], timeout: std::time::Duration) -> Value {
-    let child = self::script(script, args);
+/// Waits (up to `timeout`) for a client script to end, fails the test with everything it
+/// printed unless it exits 0, and returns its stdout. `stderr` is what
+/// [`until_stderr_line`] keeps collecting, when the test read the start of it.
+pub async fn finish(
+    script: &str,
+    child: tokio::process::Child,
+    stderr: Option<tokio::task::JoinHandle<String>>,
+    timeout: std::time::Duration,
+) -> String {
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("{script} did not exit within {timeout:?}"))
         .expect("waiting for node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = match stderr {
+        Some(rest) => rest.await.expect("reading stderr"),
+        None => String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
     assert!(
         output.status.success(),
         "{script} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
         output.status
     );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
-        panic!("{script}: not one JSON line ({err}): {stdout}\nstderr:\n{stderr}")
-    })
+    stdout
+}
+
+/// The one JSON line a client script printed.
+pub fn json_line(script: &str, stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("{script}: not one JSON line ({err}): {stdout}"))
+}
+
+/// Runs `node tests/js/<script> <args>` to its end (at most `timeout`), fails the test
+/// with everything it printed unless it exits 0, and returns the one JSON line it printed
+/// on stdout.
+pub async fn run_json(script: &str, args: &[&str], timeout: std::time::Duration) -> Value {
+    let stdout = finish(script, self::script(script, args), None, timeout).await;
+    json_line(script, &stdout)
 }

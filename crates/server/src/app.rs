@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use chrono::Duration;
 use prima_graphql::{Api, Deps, RealTime, build_schema, request_data};
 use prima_service::Error;
@@ -135,14 +135,10 @@ fn persisted_documents(
     args: &ServeArgs,
     redis: Option<redis::Client>,
 ) -> anyhow::Result<Persisted> {
-    let Some(path) = &args.trusted_documents else {
-        return Ok(Persisted::automatic(redis, "prima:apq"));
-    };
-    let trusted = Persisted::trusted(path)?;
-    if let Persisted::Trusted(manifest) = &trusted {
-        tracing::info!(documents = manifest.len(), "only trusted documents run");
+    match &args.trusted_documents {
+        Some(path) => Persisted::trusted(path),
+        None => Ok(Persisted::automatic(redis, "prima:apq")),
     }
-    Ok(trusted)
 }
 
 /// The routes and the layers around them.
@@ -266,10 +262,12 @@ async fn drop_unusable_request_id(mut request: Request) -> Request {
 
 /// The id `SetRequestIdLayer` gave the request.
 pub(crate) fn request_id(request: &axum::http::Extensions) -> Option<String> {
-    request
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .map(str::to_owned)
+    request.get::<RequestId>().and_then(id_text)
+}
+
+/// A request id as text (it is always ASCII: the client's was checked, ours is a UUID).
+pub(crate) fn id_text(id: &RequestId) -> Option<String> {
+    id.header_value().to_str().ok().map(str::to_owned)
 }
 
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -331,22 +329,13 @@ async fn graphql_get(
     if over_http::wants_html(&headers) {
         return crate::graphiql::page("/graphql", "/graphql/ws");
     }
-    let id = id.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned));
-    let Some(media) = over_http::negotiate(&headers) else {
-        return over_http::refuse(MediaType::Json, &not_acceptable(), id.as_deref());
+    let call = |media| Call {
+        peer,
+        id: id.and_then(|Extension(id)| id_text(&id)),
+        media,
+        allowed: Allowed::Queries,
     };
-    match over_http::from_uri(&uri) {
-        Ok(batch) => {
-            let call = Call {
-                peer,
-                id,
-                media,
-                allowed: Allowed::Queries,
-            };
-            serve(&state, &headers, call, batch).await
-        }
-        Err(malformed) => over_http::refuse(media, &malformed, id.as_deref()),
-    }
+    respond(&state, &headers, call, |_| over_http::from_uri(&uri)).await
 }
 
 /// `POST /graphql`: one request or a batch, as JSON.
@@ -357,37 +346,43 @@ async fn graphql_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let id = id.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned));
-    let Some(media) = over_http::negotiate(&headers) else {
-        return over_http::refuse(MediaType::Json, &not_acceptable(), id.as_deref());
+    let call = |media| Call {
+        peer,
+        id: id.and_then(|Extension(id)| id_text(&id)),
+        media,
+        allowed: Allowed::Any,
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return body_too_large(id.as_deref());
-        }
-        Err(rejection) => {
-            let malformed = Malformed {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("the request body could not be read: {rejection}"),
-            };
-            return over_http::refuse(media, &malformed, id.as_deref());
-        }
+    let read = |headers: &HeaderMap| match &body {
+        Ok(body) => over_http::from_body(headers, body),
+        Err(rejection) => Err(Malformed {
+            // 413 when the body limit cut the body off as it streamed in.
+            status: match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            message: format!("the request body could not be read: {rejection}"),
+        }),
     };
-    match over_http::from_body(&headers, &body) {
-        Ok(batch) => {
-            let call = Call {
-                peer,
-                id,
-                media,
-                allowed: Allowed::Any,
-            };
-            serve(&state, &headers, call, batch).await
-        }
-        Err(malformed) if malformed.status == StatusCode::PAYLOAD_TOO_LARGE => {
-            body_too_large(id.as_deref())
-        }
-        Err(malformed) => over_http::refuse(media, &malformed, id.as_deref()),
+    respond(&state, &headers, call, read).await
+}
+
+/// What both methods do once they know how to read the request: negotiate the answer's
+/// media type (406 when none fits), read the request (its refusal named by the request's
+/// id) and serve it.
+async fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    call: impl FnOnce(MediaType) -> Call,
+    read: impl FnOnce(&HeaderMap) -> Result<BatchRequest, Malformed>,
+) -> Response {
+    let Some(media) = over_http::negotiate(headers) else {
+        let call = call(MediaType::Json);
+        return over_http::refuse(MediaType::Json, &not_acceptable(), call.id.as_deref());
+    };
+    let call = call(media);
+    match read(headers) {
+        Ok(batch) => serve(state, headers, call, batch).await,
+        Err(malformed) => over_http::refuse(media, &malformed, call.id.as_deref()),
     }
 }
 
@@ -578,24 +573,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
 
-/// An answer with one GraphQL error of `code`, naming the request.
-fn request_error(status: StatusCode, code: &str, message: &str, id: Option<&str>) -> Response {
-    let mut extensions = serde_json::json!({ "code": code });
-    if let Some(id) = id {
-        extensions["requestId"] = id.into();
-    }
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    (status, Json(body)).into_response()
-}
-
 /// The error answer to a body over the limit.
 fn body_too_large(id: Option<&str>) -> Response {
-    request_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-        "the request body is too large",
-        id,
-    )
+    let malformed = Malformed {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: "the request body is too large".into(),
+    };
+    over_http::refuse(MediaType::Json, &malformed, id)
 }
 
 /// tower-http's body limit answers 413 in plain text; clients of a GraphQL API expect its

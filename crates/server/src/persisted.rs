@@ -107,6 +107,7 @@ impl Persisted {
             .with_context(|| format!("reading the trusted documents {}", path.display()))?;
         let manifest = Manifest::parse(&text)
             .with_context(|| format!("reading the trusted documents {}", path.display()))?;
+        tracing::info!(documents = manifest.len(), "only trusted documents run");
         Ok(Persisted::Trusted(manifest))
     }
 

@@ -191,7 +191,7 @@ impl Drop for UserSlot {
 pub async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    extensions: axum::http::Extensions,
+    id: Option<axum::Extension<tower_http::request_id::RequestId>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
@@ -199,7 +199,9 @@ pub async fn websocket(
     // The socket outlives its upgrade request's span: its own span names that request.
     let span = tracing::info_span!(
         "socket",
-        id = %crate::app::request_id(&extensions).unwrap_or_default()
+        id = %id
+            .and_then(|axum::Extension(id)| crate::app::id_text(&id))
+            .unwrap_or_default()
     );
     let max_message = state.ws.settings.max_message;
     let upgrade = upgrade
