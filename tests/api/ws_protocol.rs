@@ -33,14 +33,24 @@ impl Raw {
 
     /// Connects offering this sub-protocol (or none).
     async fn open_offering(app: &TestApp, protocol: Option<&str>) -> Raw {
+        Raw::open_with(app, protocol, None).await
+    }
+
+    /// Connects offering this sub-protocol (or none), the upgrade request sending this
+    /// `x-request-id` (or none).
+    async fn open_with(app: &TestApp, protocol: Option<&str>, request_id: Option<&str>) -> Raw {
         let mut request = format!("ws://{}/graphql/ws", app.addr)
             .into_client_request()
             .expect("a WebSocket request");
-        if let Some(protocol) = protocol {
-            request.headers_mut().insert(
-                "sec-websocket-protocol",
-                protocol.parse().expect("a header value"),
-            );
+        for (name, value) in [
+            ("sec-websocket-protocol", protocol),
+            ("x-request-id", request_id),
+        ] {
+            if let Some(value) = value {
+                request
+                    .headers_mut()
+                    .insert(name, value.parse().expect("a header value"));
+            }
         }
         // Without Nagle's algorithm, each message leaves when sent (not once the server
         // acknowledges the one before).
@@ -52,7 +62,12 @@ impl Raw {
 
     /// Connects, sends `connection_init` with the token and waits for `connection_ack`.
     async fn acknowledged(app: &TestApp, token: &str) -> Raw {
-        let mut raw = Raw::open(app).await;
+        Raw::acknowledged_as(app, token, None).await
+    }
+
+    /// [`Raw::acknowledged`], the upgrade request sending this `x-request-id`.
+    async fn acknowledged_as(app: &TestApp, token: &str, request_id: Option<&str>) -> Raw {
+        let mut raw = Raw::open_with(app, Some("graphql-transport-ws"), request_id).await;
         raw.send(json!({ "type": "connection_init",
                          "payload": { "authorization": format!("Bearer {token}") } }))
             .await;
@@ -205,7 +220,8 @@ fn change(message: &Value) -> (String, String) {
     )
 }
 
-/// The one error of an `error` message for `id`: its `extensions`.
+/// The one error of an `error` message for `id`: its `extensions`, but for the
+/// `requestId` that every error names (checked here, then left out).
 fn refusal(message: &Value, id: &str) -> Value {
     assert_eq!(message["type"], "error", "{message}");
     assert_eq!(message["id"], id, "{message}");
@@ -215,7 +231,57 @@ fn refusal(message: &Value, id: &str) -> Value {
         !errors[0]["message"].as_str().unwrap_or_default().is_empty(),
         "{message}"
     );
-    errors[0]["extensions"].clone()
+    let mut extensions = errors[0]["extensions"].clone();
+    let request_id = extensions
+        .as_object_mut()
+        .and_then(|extensions| extensions.remove("requestId"));
+    assert!(
+        request_id
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|id| !id.is_empty()),
+        "every error names the socket's request: {message}"
+    );
+    extensions
+}
+
+#[tokio::test]
+async fn every_error_on_a_socket_names_its_upgrade_request_shared_subscriptions_too() {
+    let app = TestApp::empty().await;
+    let (admin, _, venue) = gm_world(&app).await;
+    // A COORDINATOR reads bookings but not what their promoter earns: each push of this
+    // subscription carries a FORBIDDEN error. Two sockets of the same user share it.
+    let coordinator = app.user_with_role(&venue, Role::Coordinator).await.token;
+    let query = r#"subscription($venues: [ID!]) {
+        bookingChanged(venueIds: $venues) {
+            booking { id promoterCommission { amount } } } }"#;
+    let mut sockets = Vec::new();
+    for id in ["dash-ws-1", "dash-ws-2"] {
+        let mut ws = Raw::acknowledged_as(&app, &coordinator, Some(id)).await;
+        ws.subscribe("s", query, json!({ "venues": [venue] })).await;
+        ws.barrier().await;
+        sockets.push((id, ws));
+    }
+    app.subscribers_at_least(2).await;
+    assert_eq!(
+        prima_tests::gauge(&app.url("/metrics"), "prima_event_feeds").await,
+        1,
+        "the two subscriptions share one feed, and its payloads"
+    );
+    book(&app, &admin, &venue).await;
+    for (request_id, ws) in &mut sockets {
+        let pushed = ws.expect_type("next").await;
+        let error = &pushed["payload"]["errors"][0]["extensions"];
+        assert_eq!(error["code"], "FORBIDDEN", "{pushed}");
+        assert_eq!(error["requestId"], *request_id, "{pushed}");
+        // Refused before execution, on the socket's own execution.
+        ws.subscribe("v", "{ noSuchField }", json!({})).await;
+        let refused = ws.expect_type("error").await;
+        assert_eq!(
+            refused["payload"][0]["extensions"]["requestId"], *request_id,
+            "{refused}"
+        );
+    }
 }
 
 #[tokio::test]

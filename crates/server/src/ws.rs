@@ -196,13 +196,11 @@ pub async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
     let client = client_info(&headers, peer, state.trust_forwarded_for);
+    let request_id: Option<Arc<str>> = id
+        .and_then(|axum::Extension(id)| crate::app::id_text(&id))
+        .map(Into::into);
     // The socket outlives its upgrade request's span: its own span names that request.
-    let span = tracing::info_span!(
-        "socket",
-        id = %id
-            .and_then(|axum::Extension(id)| crate::app::id_text(&id))
-            .unwrap_or_default()
-    );
+    let span = tracing::info_span!("socket", id = request_id.as_deref().unwrap_or_default());
     let max_message = state.ws.settings.max_message;
     let upgrade = upgrade
         .protocols([PROTOCOL])
@@ -217,7 +215,7 @@ pub async fn websocket(
     upgrade.on_upgrade(move |socket| {
         async move {
             if speaks_protocol {
-                serve_socket(state, client, socket).await;
+                serve_socket(state, client, request_id, socket).await;
             } else {
                 let (mut sink, incoming) = socket.split();
                 let refusal = Close::new(
@@ -282,10 +280,15 @@ async fn close(sink: &mut Sink, mut incoming: SplitStream<WebSocket>, close: Clo
 }
 
 /// Runs the protocol on an upgraded socket until either side closes it.
-async fn serve_socket(state: AppState, client: ClientInfo, socket: WebSocket) {
+async fn serve_socket(
+    state: AppState,
+    client: ClientInfo,
+    request_id: Option<Arc<str>>,
+    socket: WebSocket,
+) {
     let settings = state.ws.settings.clone();
     let (mut sink, mut incoming) = socket.split();
-    let mut session = Session::new(state, client);
+    let mut session = Session::new(state, client, request_id);
     let init_deadline = tokio::time::sleep(settings.init_timeout);
     tokio::pin!(init_deadline);
     let mut keepalive =
@@ -440,6 +443,9 @@ struct Tagged {
 struct Session {
     state: AppState,
     client: ClientInfo,
+    /// The upgrade request's id, which every error sent on the socket names
+    /// (`extensions.requestId`), as the socket's log lines do.
+    request_id: Option<Arc<str>>,
     /// Session data shared by the socket's operations (async-graphql's, for subscriptions).
     data: Arc<Data>,
     phase: Phase,
@@ -450,10 +456,11 @@ struct Session {
 }
 
 impl Session {
-    fn new(state: AppState, client: ClientInfo) -> Session {
+    fn new(state: AppState, client: ClientInfo, request_id: Option<Arc<str>>) -> Session {
         Session {
             state,
             client,
+            request_id,
             data: Arc::new(Data::default()),
             phase: Phase::Waiting,
             auth: None,
@@ -551,13 +558,14 @@ impl Session {
         let sockets = &self.state.ws;
         if self.operations.len() >= sockets.settings.per_socket {
             let max = sockets.settings.per_socket;
-            let error = limit_exceeded(
+            let mut error = limit_exceeded(
                 format!(
                     "at most {max} operations may run at once on one WebSocket; complete one first"
                 ),
                 PER_SOCKET_LIMIT,
                 max,
             );
+            name_request(std::slice::from_mut(&mut error), self.request_id.as_deref());
             return push(
                 out,
                 &ServerMessage::Error {
@@ -568,11 +576,12 @@ impl Session {
         }
         let Some(slot) = sockets.reserve(*user) else {
             let max = sockets.settings.per_user;
-            let error = limit_exceeded(
+            let mut error = limit_exceeded(
                 format!("at most {max} operations of one user may run at once; complete one first"),
                 PER_USER_LIMIT,
                 max,
             );
+            name_request(std::slice::from_mut(&mut error), self.request_id.as_deref());
             return push(
                 out,
                 &ServerMessage::Error {
@@ -624,17 +633,22 @@ impl Session {
         if !current {
             return Ok(());
         }
+        let request_id = self.request_id.as_deref();
         match event {
-            OpEvent::Next(response) => push(
-                out,
-                &ServerMessage::Next {
-                    id: &id,
-                    payload: &response,
-                },
-            ),
-            OpEvent::Refused(errors) => {
+            OpEvent::Next(mut response) => {
+                name_request(&mut response.errors, request_id);
+                push(
+                    out,
+                    &ServerMessage::Next {
+                        id: &id,
+                        payload: &response,
+                    },
+                )
+            }
+            OpEvent::Refused(mut errors) => {
                 // The id is free again before the client hears of it.
                 self.operations.remove(&id);
+                name_request(&mut errors, request_id);
                 push(
                     out,
                     &ServerMessage::Error {
@@ -644,11 +658,13 @@ impl Session {
                 )
             }
             OpEvent::Shared(Shared::Next(payload)) => {
+                let payload = name_request_in(&payload, request_id, Some("errors"));
                 out.push(Message::Text(raw("next", &id, &payload).into()));
                 Ok(())
             }
             OpEvent::Shared(Shared::Refused(payload)) => {
                 self.operations.remove(&id);
+                let payload = name_request_in(&payload, request_id, None);
                 out.push(Message::Text(raw("error", &id, &payload).into()));
                 Ok(())
             }
@@ -658,6 +674,55 @@ impl Session {
             }
         }
     }
+}
+
+/// Sets `extensions.requestId` of each error to the socket's upgrade request id.
+fn name_request(errors: &mut [ServerError], request_id: Option<&str>) {
+    let Some(id) = request_id else { return };
+    for error in errors {
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", id);
+    }
+}
+
+/// A shared subscription's payload (serialized once for all its subscribers) with its
+/// errors (its field `errors_at`, or the payload itself) naming this socket's request; the payload itself, not
+/// parsed, when it has none (the common case: an error's JSON has an `"errors":[` key
+/// outside any string, where a quote would be escaped).
+fn name_request_in<'a>(
+    payload: &'a str,
+    request_id: Option<&str>,
+    errors_at: Option<&str>,
+) -> std::borrow::Cow<'a, str> {
+    let Some(id) = request_id else {
+        return payload.into();
+    };
+    if !payload.starts_with('[') && !payload.contains("\"errors\":[") {
+        return payload.into();
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(payload) else {
+        return payload.into();
+    };
+    let errors = match errors_at {
+        Some(key) => value.get_mut(key),
+        None => Some(&mut value),
+    };
+    let Some(Value::Array(errors)) = errors else {
+        return payload.into();
+    };
+    for error in errors {
+        if let Some(error) = error.as_object_mut() {
+            let extensions = error
+                .entry("extensions")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(extensions) = extensions.as_object_mut() {
+                extensions.insert("requestId".into(), id.into());
+            }
+        }
+    }
+    serde_json::to_string(&value).map_or(payload.into(), Into::into)
 }
 
 /// A `next` or `error` message around a payload serialized once for every subscriber of a
@@ -735,8 +800,8 @@ fn execution(
         Some(match responses.next().await {
             None => (OpEvent::Done, None),
             Some(mut response) => {
-                // A shared execution serves many sockets, so no one request's id is its
-                // errors'; the socket's log lines carry its upgrade request's id.
+                // A shared execution serves many sockets: each socket names its own
+                // upgrade request in the errors it sends (Session::event).
                 label_request_errors(&mut response, None);
                 if first && refused_before_execution(&response) {
                     (OpEvent::Refused(response.errors), None)
