@@ -187,7 +187,7 @@ pub struct IncentiveProgress {
 #[Object]
 impl IncentiveProgress {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.row.id.to_string())
     }
     /// Competition rank in the programme (1, 2, 2, 4); null unless read through

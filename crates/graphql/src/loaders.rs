@@ -126,3 +126,57 @@ by_id!(
     /// A user by id: the caller, or someone who shares a venue with them.
     UserId => prima_entity::users::Model, prima_service::users::by_ids
 );
+by_id!(
+    /// A pricing row by id, with its venue's currency.
+    VenuePricingId => (prima_entity::venue_pricing::Model, String),
+    prima_service::venues::pricing_by_ids
+);
+by_id!(
+    /// An entry of a booking's history by id.
+    HistoryEntryId => prima_entity::booking_history::Model,
+    prima_service::bookings::history_by_ids
+);
+by_id!(
+    /// A commission assignment by id.
+    CommissionAssignmentId => prima_entity::commission_assignments::Model,
+    prima_service::commissions::assignments_by_ids
+);
+by_id!(
+    /// A payout item by id, with its payout's currency.
+    PayoutItemId => (prima_entity::payout_items::Model, String),
+    prima_service::payouts::items_by_ids
+);
+by_id!(
+    /// A payout hold by id, with its payout's currency.
+    PayoutHoldId => (prima_entity::payout_holds::Model, String),
+    prima_service::payouts::holds_by_ids
+);
+by_id!(
+    /// A payout audit entry by id.
+    PayoutAuditId => prima_entity::payout_audit::Model,
+    prima_service::payouts::audit_by_ids
+);
+by_id!(
+    /// An incentive progress row by id.
+    ProgressId => prima_entity::incentive_progress::Model,
+    prima_service::incentives::progress_by_ids
+);
+
+/// Which table an id names (Relay's `node` asks this before it reads the row through the
+/// table's own loader and access rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KindOf(pub Uuid);
+
+impl Loader<KindOf> for Loaders {
+    type Value = prima_service::identify::Kind;
+    type Error = Error;
+
+    async fn load(&self, keys: &[KindOf]) -> Result<HashMap<KindOf, Self::Value>, Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|key| key.0).collect();
+        let found = prima_service::identify::kinds(&self.db.conn, &ids).await?;
+        Ok(found
+            .into_iter()
+            .map(|(id, kind)| (KindOf(id), kind))
+            .collect())
+    }
+}

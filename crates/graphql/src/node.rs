@@ -2,29 +2,33 @@
 //! alone. The ids are the objects' own (UUIDs, unchanged), which are unique across every
 //! table, so an id names one object whatever its type.
 //!
-//! An id is looked up in every table of the interface at once, through the request's
-//! loaders and so the same access rules as every other read: one round of one statement
-//! per type, however many ids `nodes` asks for. An object that does not exist or that the
-//! caller may not see is null, never an error; a malformed id is BAD_USER_INPUT.
+//! A round of lookups takes two steps, each through the request's loaders: which table
+//! each id names ([`prima_service::identify`], one statement for every id of the round),
+//! then each object through its type's loader and so the same access rules as every other
+//! read (one statement per type found). The statements grow with the types asked for,
+//! never with the ids. An object that does not exist or that the caller may not see is
+//! null, never an error; a malformed id is BAD_USER_INPUT.
 
 use async_graphql::{Context, ID, Interface, Object};
+use prima_service::identify::Kind;
 use uuid::Uuid;
 
-use crate::bookings::Booking;
-use crate::commissions::CommissionRate;
+use crate::bookings::{Booking, BookingHistoryEntry};
+use crate::commissions::{CommissionAssignment, CommissionRate};
 use crate::context::loader;
 use crate::error::{Result, parse_id};
 use crate::guests::Guest;
-use crate::incentives::Incentive;
+use crate::incentives::{Incentive, IncentiveProgress};
 use crate::ledger::Transaction;
 use crate::loaders::{
-    BookingId, CommissionRateId, GuestId, IncentiveId, PayoutId, PromoterId, TransactionId, UserId,
-    VenueId,
+    BookingId, CommissionAssignmentId, CommissionRateId, GuestId, HistoryEntryId, IncentiveId,
+    KindOf, PayoutAuditId, PayoutHoldId, PayoutId, PayoutItemId, ProgressId, PromoterId,
+    TransactionId, UserId, VenueId, VenuePricingId,
 };
-use crate::payouts::Payout;
+use crate::payouts::{Payout, PayoutAuditEntry, PayoutHold, PayoutItem};
 use crate::promoters::Promoter;
 use crate::users::User;
-use crate::venues::Venue;
+use crate::venues::{Venue, VenuePricing};
 
 /// Most ids of one `nodes` call (the bound the query cost counts with).
 pub const MAX_NODES: u64 = 100;
@@ -35,20 +39,34 @@ pub const MAX_NODES: u64 = 100;
 pub enum Node {
     /// A venue.
     Venue(Venue),
+    /// One of a venue's pricing rows.
+    VenuePricing(VenuePricing),
     /// A booking.
     Booking(Booking),
+    /// An entry of a booking's history.
+    BookingHistoryEntry(BookingHistoryEntry),
     /// A guest.
     Guest(Guest),
     /// A promoter.
     Promoter(Promoter),
     /// A commission rate.
     CommissionRate(CommissionRate),
+    /// A promoter's commission assignment.
+    CommissionAssignment(CommissionAssignment),
     /// A ledger transaction.
     Transaction(Transaction),
     /// A payout.
     Payout(Payout),
+    /// A transaction a payout pays.
+    PayoutItem(PayoutItem),
+    /// A hold on a payout.
+    PayoutHold(PayoutHold),
+    /// A status change of a payout.
+    PayoutAuditEntry(PayoutAuditEntry),
     /// An incentive programme.
     Incentive(Incentive),
+    /// A promoter's progress in a programme.
+    IncentiveProgress(IncentiveProgress),
     /// A user.
     User(User),
 }
@@ -90,29 +108,77 @@ impl NodeQuery {
     }
 }
 
-/// The object `id` names, asked of every type at once (the request's batcher sends one
-/// statement per type for all the ids of the round).
+/// The object `id` names: its table first, then the object through that table's loader
+/// (the request's batcher sends one statement per step for all the ids of the round).
 async fn find(ctx: &Context<'_>, id: Uuid) -> Result<Option<Node>> {
     let loader = loader(ctx)?;
-    let (venue, booking, guest, promoter, rate, transaction, payout, incentive, user) = futures::try_join!(
-        loader.load_one(VenueId(id)),
-        loader.load_one(BookingId(id)),
-        loader.load_one(GuestId(id)),
-        loader.load_one(PromoterId(id)),
-        loader.load_one(CommissionRateId(id)),
-        loader.load_one(TransactionId(id)),
-        loader.load_one(PayoutId(id)),
-        loader.load_one(IncentiveId(id)),
-        loader.load_one(UserId(id)),
-    )?;
-    Ok(venue
-        .map(|row| Node::Venue(Venue(row)))
-        .or_else(|| booking.map(|row| Node::Booking(Booking(row))))
-        .or_else(|| guest.map(|view| Node::Guest(Guest::from(view))))
-        .or_else(|| promoter.map(|row| Node::Promoter(Promoter(row))))
-        .or_else(|| rate.map(|row| Node::CommissionRate(CommissionRate(row))))
-        .or_else(|| transaction.map(|row| Node::Transaction(Transaction(row))))
-        .or_else(|| payout.map(|row| Node::Payout(Payout(row))))
-        .or_else(|| incentive.map(|row| Node::Incentive(Incentive(row))))
-        .or_else(|| user.map(|row| Node::User(User(row)))))
+    let Some(kind) = loader.load_one(KindOf(id)).await? else {
+        return Ok(None);
+    };
+    Ok(match kind {
+        Kind::Venue => loader
+            .load_one(VenueId(id))
+            .await?
+            .map(|row| Node::Venue(Venue(row))),
+        Kind::VenuePricing => loader
+            .load_one(VenuePricingId(id))
+            .await?
+            .map(|(row, currency)| Node::VenuePricing(VenuePricing(row, currency))),
+        Kind::Booking => loader
+            .load_one(BookingId(id))
+            .await?
+            .map(|row| Node::Booking(Booking(row))),
+        Kind::BookingHistoryEntry => loader
+            .load_one(HistoryEntryId(id))
+            .await?
+            .map(|row| Node::BookingHistoryEntry(BookingHistoryEntry(row))),
+        Kind::Guest => loader
+            .load_one(GuestId(id))
+            .await?
+            .map(|view| Node::Guest(Guest::from(view))),
+        Kind::Promoter => loader
+            .load_one(PromoterId(id))
+            .await?
+            .map(|row| Node::Promoter(Promoter(row))),
+        Kind::CommissionRate => loader
+            .load_one(CommissionRateId(id))
+            .await?
+            .map(|row| Node::CommissionRate(CommissionRate(row))),
+        Kind::CommissionAssignment => loader
+            .load_one(CommissionAssignmentId(id))
+            .await?
+            .map(|row| Node::CommissionAssignment(CommissionAssignment(row))),
+        Kind::Transaction => loader
+            .load_one(TransactionId(id))
+            .await?
+            .map(|row| Node::Transaction(Transaction(row))),
+        Kind::Payout => loader
+            .load_one(PayoutId(id))
+            .await?
+            .map(|row| Node::Payout(Payout(row))),
+        Kind::PayoutItem => loader
+            .load_one(PayoutItemId(id))
+            .await?
+            .map(|(row, currency)| Node::PayoutItem(PayoutItem(row, currency))),
+        Kind::PayoutHold => loader
+            .load_one(PayoutHoldId(id))
+            .await?
+            .map(|(row, currency)| Node::PayoutHold(PayoutHold(row, currency))),
+        Kind::PayoutAuditEntry => loader
+            .load_one(PayoutAuditId(id))
+            .await?
+            .map(|row| Node::PayoutAuditEntry(PayoutAuditEntry(row))),
+        Kind::Incentive => loader
+            .load_one(IncentiveId(id))
+            .await?
+            .map(|row| Node::Incentive(Incentive(row))),
+        Kind::IncentiveProgress => loader
+            .load_one(ProgressId(id))
+            .await?
+            .map(|row| Node::IncentiveProgress(IncentiveProgress { row, rank: None })),
+        Kind::User => loader
+            .load_one(UserId(id))
+            .await?
+            .map(|row| Node::User(User(row))),
+    })
 }

@@ -196,7 +196,7 @@ pub struct PayoutItem(pub payout_items::Model, pub String);
 #[Object]
 impl PayoutItem {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The transaction paid.
@@ -229,7 +229,7 @@ pub struct PayoutHold(pub payout_holds::Model, pub String);
 #[Object]
 impl PayoutHold {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The amount held.
@@ -275,7 +275,7 @@ pub struct PayoutAuditEntry(pub payout_audit::Model);
 #[Object]
 impl PayoutAuditEntry {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The status before; null for the creation of the payout.

@@ -44,7 +44,7 @@
 //! Cross-cutting helpers are named for what they do: [`validate`] (input validators),
 //! [`paging`] (cursor connections), [`idempotency`], [`money`], [`time`], [`error`], [`db`]
 //! (connections, retries, statement counts), [`throttle`] (rate limits), [`auth`] (passwords
-//! and tokens), [`users`].
+//! and tokens), [`users`], [`identify`] (which table an id names, for Relay's `node`).
 //!
 //! # Writing
 //!
@@ -73,6 +73,7 @@ pub mod error;
 pub mod events;
 pub mod guests;
 pub mod idempotency;
+pub mod identify;
 pub mod incentives;
 pub mod ledger;
 pub mod money;

@@ -173,7 +173,7 @@ pub struct BookingHistoryEntry(pub booking_history::Model);
 #[Object]
 impl BookingHistoryEntry {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// What happened, e.g. `CREATED`, `STATUS_CHANGED`, `UPDATED`.

@@ -123,7 +123,7 @@ pub struct CommissionAssignment(pub commission_assignments::Model);
 #[Object]
 impl CommissionAssignment {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// The promoter; null when your role may not see them.

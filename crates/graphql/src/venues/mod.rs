@@ -315,7 +315,7 @@ pub struct VenuePricing(pub venue_pricing::Model, pub String);
 #[Object]
 impl VenuePricing {
     /// Unique identifier.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     /// Non-prime bookings: price per diner.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoColumnRef};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    QueryTrait, Select,
+    QueryTrait, Related, Select,
 };
 use uuid::Uuid;
 
@@ -162,6 +162,37 @@ pub async fn financial_by_ids<E: FinancialTable>(
         .all(db)
         .await?;
     Ok(rows.into_iter().map(|row| (E::id(&row), row)).collect())
+}
+
+/// The rows among `ids` of a table whose rows hang under a parent that belongs to one venue
+/// (a booking's history, a payout's items), each with its parent, where the caller holds
+/// `capability` at the parent's venue (`venue`, a column of the parent), in one statement:
+/// the by-id read of every such child table (Relay's `node`), scoped as its lists are.
+pub(crate) async fn children_by_ids<E, P>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    capability: Capability,
+    (id, venue): (E::Column, P::Column),
+    ids: &[Uuid],
+) -> Result<Vec<(E::Model, P::Model)>>
+where
+    E: EntityTrait + Related<P>,
+    P: EntityTrait,
+{
+    let rows = E::find()
+        .filter(id.is_in(ids.iter().copied()))
+        .find_also_related(P::default())
+        .filter(
+            actor
+                .venues_where(capability)
+                .condition((P::default(), venue)),
+        )
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(row, parent)| Some((row, parent?)))
+        .collect())
 }
 
 /// One row the caller may see; NOT_FOUND otherwise, whether it exists or not.

@@ -349,6 +349,23 @@ pub async fn get_with_venue(
     }
 }
 
+/// The history entries among `ids` that the caller can see (they read the booking).
+pub async fn history_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, booking_history::Model>> {
+    let rows = crate::access::scope::children_by_ids::<booking_history::Entity, bookings::Entity>(
+        db,
+        actor,
+        Capability::Read,
+        (booking_history::Column::Id, bookings::Column::VenueId),
+        ids,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|(row, _)| (row.id, row)).collect())
+}
+
 const HISTORY_SORT: Sort = Sort {
     name: "booking_history.timestamp.asc",
     keys: &[

@@ -59,6 +59,30 @@ pub async fn rate_pages_by_venue(
     financial_pages_by_venue(db, actor, venue_ids, select, &RATE_SORT, page, with_total).await
 }
 
+/// The commission assignments among `ids` that the caller may see: those whose rate
+/// belongs to a venue where they hold financial reads, as in a promoter's list.
+pub async fn assignments_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, commission_assignments::Model>> {
+    let rows = crate::access::scope::children_by_ids::<
+        commission_assignments::Entity,
+        commission_rates::Entity,
+    >(
+        db,
+        actor,
+        Capability::ReadFinancial,
+        (
+            commission_assignments::Column::Id,
+            commission_rates::Column::VenueId,
+        ),
+        ids,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|(row, _)| (row.id, row)).collect())
+}
+
 const ASSIGNMENT_SORT: Sort = Sort {
     name: "commission_assignments.effective_from.desc",
     keys: &[

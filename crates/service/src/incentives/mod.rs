@@ -75,6 +75,20 @@ fn visible_progress(actor: &Actor) -> sea_orm::Select<incentive_progress::Entity
         )
 }
 
+/// The progress rows among `ids` that the caller may see (financial reads at the
+/// programme's venue).
+pub async fn progress_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, incentive_progress::Model>> {
+    let rows = visible_progress(actor)
+        .filter(incentive_progress::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+}
+
 const LEADERBOARD_SORT: Sort = Sort {
     name: "incentive_progress.leaderboard",
     keys: &[

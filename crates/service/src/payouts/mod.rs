@@ -27,7 +27,62 @@ pub fn hold_is_active(hold: &payout_holds::Model, now: DateTime<Utc>) -> bool {
     hold.released_at.is_none() && hold.hold_until.is_none_or(|until| until > now)
 }
 
-// By id: `access::scope::{financial_by_ids, financial_get}`.
+// Payouts by id: `access::scope::{financial_by_ids, financial_get}`.
+
+/// The rows among `ids` of a table under payouts that the caller may see (financial reads
+/// at the payout's venue), each with its payout's currency.
+async fn under_payouts<E: EntityTrait + sea_orm::Related<payouts::Entity>>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: E::Column,
+    ids: &[Uuid],
+) -> Result<Vec<(E::Model, String)>> {
+    let rows = crate::access::scope::children_by_ids::<E, payouts::Entity>(
+        db,
+        actor,
+        Capability::ReadFinancial,
+        (id, payouts::Column::VenueId),
+        ids,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, payout)| (row, payout.currency))
+        .collect())
+}
+
+/// The payout items among `ids` that the caller may see, with their payout's currency.
+pub async fn items_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (payout_items::Model, String)>> {
+    let rows =
+        under_payouts::<payout_items::Entity>(db, actor, payout_items::Column::Id, ids).await?;
+    Ok(rows.into_iter().map(|row| (row.0.id, row)).collect())
+}
+
+/// The payout holds among `ids` that the caller may see, with their payout's currency.
+pub async fn holds_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (payout_holds::Model, String)>> {
+    let rows =
+        under_payouts::<payout_holds::Entity>(db, actor, payout_holds::Column::Id, ids).await?;
+    Ok(rows.into_iter().map(|row| (row.0.id, row)).collect())
+}
+
+/// The payout audit entries among `ids` that the caller may see.
+pub async fn audit_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, payout_audit::Model>> {
+    let rows =
+        under_payouts::<payout_audit::Entity>(db, actor, payout_audit::Column::Id, ids).await?;
+    Ok(rows.into_iter().map(|(row, _)| (row.id, row)).collect())
+}
 
 const PAYOUT_SORT: Sort = Sort {
     name: "payouts.period_from.desc",

@@ -221,6 +221,26 @@ pub async fn pricing_at(
     Ok(current)
 }
 
+/// The pricing rows among `ids` of venues the caller can see, with their venue's currency.
+pub async fn pricing_by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (venue_pricing::Model, String)>> {
+    let rows = crate::access::scope::children_by_ids::<venue_pricing::Entity, venues::Entity>(
+        db,
+        actor,
+        Capability::Read,
+        (venue_pricing::Column::Id, venues::Column::Id),
+        ids,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, venue)| (row.id, (row, venue.currency)))
+        .collect())
+}
+
 const PRICING_SORT: Sort = Sort {
     name: "venue_pricing.effective_from.desc",
     keys: &[
