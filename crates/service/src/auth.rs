@@ -921,14 +921,18 @@ mod tests {
             concurrency: 1,
             queue: 1,
         });
-        let (started, release, mut tasks) = hold(&hasher, 2);
+        // One caller at a time, so which one runs is known: the first, once it started.
+        let (started, release, mut tasks) = hold(&hasher, 1);
         started.recv().unwrap();
+        let (_, _, mut queued) = hold(&hasher, 1);
         admitted(&hasher, 2).await;
         // The waiting caller leaves: its place in the queue is free again.
-        let waiting = tasks.pop().unwrap();
+        let waiting = queued.pop().unwrap();
         waiting.abort();
         let _ = waiting.await;
-        admitted(&hasher, 1).await;
+        while hasher.inner.admitted.load(Ordering::SeqCst) > 1 {
+            tokio::task::yield_now().await;
+        }
         assert_eq!(hasher.inner.admitted.load(Ordering::SeqCst), 1);
         // The running caller leaves: its computation still holds the slot.
         let running = tasks.pop().unwrap();
