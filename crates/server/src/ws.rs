@@ -688,9 +688,10 @@ fn name_request(errors: &mut [ServerError], request_id: Option<&str>) {
 }
 
 /// A shared subscription's payload (serialized once for all its subscribers) with its
-/// errors (its field `errors_at`, or the payload itself) naming this socket's request; the payload itself, not
-/// parsed, when it has none (the common case: an error's JSON has an `"errors":[` key
-/// outside any string, where a quote would be escaped).
+/// errors (the array at field `errors_at`, or the payload itself when `None`) naming this
+/// socket's request. A payload without `"errors":[` is passed on unparsed, the common
+/// case: inside a JSON string a quote is escaped, so that text only appears as a key.
+/// (A data alias named `errors` also matches; it is parsed and passed on unchanged.)
 fn name_request_in<'a>(
     payload: &'a str,
     request_id: Option<&str>,
