@@ -323,6 +323,8 @@ pub enum Payouts {
     ApprovedAt,
     CreatedAt,
     UpdatedAt,
+    CreatedBy,
+    SubmittedBy,
 }
 
 /// `transactions` and its columns.
@@ -361,6 +363,7 @@ pub enum PayoutItems {
     Amount,
     Type,
     CreatedAt,
+    ReleasedAt,
 }
 
 /// `payout_holds` and its columns.

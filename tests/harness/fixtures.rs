@@ -556,6 +556,8 @@ impl TestApp {
                 approved_at: None,
                 created_at: now,
                 updated_at: now,
+                created_by: None,
+                submitted_by: None,
             },
         )
         .await;
@@ -569,6 +571,7 @@ impl TestApp {
                     amount: transaction.amount,
                     r#type: transaction.r#type,
                     created_at: now,
+                    released_at: None,
                 },
             )
             .await;

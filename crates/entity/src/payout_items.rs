@@ -17,6 +17,8 @@ pub struct Model {
     pub amount: i64,
     pub r#type: TransactionType,
     pub created_at: DateTimeUtc,
+    /// When a FAILED payout let go of the transaction; null while the item claims it.
+    pub released_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `payout_items`.

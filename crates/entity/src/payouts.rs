@@ -37,6 +37,11 @@ pub struct Model {
     pub approved_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Who generated the payout (null for payouts made before this was recorded).
+    pub created_by: Option<Uuid>,
+    /// Who last submitted it for approval; null while DRAFT. The approver must be someone
+    /// else (four eyes).
+    pub submitted_by: Option<Uuid>,
 }
 
 /// Relations of `payouts`.

@@ -43,15 +43,15 @@ use guests::{
     guest_venue_aggregates_sum_to_guest,
 };
 use ledger::ledger_matches_fees;
-use payouts::paid_out_amounts_unchanged;
+use payouts::{paid_out_amounts_unchanged, payout_claims_hold};
 use promoters::promoter_aggregates_match_bookings;
 
 /// One disagreement between a stored value and what the invariant says it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discrepancy {
     /// Which invariant: `ledger`, `promoter_aggregate`, `guest_aggregate`,
-    /// `guest_venue_aggregate`, `guest_venue_sum`, `ledger_amount_changed`, `payout_item` or
-    /// `payout_amount`.
+    /// `guest_venue_aggregate`, `guest_venue_sum`, `ledger_amount_changed`, `payout_item`,
+    /// `payout_amount` or `payout_claim`.
     pub kind: &'static str,
     /// What `id` is: `booking`, `promoter`, `guest`, `transaction` or `payout`.
     pub entity: &'static str,
@@ -108,6 +108,9 @@ pub async fn run_at(
     report
         .discrepancies
         .extend(paid_out_amounts_unchanged(db, venue).await?);
+    report
+        .discrepancies
+        .extend(payout_claims_hold(db, venue).await?);
     tracing::info!(
         bookings = report.bookings_checked,
         discrepancies = report.discrepancies.len(),

@@ -284,3 +284,123 @@ fn payout_message(row: &PayoutRow) -> String {
     }
     problems.join("; ")
 }
+
+#[derive(Debug, FromQueryResult)]
+struct ClaimRow {
+    id: Uuid,
+    problem: String,
+    count: i64,
+}
+
+/// **Payouts claim their transactions once and settle them only when paid** (DOMAIN.md
+/// "Payouts"; issue "Payouts", `prima check`):
+/// - no transaction is in two live payouts (live items: `released_at` NULL);
+/// - a FAILED payout holds no live claim: no transaction points at it and its items are
+///   all released; a payout that did not FAIL has no released item;
+/// - a transaction in a payout is CONFIRMED, or SETTLED when that payout COMPLETED; every
+///   SETTLED transaction is in a COMPLETED payout, and every transaction of a COMPLETED
+///   payout is SETTLED;
+/// - a carried balance is a negative one: the items a payout took from before its period
+///   add up to less than zero (a payout takes earlier transactions only to deduct a
+///   negative balance carried forward), and a promoter's unpaid negative transactions are
+///   clawbacks and other ADJUSTMENTs, never commissions or rewards.
+#[tracing::instrument(skip_all)]
+pub async fn payout_claims_hold(
+    db: &impl ConnectionTrait,
+    venue: Option<Uuid>,
+) -> Result<Vec<Discrepancy>> {
+    let params = Params::new(db.get_database_backend(), venue);
+    let sql = format!(
+        "SELECT i.transaction_id AS id, 'in_two_live_payouts' AS problem, \
+           CAST(COUNT(*) AS BIGINT) AS count \
+         FROM payout_items i JOIN payouts p ON p.id = i.payout_id \
+         WHERE i.released_at IS NULL AND {scope_p} \
+         GROUP BY i.transaction_id HAVING COUNT(*) > 1 \
+         UNION ALL \
+         SELECT p.id, CASE WHEN p.status = 'FAILED' THEN 'failed_still_claims' \
+             ELSE 'released_item_of_live_payout' END, \
+           CAST(COUNT(*) AS BIGINT) \
+         FROM payouts p JOIN payout_items i ON i.payout_id = p.id \
+         WHERE {scope_p} AND ((p.status = 'FAILED' AND i.released_at IS NULL) \
+           OR (p.status <> 'FAILED' AND i.released_at IS NOT NULL)) \
+         GROUP BY p.id, p.status \
+         UNION ALL \
+         SELECT t.id, CASE \
+             WHEN p.status = 'FAILED' THEN 'failed_still_claims' \
+             WHEN t.status = 'SETTLED' THEN 'settled_outside_completed_payout' \
+             WHEN p.status = 'COMPLETED' THEN 'completed_payout_not_settled' \
+             ELSE 'claimed_but_not_confirmed' END, 1 \
+         FROM transactions t LEFT JOIN payouts p ON p.id = t.payout_id \
+         WHERE {scope_t} AND ( \
+           (t.status = 'SETTLED' AND (p.id IS NULL OR p.status <> 'COMPLETED')) \
+           OR (p.status = 'COMPLETED' AND t.status <> 'SETTLED') \
+           OR (p.status = 'FAILED') \
+           OR (p.id IS NOT NULL AND p.status <> 'COMPLETED' AND t.status <> 'CONFIRMED')) \
+         UNION ALL \
+         SELECT p.id, 'carried_balance_not_negative', CAST(COUNT(*) AS BIGINT) \
+         FROM payouts p JOIN payout_items i ON i.payout_id = p.id \
+           JOIN transactions t ON t.id = i.transaction_id \
+         WHERE {scope_p} AND t.created_at < p.period_from \
+         GROUP BY p.id HAVING SUM(i.amount) >= 0 \
+         UNION ALL \
+         SELECT t.id, 'negative_unpaid_not_an_adjustment', 1 \
+         FROM transactions t \
+         WHERE {scope_t} AND t.status = 'CONFIRMED' AND t.payout_id IS NULL AND t.amount < 0 \
+           AND t.\"type\" IN ('PROMOTER_COMMISSION', 'INCENTIVE_PAYOUT') \
+         ORDER BY 1",
+        scope_p = params.venue_is("p.venue_id"),
+        scope_t = params.venue_is("t.venue_id"),
+    );
+    let rows: Vec<ClaimRow> = fetch(db, params, sql).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (entity, message) = claim_message(&row);
+            Discrepancy {
+                kind: "payout_claim",
+                entity,
+                id: row.id,
+                message,
+            }
+        })
+        .collect())
+}
+
+/// What a [`ClaimRow`] says, for a person.
+fn claim_message(row: &ClaimRow) -> (&'static str, String) {
+    let n = row.count;
+    match row.problem.as_str() {
+        "in_two_live_payouts" => ("transaction", format!("claimed by {n} live payouts at once")),
+        "failed_still_claims" => (
+            "payout",
+            format!("FAILED but still claims {n} transaction(s) or item(s)"),
+        ),
+        "released_item_of_live_payout" => (
+            "payout",
+            format!("has {n} released item(s) but did not FAIL"),
+        ),
+        "settled_outside_completed_payout" => (
+            "transaction",
+            "SETTLED but not in a COMPLETED payout".to_owned(),
+        ),
+        "completed_payout_not_settled" => (
+            "transaction",
+            "in a COMPLETED payout but not SETTLED".to_owned(),
+        ),
+        "claimed_but_not_confirmed" => (
+            "transaction",
+            "in a payout but not CONFIRMED (only earned transactions are paid)".to_owned(),
+        ),
+        "carried_balance_not_negative" => (
+            "payout",
+            format!(
+                "took {n} transaction(s) from before its period that do not add up to a negative balance"
+            ),
+        ),
+        _ => (
+            "transaction",
+            "a negative commission or reward unpaid: only ADJUSTMENTs (clawbacks) carry a negative balance"
+                .to_owned(),
+        ),
+    }
+}

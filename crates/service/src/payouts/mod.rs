@@ -3,6 +3,18 @@
 //!
 //! Items, holds and audit rows have no venue of their own: they are scoped through their
 //! payout's venue (`payouts.venue_id`), joined in the same SQL statement.
+//!
+//! Writes, one module each: [`generate`] (what a payout takes, exactly once), [`lifecycle`]
+//! (DRAFT -> PENDING_APPROVAL -> APPROVED -> PROCESSING -> COMPLETED or FAILED, four eyes,
+//! holds), each a conditional update on the expected state that writes a `payout_audit`
+//! row and a [`PAYOUT_CHANGED`] outbox event in its transaction ([`Change::record`]).
+//! Reads beyond the lists: [`balance`] (a promoter's balance, a payout's statement).
+
+pub mod balance;
+pub mod generate;
+pub mod lifecycle;
+#[cfg(test)]
+mod write_tests;
 
 use std::collections::HashMap;
 
@@ -19,6 +31,67 @@ use crate::access::scope::{split_financial_venues, with_denied};
 use crate::access::{Actor, Capability};
 use crate::error::Result;
 use crate::paging::{self, KeyKind, PARENT, Page, PageArgs, PagesOrDenied, Sort};
+use crate::tail::Tail;
+
+/// Topic of the events describing a payout generated or changing (status, holds).
+pub const PAYOUT_CHANGED: &str = "payout.changed";
+
+/// What happened to a payout, as its event and audit row say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayoutAction {
+    /// Generated (DRAFT).
+    Generated,
+    /// DRAFT -> PENDING_APPROVAL.
+    Submitted,
+    /// PENDING_APPROVAL -> APPROVED.
+    Approved,
+    /// PENDING_APPROVAL or APPROVED -> DRAFT, with a reason.
+    ReturnedToDraft,
+    /// APPROVED -> PROCESSING.
+    ProcessingStarted,
+    /// PROCESSING -> COMPLETED: paid; its transactions are SETTLED.
+    Completed,
+    /// PROCESSING -> FAILED: its transactions are released.
+    Failed,
+    /// A hold was placed (the status does not move).
+    HoldPlaced,
+    /// A hold was released (the status does not move).
+    HoldReleased,
+}
+
+/// A change to a payout, recorded with it.
+pub(crate) struct Change<'a> {
+    pub actor: &'a Actor,
+    pub action: PayoutAction,
+    /// The status before (`None` for a new payout).
+    pub from: Option<prima_entity::enums::PayoutStatus>,
+    pub reason: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+impl Change<'_> {
+    /// Holds the change's `payout_audit` row (who, when, from, to, why) and its
+    /// [`PAYOUT_CHANGED`] event (the payout as committed) in the transaction's tail.
+    pub(crate) fn record(self, tail: &mut Tail, payout: &payouts::Model) {
+        let audit = payout_audit::ActiveModel {
+            id: sea_orm::ActiveValue::Set(Uuid::new_v4()),
+            payout_id: sea_orm::ActiveValue::Set(payout.id),
+            from_status: sea_orm::ActiveValue::Set(self.from),
+            to_status: sea_orm::ActiveValue::Set(payout.status),
+            performed_by: sea_orm::ActiveValue::Set(Some(self.actor.user_id)),
+            reason: sea_orm::ActiveValue::Set(self.reason),
+            created_at: sea_orm::ActiveValue::Set(self.now),
+        };
+        tail.insert(payout_audit::Entity::insert(audit).into_query());
+        let payload = serde_json::json!({
+            "action": self.action,
+            "previousStatus": self.from,
+            "payout": payout,
+        });
+        tail.event(PAYOUT_CHANGED, Some(payout.venue_id), payload, self.now);
+    }
+}
 
 /// Whether a hold still blocks its payout at `now`: it is active until it is released or
 /// until `hold_until` passes (a hold without `hold_until` lasts until released). At the

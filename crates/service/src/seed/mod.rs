@@ -2741,6 +2741,8 @@ impl Seeder {
             approved_at: done.then_some(d.approved),
             created_at: d.generated,
             updated_at: if done { d.completed } else { d.submitted },
+            created_by: Some(self.user_ids[ADMIN]),
+            submitted_by: Some(self.user_ids[ADMIN]),
         }
     }
 
@@ -2754,6 +2756,7 @@ impl Seeder {
                 amount: e.amount,
                 r#type: TransactionType::PromoterCommission,
                 created_at: d.generated,
+                released_at: None,
             });
         }
     }

@@ -321,6 +321,8 @@ pub async fn payout(db: &Db, venue: Uuid, promoter: Uuid, from: DateTime<Utc>) -
             approved_at: None,
             created_at: t0(),
             updated_at: t0(),
+            created_by: None,
+            submitted_by: None,
         },
     )
     .await;

@@ -1,0 +1,122 @@
+//! What the payout lifecycle needs the database itself to guarantee (DOMAIN.md "Payouts"):
+//!
+//! - `payout_items.released_at`: when a FAILED payout let go of the transaction. The item
+//!   stays (the failed payout's statement still shows what it held); only a live item, one
+//!   with `released_at` NULL, claims its transaction.
+//! - `uq_payout_items_live_transaction`: a transaction is in at most one live payout, even
+//!   if two payouts were generated at once past every check in code (a partial unique
+//!   index, which PostgreSQL and SQLite both have).
+//! - `uq_payouts_live_period`: one payout that has not FAILED per promoter, venue and
+//!   period, so of concurrent first generations one inserts and the others find it.
+//! - `payouts.created_by`, `payouts.submitted_by`: who generated and who submitted, for the
+//!   four-eyes rule, which the approval's conditional update checks
+//!   (`submitted_by <> approver`). No foreign keys on them: SQLite cannot add a column with
+//!   a constraint to an existing table through sea-query, and the audit trail (with its
+//!   foreign key on `performed_by`) is the record of who did what; these are its copies.
+//! - `idx_transactions_unpaid`: the earned, unpaid transactions of a promoter at a venue
+//!   by creation time, the set a generation reads and claims. Partial: once paid, a
+//!   transaction leaves the index, so its size follows what is owed, not the history.
+
+use sea_orm_migration::prelude::*;
+
+use crate::iden::{PayoutItems, Payouts, Transactions};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const LIVE_ITEM: &str = "uq_payout_items_live_transaction";
+const LIVE_PERIOD: &str = "uq_payouts_live_period";
+const UNPAID: &str = "idx_transactions_unpaid";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for alter in [
+            Table::alter()
+                .table(PayoutItems::Table)
+                .add_column(ColumnDef::new(PayoutItems::ReleasedAt).timestamp_with_time_zone())
+                .to_owned(),
+            Table::alter()
+                .table(Payouts::Table)
+                .add_column(ColumnDef::new(Payouts::CreatedBy).uuid())
+                .to_owned(),
+            Table::alter()
+                .table(Payouts::Table)
+                .add_column(ColumnDef::new(Payouts::SubmittedBy).uuid())
+                .to_owned(),
+        ] {
+            manager.alter_table(alter).await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name(LIVE_ITEM)
+                    .table(PayoutItems::Table)
+                    .col(PayoutItems::TransactionId)
+                    .unique()
+                    .and_where(Expr::col(PayoutItems::ReleasedAt).is_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(LIVE_PERIOD)
+                    .table(Payouts::Table)
+                    .col(Payouts::VenueId)
+                    .col(Payouts::PromoterId)
+                    .col(Payouts::PeriodFrom)
+                    .col(Payouts::PeriodTo)
+                    .unique()
+                    .and_where(Expr::col(Payouts::Status).ne("FAILED"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(UNPAID)
+                    .table(Transactions::Table)
+                    .col(Transactions::VenueId)
+                    .col(Transactions::PromoterId)
+                    .col(Transactions::CreatedAt)
+                    .and_where(Expr::col(Transactions::PayoutId).is_null())
+                    .and_where(Expr::col(Transactions::Status).eq("CONFIRMED"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table) in [
+            (UNPAID, Transactions::Table.into_iden()),
+            (LIVE_PERIOD, Payouts::Table.into_iden()),
+            (LIVE_ITEM, PayoutItems::Table.into_iden()),
+        ] {
+            manager
+                .drop_index(Index::drop().name(name).table(table).to_owned())
+                .await?;
+        }
+        for alter in [
+            Table::alter()
+                .table(Payouts::Table)
+                .drop_column(Payouts::SubmittedBy)
+                .to_owned(),
+            Table::alter()
+                .table(Payouts::Table)
+                .drop_column(Payouts::CreatedBy)
+                .to_owned(),
+            Table::alter()
+                .table(PayoutItems::Table)
+                .drop_column(PayoutItems::ReleasedAt)
+                .to_owned(),
+        ] {
+            manager.alter_table(alter).await?;
+        }
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
