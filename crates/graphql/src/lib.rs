@@ -64,6 +64,7 @@ pub struct Mutation(
     promoters::mutation::PromoterMutation,
     commissions::mutation::CommissionMutation,
     bookings::mutation::BookingMutation,
+    payouts::mutation::PayoutMutation,
 );
 
 /// The schema type the server mounts.

@@ -157,6 +157,16 @@ by_id!(
     prima_service::payouts::audit_by_ids
 );
 by_id!(
+    /// How a payout's amount was reached, by payout id.
+    StatementOf => prima_service::payouts::balance::Statement,
+    prima_service::payouts::balance::statements
+);
+by_id!(
+    /// A promoter's balance at their venue, by promoter id.
+    BalanceOf => prima_service::payouts::balance::Balance,
+    prima_service::payouts::balance::balances
+);
+by_id!(
     /// An incentive progress row by id.
     ProgressId => prima_entity::incentive_progress::Model,
     prima_service::incentives::progress_by_ids

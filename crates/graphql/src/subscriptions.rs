@@ -11,19 +11,21 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
-use prima_entity::enums::BookingStatus;
-use prima_entity::{bookings, incentive_progress};
+use prima_entity::enums::{BookingStatus, PayoutStatus};
+use prima_entity::{bookings, incentive_progress, payouts};
 use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::events::outbox::BookingAction;
 use prima_service::events::{self, Event};
 use prima_service::paging::PageArgs;
+use prima_service::payouts::PayoutAction;
 use uuid::Uuid;
 
 use crate::bookings::Booking;
 use crate::context::{Caller, deps};
 use crate::error::{ApiError, Result, parse_id};
 use crate::incentives::IncentiveProgress;
+use crate::payouts::Payout;
 
 /// What happened to a booking.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -87,6 +89,83 @@ impl BookingChange {
     /// The booking as the change left it (its related objects are read now).
     async fn booking(&self) -> Booking {
         Booking(self.booking.clone())
+    }
+
+    /// When the change committed.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.event.created_at
+    }
+}
+
+/// One change of a payout (generated, a status step, a hold placed or released), as it
+/// committed.
+pub struct PayoutChange {
+    event: Arc<Event>,
+    action: PayoutAction,
+    previous_status: Option<PayoutStatus>,
+    payout: payouts::Model,
+}
+
+impl PayoutChange {
+    fn of(event: Arc<Event>) -> Option<PayoutChange> {
+        let payload = &event.payload;
+        let action = serde_json::from_value(payload["action"].clone()).ok()?;
+        let previous_status = serde_json::from_value(payload["previousStatus"].clone()).ok();
+        let payout = serde_json::from_value(payload["payout"].clone()).ok()?;
+        Some(PayoutChange {
+            event,
+            action,
+            previous_status,
+            payout,
+        })
+    }
+}
+
+/// What happened to a payout.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "prima_service::payouts::PayoutAction")]
+pub enum PayoutChangeAction {
+    /// Generated (DRAFT).
+    Generated,
+    /// Submitted for approval.
+    Submitted,
+    /// Approved.
+    Approved,
+    /// Sent back to DRAFT.
+    ReturnedToDraft,
+    /// Sent for payment (PROCESSING).
+    ProcessingStarted,
+    /// Paid (COMPLETED); its transactions are settled.
+    Completed,
+    /// The payment failed (FAILED); its transactions are released.
+    Failed,
+    /// A hold was placed.
+    HoldPlaced,
+    /// A hold was released.
+    HoldReleased,
+}
+
+/// One change of a payout, as it committed.
+#[Object]
+impl PayoutChange {
+    /// This event's cursor: pass it as `after` to resume right after it.
+    async fn cursor(&self) -> String {
+        events::feed::cursor(self.event.seq)
+    }
+
+    /// What happened.
+    async fn action(&self) -> PayoutChangeAction {
+        self.action.into()
+    }
+
+    /// The status before; null for a payout just generated.
+    async fn previous_status(&self) -> Option<PayoutStatus> {
+        self.previous_status
+    }
+
+    /// The payout as the change left it (its related objects are read now).
+    async fn payout(&self) -> Payout {
+        Payout(self.payout.clone())
     }
 
     /// When the change committed.
@@ -166,6 +245,24 @@ impl LeaderboardUpdate {
 /// How often, at most, a leaderboard subscription is pushed (bursts are coalesced, and the
 /// last push always shows the final standings).
 pub const LEADERBOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A venue feed's `venueIds` and `after`, parsed.
+fn venues_and_cursor(
+    venue_ids: Option<Vec<ID>>,
+    after: Option<String>,
+) -> Result<(Option<Vec<Uuid>>, Option<i64>)> {
+    let venues = venue_ids
+        .map(|ids| {
+            ids.iter()
+                .map(|id| parse_id("venueIds", id))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let after = after
+        .map(|cursor| events::feed::parse_cursor(&cursor))
+        .transpose()?;
+    Ok((venues, after))
+}
 
 /// The caller as an `Arc`, or UNAUTHENTICATED.
 fn subscriber(ctx: &Context<'_>) -> Result<Arc<Actor>> {
@@ -248,16 +345,7 @@ impl Subscription {
         after: Option<String>,
     ) -> Result<impl Stream<Item = BookingChange> + use<>> {
         let actor = subscriber(ctx)?;
-        let venues = venue_ids
-            .map(|ids| {
-                ids.iter()
-                    .map(|id| parse_id("venueIds", id))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .transpose()?;
-        let after = after
-            .map(|cursor| events::feed::parse_cursor(&cursor))
-            .transpose()?;
+        let (venues, after) = venues_and_cursor(venue_ids, after)?;
         let realtime = realtime(ctx)?;
         let filter = prima_service::bookings::change_feed_filter(venues, statuses);
         let feed = events::feed::feed(
@@ -270,6 +358,38 @@ impl Subscription {
         )
         .await?;
         Ok(feed.filter_map(|event| async move { BookingChange::of(event) }))
+    }
+
+    /// Payouts generated, moving through approval and payment, or held, at the venues
+    /// given (every venue where you have financial reads when left out: MANAGER or above),
+    /// optionally only those now in one of `statuses`: the finance screen's feed. With
+    /// `after`, every change since that cursor first, then live ones: none missed, none
+    /// twice.
+    async fn payout_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only these venues (each must be visible to you).")] venue_ids: Option<
+            Vec<ID>,
+        >,
+        #[graphql(desc = "Only payouts whose status after the change is one of these.")]
+        statuses: Option<Vec<PayoutStatus>>,
+        #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = PayoutChange> + use<>> {
+        let actor = subscriber(ctx)?;
+        let (venues, after) = venues_and_cursor(venue_ids, after)?;
+        let realtime = realtime(ctx)?;
+        let filter = prima_service::payouts::change_feed_filter(venues, statuses);
+        let feed = events::feed::feed(
+            deps(ctx).db.conn.clone(),
+            realtime.hub.clone(),
+            actor,
+            filter,
+            after,
+            feed_options(ctx, realtime),
+        )
+        .await?;
+        Ok(feed.filter_map(|event| async move { PayoutChange::of(event) }))
     }
 
     /// A promoter's progress in the programme changed (MANAGER or above at its venue):

@@ -160,6 +160,7 @@ fn router(state: &AppState, args: &ServeArgs) -> Router {
             &format!("{}/{{file}}", crate::graphiql::ASSETS_PATH),
             get(crate::graphiql::asset),
         )
+        .route("/exports/payouts.csv", get(crate::export::payouts_csv))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -301,7 +302,8 @@ async fn caller_from(state: &AppState, token: Option<&str>) -> Result<Option<Act
         .map(Some)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<Result<&str, Error>> {
+/// The token of an `Authorization: Bearer` header: `None` without the header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<Result<&str, Error>> {
     let value = headers.get(header::AUTHORIZATION)?;
     Some(
         value

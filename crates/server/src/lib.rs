@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod cors;
+pub mod export;
 pub mod fanout;
 pub mod graphiql;
 pub mod metrics;

@@ -7,7 +7,7 @@ pub mod mutation;
 use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PromoterStatus, PromoterTier};
-use prima_entity::{commission_assignments, incentive_progress, payouts, promoters};
+use prima_entity::{commission_assignments, incentive_progress, promoters};
 use prima_service::access;
 use prima_service::money;
 use rust_decimal::Decimal;
@@ -22,7 +22,7 @@ use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::incentives::IncentiveProgress;
 use crate::loaders::PromoterId;
-use crate::payouts::Payout;
+use crate::payouts::{Payout, PayoutFilterInput, PromoterBalance, PromoterPayouts, payout_query};
 use crate::scalars::Money;
 use crate::venues::{Venue, venue_by_id};
 
@@ -210,10 +210,26 @@ impl Promoter {
         .await
     }
 
+    /// What the promoter is owed and has been paid at their venue: pending, earned and
+    /// unpaid, a negative balance carried into the next payout, in payouts, paid.
+    async fn balance(&self, ctx: &Context<'_>) -> Result<PromoterBalance> {
+        let found = loader(ctx)?
+            .load_one(crate::loaders::BalanceOf(self.0.id))
+            .await?;
+        found
+            .map(PromoterBalance::from)
+            .ok_or(crate::error::ApiError(prima_service::Error::NotFound {
+                what: "promoter",
+            }))
+    }
+
     /// Payouts to this promoter, newest period first.
     async fn payouts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which payouts (by status, period, payment date).")] filter: Option<
+            PayoutFilterInput,
+        >,
         #[graphql(desc = "Return the first n payouts (at most 100, default 20).")] first: Option<
             i32,
         >,
@@ -222,7 +238,13 @@ impl Promoter {
         #[graphql(desc = "Return payouts before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Payout>> {
         let page = PageRequest::of(ctx, first, after, last, before);
-        nested(ctx, self.0.id, PromoterPayouts { page }, Payout).await
+        nested(
+            ctx,
+            self.0.id,
+            PromoterPayouts(payout_query(filter, page)),
+            Payout,
+        )
+        .await
     }
 }
 
@@ -247,10 +269,6 @@ nested_connection!(
     /// A promoter's incentive progress rows.
     PromoterProgress => incentive_progress::Model,
     prima_service::incentives::progress_pages_by_promoter
-);
-nested_connection!(
-    /// A promoter's payouts.
-    PromoterPayouts => payouts::Model, prima_service::payouts::pages_by_promoter
 );
 
 /// Promoter queries.

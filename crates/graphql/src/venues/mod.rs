@@ -20,7 +20,7 @@ use crate::error::{ApiError, Result, parse_id};
 use crate::guests::{Guest, VenueGuests};
 use crate::incentives::{Incentive, VenueIncentives};
 use crate::loaders::{PricingOf, VenueId};
-use crate::payouts::{Payout, VenuePayouts};
+use crate::payouts::{Payout, PayoutFilterInput, VenuePayouts, payout_query};
 use crate::promoters::{Promoter, VenuePromoters};
 use crate::scalars::Money;
 
@@ -295,6 +295,9 @@ impl Venue {
     async fn payouts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which payouts (by status, period, payment date).")] filter: Option<
+            PayoutFilterInput,
+        >,
         #[graphql(desc = "Return the first n payouts (at most 100, default 20).")] first: Option<
             i32,
         >,
@@ -303,7 +306,13 @@ impl Venue {
         #[graphql(desc = "Return payouts before this cursor.")] before: Option<String>,
     ) -> Result<Conn<Payout>> {
         let page = PageRequest::of(ctx, first, after, last, before);
-        nested(ctx, self.0.id, VenuePayouts { page }, Payout).await
+        nested(
+            ctx,
+            self.0.id,
+            VenuePayouts(payout_query(filter, page)),
+            Payout,
+        )
+        .await
     }
 }
 

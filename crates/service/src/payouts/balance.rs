@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use prima_entity::enums::{PayoutStatus, TransactionStatus, TransactionType};
-use prima_entity::{payout_items, payouts, promoters, transactions};
+use prima_entity::{payout_items, payouts, promoters, transactions, venues};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QuerySelect,
@@ -45,12 +45,15 @@ pub struct Balance {
     pub in_payout: i64,
     /// Sent by completed payouts (after their fees).
     pub paid: i64,
+    /// The venue's currency, of every amount.
+    pub currency: String,
 }
 
 #[derive(Debug, FromQueryResult)]
 struct BalanceRow {
     promoter_id: Uuid,
     venue_id: Uuid,
+    currency: String,
     pending: i64,
     unpaid: i64,
     in_payout: i64,
@@ -103,6 +106,10 @@ pub async fn balances(
         .select_only()
         .column_as(promoters::Column::Id, "promoter_id")
         .column_as(promoters::Column::VenueId, "venue_id")
+        .column_as(
+            Expr::col((venues::Entity, venues::Column::Currency)),
+            "currency",
+        )
         .expr_as(
             sum_if(status().eq(TransactionStatus::Pending), amount.clone()),
             "pending",
@@ -124,10 +131,12 @@ pub async fn balances(
                         .add(Expr::col((right, transactions::Column::Type)).is_in(PAYABLE))
                 }),
         )
+        .join(JoinType::InnerJoin, promoters::Relation::Venues.def())
         .filter(promoters::Column::Id.is_in(ids.iter().copied()))
-        .filter(visible.clone())
+        .filter(visible)
         .group_by(promoters::Column::Id)
         .group_by(promoters::Column::VenueId)
+        .group_by(Expr::col((venues::Entity, venues::Column::Currency)))
         .into_model::<BalanceRow>()
         .all(db)
         .await?;
@@ -160,6 +169,7 @@ pub async fn balances(
                 carried_negative: Ord::min(row.unpaid, 0),
                 in_payout: row.in_payout,
                 paid: paid.get(&row.promoter_id).copied().unwrap_or(0),
+                currency: row.currency,
             };
             (row.promoter_id, balance)
         })

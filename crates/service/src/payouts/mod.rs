@@ -11,6 +11,7 @@
 //! Reads beyond the lists: [`balance`] (a promoter's balance, a payout's statement).
 
 pub mod balance;
+pub mod export;
 pub mod generate;
 pub mod lifecycle;
 #[cfg(test)]
@@ -100,6 +101,31 @@ pub fn hold_is_active(hold: &payout_holds::Model, now: DateTime<Utc>) -> bool {
     hold.released_at.is_none() && hold.hold_until.is_none_or(|until| until > now)
 }
 
+/// What a `payoutChanged` subscriber receives: the payout changes ([`PAYOUT_CHANGED`]) of
+/// the venues asked for (every venue they can see when `None`), at venues where they hold
+/// financial reads, and, when `statuses` is given, only those that left the payout in one
+/// of them. The feed applies it ([`crate::events::feed::feed`]), with the same replay and
+/// access rules as `bookingChanged`.
+pub fn change_feed_filter(
+    venues: Option<Vec<Uuid>>,
+    statuses: Option<Vec<prima_entity::enums::PayoutStatus>>,
+) -> crate::events::feed::FeedFilter {
+    let statuses: Option<std::collections::HashSet<prima_entity::enums::PayoutStatus>> =
+        statuses.map(|s| s.into_iter().collect());
+    crate::events::feed::FeedFilter {
+        topic: PAYOUT_CHANGED,
+        capability: Capability::ReadFinancial,
+        venues,
+        accept: Box::new(move |event: &crate::events::Event| match &statuses {
+            None => true,
+            Some(wanted) => serde_json::from_value::<prima_entity::enums::PayoutStatus>(
+                event.payload["payout"]["status"].clone(),
+            )
+            .is_ok_and(|status| wanted.contains(&status)),
+        }),
+    }
+}
+
 // Payouts by id: `access::scope::{financial_by_ids, financial_get}`.
 
 /// The rows among `ids` of a table under payouts that the caller may see (financial reads
@@ -165,20 +191,69 @@ const PAYOUT_SORT: Sort = Sort {
     ],
 };
 
+/// Which payouts a list shows; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PayoutFilter {
+    /// Only these statuses (any when empty).
+    pub statuses: Vec<prima_entity::enums::PayoutStatus>,
+    /// Only payouts whose period starts at or after this.
+    pub period_from: Option<DateTime<Utc>>,
+    /// Only payouts whose period ends at or before this.
+    pub period_to: Option<DateTime<Utc>>,
+    /// Only payouts scheduled at or after this.
+    pub scheduled_from: Option<DateTime<Utc>>,
+    /// Only payouts scheduled before this.
+    pub scheduled_to: Option<DateTime<Utc>>,
+}
+
+impl PayoutFilter {
+    fn condition(&self) -> sea_orm::Condition {
+        let mut condition = sea_orm::Condition::all();
+        if !self.statuses.is_empty() {
+            condition = condition.add(payouts::Column::Status.is_in(self.statuses.iter().copied()));
+        }
+        if let Some(from) = self.period_from {
+            condition = condition.add(payouts::Column::PeriodFrom.gte(from));
+        }
+        if let Some(to) = self.period_to {
+            condition = condition.add(payouts::Column::PeriodTo.lte(to));
+        }
+        if let Some(from) = self.scheduled_from {
+            condition = condition.add(payouts::Column::ScheduledFor.gte(from));
+        }
+        if let Some(to) = self.scheduled_to {
+            condition = condition.add(payouts::Column::ScheduledFor.lt(to));
+        }
+        condition
+    }
+}
+
+/// A page of a payout list: which payouts, which page, whether to count them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PayoutListQuery {
+    /// Which payouts.
+    pub filter: PayoutFilter,
+    /// Which page.
+    pub page: PageArgs,
+    /// Count the matching payouts too.
+    pub with_total: bool,
+}
+
 async fn pages_by(
     db: &impl ConnectionTrait,
     actor: &Actor,
     parent: payouts::Column,
     parents: &[Uuid],
-    page: &PageArgs,
-    with_total: bool,
+    query: &PayoutListQuery,
 ) -> Result<HashMap<Uuid, Page<payouts::Model>>> {
+    let (page, with_total) = (&query.page, query.with_total);
     let window = page.window(&PAYOUT_SORT)?;
     if parents.is_empty() {
         return Ok(HashMap::new());
     }
     let inner = payouts::Entity::find()
         .filter(Expr::col((payouts::Entity, parent)).is_in(parents.iter().copied()))
+        .filter(query.filter.condition())
         .filter(
             actor
                 .venues_where(Capability::ReadFinancial)
@@ -190,49 +265,37 @@ async fn pages_by(
     Ok(paging::pages_for(parents, pages, &window, with_total))
 }
 
-/// For each venue, a page of its payouts, newest period first; FORBIDDEN for a venue where
-/// the caller lacks financial reads.
+/// For each venue, a page of its payouts matching the filter, newest period first;
+/// FORBIDDEN for a venue where the caller lacks financial reads.
 #[tracing::instrument(skip_all, fields(venues = venue_ids.len()))]
 pub async fn pages_by_venue(
     db: &impl ConnectionTrait,
     actor: &Actor,
     venue_ids: &[Uuid],
-    page: &PageArgs,
-    with_total: bool,
+    query: &PayoutListQuery,
 ) -> Result<PagesOrDenied<payouts::Model>> {
-    let window = page.window(&PAYOUT_SORT)?;
+    let window = query.page.window(&PAYOUT_SORT)?;
     let (allowed, denied) = split_financial_venues(actor, venue_ids);
-    let pages = pages_by(
-        db,
-        actor,
-        payouts::Column::VenueId,
+    let pages = pages_by(db, actor, payouts::Column::VenueId, &allowed, query).await?;
+    Ok(with_denied(
         &allowed,
-        page,
-        with_total,
-    )
-    .await?;
-    Ok(with_denied(&allowed, pages, denied, &window, with_total))
+        pages,
+        denied,
+        &window,
+        query.with_total,
+    ))
 }
 
-/// For each promoter, a page of their payouts at venues where the caller holds financial
-/// reads, newest period first.
+/// For each promoter, a page of their payouts matching the filter at venues where the
+/// caller holds financial reads, newest period first.
 #[tracing::instrument(skip_all, fields(promoters = promoter_ids.len()))]
 pub async fn pages_by_promoter(
     db: &impl ConnectionTrait,
     actor: &Actor,
     promoter_ids: &[Uuid],
-    page: &PageArgs,
-    with_total: bool,
+    query: &PayoutListQuery,
 ) -> Result<HashMap<Uuid, Page<payouts::Model>>> {
-    pages_by(
-        db,
-        actor,
-        payouts::Column::PromoterId,
-        promoter_ids,
-        page,
-        with_total,
-    )
-    .await
+    pages_by(db, actor, payouts::Column::PromoterId, promoter_ids, query).await
 }
 
 /// Items, holds and audit rows: oldest first.
@@ -353,6 +416,13 @@ mod tests {
     use crate::access::scope::{financial_by_ids, financial_get};
     use crate::testing::fixtures::*;
 
+    fn counted() -> PayoutListQuery {
+        PayoutListQuery {
+            with_total: true,
+            ..PayoutListQuery::default()
+        }
+    }
+
     #[tokio::test]
     async fn a_hold_is_active_until_released_or_until_its_date_passes() {
         let db = db().await;
@@ -427,13 +497,12 @@ mod tests {
             .unwrap();
         assert!(audit[&xb].edges.is_empty());
 
-        let by_promoter =
-            pages_by_promoter(&db.conn, &manager, &[pa, pb], &PageArgs::default(), true)
-                .await
-                .unwrap();
+        let by_promoter = pages_by_promoter(&db.conn, &manager, &[pa, pb], &counted())
+            .await
+            .unwrap();
         assert_eq!(by_promoter[&pa].total_count, Some(1));
         assert_eq!(by_promoter[&pb].total_count, Some(0));
-        let by_venue = pages_by_venue(&db.conn, &manager, &[a, b], &PageArgs::default(), true)
+        let by_venue = pages_by_venue(&db.conn, &manager, &[a, b], &counted())
             .await
             .unwrap();
         assert_eq!(by_venue[&a].as_ref().unwrap().total_count, Some(1));
@@ -491,13 +560,13 @@ mod tests {
             UserRole::Coordinator,
             &[(a, Level::Coordinator)],
         );
-        let pages = pages_by_venue(&db.conn, &coordinator, &[a], &PageArgs::default(), false)
+        let pages = pages_by_venue(&db.conn, &coordinator, &[a], &PayoutListQuery::default())
             .await
             .unwrap();
         assert_eq!(pages[&a].as_ref().unwrap_err().code(), "FORBIDDEN");
 
         let owner = actor(Uuid::new_v4(), UserRole::Manager, &[(a, Level::Owner)]);
-        let pages = pages_by_venue(&db.conn, &owner, &[a], &PageArgs::default(), false)
+        let pages = pages_by_venue(&db.conn, &owner, &[a], &PayoutListQuery::default())
             .await
             .unwrap();
         let ids: Vec<Uuid> = pages[&a]

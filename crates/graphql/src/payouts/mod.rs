@@ -1,7 +1,11 @@
-//! Payouts: the `payout` query, `Venue.payouts`, and the `Payout` type with its items,
-//! holds and audit trail. Visible to MANAGER or above at the venue (financial reads).
+//! Payouts: the `payout` query, `Venue.payouts` and `Promoter.payouts` (filtered), the
+//! `Payout` type with its items, holds, audit trail and statement, and a promoter's
+//! balance. Visible to MANAGER or above at the venue (financial reads). The writes are in
+//! [`mutation`].
 
-use async_graphql::{Context, ID, Object};
+pub mod mutation;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{PayoutMethod, PayoutStatus, TransactionType};
 use prima_entity::{payout_audit, payout_holds, payout_items, payouts};
@@ -12,7 +16,7 @@ use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
 use crate::error::{ApiError, Result, parse_id};
 use crate::ledger::Transaction;
-use crate::loaders::{PayoutId, TransactionId, UserId};
+use crate::loaders::{PayoutId, StatementOf, TransactionId, UserId};
 use crate::promoters::{Promoter, promoter_by_id};
 use crate::scalars::Money;
 use crate::users::User;
@@ -173,6 +177,147 @@ impl Payout {
         let page = PageRequest::of(ctx, first, after, last, before);
         nested(ctx, self.0.id, PayoutAudit { page }, PayoutAuditEntry).await
     }
+    /// How the amount was reached: the items summed by kind (commissions, incentive
+    /// rewards, adjustments and clawbacks of the period, a negative balance carried from
+    /// before it), minus fees.
+    async fn statement(&self, ctx: &Context<'_>) -> Result<PayoutStatement> {
+        let found = loader(ctx)?.load_one(StatementOf(self.0.id)).await?;
+        let statement = found.ok_or(ApiError(prima_service::Error::NotFound { what: "payout" }))?;
+        let currency = &self.0.currency;
+        Ok(PayoutStatement {
+            lines: statement
+                .lines
+                .into_iter()
+                .map(|line| StatementLine {
+                    kind: line.kind.into(),
+                    count: i32::try_from(line.count).unwrap_or(i32::MAX),
+                    amount: Money::cents(line.amount, currency),
+                })
+                .collect(),
+            amount: Money::cents(statement.amount, currency),
+        })
+    }
+}
+
+/// What a statement line sums.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StatementLineKind {
+    /// PROMOTER_COMMISSION transactions created in the period.
+    Commissions,
+    /// INCENTIVE_PAYOUT transactions (programme rewards) created in the period.
+    Incentives,
+    /// ADJUSTMENT transactions of the period that reverse nothing.
+    Adjustments,
+    /// ADJUSTMENT transactions of the period clawing back the commission of a refunded
+    /// booking (negative).
+    Clawbacks,
+    /// Unpaid transactions from before the period that added up to a negative balance, which
+    /// this payout deducts (negative).
+    CarriedBalance,
+    /// The payout's fees (negative).
+    Fees,
+}
+
+impl From<prima_service::payouts::balance::LineKind> for StatementLineKind {
+    fn from(kind: prima_service::payouts::balance::LineKind) -> Self {
+        use prima_service::payouts::balance::LineKind as K;
+        match kind {
+            K::Commissions => StatementLineKind::Commissions,
+            K::Incentives => StatementLineKind::Incentives,
+            K::Adjustments => StatementLineKind::Adjustments,
+            K::Clawbacks => StatementLineKind::Clawbacks,
+            K::CarriedBalance => StatementLineKind::CarriedBalance,
+            K::Fees => StatementLineKind::Fees,
+        }
+    }
+}
+
+/// One line of a payout statement.
+#[derive(SimpleObject)]
+pub struct StatementLine {
+    /// What it sums.
+    pub kind: StatementLineKind,
+    /// How many items it sums (0 for fees).
+    pub count: i32,
+    /// Their sum; negative for clawbacks, a carried balance and fees.
+    pub amount: Money,
+}
+
+/// How a payout's amount was reached: its lines add up to `amount`. The items themselves,
+/// with their bookings, are `Payout.items`.
+#[derive(SimpleObject)]
+pub struct PayoutStatement {
+    /// Non-empty lines: commissions, incentives, adjustments, clawbacks, carried balance,
+    /// fees, in that order.
+    pub lines: Vec<StatementLine>,
+    /// The payout's amount, the sum of the lines.
+    pub amount: Money,
+}
+
+/// What a promoter is owed and has been paid at their venue.
+#[derive(SimpleObject)]
+pub struct PromoterBalance {
+    /// Commissions and rewards of bookings that have not happened yet (PENDING).
+    pub pending: Money,
+    /// Earned (CONFIRMED) and in no payout yet, net of clawbacks; 0 when that is negative.
+    pub earned_unpaid: Money,
+    /// A negative unpaid total (clawbacks of refunded bookings larger than what is owed),
+    /// which the next payout deducts; 0 otherwise.
+    pub carried_negative: Money,
+    /// In payouts generated and not yet completed.
+    pub in_payout: Money,
+    /// Sent by completed payouts, after their fees.
+    pub paid: Money,
+}
+
+impl From<prima_service::payouts::balance::Balance> for PromoterBalance {
+    fn from(b: prima_service::payouts::balance::Balance) -> Self {
+        let money = |cents| Money::cents(cents, &b.currency);
+        PromoterBalance {
+            pending: money(b.pending),
+            earned_unpaid: money(b.earned_unpaid),
+            carried_negative: money(b.carried_negative),
+            in_payout: money(b.in_payout),
+            paid: money(b.paid),
+        }
+    }
+}
+
+/// Which payouts a list shows; every given filter must match.
+#[derive(InputObject, Default)]
+pub struct PayoutFilterInput {
+    /// Only these statuses.
+    pub statuses: Option<Vec<PayoutStatus>>,
+    /// Only payouts whose period starts at or after this.
+    pub period_from: Option<DateTime<Utc>>,
+    /// Only payouts whose period ends at or before this.
+    pub period_to: Option<DateTime<Utc>>,
+    /// Only payouts scheduled at or after this.
+    pub scheduled_from: Option<DateTime<Utc>>,
+    /// Only payouts scheduled before this.
+    pub scheduled_to: Option<DateTime<Utc>>,
+}
+
+/// A payout list's query from its field's arguments.
+pub fn payout_query(
+    filter: Option<PayoutFilterInput>,
+    page: PageRequest,
+) -> prima_service::payouts::PayoutListQuery {
+    let filter = filter.unwrap_or_default();
+    let mut statuses = filter.statuses.unwrap_or_default();
+    statuses.sort_by_key(|s| s.to_string());
+    statuses.dedup();
+    prima_service::payouts::PayoutListQuery {
+        filter: prima_service::payouts::PayoutFilter {
+            statuses,
+            period_from: filter.period_from,
+            period_to: filter.period_to,
+            scheduled_from: filter.scheduled_from,
+            scheduled_to: filter.scheduled_to,
+        },
+        page: page.page,
+        with_total: page.with_total,
+    }
 }
 
 nested_connection!(
@@ -302,7 +447,13 @@ impl PayoutAuditEntry {
 
 nested_connection!(
     /// `Venue.payouts`: the venue's payouts, newest period first; FORBIDDEN below MANAGER.
-    VenuePayouts => payouts::Model, prima_service::payouts::pages_by_venue
+    VenuePayouts(prima_service::payouts::PayoutListQuery) => payouts::Model,
+    prima_service::payouts::pages_by_venue
+);
+nested_connection!(
+    /// `Promoter.payouts`: the promoter's payouts, newest period first.
+    PromoterPayouts(prima_service::payouts::PayoutListQuery) => payouts::Model,
+    prima_service::payouts::pages_by_promoter
 );
 
 /// Payout queries.
