@@ -1686,6 +1686,42 @@ enum Op {
     NoShow {
         pick: usize,
     },
+    /// A refund of part (`percent` of what is left, 0 meaning all) of a booking.
+    Refund {
+        pick: usize,
+        percent: i64,
+    },
+    /// A promoter's booking made, confirmed and completed a day later (the clock moves
+    /// past it): a commission earned.
+    Earn {
+        diners: i32,
+    },
+    /// The clock moves on.
+    Wait {
+        days: i64,
+    },
+    /// A payout generation for one of the weekly periods that have ended.
+    Generate {
+        period: usize,
+    },
+    /// A payout step (or a hold, or its release) on one of the payouts.
+    Payout {
+        pick: usize,
+        step: u8,
+    },
+}
+
+/// Booking changes mixed with refunds and payout operations.
+fn money_op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => op(),
+        3 => (1..=12i32).prop_map(|diners| Op::Earn { diners }),
+        2 => (any::<usize>(), 0..=100i64).prop_map(|(pick, percent)| Op::Refund { pick, percent }),
+        1 => (1..=10i64).prop_map(|days| Op::Wait { days }),
+        3 => any::<usize>().prop_map(|period| Op::Generate { period }),
+        5 => (any::<usize>(), 0..8u8).prop_map(|(pick, step)| Op::Payout { pick, step }),
+    ]
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -1714,10 +1750,76 @@ async fn run_ops(ops: Vec<Op>) {
     let new_guests =
         new_guests_programme(&w, now() + Duration::days(5), now() + Duration::days(15)).await;
     let mut ids: Vec<Uuid> = Vec::new();
+    let mut payouts: Vec<Uuid> = Vec::new();
+    let owners = [
+        fixtures::actor(
+            fixtures::user(&w.db).await,
+            UserRole::Manager,
+            &[(w.venue, Level::Owner)],
+        ),
+        fixtures::actor(
+            fixtures::user(&w.db).await,
+            UserRole::Manager,
+            &[(w.venue, Level::Admin)],
+        ),
+    ];
     let mut clock = now();
     let pick = |ids: &[Uuid], i: usize| (!ids.is_empty()).then(|| ids[i % ids.len()]);
     for op in ops {
         match op {
+            Op::Refund { pick: i, percent } => {
+                if let Some(id) = pick(&ids, i) {
+                    let amount = (percent > 0).then(|| {
+                        rust_decimal::Decimal::new(percent, 2) // 0.01 to 1.00
+                    });
+                    let _ =
+                        refund_booking_at(&w.db, &owners[0], id, amount, "Refund".into(), clock)
+                            .await;
+                }
+            }
+            Op::Wait { days } => clock += Duration::days(days),
+            Op::Earn { diners } => {
+                let mut input = new_booking(&w, diners, true);
+                input.booking_time = clock + Duration::days(1);
+                let made = create_booking_at(&w.db, &w.manager, input, None, clock).await;
+                if let Ok(b) = made {
+                    ids.push(b.id);
+                    let _ = go(&w, b.id, Transition::Confirm, clock).await;
+                    clock = b.booking_time + Duration::hours(1);
+                    let _ = go(&w, b.id, Transition::Complete, clock).await;
+                }
+            }
+            Op::Generate { period } => {
+                let ended = (clock - now()).num_days() / 7;
+                if ended > 0 {
+                    let k = (period as i64) % ended;
+                    let from = now() + Duration::days(7 * k);
+                    let request = crate::payouts::generate::Request {
+                        venue_id: w.venue,
+                        promoter_id: w.promoter,
+                        period_from: from,
+                        period_to: from + Duration::days(7),
+                        scheduled_for: None,
+                        method: None,
+                        fees: None,
+                        idempotency_key: None,
+                    };
+                    let by = &owners[period % 2];
+                    if let Ok(g) =
+                        crate::payouts::generate::generate_payout_at(&w.db, by, request, clock)
+                            .await
+                        && let Some(p) = g.payout
+                        && !payouts.contains(&p.id)
+                    {
+                        payouts.push(p.id);
+                    }
+                }
+            }
+            Op::Payout { pick: i, step } => {
+                if let Some(id) = pick(&payouts, i) {
+                    payout_op(&w, &owners, id, step, clock).await;
+                }
+            }
             Op::Create {
                 diners,
                 promoter,
@@ -1949,6 +2051,74 @@ async fn month_fields_move_by_deltas_in_their_month_and_are_recounted_once_it_tu
         (1, three.total_fee, 0, 1)
     );
     assert_clean(&w, next).await;
+}
+
+/// One payout operation of the random sequences, by either owner (the four-eyes rule
+/// refuses some approvals): mostly the payout's next step from where it is (a start with
+/// an active hold is refused, a processing payout completes or fails), sometimes a return
+/// to draft, a hold for a day or the release of its holds.
+async fn payout_op(w: &World, owners: &[Actor; 2], id: Uuid, step: u8, clock: DateTime<Utc>) {
+    use crate::payouts::lifecycle::{self, HoldRequest, Step};
+    use prima_entity::enums::PayoutStatus as S;
+    let by = &owners[usize::from(step % 2)];
+    let status = prima_entity::payouts::Entity::find_by_id(id)
+        .one(&w.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    let next = match (status, step % 8) {
+        (_, 6) => {
+            let hold = HoldRequest {
+                payout_id: id,
+                amount: rust_decimal::Decimal::new(1, 2),
+                reason: "query".into(),
+                hold_until: Some(clock + Duration::days(1)),
+            };
+            let _ = lifecycle::place_hold_at(&w.db, by, hold, clock).await;
+            return;
+        }
+        (_, 7) => {
+            let holds = prima_entity::payout_holds::Entity::find()
+                .filter(prima_entity::payout_holds::Column::PayoutId.eq(id))
+                .all(&w.db.conn)
+                .await
+                .unwrap();
+            for hold in holds {
+                let _ = lifecycle::release_hold_at(&w.db, by, hold.id, clock).await;
+            }
+            return;
+        }
+        (S::PendingApproval | S::Approved, 5) => Step::ReturnToDraft {
+            reason: "recheck".into(),
+        },
+        (S::Draft, _) => Step::Submit,
+        (S::PendingApproval, _) => Step::Approve,
+        (S::Approved, _) => Step::StartProcessing,
+        (S::Processing, 0..=3) => Step::Complete {
+            reference: "REF".into(),
+        },
+        (S::Processing, _) => Step::Fail {
+            reason: "bounced".into(),
+        },
+        (S::Completed | S::Failed, _) => Step::Submit,
+    };
+    let _ = lifecycle::advance_at(&w.db, by, id, next, clock).await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 12,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+    #[test]
+    fn random_bookings_refunds_and_payouts_keep_every_invariant(ops in proptest::collection::vec(money_op(), 1..60)) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run_ops(ops));
+    }
 }
 
 proptest::proptest! {
