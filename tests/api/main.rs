@@ -16,6 +16,7 @@ mod login_throttle;
 mod node;
 mod order;
 mod over_http;
+mod payouts;
 mod persisted;
 mod portfolio;
 mod pricing;

@@ -598,6 +598,56 @@ impl TestApp {
         }
     }
 
+    /// `diners.len()` NON_PRIME bookings of `guest` at `venue` (auto-confirming) brought by
+    /// `promoter`, each for `diners[i]`, a second ahead, then COMPLETED once the server's
+    /// clock has passed their time (creation refuses a time in the past): commissions
+    /// earned through the API. Returns their ids.
+    pub async fn completed_bookings_by(
+        &self,
+        venue: &str,
+        guest: &str,
+        promoter: &str,
+        diners: &[i64],
+    ) -> Vec<String> {
+        let admin = self.admin().await.token.clone();
+        let time = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+        let mut ids = Vec::new();
+        for n in diners {
+            let made = self
+                .query_ok(
+                    &admin,
+                    "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id status } } }",
+                    json!({ "input": { "venueId": venue, "guestId": guest, "promoterId": promoter,
+                                       "type": "NON_PRIME", "diners": n, "bookingTime": time } }),
+                )
+                .await;
+            let booking = &made["createBooking"]["booking"];
+            assert_eq!(
+                booking["status"], "CONFIRMED",
+                "the venue must auto-confirm"
+            );
+            ids.push(booking["id"].as_str().expect("the booking's id").to_owned());
+        }
+        for id in &ids {
+            crate::eventually(
+                "the booking time to pass",
+                std::time::Duration::from_secs(15),
+                async || {
+                    let answer = self
+                        .graphql(
+                            Some(&admin),
+                            "mutation($input: CompleteBookingInput!) { completeBooking(input: $input) { booking { status } } }",
+                            json!({ "input": { "bookingId": id } }),
+                        )
+                        .await;
+                    answer.get("errors").is_none().then_some(())
+                },
+            )
+            .await;
+        }
+        ids
+    }
+
     /// A new ACTIVE global MANAGER with no venue, logged in: someone who can sign in.
     pub async fn staff(&self) -> User {
         self.user(UserRole::Manager, "staff").await

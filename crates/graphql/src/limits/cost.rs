@@ -51,6 +51,16 @@ pub const LIST_BOUNDS: &[(&str, &str, u64)] = &[
     ),
     ("Query", "nodes", crate::node::MAX_NODES),
     (
+        "GenerateVenuePayoutsPayload",
+        "results",
+        prima_service::payouts::generate::MAX_PROMOTERS_PER_RUN,
+    ),
+    (
+        "PayoutStatement",
+        "lines",
+        prima_service::payouts::balance::LINE_KINDS,
+    ),
+    (
         "LeaderboardUpdate",
         "entries",
         prima_service::paging::MAX_PAGE_SIZE,

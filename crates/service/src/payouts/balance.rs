@@ -176,6 +176,9 @@ pub async fn balances(
         .collect())
 }
 
+/// How many kinds of statement line there are: the most lines a statement has.
+pub const LINE_KINDS: u64 = 6;
+
 /// What a statement line sums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LineKind {

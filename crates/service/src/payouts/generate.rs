@@ -56,6 +56,10 @@ pub const PAYABLE: [TransactionType; 3] = [
     TransactionType::Adjustment,
 ];
 
+/// The most promoters one venue-wide run pays (its answer lists each): a larger venue
+/// generates promoter by promoter (`generatePayout`).
+pub const MAX_PROMOTERS_PER_RUN: u64 = 1000;
+
 /// Items inserted per statement (6 values each; well under SQLite's and PostgreSQL's
 /// limits on bound parameters).
 const ITEMS_PER_INSERT: usize = 1000;
@@ -667,9 +671,18 @@ pub async fn generate_venue_payouts_at(
         .filter(promoters::Column::VenueId.eq(venue.id))
         .order_by_asc(promoters::Column::LastName)
         .order_by_asc(promoters::Column::Id)
+        .limit(MAX_PROMOTERS_PER_RUN + 1)
         .into_tuple()
         .all(&db.conn)
         .await?;
+    if promoters.len() as u64 > MAX_PROMOTERS_PER_RUN {
+        return Err(Error::invalid(
+            "venueId",
+            format!(
+                "this venue has more than {MAX_PROMOTERS_PER_RUN} promoters: generate their payouts one by one (generatePayout)"
+            ),
+        ));
+    }
     let mut results = Vec::with_capacity(promoters.len());
     for (promoter,) in promoters {
         results.push(one(db, actor, &plan, &venue, promoter, None, now).await?);

@@ -464,8 +464,16 @@ async fn check_portfolio<C: ConnectionTrait>(db: &C, report: &SeedReport, expect
                 .iter()
                 .find(|t| t.id == item.transaction_id)
                 .unwrap();
-            assert_eq!(t.payout_id, Some(payout.id));
             assert_eq!(t.amount, item.amount);
+            if payout.status == PayoutStatus::Failed {
+                assert!(
+                    item.released_at.is_some(),
+                    "a FAILED payout released its items"
+                );
+                assert_eq!(t.payout_id, None);
+                continue;
+            }
+            assert_eq!(t.payout_id, Some(payout.id));
             assert!(t.created_at >= payout.period_from && t.created_at < payout.period_to);
             let expected = if payout.status == PayoutStatus::Completed {
                 TransactionStatus::Settled
@@ -475,24 +483,59 @@ async fn check_portfolio<C: ConnectionTrait>(db: &C, report: &SeedReport, expect
             assert_eq!(t.status, expected);
         }
     }
-    assert!(payouts.iter().any(|p| p.status == PayoutStatus::Completed));
+    // Every status, an active hold, and a promoter whose balance is carried negative.
+    use PayoutStatus as S;
+    for status in [
+        S::Draft,
+        S::PendingApproval,
+        S::Approved,
+        S::Processing,
+        S::Completed,
+        S::Failed,
+    ] {
+        assert!(
+            payouts.iter().any(|p| p.status == status),
+            "a {status} payout"
+        );
+    }
+    let holds = payout_holds::Entity::find().all(db).await.unwrap();
+    assert!(holds.iter().any(|h| crate::payouts::hold_is_active(h, now)));
+    let admin = crate::access::Actor {
+        user_id: Uuid::nil(),
+        name: "check".into(),
+        role: prima_entity::enums::UserRole::Admin,
+        venues: Default::default(),
+    };
+    let promoter_ids: Vec<Uuid> = promoters::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let balances = crate::payouts::balance::balances(db, &admin, &promoter_ids)
+        .await
+        .unwrap();
     assert!(
-        payouts
-            .iter()
-            .any(|p| p.status == PayoutStatus::PendingApproval)
+        balances.values().any(|b| b.carried_negative < 0),
+        "a promoter carries a negative balance"
     );
 
-    // History: one CREATED row per booking and one STATUS_CHANGED row per change.
+    // History: one CREATED row per booking and one STATUS_CHANGED row per change, and the
+    // payout tour's one refund.
     let history = booking_history::Entity::find().all(db).await.unwrap();
     let mut per_booking: HashMap<Uuid, (usize, usize)> = HashMap::new();
+    let mut refunds = 0;
     for h in &history {
         let entry = per_booking.entry(h.booking_id).or_default();
         match h.action.as_str() {
             "CREATED" => entry.0 += 1,
             "STATUS_CHANGED" => entry.1 += 1,
+            "REFUNDED" => refunds += 1,
             other => panic!("unexpected history action {other}"),
         }
     }
+    assert_eq!(refunds, 1, "the payout tour's refund");
     for b in &bookings {
         let changes = [b.cancelled_at, b.completed_at, b.no_show_at]
             .iter()
