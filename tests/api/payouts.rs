@@ -119,6 +119,18 @@ async fn a_payout_goes_from_earnings_to_payment_under_four_eyes_and_the_finance_
     feed.subscribe("p", PAYOUT_CHANGED, json!({ "venues": [w.venue] }))
         .await;
     w.app.subscribers_at_least(1).await;
+    // Financial reads only: a COORDINATOR of the venue is refused the finance feed.
+    let mut refused = w.app.ws(Some(&w.coordinator.token)).await;
+    assert_eq!(refused.next_json().await["type"], "connection_ack");
+    refused
+        .subscribe("p", PAYOUT_CHANGED, json!({ "venues": [w.venue] }))
+        .await;
+    let answer = refused.next_json().await;
+    assert_eq!(answer["payload"]["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
 
     let from = Utc::now() - Duration::hours(1);
     // Two bookings of 2 and 4 diners at 25.00 a diner: 10 % commissions of 5.00 and 10.00.

@@ -515,8 +515,11 @@ impl TestApp {
 
     /// A PENDING_APPROVAL payout of `promoter` at `venue` paying the PROMOTER_COMMISSION
     /// ledger rows of `bookings` (confirmed ones, brought by the promoter on a commission):
-    /// one item per row, the rows marked as in the payout, the totals their sum. Inserted
-    /// (the API makes no payouts; the payout run does); returns its id.
+    /// one item per row, the rows marked as in the payout, the totals their sum. Inserted,
+    /// without waiting for the bookings to complete; returns its id. Its commissions are
+    /// still PENDING, which a real generation never takes (`prima check` reports them as
+    /// `payout_claim`): tests that run the check earn commissions with
+    /// [`TestApp::completed_bookings_by`] and pay them with `generatePayout`.
     pub async fn payout(&self, venue: &str, promoter: &str, bookings: &[String]) -> String {
         let conn = &self.db.db.conn;
         let commissions = transactions::Entity::find()

@@ -629,3 +629,100 @@ async fn month_fields_are_recomputed_for_the_month_of_now() {
         }
     }
 }
+
+/// A payout of the demo in `status`.
+async fn demo_payout(db: &TestDb, status: prima_entity::enums::PayoutStatus) -> payouts::Model {
+    payouts::Entity::find()
+        .filter(payouts::Column::Status.eq(status))
+        .order_by_asc(payouts::Column::Id)
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("the demo has a {status} payout"))
+}
+
+#[tokio::test]
+async fn a_failed_payout_that_still_claims_or_a_settled_transaction_outside_a_completed_one_is_found()
+ {
+    use prima_entity::enums::PayoutStatus;
+    let (db, now) = seeded().await;
+    // A FAILED payout's released transaction pointed at it again.
+    let failed = demo_payout(&db, PayoutStatus::Failed).await;
+    let item = prima_entity::payout_items::Entity::find()
+        .filter(prima_entity::payout_items::Column::PayoutId.eq(failed.id))
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    transactions::Entity::update_many()
+        .col_expr(transactions::Column::PayoutId, Expr::value(failed.id))
+        .filter(transactions::Column::Id.eq(item.transaction_id))
+        .exec(&db.conn)
+        .await
+        .unwrap();
+    // A transaction of an APPROVED payout marked SETTLED, as if paid.
+    let approved = demo_payout(&db, PayoutStatus::Approved).await;
+    let paid_early = transactions::Entity::find()
+        .filter(transactions::Column::PayoutId.eq(approved.id))
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    transactions::Entity::update_many()
+        .col_expr(
+            transactions::Column::Status,
+            Expr::value(TransactionStatus::Settled),
+        )
+        .filter(transactions::Column::Id.eq(paid_early.id))
+        .exec(&db.conn)
+        .await
+        .unwrap();
+    let report = run_at(&db.conn, None, now).await.unwrap();
+    let claims: Vec<(&str, Uuid)> = found(&report)
+        .into_iter()
+        .filter(|(kind, _)| *kind == "payout_claim")
+        .collect();
+    assert!(
+        claims.contains(&("payout_claim", failed.id)),
+        "{:#?}",
+        report.discrepancies
+    );
+    assert!(
+        claims.contains(&("payout_claim", item.transaction_id)),
+        "{:#?}",
+        report.discrepancies
+    );
+    assert!(
+        claims.contains(&("payout_claim", paid_early.id)),
+        "{:#?}",
+        report.discrepancies
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_in_two_live_payouts_is_refused_by_the_database() {
+    use prima_entity::enums::PayoutStatus;
+    let (db, _) = seeded().await;
+    let one = demo_payout(&db, PayoutStatus::Draft).await;
+    let other = demo_payout(&db, PayoutStatus::Approved).await;
+    let item = prima_entity::payout_items::Entity::find()
+        .filter(prima_entity::payout_items::Column::PayoutId.eq(one.id))
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut twice = item.clone();
+    twice.id = Uuid::new_v4();
+    twice.payout_id = other.id;
+    let err = prima_entity::payout_items::Entity::insert(twice.into_active_model())
+        .exec(&db.conn)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ),
+        "{err}"
+    );
+}

@@ -28,8 +28,8 @@ use prima_entity::{payout_holds, payout_items, payouts, transactions};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -574,21 +574,3 @@ const ALL: [PayoutStatus; 6] = [
     PayoutStatus::Completed,
     PayoutStatus::Failed,
 ];
-
-/// How many holds of a payout are active at `now` (for tests and checks).
-pub async fn active_hold_count(
-    db: &impl ConnectionTrait,
-    payout: Uuid,
-    now: DateTime<Utc>,
-) -> Result<u64> {
-    Ok(payout_holds::Entity::find()
-        .filter(payout_holds::Column::PayoutId.eq(payout))
-        .filter(payout_holds::Column::ReleasedAt.is_null())
-        .filter(
-            payout_holds::Column::HoldUntil
-                .is_null()
-                .or(payout_holds::Column::HoldUntil.gt(now)),
-        )
-        .count(db)
-        .await?)
-}

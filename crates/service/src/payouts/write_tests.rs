@@ -367,6 +367,20 @@ async fn completing_settles_the_transactions_and_the_audit_tells_every_step() {
         err.to_string().contains("only a PROCESSING payout"),
         "{err}"
     );
+    let hold = HoldRequest {
+        payout_id: payout.id,
+        amount: Decimal::new(1, 2),
+        reason: "too late".into(),
+        hold_until: None,
+    };
+    let err = place_hold_at(&w.db, &w.alice, hold, later())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "CONFLICT",
+        "no hold on a COMPLETED payout: {err}"
+    );
     let balance = &balances(&w.db.conn, &w.alice, &[w.promoter]).await.unwrap()[&w.promoter];
     assert_eq!(
         (balance.paid, balance.in_payout, balance.earned_unpaid),
