@@ -326,7 +326,7 @@ pub async fn payout_claims_hold(
          GROUP BY p.id, p.status \
          UNION ALL \
          SELECT t.id, CASE \
-             WHEN p.status = 'FAILED' THEN 'failed_still_claims' \
+             WHEN p.status = 'FAILED' THEN 'points_at_failed_payout' \
              WHEN t.status = 'SETTLED' THEN 'settled_outside_completed_payout' \
              WHEN p.status = 'COMPLETED' THEN 'completed_payout_not_settled' \
              ELSE 'claimed_but_not_confirmed' END, 1 \
@@ -374,6 +374,10 @@ fn claim_message(row: &ClaimRow) -> (&'static str, String) {
         "failed_still_claims" => (
             "payout",
             format!("FAILED but still claims {n} transaction(s) or item(s)"),
+        ),
+        "points_at_failed_payout" => (
+            "transaction",
+            "still in a FAILED payout, which released it".to_owned(),
         ),
         "released_item_of_live_payout" => (
             "payout",

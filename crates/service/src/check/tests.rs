@@ -646,7 +646,8 @@ async fn a_failed_payout_that_still_claims_or_a_settled_transaction_outside_a_co
  {
     use prima_entity::enums::PayoutStatus;
     let (db, now) = seeded().await;
-    // A FAILED payout's released transaction pointed at it again.
+    // A FAILED payout's released transaction pointed at it again, and another of its
+    // items claimed again.
     let failed = demo_payout(&db, PayoutStatus::Failed).await;
     let item = prima_entity::payout_items::Entity::find()
         .filter(prima_entity::payout_items::Column::PayoutId.eq(failed.id))
@@ -657,6 +658,15 @@ async fn a_failed_payout_that_still_claims_or_a_settled_transaction_outside_a_co
     transactions::Entity::update_many()
         .col_expr(transactions::Column::PayoutId, Expr::value(failed.id))
         .filter(transactions::Column::Id.eq(item.transaction_id))
+        .exec(&db.conn)
+        .await
+        .unwrap();
+    prima_entity::payout_items::Entity::update_many()
+        .col_expr(
+            prima_entity::payout_items::Column::ReleasedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(prima_entity::payout_items::Column::Id.eq(item.id))
         .exec(&db.conn)
         .await
         .unwrap();
