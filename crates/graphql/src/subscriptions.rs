@@ -246,22 +246,40 @@ impl LeaderboardUpdate {
 /// last push always shows the final standings).
 pub const LEADERBOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// A venue feed's `venueIds` and `after`, parsed.
-fn venues_and_cursor(
-    venue_ids: Option<Vec<ID>>,
-    after: Option<String>,
-) -> Result<(Option<Vec<Uuid>>, Option<i64>)> {
-    let venues = venue_ids
+/// A venue feed's `venueIds`, parsed.
+fn venue_list(venue_ids: Option<Vec<ID>>) -> Result<Option<Vec<Uuid>>> {
+    venue_ids
         .map(|ids| {
             ids.iter()
                 .map(|id| parse_id("venueIds", id))
                 .collect::<Result<Vec<_>>>()
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// The events of a feed over venues (`bookingChanged`, `payoutChanged`) that `filter` (the
+/// domain's, for the venues asked) lets through, after the cursor `after`: replay, then
+/// live.
+async fn venue_feed(
+    ctx: &Context<'_>,
+    filter: events::feed::FeedFilter,
+    after: Option<String>,
+) -> Result<impl Stream<Item = Arc<Event>> + Send + 'static + use<>> {
+    let actor = subscriber(ctx)?;
     let after = after
         .map(|cursor| events::feed::parse_cursor(&cursor))
         .transpose()?;
-    Ok((venues, after))
+    let realtime = realtime(ctx)?;
+    let feed = events::feed::feed(
+        deps(ctx).db.conn.clone(),
+        realtime.hub.clone(),
+        actor,
+        filter,
+        after,
+        feed_options(ctx, realtime),
+    )
+    .await?;
+    Ok(feed)
 }
 
 /// The caller as an `Arc`, or UNAUTHENTICATED.
@@ -344,19 +362,8 @@ impl Subscription {
         #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = BookingChange> + use<>> {
-        let actor = subscriber(ctx)?;
-        let (venues, after) = venues_and_cursor(venue_ids, after)?;
-        let realtime = realtime(ctx)?;
-        let filter = prima_service::bookings::change_feed_filter(venues, statuses);
-        let feed = events::feed::feed(
-            deps(ctx).db.conn.clone(),
-            realtime.hub.clone(),
-            actor,
-            filter,
-            after,
-            feed_options(ctx, realtime),
-        )
-        .await?;
+        let filter = prima_service::bookings::change_feed_filter(venue_list(venue_ids)?, statuses);
+        let feed = venue_feed(ctx, filter, after).await?;
         Ok(feed.filter_map(|event| async move { BookingChange::of(event) }))
     }
 
@@ -376,19 +383,8 @@ impl Subscription {
         #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = PayoutChange> + use<>> {
-        let actor = subscriber(ctx)?;
-        let (venues, after) = venues_and_cursor(venue_ids, after)?;
-        let realtime = realtime(ctx)?;
-        let filter = prima_service::payouts::change_feed_filter(venues, statuses);
-        let feed = events::feed::feed(
-            deps(ctx).db.conn.clone(),
-            realtime.hub.clone(),
-            actor,
-            filter,
-            after,
-            feed_options(ctx, realtime),
-        )
-        .await?;
+        let filter = prima_service::payouts::change_feed_filter(venue_list(venue_ids)?, statuses);
+        let feed = venue_feed(ctx, filter, after).await?;
         Ok(feed.filter_map(|event| async move { PayoutChange::of(event) }))
     }
 

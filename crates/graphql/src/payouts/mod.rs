@@ -201,6 +201,7 @@ impl Payout {
 
 /// What a statement line sums.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "prima_service::payouts::balance::LineKind")]
 pub enum StatementLineKind {
     /// PROMOTER_COMMISSION transactions created in the period.
     Commissions,
@@ -216,20 +217,6 @@ pub enum StatementLineKind {
     CarriedBalance,
     /// The payout's fees (negative).
     Fees,
-}
-
-impl From<prima_service::payouts::balance::LineKind> for StatementLineKind {
-    fn from(kind: prima_service::payouts::balance::LineKind) -> Self {
-        use prima_service::payouts::balance::LineKind as K;
-        match kind {
-            K::Commissions => StatementLineKind::Commissions,
-            K::Incentives => StatementLineKind::Incentives,
-            K::Adjustments => StatementLineKind::Adjustments,
-            K::Clawbacks => StatementLineKind::Clawbacks,
-            K::CarriedBalance => StatementLineKind::CarriedBalance,
-            K::Fees => StatementLineKind::Fees,
-        }
-    }
 }
 
 /// One line of a payout statement.
