@@ -285,21 +285,10 @@ pub async fn statements(
         .await?;
     let mut sums: HashMap<Uuid, HashMap<LineKind, (i64, i64)>> = HashMap::new();
     for row in rows {
-        let kind = if row.carried != 0 {
-            LineKind::CarriedBalance
-        } else if row.kind == TransactionType::PromoterCommission.to_string() {
-            LineKind::Commissions
-        } else if row.kind == TransactionType::IncentivePayout.to_string() {
-            LineKind::Incentives
-        } else if row.clawback != 0 {
-            LineKind::Clawbacks
-        } else {
-            LineKind::Adjustments
-        };
         let entry = sums
             .entry(row.payout_id)
             .or_default()
-            .entry(kind)
+            .entry(row.line_kind())
             .or_default();
         entry.0 += row.count;
         entry.1 += row.amount;
@@ -307,30 +296,50 @@ pub async fn statements(
     Ok(found
         .into_values()
         .map(|payout| {
-            let mut lines: Vec<Line> = sums
-                .remove(&payout.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(kind, (count, amount))| Line {
-                    kind,
-                    count,
-                    amount,
-                })
-                .collect();
-            if payout.fees_amount != 0 {
-                lines.push(Line {
-                    kind: LineKind::Fees,
-                    count: 0,
-                    amount: -payout.fees_amount,
-                });
-            }
-            lines.sort_by_key(|line| line.kind);
-            let statement = Statement {
-                payout_id: payout.id,
-                lines,
-                amount: payout.amount,
-            };
-            (payout.id, statement)
+            let sums = sums.remove(&payout.id).unwrap_or_default();
+            (payout.id, statement_of(&payout, sums))
         })
         .collect())
+}
+
+impl LineRow {
+    /// The line a group of items belongs to.
+    fn line_kind(&self) -> LineKind {
+        if self.carried != 0 {
+            LineKind::CarriedBalance
+        } else if self.kind == TransactionType::PromoterCommission.to_string() {
+            LineKind::Commissions
+        } else if self.kind == TransactionType::IncentivePayout.to_string() {
+            LineKind::Incentives
+        } else if self.clawback != 0 {
+            LineKind::Clawbacks
+        } else {
+            LineKind::Adjustments
+        }
+    }
+}
+
+/// A payout's statement from its items' sums by line, with its fees.
+fn statement_of(payout: &payouts::Model, sums: HashMap<LineKind, (i64, i64)>) -> Statement {
+    let mut lines: Vec<Line> = sums
+        .into_iter()
+        .map(|(kind, (count, amount))| Line {
+            kind,
+            count,
+            amount,
+        })
+        .collect();
+    if payout.fees_amount != 0 {
+        lines.push(Line {
+            kind: LineKind::Fees,
+            count: 0,
+            amount: -payout.fees_amount,
+        });
+    }
+    lines.sort_by_key(|line| line.kind);
+    Statement {
+        payout_id: payout.id,
+        lines,
+        amount: payout.amount,
+    }
 }

@@ -410,7 +410,7 @@ async fn unpaid(
     Ok(found.unwrap_or_default())
 }
 
-/// The generation's transaction.
+/// The generation's transaction: [`decide`], then [`create`] when there is a payout to make.
 async fn write(
     db: &Db,
     actor: &Actor,
@@ -421,50 +421,10 @@ async fn write(
     now: DateTime<Utc>,
 ) -> Result<Written> {
     let txn = db.conn.begin().await?;
-    // The period's payouts, the sums, then the payouts again: a concurrent generation that
-    // committed after the sums were read (taking what they counted) is seen by the second
-    // read, so its payout is the answer, never "nothing" (PostgreSQL reads each statement
-    // afresh). A payout already there answers at once (a repeated run costs one read).
-    let found = overlapping(&txn, venue.id, promoter, plan).await?;
-    if let Some(existing) = found.iter().find(|p| same_period(p, plan)) {
-        let balance = existing.amount + existing.fees_amount;
-        return Ok(Written::Done(
-            Outcome::Existing,
-            Some(Box::new(existing.clone())),
-            balance,
-        ));
-    }
-    let sums = unpaid(&txn, venue.id, promoter, plan).await?;
-    let found = overlapping(&txn, venue.id, promoter, plan).await?;
-    if let Some(existing) = found.iter().find(|p| same_period(p, plan)) {
-        let balance = existing.amount + existing.fees_amount;
-        return Ok(Written::Done(
-            Outcome::Existing,
-            Some(Box::new(existing.clone())),
-            balance,
-        ));
-    }
-    if let Some(other) = found.first() {
-        return Err(Error::Conflict(format!(
-            "this period overlaps payout {} of the promoter for [{}, {}), which is {}",
-            other.id, other.period_from, other.period_to, other.status
-        )));
-    }
-    let carried = sums.before < 0;
-    let (count, total) = if carried {
-        (
-            sums.before_count + sums.within_count,
-            sums.before + sums.within,
-        )
-    } else {
-        (sums.within_count, sums.within)
+    let carried = match decide(&txn, plan, venue.id, promoter).await? {
+        Decided::Answer(written) => return Ok(written),
+        Decided::Take { carried } => carried,
     };
-    if count == 0 {
-        return Ok(Written::Done(Outcome::Nothing, None, 0));
-    }
-    if total < 0 {
-        return Ok(Written::Done(Outcome::CarriedNegative, None, total));
-    }
     let id = Uuid::new_v4();
     let inserted = payouts::Entity::insert(new_payout(id, actor, plan, venue, promoter, now))
         .exec_without_returning(&txn)
@@ -489,6 +449,92 @@ async fn write(
             totals.total(),
         ));
     }
+    let payout = create(&txn, actor, plan, venue, (id, promoter), totals, key, now).await?;
+    txn.commit().await?;
+    db.relay.ring();
+    Ok(Written::Done(
+        Outcome::Created,
+        Some(Box::new(payout)),
+        totals.total(),
+    ))
+}
+
+/// What the reads of a generation decided.
+enum Decided {
+    /// The answer, with nothing to write: the period's payout exists, or nothing (or a
+    /// negative balance) is unpaid.
+    Answer(Written),
+    /// A payout is to be made of the period's unpaid transactions, and of the earlier ones
+    /// too when `carried` (their negative balance).
+    Take { carried: bool },
+}
+
+/// The period's payouts, the sums, then the payouts again: a concurrent generation that
+/// committed after the sums were read (taking what they counted) is seen by the second read,
+/// so its payout is the answer, never "nothing" (PostgreSQL reads each statement afresh). A
+/// payout already there answers at once (a repeated run costs one read). A live payout of
+/// another, overlapping period is a CONFLICT.
+async fn decide(
+    txn: &DatabaseTransaction,
+    plan: &Plan,
+    venue: Uuid,
+    promoter: Uuid,
+) -> Result<Decided> {
+    let existing = |found: &[payouts::Model]| {
+        found.iter().find(|p| same_period(p, plan)).map(|p| {
+            let balance = p.amount + p.fees_amount;
+            Decided::Answer(Written::Done(
+                Outcome::Existing,
+                Some(Box::new(p.clone())),
+                balance,
+            ))
+        })
+    };
+    if let Some(answer) = existing(&overlapping(txn, venue, promoter, plan).await?) {
+        return Ok(answer);
+    }
+    let sums = unpaid(txn, venue, promoter, plan).await?;
+    let found = overlapping(txn, venue, promoter, plan).await?;
+    if let Some(answer) = existing(&found) {
+        return Ok(answer);
+    }
+    if let Some(other) = found.first() {
+        return Err(Error::Conflict(format!(
+            "this period overlaps payout {} of the promoter for [{}, {}), which is {}",
+            other.id, other.period_from, other.period_to, other.status
+        )));
+    }
+    let carried = sums.before < 0;
+    let (count, total) = if carried {
+        (
+            sums.before_count + sums.within_count,
+            sums.before + sums.within,
+        )
+    } else {
+        (sums.within_count, sums.within)
+    };
+    Ok(match (count, total) {
+        (0, _) => Decided::Answer(Written::Done(Outcome::Nothing, None, 0)),
+        (_, total) if total < 0 => {
+            Decided::Answer(Written::Done(Outcome::CarriedNegative, None, total))
+        }
+        _ => Decided::Take { carried },
+    })
+}
+
+/// The rest of a new payout's transaction once its transactions are claimed: the fees
+/// checked against what it pays, its items, totals, idempotency key, audit row and event.
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    plan: &Plan,
+    venue: &venues::Model,
+    (id, promoter): (Uuid, Uuid),
+    totals: Totals,
+    key: Option<&Key>,
+    now: DateTime<Utc>,
+) -> Result<payouts::Model> {
     if totals.total() < plan.fees {
         return Err(Error::invalid(
             "fees",
@@ -505,7 +551,7 @@ async fn write(
     tail.insert(items(txn.get_database_backend(), id, now)?);
     tail.update(totals.update(id, plan.fees));
     if let Some(key) = key {
-        idempotency::record(&txn, actor.user_id, key, id, now).await?;
+        idempotency::record(txn, actor.user_id, key, id, now).await?;
     }
     let change = Change {
         actor,
@@ -515,14 +561,8 @@ async fn write(
         now,
     };
     change.record(&mut tail, &payout);
-    tail.send(&txn).await?;
-    txn.commit().await?;
-    db.relay.ring();
-    Ok(Written::Done(
-        Outcome::Created,
-        Some(Box::new(payout)),
-        totals.total(),
-    ))
+    tail.send(txn).await?;
+    Ok(payout)
 }
 
 /// Claims the unpaid transactions of the period (and, when `carried`, those before it) for
