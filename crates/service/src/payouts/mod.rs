@@ -549,6 +549,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_payout_list_filters_by_status_period_and_payment_date() {
+        use prima_entity::enums::PayoutStatus;
+        let db = db().await;
+        let a = venue(&db).await;
+        let p = promoter(&db, a, "Adams").await;
+        // Weekly periods from t0, t0 + 7 d and t0 + 14 d; each scheduled a day after its end.
+        let ids = [
+            payout(&db, a, p, t0()).await,
+            payout(&db, a, p, t0() + Duration::days(7)).await,
+            payout(&db, a, p, t0() + Duration::days(14)).await,
+        ];
+        payouts::Entity::update_many()
+            .col_expr(
+                payouts::Column::Status,
+                Expr::value(PayoutStatus::Completed),
+            )
+            .filter(payouts::Column::Id.eq(ids[0]))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+        let owner = actor(Uuid::new_v4(), UserRole::Manager, &[(a, Level::Owner)]);
+        let listed = async |filter: PayoutFilter| {
+            let query = PayoutListQuery {
+                filter,
+                ..PayoutListQuery::default()
+            };
+            let pages = pages_by_venue(&db.conn, &owner, &[a], &query)
+                .await
+                .unwrap();
+            let mut found: Vec<Uuid> = pages[&a]
+                .as_ref()
+                .unwrap()
+                .edges
+                .iter()
+                .map(|e| e.node.id)
+                .collect();
+            found.sort_by_key(|id| ids.iter().position(|i| i == id));
+            found
+        };
+        let drafts = PayoutFilter {
+            statuses: vec![PayoutStatus::Draft],
+            ..PayoutFilter::default()
+        };
+        assert_eq!(listed(drafts).await, [ids[1], ids[2]]);
+        let from_the_second_week = PayoutFilter {
+            period_from: Some(t0() + Duration::days(7)),
+            ..PayoutFilter::default()
+        };
+        assert_eq!(listed(from_the_second_week).await, [ids[1], ids[2]]);
+        let ending_by_the_second_week = PayoutFilter {
+            period_to: Some(t0() + Duration::days(14)),
+            ..PayoutFilter::default()
+        };
+        assert_eq!(listed(ending_by_the_second_week).await, [ids[0], ids[1]]);
+        // Scheduled at t0 + 8 d, + 15 d, + 22 d: [t0 + 15 d, t0 + 22 d) holds only the second.
+        let scheduled = PayoutFilter {
+            scheduled_from: Some(t0() + Duration::days(15)),
+            scheduled_to: Some(t0() + Duration::days(22)),
+            ..PayoutFilter::default()
+        };
+        assert_eq!(listed(scheduled).await, [ids[1]]);
+    }
+
+    #[tokio::test]
     async fn a_coordinator_is_forbidden_a_venues_payouts_and_periods_come_newest_first() {
         let db = db().await;
         let a = venue(&db).await;
