@@ -246,26 +246,23 @@ impl LeaderboardUpdate {
 /// last push always shows the final standings).
 pub const LEADERBOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// A venue feed's `venueIds`, parsed.
-fn venue_list(venue_ids: Option<Vec<ID>>) -> Result<Option<Vec<Uuid>>> {
-    venue_ids
+/// The events of a feed over venues (`bookingChanged`, `payoutChanged`): the caller first,
+/// then its `venueIds` and `after` parsed, then the domain's filter for those venues
+/// (`filter`) applied from the cursor on: replay, then live.
+async fn venue_feed(
+    ctx: &Context<'_>,
+    venue_ids: Option<Vec<ID>>,
+    after: Option<String>,
+    filter: impl FnOnce(Option<Vec<Uuid>>) -> events::feed::FeedFilter,
+) -> Result<futures::stream::BoxStream<'static, Arc<Event>>> {
+    let actor = subscriber(ctx)?;
+    let venues = venue_ids
         .map(|ids| {
             ids.iter()
                 .map(|id| parse_id("venueIds", id))
                 .collect::<Result<Vec<_>>>()
         })
-        .transpose()
-}
-
-/// The events of a feed over venues (`bookingChanged`, `payoutChanged`) that `filter` (the
-/// domain's, for the venues asked) lets through, after the cursor `after`: replay, then
-/// live.
-async fn venue_feed(
-    ctx: &Context<'_>,
-    filter: events::feed::FeedFilter,
-    after: Option<String>,
-) -> Result<impl Stream<Item = Arc<Event>> + Send + 'static + use<>> {
-    let actor = subscriber(ctx)?;
+        .transpose()?;
     let after = after
         .map(|cursor| events::feed::parse_cursor(&cursor))
         .transpose()?;
@@ -274,12 +271,12 @@ async fn venue_feed(
         deps(ctx).db.conn.clone(),
         realtime.hub.clone(),
         actor,
-        filter,
+        filter(venues),
         after,
         feed_options(ctx, realtime),
     )
     .await?;
-    Ok(feed)
+    Ok(feed.boxed())
 }
 
 /// The caller as an `Arc`, or UNAUTHENTICATED.
@@ -362,8 +359,10 @@ impl Subscription {
         #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = BookingChange> + use<>> {
-        let filter = prima_service::bookings::change_feed_filter(venue_list(venue_ids)?, statuses);
-        let feed = venue_feed(ctx, filter, after).await?;
+        let feed = venue_feed(ctx, venue_ids, after, |venues| {
+            prima_service::bookings::change_feed_filter(venues, statuses)
+        })
+        .await?;
         Ok(feed.filter_map(|event| async move { BookingChange::of(event) }))
     }
 
@@ -383,8 +382,10 @@ impl Subscription {
         #[graphql(desc = "Resume after this cursor: replay every change since, then go live.")]
         after: Option<String>,
     ) -> Result<impl Stream<Item = PayoutChange> + use<>> {
-        let filter = prima_service::payouts::change_feed_filter(venue_list(venue_ids)?, statuses);
-        let feed = venue_feed(ctx, filter, after).await?;
+        let feed = venue_feed(ctx, venue_ids, after, |venues| {
+            prima_service::payouts::change_feed_filter(venues, statuses)
+        })
+        .await?;
         Ok(feed.filter_map(|event| async move { PayoutChange::of(event) }))
     }
 

@@ -630,6 +630,17 @@ async fn month_fields_are_recomputed_for_the_month_of_now() {
     }
 }
 
+/// One item of a payout.
+async fn first_item(db: &TestDb, payout: Uuid) -> prima_entity::payout_items::Model {
+    prima_entity::payout_items::Entity::find()
+        .filter(prima_entity::payout_items::Column::PayoutId.eq(payout))
+        .order_by_asc(prima_entity::payout_items::Column::Id)
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .expect("the payout has an item")
+}
+
 /// A payout of the demo in `status`.
 async fn demo_payout(db: &TestDb, status: prima_entity::enums::PayoutStatus) -> payouts::Model {
     payouts::Entity::find()
@@ -646,15 +657,10 @@ async fn a_failed_payout_that_still_claims_or_a_settled_transaction_outside_a_co
  {
     use prima_entity::enums::PayoutStatus;
     let (db, now) = seeded().await;
-    // A FAILED payout's released transaction pointed at it again, and another of its
-    // items claimed again.
+    // A FAILED payout's released transaction pointed at it again, and its item made live
+    // again.
     let failed = demo_payout(&db, PayoutStatus::Failed).await;
-    let item = prima_entity::payout_items::Entity::find()
-        .filter(prima_entity::payout_items::Column::PayoutId.eq(failed.id))
-        .one(&db.conn)
-        .await
-        .unwrap()
-        .unwrap();
+    let item = first_item(&db, failed.id).await;
     transactions::Entity::update_many()
         .col_expr(transactions::Column::PayoutId, Expr::value(failed.id))
         .filter(transactions::Column::Id.eq(item.transaction_id))
@@ -715,12 +721,7 @@ async fn a_transaction_in_two_live_payouts_is_refused_by_the_database() {
     let (db, _) = seeded().await;
     let one = demo_payout(&db, PayoutStatus::Draft).await;
     let other = demo_payout(&db, PayoutStatus::Approved).await;
-    let item = prima_entity::payout_items::Entity::find()
-        .filter(prima_entity::payout_items::Column::PayoutId.eq(one.id))
-        .one(&db.conn)
-        .await
-        .unwrap()
-        .unwrap();
+    let item = first_item(&db, one.id).await;
     let mut twice = item.clone();
     twice.id = Uuid::new_v4();
     twice.payout_id = other.id;

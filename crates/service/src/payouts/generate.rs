@@ -16,11 +16,12 @@
 //!   another live payout of the promoter is a CONFLICT. Of concurrent first generations,
 //!   one inserts (the partial unique index `uq_payouts_live_period`) and the others, whose
 //!   inserts fail on it, roll back and answer with the winner's payout.
-//! - **The claim is the read.** The payout's transactions are claimed with one conditional
-//!   `UPDATE transactions SET payout_id = .. WHERE payout_id IS NULL AND ..  RETURNING`,
-//!   and its amounts are summed from what that statement returned, so a transaction is
-//!   counted by the payout that claimed it and by no other; the partial unique index
-//!   `uq_payout_items_live_transaction` holds the same rule in the database.
+//! - **The claim decides.** The payout's transactions are claimed with one conditional
+//!   `UPDATE transactions SET payout_id = .. WHERE payout_id IS NULL AND ..`, and its
+//!   amounts and items are made afterwards, in the same transaction, from the rows that now
+//!   point at it (`WHERE payout_id = ..`), so a transaction is counted by the payout that
+//!   claimed it and by no other; the partial unique index `uq_payout_items_live_transaction`
+//!   holds the same rule in the database.
 //! - **Periods must have ended** (`periodTo` not after now): a payout generated while its
 //!   period runs would leave the rest of the period's earnings to no payout.
 //! - Statements per promoter: a handful, none growing with the number of bookings
@@ -426,7 +427,8 @@ async fn write(
         Decided::Take { carried } => carried,
     };
     let id = Uuid::new_v4();
-    let inserted = payouts::Entity::insert(new_payout(id, actor, plan, venue, promoter, now))
+    let row = new_model(id, actor, plan, venue, promoter, now);
+    let inserted = payouts::Entity::insert(sea_orm::IntoActiveModel::into_active_model(row))
         .exec_without_returning(&txn)
         .await;
     if let Err(err) = inserted {
@@ -729,17 +731,6 @@ fn new_model(
         created_by: Some(actor.user_id),
         submitted_by: None,
     }
-}
-
-fn new_payout(
-    id: Uuid,
-    actor: &Actor,
-    plan: &Plan,
-    venue: &venues::Model,
-    promoter: Uuid,
-    now: DateTime<Utc>,
-) -> payouts::ActiveModel {
-    sea_orm::IntoActiveModel::into_active_model(new_model(id, actor, plan, venue, promoter, now))
 }
 
 /// A venue-wide generation: one answer per promoter of the venue.

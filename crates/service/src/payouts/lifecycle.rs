@@ -41,8 +41,8 @@ use crate::error::{Error, Result};
 use crate::tail::Tail;
 use crate::validate::{money_units, required_text};
 
-/// The longest reason or reference accepted.
-pub const MAX_TEXT: usize = 2000;
+/// The longest reason accepted: the same as a booking's texts.
+pub use crate::bookings::change::MAX_TEXT;
 /// The longest payment reference accepted (the column's width).
 pub const MAX_REFERENCE: usize = 255;
 /// Active holds one payout may carry at once.

@@ -12,7 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use prima_entity::enums::{BookingStatus, PayoutStatus, TransactionStatus, TransactionType};
 use prima_entity::{bookings, transactions};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+};
 use uuid::Uuid;
 
 use crate::bookings::refund::refund_booking_at;
@@ -148,49 +150,52 @@ async fn walk(
     Ok(())
 }
 
-/// Where a status comes on the way to payment (DRAFT first).
+/// Where a status comes on the way to payment (DRAFT first); a FAILED payout got as far as
+/// PROCESSING, and COMPLETED comes after it.
 fn position(status: PayoutStatus) -> usize {
-    [
-        PayoutStatus::Draft,
-        PayoutStatus::PendingApproval,
-        PayoutStatus::Approved,
-        PayoutStatus::Processing,
-        PayoutStatus::Completed,
-    ]
-    .iter()
-    .position(|s| *s == status)
-    .unwrap_or(3)
+    match status {
+        PayoutStatus::Draft => 0,
+        PayoutStatus::PendingApproval => 1,
+        PayoutStatus::Approved => 2,
+        PayoutStatus::Processing | PayoutStatus::Failed => 3,
+        PayoutStatus::Completed => 4,
+    }
 }
 
-/// Refunds in full the paid booking with the largest commission of the first promoter of
-/// `venues` for whom that clawback exceeds what they are owed: their balance is then
-/// carried negative.
+/// Refunds in full, for the first promoter of `venues` (by id) owed less than their largest
+/// paid commission of a COMPLETED booking, that booking: its clawback leaves their balance
+/// carried negative. One statement for the promoters, one for their balances, and one per
+/// promoter looked at (a demo has a few dozen, whatever its bookings).
 async fn carry_a_negative_balance(
     db: &Db,
     admin: &crate::access::Actor,
     venues: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Option<crate::bookings::refund::Refund>> {
-    let paid = transactions::Entity::find()
-        .filter(transactions::Column::VenueId.is_in(venues.iter().copied()))
-        .filter(transactions::Column::Type.eq(TransactionType::PromoterCommission))
-        .filter(transactions::Column::Status.eq(TransactionStatus::Settled))
-        .order_by_desc(transactions::Column::Amount)
-        .order_by_asc(transactions::Column::Id)
+    let promoters: Vec<Uuid> = prima_entity::promoters::Entity::find()
+        .select_only()
+        .column(prima_entity::promoters::Column::Id)
+        .filter(prima_entity::promoters::Column::VenueId.is_in(venues.iter().copied()))
+        .order_by_asc(prima_entity::promoters::Column::Id)
+        .into_tuple()
         .all(&db.conn)
         .await?;
-    for commission in paid {
-        let (Some(promoter), Some(booking)) = (commission.promoter_id, commission.booking_id)
-        else {
-            continue;
-        };
-        let owed = crate::payouts::balance::balances(&db.conn, admin, &[promoter]).await?;
-        let owed = owed.get(&promoter).map_or(0, |b| b.earned_unpaid);
-        let completed = bookings::Entity::find_by_id(booking)
+    let owed = crate::payouts::balance::balances(&db.conn, admin, &promoters).await?;
+    for promoter in promoters {
+        let largest = transactions::Entity::find()
+            .join(JoinType::InnerJoin, transactions::Relation::Bookings.def())
+            .filter(transactions::Column::PromoterId.eq(promoter))
+            .filter(transactions::Column::Type.eq(TransactionType::PromoterCommission))
+            .filter(transactions::Column::Status.eq(TransactionStatus::Settled))
+            .filter(bookings::Column::Status.eq(BookingStatus::Completed))
+            .order_by_desc(transactions::Column::Amount)
+            .order_by_asc(transactions::Column::Id)
             .one(&db.conn)
-            .await?
-            .is_some_and(|b| b.status == BookingStatus::Completed);
-        if completed && commission.amount > owed {
+            .await?;
+        let unpaid = owed.get(&promoter).map_or(0, |b| b.earned_unpaid);
+        if let Some(commission) = largest.filter(|c| c.amount > unpaid)
+            && let Some(booking) = commission.booking_id
+        {
             let reason = "Refunded in full: the private room was double-booked".to_owned();
             return Ok(Some(
                 refund_booking_at(db, admin, booking, None, reason, now).await?,
