@@ -343,7 +343,7 @@ async fn overlapping(
 }
 
 /// The promoter's earned, unpaid, payable transactions at the venue created before `to`.
-/// The conditions of the partial indexes (`idx_transactions_unpaid`) are written as
+/// The conditions of the partial index (`idx_transactions_unsettled`) are written as
 /// literals: neither database proves that a bound parameter meets an index's predicate.
 fn unpaid_of(venue: Uuid, promoter: Uuid, to: DateTime<Utc>) -> sea_orm::Condition {
     debug_assert_eq!(TransactionStatus::Confirmed.to_string(), "CONFIRMED");
@@ -360,7 +360,8 @@ fn unpaid_of(venue: Uuid, promoter: Uuid, to: DateTime<Utc>) -> sea_orm::Conditi
 
 /// Whether the promoter has an unpaid negative transaction (a clawback, a correction)
 /// created before `from`: only then can a negative balance be carried into the period
-/// (one probe of `idx_transactions_unpaid_negative`).
+/// (one probe of `idx_transactions_unsettled_negative`, which holds the unsettled ones:
+/// the row says whether it is unpaid).
 async fn owes_before(
     txn: &impl ConnectionTrait,
     venue: Uuid,
@@ -384,7 +385,8 @@ async fn owes_before(
 
 /// The sums and counts of the unpaid transactions in the period and, when a negative
 /// balance may be carried ([`owes_before`]), before it: two statements at most, each
-/// reading only the promoter's unpaid rows (never the paid history).
+/// reading only the promoter's unsettled rows (what is owed and what sits in payouts not
+/// yet completed; never the paid history).
 async fn unpaid(
     txn: &impl ConnectionTrait,
     venue: Uuid,
@@ -440,8 +442,7 @@ async fn write(
         }
         return Err(err.into());
     }
-    claim(&txn, id, venue.id, promoter, plan, carried, now).await?;
-    let totals = Totals::claimed(&txn, id).await?;
+    let totals = claim(&txn, id, venue.id, promoter, plan, carried, now).await?;
     if totals.total() < 0 {
         // What was unpaid changed between the sums and the claim: carry what is there now.
         txn.rollback().await?;
@@ -550,7 +551,6 @@ async fn create(
     }
     let payout = totals.apply(new_model(id, actor, plan, venue, promoter, now), plan.fees);
     let mut tail = Tail::new();
-    tail.insert(items(txn.get_database_backend(), id, now)?);
     tail.update(totals.update(id, plan.fees));
     if let Some(key) = key {
         idempotency::record(txn, actor.user_id, key, id, now).await?;
@@ -568,8 +568,17 @@ async fn create(
 }
 
 /// Claims the unpaid transactions of the period (and, when `carried`, those before it) for
-/// payout `id`: the one statement that decides what the payout pays. Nothing of the rows
-/// comes back; their sums and items are made from what the claim left in the database.
+/// payout `id`, makes an item of each, and answers the sums by type of what it claimed: the
+/// claim is the one statement that decides what the payout pays, and nothing of the rows
+/// travels to the server (a busy promoter's month is thousands of them).
+///
+/// On PostgreSQL all of it is one statement, `WITH claimed AS (UPDATE transactions SET
+/// payout_id = .. WHERE payout_id IS NULL AND .. RETURNING id, amount, type), items AS
+/// (INSERT INTO payout_items .. SELECT .. FROM claimed) SELECT type, SUM(amount) FROM
+/// claimed GROUP BY type`, which reads the claimed rows once. SQLite has no data-modifying
+/// `WITH` (and one writer at a time): the items first, made from the unpaid rows, then the
+/// claim of the rows they name, then the sums of the items, in the same transaction.
+/// Neither looks a transaction up by `payout_id` (no index has it: migration 13).
 async fn claim(
     txn: &DatabaseTransaction,
     id: Uuid,
@@ -578,27 +587,76 @@ async fn claim(
     plan: &Plan,
     carried: bool,
     now: DateTime<Utc>,
-) -> Result<u64> {
+) -> Result<Totals> {
+    use sea_orm::sea_query::{Alias, CommonTableExpression, Query, WithClause};
     let mut condition = unpaid_of(venue, promoter, plan.to);
     if !carried {
         condition = condition.add(transactions::Column::CreatedAt.gte(plan.from));
     }
-    Ok(transactions::Entity::update_many()
+    let backend = txn.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        let source = Query::select()
+            .from(transactions::Entity)
+            .cond_where(condition)
+            .to_owned();
+        let made = txn.execute(&items(backend, id, source, now)?).await?;
+        let named = Query::select()
+            .column(payout_items::Column::TransactionId)
+            .from(payout_items::Entity)
+            .and_where(payout_items::Column::PayoutId.eq(id))
+            .to_owned();
+        let claimed = transactions::Entity::update_many()
+            .col_expr(transactions::Column::PayoutId, Expr::value(id))
+            .col_expr(transactions::Column::UpdatedAt, Expr::value(now))
+            .filter(transactions::Column::Id.in_subquery(named))
+            .filter(transactions::Column::PayoutId.is_null())
+            .exec(txn)
+            .await?;
+        if claimed.rows_affected != made.rows_affected() {
+            return Err(Error::Conflict(
+                "the promoter's unpaid transactions changed during the generation: try again"
+                    .into(),
+            ));
+        }
+        return Totals::read(txn, &Totals::sums(payout_items::Entity, Some(id))).await;
+    }
+    let claimed = Alias::new("claimed");
+    let mut update = transactions::Entity::update_many()
         .col_expr(transactions::Column::PayoutId, Expr::value(id))
         .col_expr(transactions::Column::UpdatedAt, Expr::value(now))
         .filter(condition)
-        .exec(txn)
-        .await?
-        .rows_affected)
+        .into_query();
+    update.returning(Query::returning().columns([
+        transactions::Column::Id,
+        transactions::Column::Amount,
+        transactions::Column::Type,
+    ]));
+    let source = Query::select().from(claimed.clone()).to_owned();
+    let with = WithClause::new()
+        .cte(
+            CommonTableExpression::new()
+                .query(update)
+                .table_name(claimed.clone())
+                .to_owned(),
+        )
+        .cte(
+            CommonTableExpression::new()
+                .query(items(backend, id, source, now)?)
+                .table_name(Alias::new("items"))
+                .to_owned(),
+        )
+        .to_owned();
+    Totals::read(txn, &Totals::sums(claimed, None).with(with)).await
 }
 
-/// `INSERT INTO payout_items .. SELECT .. FROM transactions WHERE payout_id = ..`: an item
-/// per claimed transaction with a copy of its amount and type, made in the database (a
-/// month of a busy promoter is thousands of rows; none of them travels to the server and
-/// back). Item ids: `gen_random_uuid()` on PostgreSQL, 16 random bytes on SQLite.
+/// `INSERT INTO payout_items .. SELECT .. FROM <source>`: an item of payout `payout` for
+/// each transaction `source` selects (its `id`, `amount` and `type` columns), with a copy
+/// of its amount and type, made in the database. Item ids: `gen_random_uuid()` on
+/// PostgreSQL, 16 random bytes on SQLite.
 fn items(
     backend: sea_orm::DbBackend,
     payout: Uuid,
+    mut source: sea_orm::sea_query::SelectStatement,
     now: DateTime<Utc>,
 ) -> Result<sea_orm::sea_query::InsertStatement> {
     use sea_orm::sea_query::Query;
@@ -606,15 +664,13 @@ fn items(
         sea_orm::DbBackend::Postgres => Expr::cust("gen_random_uuid()"),
         _ => Expr::cust("randomblob(16)"),
     };
-    let rows = Query::select()
+    let rows = source
         .expr(random_id)
         .expr(Expr::val(payout))
         .column(transactions::Column::Id)
         .column(transactions::Column::Amount)
         .column(transactions::Column::Type)
         .expr(Expr::val(now))
-        .from(transactions::Entity)
-        .and_where(transactions::Column::PayoutId.eq(payout))
         .to_owned();
     Query::insert()
         .into_table(payout_items::Entity)
@@ -640,22 +696,38 @@ struct Totals {
 }
 
 impl Totals {
-    /// The sums by type of what payout `id` claimed (one grouped statement).
-    async fn claimed(txn: &impl ConnectionTrait, id: Uuid) -> Result<Totals> {
-        let rows: Vec<(TransactionType, i64)> = transactions::Entity::find()
-            .select_only()
-            .column(transactions::Column::Type)
-            .expr(super::balance::big_sum(Expr::col(
-                transactions::Column::Amount,
-            )))
-            .filter(transactions::Column::PayoutId.eq(id))
-            .group_by(transactions::Column::Type)
-            .into_tuple()
-            .all(txn)
-            .await?;
+    /// `SELECT type, SUM(amount) FROM <from> [WHERE payout_id = ..] GROUP BY type`: the
+    /// sums by type of the rows of `from` (transactions or items: the columns have the same
+    /// names), of payout `payout` when given.
+    fn sums(
+        from: impl sea_orm::sea_query::IntoIden,
+        payout: Option<Uuid>,
+    ) -> sea_orm::sea_query::SelectStatement {
+        use sea_orm::sea_query::Alias;
+        let mut select = sea_orm::sea_query::Query::select();
+        select
+            .column(Alias::new("type"))
+            .expr_as(
+                super::balance::big_sum(Expr::col(Alias::new("amount"))),
+                Alias::new("amount"),
+            )
+            .from(from)
+            .group_by_col(Alias::new("type"));
+        if let Some(payout) = payout {
+            select.and_where(Expr::col(Alias::new("payout_id")).eq(payout));
+        }
+        select
+    }
+
+    /// Runs a statement of [`Totals::sums`] (or one ending in it) and adds up its rows.
+    async fn read(
+        txn: &impl ConnectionTrait,
+        statement: &impl sea_orm::StatementBuilder,
+    ) -> Result<Totals> {
         let mut totals = Totals::default();
-        for (kind, amount) in rows {
-            match kind {
+        for row in txn.query_all(statement).await? {
+            let amount: i64 = row.try_get("", "amount")?;
+            match row.try_get::<TransactionType>("", "type")? {
                 TransactionType::PromoterCommission => totals.commissions += amount,
                 TransactionType::IncentivePayout => totals.incentives += amount,
                 _ => totals.adjustments += amount,

@@ -330,6 +330,18 @@ fn held(hold: &payout_holds::Model) -> Error {
     ))
 }
 
+/// The transactions payout `payout` claims, found through its live items (the pair index
+/// of `payout_items`): no index of `transactions` has `payout_id`, so that claiming a row
+/// rewrites it in place (migration 13).
+fn claimed_by(payout: Uuid) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(payout_items::Column::TransactionId)
+        .from(payout_items::Entity)
+        .and_where(payout_items::Column::PayoutId.eq(payout))
+        .and_where(payout_items::Column::ReleasedAt.is_null())
+        .to_owned()
+}
+
 /// COMPLETED: the payout's transactions are paid.
 fn settle(payout: Uuid, now: DateTime<Utc>) -> sea_orm::sea_query::UpdateStatement {
     transactions::Entity::update_many()
@@ -339,6 +351,7 @@ fn settle(payout: Uuid, now: DateTime<Utc>) -> sea_orm::sea_query::UpdateStateme
         )
         .col_expr(transactions::Column::SettledAt, Expr::value(now))
         .col_expr(transactions::Column::UpdatedAt, Expr::value(now))
+        .filter(transactions::Column::Id.in_subquery(claimed_by(payout)))
         .filter(transactions::Column::PayoutId.eq(payout))
         .filter(transactions::Column::Status.eq(TransactionStatus::Confirmed))
         .into_query()
@@ -358,6 +371,7 @@ fn release(
             Expr::value(Option::<Uuid>::None),
         )
         .col_expr(transactions::Column::UpdatedAt, Expr::value(now))
+        .filter(transactions::Column::Id.in_subquery(claimed_by(payout)))
         .filter(transactions::Column::PayoutId.eq(payout))
         .into_query();
     let items = payout_items::Entity::update_many()
