@@ -24,7 +24,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use prima_service::access::Actor;
 use prima_service::db::{self, PoolSettings};
 use prima_service::payouts::generate::{Outcome, generate_venue_payouts_at};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use uuid::Uuid;
 
 const PROMOTERS: usize = 100;
@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         scalar(&conn, "SELECT COUNT(*) FROM transactions").await?,
     );
     for pass in ["first run", "again (idempotent)"] {
+        let wal_before = wal(&conn).await?;
         let before = db.stats.statements();
         let started = Instant::now();
         let run =
@@ -91,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|err| anyhow::anyhow!("{err:?}"))?;
         let elapsed = started.elapsed();
         let statements = db.stats.statements() - before;
+        let wal_after = wal(&conn).await?;
         let count = |o: Outcome| run.results.iter().filter(|r| r.outcome == o).count();
         println!(
             "generateVenuePayouts, {pass}: {} promoters in {:.0} ms ({} created, {} existing, {} carried, {} nothing); {statements} SQL statements, {:.1} per promoter",
@@ -101,6 +103,11 @@ async fn main() -> anyhow::Result<()> {
             count(Outcome::CarriedNegative),
             count(Outcome::Nothing),
             statements as f64 / run.results.len().max(1) as f64,
+        );
+        println!(
+            "  WAL written (the whole cluster's, pg_stat_wal): {:.0} MB, {} full-page images",
+            (wal_after.0 - wal_before.0) as f64 / 1e6,
+            wal_after.1 - wal_before.1,
         );
     }
     let mut found =
@@ -128,14 +135,24 @@ async fn clear(
          WHERE p.venue_id = '{venue}' AND p.period_from = '{}' AND r.email LIKE 'bench-%'",
         from.to_rfc3339()
     );
+    // No index of `transactions` has `payout_id` (migration 13): the claimed rows are found
+    // through the items, and the deletion skips the foreign-key checks, which would scan the
+    // ledger once per payout (the rows no longer point at these payouts; the application
+    // itself never deletes a payout).
+    let txn = conn.begin().await?;
     for sql in [
-        format!("UPDATE transactions SET payout_id = NULL WHERE payout_id IN ({ours})"),
+        "SET LOCAL session_replication_role = replica".to_owned(),
+        format!(
+            "UPDATE transactions SET payout_id = NULL WHERE id IN \
+             (SELECT transaction_id FROM payout_items WHERE payout_id IN ({ours}))"
+        ),
         format!("DELETE FROM payout_items WHERE payout_id IN ({ours})"),
         format!("DELETE FROM payout_audit WHERE payout_id IN ({ours})"),
         format!("DELETE FROM payouts WHERE id IN ({ours})"),
     ] {
-        conn.execute_unprepared(&sql).await?;
+        txn.execute_unprepared(&sql).await?;
     }
+    txn.commit().await?;
     conn.execute_unprepared("VACUUM ANALYZE transactions")
         .await?;
     Ok(())
@@ -321,6 +338,18 @@ async fn copy(
         .await
         .with_context(|| format!("copying {n} rows into {table}"))?;
     Ok(())
+}
+
+/// The cluster's WAL bytes and full-page images so far (`pg_stat_wal`, PostgreSQL 14+).
+async fn wal(conn: &DatabaseConnection) -> anyhow::Result<(i64, i64)> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT wal_bytes::BIGINT, wal_fpi FROM pg_stat_wal",
+        ))
+        .await?
+        .context("no row")?;
+    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
 }
 
 async fn scalar(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
