@@ -297,6 +297,9 @@ pub enum IncentiveProgress {
     RewardPaidAt,
     LastUpdated,
     CreatedAt,
+    CompletedBookings,
+    ClosedBookings,
+    ValueReachedAt,
 }
 
 /// `payouts` and its columns.

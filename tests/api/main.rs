@@ -11,6 +11,7 @@ mod cross_origin;
 mod field_access;
 mod graphql_ws_client;
 mod http;
+mod incentives;
 mod limits;
 mod login_throttle;
 mod node;

@@ -383,6 +383,9 @@ impl IncentiveBuilder<'_> {
                     reward_paid_at: None,
                     last_updated: now,
                     created_at: now,
+                    completed_bookings: 0,
+                    closed_bookings: 0,
+                    value_reached_at: Some(now),
                 },
             )
             .await;

@@ -26,6 +26,15 @@ pub struct Model {
     pub reward_paid_at: Option<DateTimeUtc>,
     pub last_updated: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// CONVERSION_RATE: the promoter's COMPLETED bookings in the period (0 for other
+    /// types; migration 14).
+    pub completed_bookings: i32,
+    /// CONVERSION_RATE: their COMPLETED + CANCELLED + NO_SHOW bookings in the period, the
+    /// denominator (0 for other types; migration 14).
+    pub closed_bookings: i32,
+    /// When the row reached its current value (TOP_N's tie-break); NULL until it first
+    /// moves (migration 14).
+    pub value_reached_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `incentive_progress`.

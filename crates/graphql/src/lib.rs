@@ -65,6 +65,7 @@ pub struct Mutation(
     commissions::mutation::CommissionMutation,
     bookings::mutation::BookingMutation,
     payouts::mutation::PayoutMutation,
+    incentives::mutation::IncentiveMutation,
 );
 
 /// The schema type the server mounts.

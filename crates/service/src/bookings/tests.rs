@@ -1460,6 +1460,60 @@ async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
     assert_clean(&w, now()).await;
 }
 
+#[tokio::test]
+async fn conversion_rate_follows_completed_over_closed_bookings_by_deltas() {
+    use prima_entity::enums::{IncentiveType as K, ProgressStatus, TargetComparison as C};
+    let w = world().await;
+    // 75 % to win.
+    let rate = programme(&w, K::ConversionRate, C::GreaterEqual, 7_500).await;
+    let count = programme(&w, K::BookingCount, C::GreaterEqual, 1_000).await;
+    let facts = |p: prima_entity::incentive_progress::Model| {
+        (p.current_value, p.completed_bookings, p.closed_bookings)
+    };
+    let first = completed(&w, 2).await;
+    assert_eq!(
+        facts(progress_of(&w, rate, w.promoter).await),
+        (10_000, 1, 1)
+    );
+    assert_eq!(
+        progress_of(&w, rate, w.promoter).await.status,
+        ProgressStatus::Achieved
+    );
+    // A BOOKING_COUNT programme counts the booking once and keeps no counts.
+    assert_eq!(facts(progress_of(&w, count, w.promoter).await), (100, 0, 0));
+    let second = create(&w, 2, true).await;
+    go(&w, second.id, cancel(), now()).await.unwrap();
+    assert_eq!(
+        facts(progress_of(&w, rate, w.promoter).await),
+        (5_000, 1, 2)
+    );
+    let third = create(&w, 2, true).await;
+    go(&w, third.id, Transition::Confirm, now()).await.unwrap();
+    go(
+        &w,
+        third.id,
+        Transition::NoShow { reason: None },
+        after_it(),
+    )
+    .await
+    .unwrap();
+    // 1 of 3: 33.33 %.
+    assert_eq!(
+        facts(progress_of(&w, rate, w.promoter).await),
+        (3_333, 1, 3)
+    );
+    // A booking moved out of the period before it closes never counts.
+    let fourth = create(&w, 2, true).await;
+    move_booking(&w, fourth.id, now() + Duration::days(40)).await;
+    go(&w, fourth.id, cancel(), now()).await.unwrap();
+    assert_eq!(
+        facts(progress_of(&w, rate, w.promoter).await),
+        (3_333, 1, 3)
+    );
+    assert_eq!(first.status, BookingStatus::Completed);
+    assert_clean(&w, now()).await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Refunds
 // ---------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 //! commission rungs count it and as the promoters' `month_*` fields cover it (DOMAIN.md
 //! "Commissions", "Promoter and guest metrics").
 
-use chrono::{
-    DateTime, Datelike, LocalResult, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc,
-};
+use chrono::{DateTime, Datelike, Months, Utc};
 use chrono_tz::Tz;
 use prima_entity::venues;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::time::{start_of_day, venue_zone};
 
 /// `[start, end)` in UTC of the calendar month containing `at` in the venue's time zone
 /// (an unknown time zone is an internal error: venues are validated when written).
@@ -16,14 +15,7 @@ pub(crate) fn venue_month(
     venue: &venues::Model,
     at: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let tz: Tz = venue.timezone.parse().map_err(|_| {
-        Error::internal(anyhow::anyhow!(
-            "venue {} has an unknown time zone {:?}",
-            venue.id,
-            venue.timezone
-        ))
-    })?;
-    Ok(month_bounds(tz, at))
+    Ok(month_bounds(venue_zone(venue)?, at))
 }
 
 /// `[start, end)` in UTC of the local calendar month containing `at`.
@@ -32,19 +24,6 @@ pub(crate) fn month_bounds(tz: Tz, at: DateTime<Utc>) -> (DateTime<Utc>, DateTim
     let first = local.with_day(1).unwrap_or(local);
     let next = first.checked_add_months(Months::new(1)).unwrap_or(first);
     (start_of_day(tz, first), start_of_day(tz, next))
-}
-
-/// The first instant of a local day: midnight, or where a daylight-saving gap swallows
-/// midnight, the first local minute that exists (the earlier one when a fold doubles it).
-fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let mut local = date.and_time(NaiveTime::MIN);
-    for _ in 0..24 * 60 {
-        match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
-            LocalResult::None => local += TimeDelta::minutes(1),
-        }
-    }
-    date.and_time(NaiveTime::MIN).and_utc()
 }
 
 #[cfg(test)]
@@ -67,7 +46,7 @@ mod tests {
         // Where midnight does not exist (Santiago skips 00:00-01:00 in September), the day
         // starts at the first local minute that does.
         let santiago: Tz = "America/Santiago".parse().unwrap();
-        let day = NaiveDate::from_ymd_opt(2025, 9, 7).unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 9, 7).unwrap();
         assert_eq!(start_of_day(santiago, day), utc("2025-09-07T04:00:00Z"));
     }
 }

@@ -12,7 +12,12 @@
 //! This file holds the reads; [`progress`] keeps the progress rows current in the
 //! transaction of every booking change.
 
+pub mod facts;
+pub mod manage;
 pub mod progress;
+
+#[cfg(test)]
+mod manage_tests;
 
 use std::collections::HashMap;
 

@@ -12,8 +12,12 @@
 //!   whose first booking with the promoter, any status, falls in the period; 100 each)
 //!   moves by 100 when the guest's first booking time enters or leaves the period, which
 //!   the aggregates read with one index probe ([`FirstBooking`]), not by recounting the
-//!   promoter's bookings. CONVERSION_RATE programmes
-//!   are left to the Incentives work (no unit for them is defined yet).
+//!   promoter's bookings. A CONVERSION_RATE row also counts the period's COMPLETED bookings
+//!   and its closed ones (COMPLETED + CANCELLED + NO_SHOW), moved by one when a booking
+//!   reaches or leaves those states or the period (other rows keep 0); its value is their ratio in
+//!   hundredths of a percent (`7550` = 75.50 %, [`super::facts::conversion`]), computed in
+//!   the same `UPDATE` from the moved counts. `value_reached_at` moves with the value
+//!   (TOP_N's tie-break).
 //! - `percent_complete = min(100 %, current / target_value)` in hundredths of a percent,
 //!   rounded half away from zero. GREATER_THAN / GREATER_EQUAL / EQUAL: the first moment
 //!   the comparison holds sets ACHIEVED and `achieved_at` (and counts a winner); it stays
@@ -67,6 +71,30 @@ fn contribution(program: &incentives::Model, booking: Option<&bookings::Model>) 
         IncentiveType::RevenueTarget => b.total_fee,
         _ => 0,
     }
+}
+
+/// How a booking counts for CONVERSION_RATE: (completed, closed) when its time is in the
+/// period: COMPLETED is (1, 1), CANCELLED and NO_SHOW (0, 1), the rest nothing.
+fn closing(program: &incentives::Model, booking: Option<&bookings::Model>) -> (i32, i32) {
+    let Some(b) = booking else { return (0, 0) };
+    if b.booking_time < program.period_start || b.booking_time >= program.period_end {
+        return (0, 0);
+    }
+    match b.status {
+        BookingStatus::Completed => (1, 1),
+        BookingStatus::Cancelled | BookingStatus::NoShow => (0, 1),
+        BookingStatus::Pending | BookingStatus::Confirmed => (0, 0),
+    }
+}
+
+/// What one booking change does to one progress row: its value moves by `value` (not
+/// used for CONVERSION_RATE, whose value follows the counts) and, for CONVERSION_RATE,
+/// its counts by `completed` and `closed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Move {
+    value: i64,
+    completed: i32,
+    closed: i32,
 }
 
 fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
@@ -126,14 +154,29 @@ pub async fn apply(
         .await?;
     let mut moves = Vec::with_capacity(programs.len());
     for program in programs {
-        let delta = match program.r#type {
+        let value = match program.r#type {
             IncentiveType::BookingCount | IncentiveType::RevenueTarget => {
                 contribution(&program, Some(after)) - contribution(&program, before)
             }
             IncentiveType::NewGuests => first.map_or(0, |f| new_guest(&program, f)),
             IncentiveType::ConversionRate => 0,
         };
-        if delta != 0 {
+        // The counts are CONVERSION_RATE's: other programmes' rows keep 0, and a
+        // booking's completion costs them no statement.
+        let (now_done, now_closed, was_done, was_closed) =
+            if program.r#type == IncentiveType::ConversionRate {
+                let (a, b) = closing(&program, Some(after));
+                let (c, d) = closing(&program, before);
+                (a, b, c, d)
+            } else {
+                (0, 0, 0, 0)
+            };
+        let delta = Move {
+            value,
+            completed: now_done - was_done,
+            closed: now_closed - was_closed,
+        };
+        if delta != Move::default() {
             moves.push((program, delta));
         }
     }
@@ -176,11 +219,20 @@ fn new_guest(program: &incentives::Model, first: FirstBooking) -> i64 {
 
 /// `percent_complete = min(100 %, current / target)` in hundredths of a percent, rounded
 /// half away from zero (100 % for a target of 0 or less).
-fn percent(current: i64, target: i64) -> i64 {
+pub(super) fn percent(current: i64, target: i64) -> i64 {
     if target <= 0 {
         return 10_000;
     }
     ((2 * current.max(0) * 10_000 + target) / (2 * target)).min(10_000)
+}
+
+/// [`super::facts::conversion`] in SQL over expressions of the completed and closed
+/// counts.
+fn conversion_sql(completed: &str, closed: &str) -> String {
+    format!(
+        "CASE WHEN {closed} <= 0 THEN 0 \
+              ELSE (2 * ({completed}) * 10000 + ({closed})) / (2 * ({closed})) END"
+    )
 }
 
 /// [`percent`] in SQL over an expression of the new value and the row's `target_value`.
@@ -193,7 +245,7 @@ fn percent_sql(current: &str) -> String {
 }
 
 /// Whether a value meets a programme's threshold (TOP_N is decided at period end).
-fn holds(program: &incentives::Model, value: i64) -> bool {
+pub(super) fn holds(program: &incentives::Model, value: i64) -> bool {
     match program.target_comparison {
         TargetComparison::GreaterThan => value > program.target_threshold,
         TargetComparison::GreaterEqual => value >= program.target_threshold,
@@ -202,27 +254,60 @@ fn holds(program: &incentives::Model, value: i64) -> bool {
     }
 }
 
-/// Moves one programme's value for one promoter by `delta`, re-targets a TOP_N programme,
-/// and writes the events; runs under the programme's lock ([`apply`] takes it), the only
-/// place progress rows are written, so what it reads back is what it wrote.
+/// Moves one programme's row for one promoter by `delta`, re-targets a TOP_N programme,
+/// and writes the events; runs under the programme's lock ([`apply`] takes it; the other
+/// writers of progress rows, activation and resumption in [`super::manage`], hold it too),
+/// so what it reads back is what it wrote. A move of the counts alone (a BOOKING_COUNT
+/// booking completing) updates them and nothing else.
 async fn update(
     txn: &impl ConnectionTrait,
     program: &incentives::Model,
     promoter: Uuid,
-    delta: i64,
+    delta: Move,
     tail: &mut Tail,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // The delta is a parameter: one statement text, prepared once per connection.
-    const VALUE: &str = "current_value + $3";
+    // $1 programme, $2 promoter, $3 now, $4 and $5 the count deltas, $6 the value's delta
+    // (not for CONVERSION_RATE): parameters, so each statement text is prepared once per
+    // connection. The SET expressions all read the row as it was.
+    let mut values: Vec<sea_orm::Value> = vec![
+        program.id.into(),
+        promoter.into(),
+        now.into(),
+        delta.completed.into(),
+        delta.closed.into(),
+    ];
+    const COUNTS: &str = "completed_bookings = completed_bookings + $4, \
+                          closed_bookings = closed_bookings + $5";
+    let conversion = program.r#type == IncentiveType::ConversionRate;
+    if !conversion && delta.value == 0 {
+        txn.execute_raw(statement(
+            txn,
+            &format!(
+                "UPDATE incentive_progress SET {COUNTS}, last_updated = $3 \
+                 WHERE incentive_id = $1 AND promoter_id = $2"
+            ),
+            values,
+        ))
+        .await?;
+        return Ok(());
+    }
+    let value = if conversion {
+        conversion_sql("completed_bookings + $4", "closed_bookings + $5")
+    } else {
+        values.push(delta.value.into());
+        "current_value + $6".to_owned()
+    };
     let moved = |percentage: &str| {
         statement(
             txn,
             &format!(
-                "UPDATE incentive_progress SET current_value = {VALUE}, last_updated = $4{percentage} \
+                "UPDATE incentive_progress SET current_value = {value}, {COUNTS}, \
+                 last_updated = $3, value_reached_at = CASE WHEN {value} <> current_value \
+                 THEN $3 ELSE value_reached_at END{percentage} \
                  WHERE incentive_id = $1 AND promoter_id = $2 RETURNING *"
             ),
-            vec![program.id.into(), promoter.into(), delta.into(), now.into()],
+            values.clone(),
         )
     };
     if program.target_comparison != TargetComparison::TopN {
@@ -230,7 +315,7 @@ async fn update(
         let rows = incentive_progress::Entity::find()
             .from_raw_sql(moved(&format!(
                 ", percent_complete = {}",
-                percent_sql(VALUE)
+                percent_sql(&value)
             )))
             .all(txn)
             .await?;
@@ -241,20 +326,15 @@ async fn update(
     }
     txn.execute_raw(moved("")).await?;
     // Everyone's target is the N-th best value now.
-    let n = (program.target_threshold / 100).max(1);
-    let mut values: Vec<i64> = incentive_progress::Entity::find()
+    let n = program.target_threshold / 100;
+    let values: Vec<i64> = incentive_progress::Entity::find()
         .filter(incentive_progress::Column::IncentiveId.eq(program.id))
         .all(txn)
         .await?
         .into_iter()
         .map(|p| p.current_value)
         .collect();
-    values.sort_unstable_by(|a, b| b.cmp(a));
-    let index = usize::try_from(n)
-        .unwrap_or(usize::MAX)
-        .min(values.len())
-        .saturating_sub(1);
-    let target = values.get(index).copied().unwrap_or(0).max(100);
+    let target = top_n_target(n, values);
     let retargeted = incentive_progress::Entity::update_many()
         .col_expr(incentive_progress::Column::TargetValue, Expr::value(target))
         .col_expr(incentive_progress::Column::LastUpdated, Expr::value(now))
@@ -287,6 +367,17 @@ async fn update(
     Ok(())
 }
 
+/// A TOP_N programme's target for everyone: the `n`-th best of `values` now (the lowest
+/// when there are fewer), and at least 100 (one unit).
+pub(super) fn top_n_target(n: i64, mut values: Vec<i64>) -> i64 {
+    values.sort_unstable_by(|a, b| b.cmp(a));
+    let index = usize::try_from(n.max(1))
+        .unwrap_or(usize::MAX)
+        .min(values.len())
+        .saturating_sub(1);
+    values.get(index).copied().unwrap_or(0).max(100)
+}
+
 /// The end of a progress row's move: the first moment the threshold holds, ACHIEVED (and a
 /// winner counted); then its event.
 async fn settled(
@@ -317,6 +408,19 @@ async fn settled(
         ))
         .await?;
     }
+    changed(tail, program, &row, achieved, now);
+    Ok(())
+}
+
+/// Holds the [`PROGRESS_CHANGED`] event of a progress row; `achieved` when this change
+/// made it ACHIEVED.
+pub(super) fn changed(
+    tail: &mut Tail,
+    program: &incentives::Model,
+    row: &incentive_progress::Model,
+    achieved: bool,
+    now: DateTime<Utc>,
+) {
     tail.event(
         PROGRESS_CHANGED,
         Some(program.venue_id),
@@ -328,7 +432,6 @@ async fn settled(
         }),
         now,
     );
-    Ok(())
 }
 
 /// What a subscriber to one programme's progress (and its leaderboard) receives: the

@@ -786,6 +786,9 @@ struct ProgressEvent {
     promoter: usize,
     count: i64,
     revenue: i64,
+    /// The booking reached COMPLETED (1) and closed (COMPLETED, CANCELLED or NO_SHOW: 1).
+    completed: i32,
+    closed: i32,
 }
 
 /// A CONFIRMED commission transaction of a past month, a payout candidate.
@@ -2502,6 +2505,8 @@ impl Seeder {
                 promoter: p,
                 count: 1,
                 revenue: total_fee,
+                completed: 0,
+                closed: 0,
             });
             if let Some(end) = life.cancelled_at.or(life.no_show_at) {
                 self.events.push(ProgressEvent {
@@ -2509,8 +2514,27 @@ impl Seeder {
                     promoter: p,
                     count: -1,
                     revenue: -total_fee,
+                    completed: 0,
+                    closed: 0,
                 });
             }
+        }
+        // A booking of the month that closed moves CONVERSION_RATE's counts.
+        let closed_at = match life.status {
+            BookingStatus::Completed => life.completed_at,
+            BookingStatus::Cancelled => life.cancelled_at,
+            BookingStatus::NoShow => life.no_show_at,
+            BookingStatus::Pending | BookingStatus::Confirmed => None,
+        };
+        if in_month && let Some(at) = closed_at {
+            self.events.push(ProgressEvent {
+                at,
+                promoter: p,
+                count: 0,
+                revenue: 0,
+                completed: i32::from(life.status == BookingStatus::Completed),
+                closed: 1,
+            });
         }
         if let (Some(txn), Some(done), Some(confirmed)) =
             (commission_txn, life.completed_at, life.confirmed_at)
@@ -3115,13 +3139,22 @@ impl Seeder {
         let mut achieved_at = None;
         let mut last = created_at;
         let mut running = 0i64;
+        let (mut completed, mut closed) = (0, 0);
+        let conversion = programme.kind == IncentiveType::ConversionRate;
+        let mut reached = created_at;
         for e in events.iter().filter(|e| e.promoter == p) {
-            running += match programme.kind {
+            let moved = match programme.kind {
                 IncentiveType::BookingCount => e.count * 100,
                 IncentiveType::RevenueTarget => e.revenue,
                 _ => 0,
             };
+            running += moved;
+            completed += e.completed;
+            closed += e.closed;
             last = last.max(e.at);
+            if moved != 0 {
+                reached = reached.max(e.at);
+            }
             if programme.comparison == TargetComparison::GreaterEqual
                 && achieved_at.is_none()
                 && running >= threshold
@@ -3149,6 +3182,10 @@ impl Seeder {
             reward_paid_at: None,
             last_updated: last.min(self.now).max(created_at),
             created_at,
+            // CONVERSION_RATE's counts; 0 in other programmes' rows.
+            completed_bookings: if conversion { completed } else { 0 },
+            closed_bookings: if conversion { closed } else { 0 },
+            value_reached_at: Some(reached.min(self.now)),
         }
     }
 }

@@ -465,6 +465,9 @@ pub async fn progress(db: &Db, incentive: Uuid, promoter: Uuid, current: i64) ->
             reward_paid_at: None,
             last_updated: t0(),
             created_at: t0(),
+            completed_bookings: 0,
+            closed_bookings: 0,
+            value_reached_at: Some(t0()),
         },
     )
     .await;

@@ -2,6 +2,8 @@
 //! live leaderboard, and `IncentiveProgress`. Visible to MANAGER or above at the venue
 //! (financial reads).
 
+pub mod mutation;
+
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use prima_entity::enums::{
