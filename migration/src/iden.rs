@@ -254,6 +254,7 @@ pub enum CommissionAssignments {
 pub enum Incentives {
     Table,
     Id,
+    FinalizedAt,
     VenueId,
     Name,
     Description,
@@ -422,4 +423,18 @@ pub enum IdempotencyKeys {
     ResourceId,
     CreatedAt,
     ExpiresAt,
+}
+
+/// `promoter_tier_changes` and its columns.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum PromoterTierChanges {
+    Table,
+    Id,
+    PromoterId,
+    FromTier,
+    ToTier,
+    IncentiveId,
+    PerformedBy,
+    Reason,
+    CreatedAt,
 }

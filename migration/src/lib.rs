@@ -30,6 +30,7 @@ mod m20261202_000011_promoter_month_facts;
 mod m20261204_000012_payout_lifecycle;
 mod m20261207_000013_claims_in_place;
 mod m20261207_000014_incentive_progress_facts;
+mod m20261207_000015_incentive_finalisation;
 mod values;
 
 /// Runs the PRIMA migrations (`Migrator::up(&db, None)`).
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_payout_lifecycle::Migration),
             Box::new(m20261207_000013_claims_in_place::Migration),
             Box::new(m20261207_000014_incentive_progress_facts::Migration),
+            Box::new(m20261207_000015_incentive_finalisation::Migration),
         ]
     }
 }

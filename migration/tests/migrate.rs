@@ -19,7 +19,7 @@ use uuid::Uuid;
 type TestResult = Result<(), Box<dyn Error>>;
 
 /// Every table the migrations create.
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
     "users",
     "venues",
     "user_venue_access",
@@ -40,6 +40,7 @@ const TABLES: [&str; 20] = [
     "outbox_events",
     "idempotency_keys",
     "guest_venue_stats",
+    "promoter_tier_changes",
 ];
 
 fn ensure(cond: bool, msg: impl Into<String>) -> TestResult {

@@ -27,6 +27,7 @@ struct World {
     guest: String,
     promoter: String,
     manager: User,
+    owner: User,
 }
 
 async fn world() -> World {
@@ -36,6 +37,7 @@ async fn world() -> World {
     let promoter = app.promoter(&venue).create().await;
     World {
         manager: app.user_with_role(&venue, Role::Manager).await,
+        owner: app.user_with_role(&venue, Role::Owner).await,
         app,
         venue,
         guest,
@@ -180,6 +182,44 @@ async fn a_manager_runs_a_programme_that_real_bookings_move_and_a_pause_holds() 
         )
         .await;
     assert_eq!(error_codes(&edit), ["CONFLICT"], "{edit}");
+
+    // Finalising: ADMIN or OWNER, before the end only with `early`, once.
+    const FINALIZE: &str =
+        "mutation($input: FinalizeIncentiveInput!) { finalizeIncentive(input: $input) {
+        incentive { status winnerCount finalizedAt } nextIncentive { id } } }";
+    let by_manager = w
+        .call(
+            &w.manager,
+            FINALIZE,
+            json!({ "incentiveId": id, "early": true }),
+        )
+        .await;
+    assert_eq!(error_codes(&by_manager), ["FORBIDDEN"], "{by_manager}");
+    let too_soon = w
+        .call(&w.owner, FINALIZE, json!({ "incentiveId": id }))
+        .await;
+    assert_eq!(error_codes(&too_soon), ["BAD_USER_INPUT"], "{too_soon}");
+    assert_eq!(too_soon["errors"][0]["extensions"]["field"], "early");
+    let done = w
+        .call(
+            &w.owner,
+            FINALIZE,
+            json!({ "incentiveId": id, "early": true }),
+        )
+        .await;
+    let finished = &done["data"]["finalizeIncentive"];
+    assert_eq!(finished["incentive"]["status"], "COMPLETED", "{done}");
+    assert_eq!(finished["incentive"]["winnerCount"], 1);
+    assert!(finished["incentive"]["finalizedAt"].is_string());
+    assert!(finished["nextIncentive"].is_null());
+    let twice = w
+        .call(
+            &w.owner,
+            FINALIZE,
+            json!({ "incentiveId": id, "early": true }),
+        )
+        .await;
+    assert_eq!(error_codes(&twice), ["CONFLICT"], "{twice}");
 
     let report = prima_service::check::run(&w.app.db.db.conn, None)
         .await

@@ -363,6 +363,7 @@ impl IncentiveBuilder<'_> {
                 created_by: admin,
                 created_at: now,
                 updated_at: now,
+                finalized_at: None,
             },
         )
         .await;

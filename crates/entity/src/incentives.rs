@@ -46,6 +46,8 @@ pub struct Model {
     pub created_by: Uuid,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the programme was finalised (migration 15); NULL before.
+    pub finalized_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `incentives`.

@@ -57,6 +57,7 @@ pub mod payout_audit;
 pub mod payout_holds;
 pub mod payout_items;
 pub mod payouts;
+pub mod promoter_tier_changes;
 pub mod promoters;
 pub mod transactions;
 pub mod user_venue_access;

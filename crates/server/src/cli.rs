@@ -83,8 +83,13 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let maintenance = tokio::spawn(maintain(db.clone()));
+    let finalising = tokio::spawn(prima_service::incentives::finalize::run_scheduler(
+        db.conn.clone(),
+        FINALIZE_EVERY,
+    ));
     let mut running = crate::app::spawn(db, &args).await?;
     let _stop_maintenance = AbortOnDrop(maintenance);
+    let _stop_finalising = AbortOnDrop(finalising);
     tracing::info!(
         "PRIMA Partner API on http://{addr}/graphql (GraphiQL), WebSocket ws://{addr}/graphql/ws",
         addr = running.addr
@@ -97,6 +102,11 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 }
+
+/// How often the incentive scheduler looks for programmes whose period has ended
+/// (`prima_service::incentives::finalize::run_scheduler`): a programme is finalised within
+/// this long of its `period_end`, once, whichever replica gets there first.
+const FINALIZE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How often [`maintain`] runs.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);

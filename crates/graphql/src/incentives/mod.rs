@@ -111,6 +111,10 @@ impl Incentive {
     async fn is_recurring(&self) -> bool {
         self.0.is_recurring
     }
+    /// When the programme was finalised; null before.
+    async fn finalized_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finalized_at
+    }
     /// The promoter tiers that may take part.
     async fn eligible_tiers(&self) -> Vec<PromoterTier> {
         serde_json::from_value(self.0.eligible_tiers.clone()).unwrap_or_default()

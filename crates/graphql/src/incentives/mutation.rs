@@ -180,6 +180,26 @@ pub struct IncentiveStepInput {
     pub incentive_id: ID,
 }
 
+/// A programme to finalise (ADMIN or OWNER at its venue).
+#[derive(InputObject)]
+pub struct FinalizeIncentiveInput {
+    /// The programme, ACTIVE or PAUSED.
+    pub incentive_id: ID,
+    /// Finalise before the period ends (the values as they are now); without it, a
+    /// programme whose period has not ended is refused.
+    #[graphql(default)]
+    pub early: bool,
+}
+
+/// The programme finalised.
+#[derive(SimpleObject)]
+pub struct FinalizeIncentivePayload {
+    /// The programme, COMPLETED, with its winners and rewards.
+    pub incentive: Incentive,
+    /// For a recurring programme, the next period's programme, ACTIVE.
+    pub next_incentive: Option<Incentive>,
+}
+
 /// The programme written.
 #[derive(SimpleObject)]
 pub struct IncentivePayload {
@@ -290,6 +310,31 @@ impl IncentiveMutation {
         #[graphql(desc = "The programme.")] input: IncentiveStepInput,
     ) -> Result<IncentivePayload> {
         Self::step(ctx, input, Step::Resume).await
+    }
+
+    /// Finalises an ACTIVE or PAUSED programme (ADMIN or OWNER): winners ACHIEVED and the
+    /// rest MISSED, rewards written as INCENTIVE_PAYOUT transactions the next payout takes
+    /// (or a tier raised), counters set, and a recurring programme's next period opened, in
+    /// one transaction. The scheduler does the same at `periodEnd`; whichever comes first
+    /// finalises, the other gets CONFLICT.
+    async fn finalize_incentive(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The programme.")] input: FinalizeIncentiveInput,
+    ) -> Result<FinalizeIncentivePayload> {
+        let actor = actor(ctx)?;
+        let id = parse_id("incentiveId", &input.incentive_id)?;
+        let done = prima_service::incentives::finalize::finalize_incentive(
+            &deps(ctx).db.conn,
+            actor,
+            id,
+            input.early,
+        )
+        .await?;
+        Ok(FinalizeIncentivePayload {
+            incentive: Incentive(done.incentive),
+            next_incentive: done.next.map(Incentive),
+        })
     }
 
     /// Cancels a DRAFT, ACTIVE or PAUSED programme (MANAGER or above): no one wins and no

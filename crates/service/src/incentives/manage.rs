@@ -613,7 +613,11 @@ pub async fn move_incentive(
                         "the programme's period is over: it can only be finalised",
                     ));
                 }
-                lock_promoters(&txn, &program, step).await?;
+                let who = match step {
+                    Step::Activate => facts::Who::eligible(&program),
+                    _ => facts::Who::participants(&program),
+                };
+                lock_promoters(&txn, who).await?;
             }
             let moved = conditional(&txn, &program, step, at).await?;
             let mut tail = Tail::new();
@@ -660,21 +664,13 @@ async fn conditional(
     })
 }
 
-/// PostgreSQL: locks the promoters who will take part (activation: the eligible ones;
-/// resumption: the participants), ascending id. SQLite: the first write takes the one
+/// PostgreSQL: locks the promoters `who` (activation: the eligible ones; resumption and
+/// finalisation: the participants), ascending id. SQLite: the first write takes the one
 /// write lock.
-async fn lock_promoters(
-    txn: &impl ConnectionTrait,
-    program: &incentives::Model,
-    step: Step,
-) -> Result<()> {
+pub(super) async fn lock_promoters(txn: &impl ConnectionTrait, who: facts::Who) -> Result<()> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
-    let who = match step {
-        Step::Activate => facts::Who::eligible(program),
-        _ => facts::Who::participants(program),
-    };
     txn.query_all_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
@@ -732,7 +728,7 @@ fn target(program: &incentives::Model, values: Vec<i64>) -> i64 {
 
 /// Activation: a progress row for every eligible promoter, with the period's bookings so
 /// far; the programme's counters.
-async fn open(
+pub(super) async fn open(
     txn: &impl ConnectionTrait,
     program: incentives::Model,
     tail: &mut Tail,
@@ -782,7 +778,7 @@ async fn counters(
 
 /// Resumption: every participant's values recomputed from the period's bookings; rows
 /// that moved get their event (and ACHIEVED when the threshold now holds).
-async fn refresh(
+pub(super) async fn refresh(
     txn: &impl ConnectionTrait,
     program: incentives::Model,
     tail: &mut Tail,
@@ -844,7 +840,7 @@ async fn refresh(
 }
 
 /// Holds the [`INCENTIVE_CHANGED`] event of a programme's status change.
-fn status_event(
+pub(super) fn status_event(
     tail: &mut Tail,
     program: &incentives::Model,
     from: Option<IncentiveStatus>,

@@ -587,3 +587,399 @@ async fn a_manager_of_another_venue_cannot_see_or_move_a_programme() {
         .unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
 }
+
+// ---------------------------------------------------------------------------------------
+// Finalisation
+// ---------------------------------------------------------------------------------------
+
+mod finalising {
+    use prima_entity::enums::{TransactionStatus, TransactionType};
+    use prima_entity::{promoter_tier_changes, transactions};
+
+    use super::*;
+    use crate::incentives::finalize::{finalize_due, finalize_incentive};
+
+    fn admin(w: &World) -> Actor {
+        actor(
+            w.manager.user_id,
+            UserRole::Manager,
+            &[(w.venue, Level::Admin)],
+        )
+    }
+
+    async fn rewards(w: &World, program: Uuid) -> Vec<transactions::Model> {
+        transactions::Entity::find()
+            .filter(transactions::Column::IncentiveId.eq(program))
+            .all(&w.db.conn)
+            .await
+            .unwrap()
+    }
+
+    /// Ends a programme's period a second ago, as time passing would.
+    async fn end_period(w: &World, program: Uuid) {
+        incentives::Entity::update_many()
+            .col_expr(
+                incentives::Column::PeriodEnd,
+                Expr::value(now() - Duration::seconds(1)),
+            )
+            .filter(incentives::Column::Id.eq(program))
+            .exec(&w.db.conn)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn winners_get_their_reward_once_and_the_next_payout_takes_it() {
+        let w = world().await;
+        let at = now();
+        let a = promoter(&w.db, w.venue, "Achiever").await;
+        let b = promoter(&w.db, w.venue, "Behind").await;
+        for d in 1..=3 {
+            booked(
+                &w,
+                a,
+                at - Duration::days(d),
+                BookingStatus::Completed,
+                1_000,
+                None,
+            )
+            .await;
+        }
+        booked(
+            &w,
+            b,
+            at - Duration::days(1),
+            BookingStatus::Completed,
+            1_000,
+            None,
+        )
+        .await;
+        let program = activate(&w, rules(2)).await;
+
+        // Before its end: only with `early`, and only for ADMIN or OWNER.
+        let err = finalize_incentive(&w.db.conn, &admin(&w), program.id, false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, crate::error::Error::Invalid { ref field, .. } if field == "early"));
+        let err = finalize_incentive(&w.db.conn, &w.manager, program.id, true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "FORBIDDEN");
+        assert!(rewards(&w, program.id).await.is_empty());
+
+        let done = finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap();
+        let finished = done.incentive;
+        assert_eq!(finished.status, IncentiveStatus::Completed);
+        assert!(finished.finalized_at.is_some());
+        assert_eq!(
+            (
+                finished.participant_count,
+                finished.winner_count,
+                finished.total_payout
+            ),
+            (2, 1, 5_000)
+        );
+        assert!(done.next.is_none());
+        let won = progress_of(&w, program.id, a).await;
+        assert_eq!(
+            (won.status, won.reward_earned),
+            (ProgressStatus::Achieved, Some(5_000))
+        );
+        let lost = progress_of(&w, program.id, b).await;
+        assert_eq!(
+            (lost.status, lost.reward_earned),
+            (ProgressStatus::Missed, None)
+        );
+        let paid = rewards(&w, program.id).await;
+        assert_eq!(paid.len(), 1);
+        assert_eq!(
+            (
+                paid[0].r#type,
+                paid[0].status,
+                paid[0].amount,
+                paid[0].promoter_id
+            ),
+            (
+                TransactionType::IncentivePayout,
+                TransactionStatus::Confirmed,
+                5_000,
+                Some(a)
+            )
+        );
+        let err = finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "CONFLICT", "finalising twice");
+        assert_eq!(rewards(&w, program.id).await.len(), 1);
+
+        // The reward reaches the promoter's next payout.
+        let later = now() + Duration::minutes(2);
+        let generated = crate::payouts::generate::generate_payout_at(
+            &w.db,
+            &admin(&w),
+            crate::payouts::generate::Request {
+                venue_id: w.venue,
+                promoter_id: a,
+                period_from: at - Duration::days(1),
+                period_to: now() + Duration::minutes(1),
+                scheduled_for: None,
+                method: None,
+                fees: None,
+                idempotency_key: None,
+            },
+            later,
+        )
+        .await
+        .unwrap();
+        let payout = generated.payout.expect("a payout");
+        assert_eq!((payout.amount, payout.incentives_amount), (5_000, 5_000));
+    }
+
+    #[tokio::test]
+    async fn top_n_breaks_a_tie_at_the_cut_off_by_who_reached_the_value_first() {
+        let w = world().await;
+        let names = ["Lead", "Early", "Late", "Idle"];
+        let mut ids = Vec::new();
+        for name in names {
+            ids.push(promoter(&w.db, w.venue, name).await);
+        }
+        let mut top = rules(2);
+        top.target_comparison = TargetComparison::TopN;
+        let program = activate(&w, top).await;
+        let at = now();
+        let set = |p: Uuid, value: i64, reached: DateTime<Utc>| {
+            incentive_progress::Entity::update_many()
+                .col_expr(incentive_progress::Column::CurrentValue, Expr::value(value))
+                .col_expr(
+                    incentive_progress::Column::ValueReachedAt,
+                    Expr::value(reached),
+                )
+                .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+                .filter(incentive_progress::Column::PromoterId.eq(p))
+        };
+        set(ids[0], 300, at).exec(&w.db.conn).await.unwrap();
+        set(ids[1], 200, at - Duration::hours(2))
+            .exec(&w.db.conn)
+            .await
+            .unwrap();
+        set(ids[2], 200, at - Duration::hours(1))
+            .exec(&w.db.conn)
+            .await
+            .unwrap();
+        let rows = incentive_progress::Entity::find()
+            .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+            .all(&w.db.conn)
+            .await
+            .unwrap();
+        let mut won = crate::incentives::finalize::winners(&program, &rows);
+        won.sort();
+        let mut expected = vec![ids[0], ids[1]];
+        expected.sort();
+        assert_eq!(won, expected, "the earlier of the two at 200 wins");
+        // Reached at the same moment: the lower promoter id wins; a zero never wins.
+        let mut same = rows.clone();
+        for r in &mut same {
+            if r.promoter_id == ids[2] {
+                r.value_reached_at = Some(at - Duration::hours(2));
+            }
+        }
+        let won = crate::incentives::finalize::winners(&program, &same);
+        assert!(won.contains(&ids[0]) && won.contains(&ids[1].min(ids[2])));
+        let mut one = program.clone();
+        one.target_threshold = 1_000;
+        let many = crate::incentives::finalize::winners(&one, &rows);
+        assert_eq!(many.len(), 3, "ten places, three values above zero");
+
+        let done = finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap();
+        assert_eq!(done.incentive.winner_count, 2);
+        assert_eq!(
+            progress_of(&w, program.id, ids[2]).await.status,
+            ProgressStatus::Missed
+        );
+        assert_eq!(
+            progress_of(&w, program.id, ids[1]).await.status,
+            ProgressStatus::Achieved
+        );
+    }
+
+    #[tokio::test]
+    async fn a_percentage_bonus_pays_a_share_of_the_periods_commissions_and_a_tier_upgrade_raises_the_tier()
+     {
+        let w = world().await;
+        let at = now();
+        let p = promoter(&w.db, w.venue, "Bonus").await;
+        // Two COMPLETED bookings with a 5.00 commission each, and a CONFIRMED one (not earned).
+        booked(
+            &w,
+            p,
+            at - Duration::days(1),
+            BookingStatus::Completed,
+            1_000,
+            None,
+        )
+        .await;
+        booked(
+            &w,
+            p,
+            at - Duration::days(2),
+            BookingStatus::Completed,
+            1_000,
+            None,
+        )
+        .await;
+        booked(
+            &w,
+            p,
+            at - Duration::days(3),
+            BookingStatus::Confirmed,
+            1_000,
+            None,
+        )
+        .await;
+        let mut bonus = rules(1);
+        bonus.reward_type = RewardType::PercentageBonus;
+        bonus.reward_value = Some(Decimal::new(125, 1)); // 12.5 % of 10.00
+        let program = activate(&w, bonus).await;
+        let done = finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap();
+        assert_eq!(done.incentive.total_payout, 125);
+        assert_eq!(rewards(&w, program.id).await[0].amount, 125);
+
+        let mut upgrade = rules(1);
+        upgrade.reward_type = RewardType::TierUpgrade;
+        upgrade.reward_value = None;
+        let program = activate(&w, upgrade).await;
+        finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap();
+        let tier = promoters::Entity::find_by_id(p)
+            .one(&w.db.conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .tier;
+        assert_eq!(tier, PromoterTier::Premium);
+        let audit = promoter_tier_changes::Entity::find()
+            .filter(promoter_tier_changes::Column::PromoterId.eq(p))
+            .all(&w.db.conn)
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(
+            (audit[0].from_tier, audit[0].to_tier, audit[0].incentive_id),
+            (
+                PromoterTier::Standard,
+                PromoterTier::Premium,
+                Some(program.id)
+            )
+        );
+        assert!(
+            rewards(&w, program.id).await.is_empty(),
+            "no money for a tier"
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_finalisations_and_two_schedulers_finalise_once() {
+        let w = world().await;
+        let at = now();
+        let p = promoter(&w.db, w.venue, "Once").await;
+        booked(
+            &w,
+            p,
+            at - Duration::days(1),
+            BookingStatus::Completed,
+            1_000,
+            None,
+        )
+        .await;
+        let by_hand = activate(&w, rules(1)).await;
+        let admin = admin(&w);
+        let calls = (0..8).map(|_| finalize_incentive(&w.db.conn, &admin, by_hand.id, true));
+        let results = futures::future::join_all(calls).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| e.code() == "CONFLICT"),
+            "{results:?}"
+        );
+        assert_eq!(rewards(&w, by_hand.id).await.len(), 1);
+
+        // Two replicas' schedulers on the same due programme: one finalises it.
+        let due = activate(&w, rules(1)).await;
+        end_period(&w, due.id).await;
+        let (a, b) = tokio::join!(
+            finalize_due(&w.db.conn, now()),
+            finalize_due(&w.db.conn, now())
+        );
+        assert_eq!(a.unwrap() + b.unwrap(), 1);
+        assert_eq!(rewards(&w, due.id).await.len(), 1);
+        // And after a restart nothing is due any more.
+        assert_eq!(finalize_due(&w.db.conn, now()).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_recurring_weekly_programme_opens_the_next_week_with_the_same_rules() {
+        let w = world().await;
+        let p = promoter(&w.db, w.venue, "Weekly").await;
+        let mut weekly = rules(5);
+        weekly.period = PeriodInput::Calendar(PeriodType::Weekly, None);
+        weekly.is_recurring = true;
+        let program = activate(&w, weekly).await;
+        let done = finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap();
+        let next = done.next.expect("the next week");
+        assert_eq!(next.status, IncentiveStatus::Active);
+        assert_eq!(next.period_start, program.period_end);
+        let chicago: Tz = "America/Chicago".parse().unwrap();
+        let monday = next.period_start.with_timezone(&chicago).date_naive();
+        assert_eq!(
+            (next.period_start, next.period_end),
+            calendar_period(chicago, PeriodType::Weekly, monday).unwrap()
+        );
+        assert_eq!(
+            (next.name.as_str(), next.target_threshold, next.is_recurring),
+            (program.name.as_str(), program.target_threshold, true)
+        );
+        assert_ne!(next.id, program.id);
+        assert_eq!(next.participant_count, 1);
+        assert_eq!(progress_of(&w, next.id, p).await.current_value, 0);
+    }
+
+    #[tokio::test]
+    async fn a_paused_programme_is_brought_up_to_date_before_it_is_finalised() {
+        let w = world().await;
+        let at = now();
+        let p = promoter(&w.db, w.venue, "Paused").await;
+        let program = activate(&w, rules(1)).await;
+        move_incentive(&w.db.conn, &w.manager, program.id, Step::Pause)
+            .await
+            .unwrap();
+        booked(
+            &w,
+            p,
+            at - Duration::days(1),
+            BookingStatus::Completed,
+            1_000,
+            None,
+        )
+        .await;
+        let done = finalize_incentive(&w.db.conn, &admin(&w), program.id, true)
+            .await
+            .unwrap();
+        assert_eq!(done.incentive.winner_count, 1);
+        assert_eq!(
+            progress_of(&w, program.id, p).await.status,
+            ProgressStatus::Achieved
+        );
+    }
+}

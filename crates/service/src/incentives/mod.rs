@@ -13,6 +13,7 @@
 //! transaction of every booking change.
 
 pub mod facts;
+pub mod finalize;
 pub mod manage;
 pub mod progress;
 

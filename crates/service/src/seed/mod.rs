@@ -3096,6 +3096,7 @@ impl Seeder {
             created_by: creator,
             created_at,
             updated_at: last_change,
+            finalized_at: None,
         }
     }
 

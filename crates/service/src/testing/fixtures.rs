@@ -441,6 +441,7 @@ pub async fn incentive(db: &Db, venue: Uuid, by: Uuid) -> Uuid {
             created_by: by,
             created_at: t0(),
             updated_at: t0(),
+            finalized_at: None,
         },
     )
     .await;
