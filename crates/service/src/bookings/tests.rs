@@ -1388,7 +1388,26 @@ async fn booking_changes_move_incentive_progress_in_the_same_transaction() {
     let guests = programme(&w, K::NewGuests, C::GreaterEqual, 500).await;
     let top = programme(&w, K::BookingCount, C::TopN, 300).await;
     let rival = fixtures::promoter(&w.db, w.venue, "Rival").await;
-    fixtures::progress(&w.db, top, rival, 500).await;
+    fixtures::progress(&w.db, top, rival, 0).await;
+    // The rival leads the TOP_N programme with five confirmed bookings of their own.
+    for _ in 0..5 {
+        let booking = create_booking_at(
+            &w.db,
+            &w.manager,
+            NewBooking {
+                promoter_id: Some(rival),
+                ..new_booking(&w, 2, false)
+            },
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+        go(&w, booking.id, Transition::Confirm, now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(progress_of(&w, top, rival).await.current_value, 500);
 
     // PENDING counts for nothing yet, but the guest is new to the promoter.
     let first = create(&w, 4, true).await;

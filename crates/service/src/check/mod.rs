@@ -1,14 +1,14 @@
 //! `prima check`: verifies, from the stored data alone, the invariants of DOMAIN.md that tie
 //! the derived columns to what they are derived from: the ledger to the bookings' fees, the
 //! promoter and guest aggregates (and the guests' per-venue rows, `guest_venue_stats`) to the
-//! bookings, and the paid-out amounts to the payouts.
+//! bookings, the paid-out amounts to the payouts, and incentive progress and counters to the bookings and participants.
 //!
 //! Policy:
 //! - It reads and never writes, and never stops at the first problem: every disagreement is
 //!   one [`Discrepancy`] per checked row and invariant, naming what disagrees (stored against
 //!   expected, money as decimals).
 //! - Every invariant is one function whose doc comment states the rule, in the file of its
-//!   family: [`ledger`], [`promoters`], [`guests`] (with the per-venue rows), [`payouts`].
+//!   family: [`ledger`], [`promoters`], [`guests`] (with the per-venue rows), [`payouts`], [`incentives`] (progress against bookings, finalised counters).
 //!   Each is a few set-based statements (`GROUP BY` with `CASE` sums) that bring back only
 //!   the rows that disagree, or one row per promoter (there are few); never a statement per
 //!   row, so a million bookings take seconds.
@@ -26,6 +26,7 @@
 //! NUMERIC, hence the `CAST(COALESCE(SUM(x), 0) AS BIGINT)` everywhere.
 
 pub mod guests;
+pub mod incentives;
 pub mod ledger;
 pub mod payouts;
 pub mod promoters;
@@ -51,9 +52,10 @@ use promoters::promoter_aggregates_match_bookings;
 pub struct Discrepancy {
     /// Which invariant: `ledger`, `promoter_aggregate`, `guest_aggregate`,
     /// `guest_venue_aggregate`, `guest_venue_sum`, `ledger_amount_changed`, `payout_item`,
-    /// `payout_amount` or `payout_claim`.
+    /// `payout_amount`, `payout_claim`, `incentive_progress` or `incentive_counters`.
     pub kind: &'static str,
-    /// What `id` is: `booking`, `promoter`, `guest`, `transaction` or `payout`.
+    /// What `id` is: `booking`, `promoter`, `guest`, `transaction`, `payout`,
+    /// `incentive_progress` or `incentive`.
     pub entity: &'static str,
     /// The row that disagrees.
     pub id: Uuid,
@@ -111,6 +113,12 @@ pub async fn run_at(
     report
         .discrepancies
         .extend(payout_claims_hold(db, venue).await?);
+    report
+        .discrepancies
+        .extend(incentives::progress_matches_bookings(db, venue).await?);
+    report
+        .discrepancies
+        .extend(incentives::finalised_counters_match(db, venue).await?);
     tracing::info!(
         bookings = report.bookings_checked,
         discrepancies = report.discrepancies.len(),

@@ -110,6 +110,14 @@ impl Who {
         }
     }
 
+    /// Only `promoter` of this set.
+    pub fn only(mut self, promoter: Uuid) -> Who {
+        self.sql
+            .push_str(&format!(" AND p.id = ${}", self.values.len() + 1));
+        self.values.push(promoter.into());
+        self
+    }
+
     /// The promoters who have a progress row in `program`.
     pub fn participants(program: &incentives::Model) -> Who {
         Who {
@@ -121,7 +129,7 @@ impl Who {
 
 /// The facts of every promoter of `who` in `program`'s period (those with no booking
 /// get [`Facts::default`]), by promoter id, ascending.
-async fn facts(
+pub(super) async fn facts(
     db: &impl ConnectionTrait,
     program: &incentives::Model,
     who: Who,
@@ -222,7 +230,7 @@ pub(super) async fn of_eligible(
 }
 
 /// The facts of every participant of `program`, by promoter.
-pub(super) async fn of_participants(
+pub(crate) async fn of_participants(
     db: &impl ConnectionTrait,
     program: &incentives::Model,
 ) -> Result<HashMap<Uuid, Facts>> {

@@ -33,18 +33,18 @@ use prima_entity::enums::{
     IncentiveStatus, IncentiveType, PeriodType, ProgressStatus, PromoterTier, RewardType,
     TargetComparison,
 };
-use prima_entity::{incentive_progress, incentives, venues};
+use prima_entity::{incentive_progress, incentives, promoters, venues};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, Set, Statement, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Set, Statement, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::facts::{self, Facts};
-use super::progress::{changed, holds, percent, top_n_target};
+use super::progress::{self, changed, holds, percent, top_n_target};
 use crate::access::{Actor, Capability, not_found_as};
 use crate::error::{Error, Result};
 use crate::money;
@@ -837,6 +837,69 @@ pub(super) async fn refresh(
         changed(tail, &program, &saved, achieved, at);
     }
     counters(txn, program, participants, winners).await
+}
+
+/// A promoter who became eligible mid-period (approved, tier raised) joins every ACTIVE
+/// programme of their venue they are not in and are now eligible for, with a row computed
+/// from the period's bookings so far. Inside the change's transaction, after the
+/// promoter's row was written (so its lock is held: promoter, then programmes, the order of
+/// booking changes).
+pub(crate) async fn join_programmes(
+    txn: &impl ConnectionTrait,
+    promoter: &promoters::Model,
+    tail: &mut Tail,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let programs = incentives::Entity::find()
+        .filter(incentives::Column::VenueId.eq(promoter.venue_id))
+        .filter(incentives::Column::Status.eq(IncentiveStatus::Active))
+        .filter(incentives::Column::PeriodEnd.gt(at))
+        .filter(
+            incentives::Column::Id.not_in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(incentive_progress::Column::IncentiveId)
+                    .from(incentive_progress::Entity)
+                    .and_where(incentive_progress::Column::PromoterId.eq(promoter.id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(incentives::Column::Id)
+        .all(txn)
+        .await?;
+    if programs.is_empty() {
+        return Ok(());
+    }
+    progress::lock(txn, programs.iter().map(|p| p.id).collect()).await?;
+    for program in programs {
+        let who = facts::Who::eligible(&program).only(promoter.id);
+        let Some((_, found)) = facts::facts(txn, &program, who).await?.into_iter().next() else {
+            continue;
+        };
+        // TOP_N: a provisional target, re-targeted with everyone's values below.
+        let row = row(&program, promoter.id, found, program.target_threshold, at);
+        let achieved = row.status == ProgressStatus::Achieved;
+        incentive_progress::Entity::insert(row.clone().into_active_model())
+            .exec_without_returning(txn)
+            .await?;
+        incentives::Entity::update_many()
+            .col_expr(
+                incentives::Column::ParticipantCount,
+                Expr::col(incentives::Column::ParticipantCount).add(1),
+            )
+            .col_expr(
+                incentives::Column::WinnerCount,
+                Expr::col(incentives::Column::WinnerCount).add(i32::from(achieved)),
+            )
+            .filter(incentives::Column::Id.eq(program.id))
+            .exec(txn)
+            .await?;
+        if program.target_comparison == TargetComparison::TopN {
+            progress::retarget(txn, &program, promoter.id, tail, at).await?;
+        } else {
+            changed(tail, &program, &row, achieved, at);
+        }
+    }
+    Ok(())
 }
 
 /// Holds the [`INCENTIVE_CHANGED`] event of a programme's status change.

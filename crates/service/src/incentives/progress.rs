@@ -193,7 +193,7 @@ pub async fn apply(
 /// `SELECT ... ORDER BY id FOR UPDATE`, which locks the rows in the order it sorts them.
 /// SQLite has no row locks and needs none: the change's first write took the database's
 /// one write lock.
-async fn lock(txn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<()> {
+pub(super) async fn lock(txn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<()> {
     if ids.is_empty() || txn.get_database_backend() != sea_orm::DbBackend::Postgres {
         return Ok(());
     }
@@ -325,7 +325,19 @@ async fn update(
         return Ok(());
     }
     txn.execute_raw(moved("")).await?;
-    // Everyone's target is the N-th best value now.
+    retarget(txn, program, promoter, tail, now).await
+}
+
+/// A TOP_N programme after `promoter`'s row moved (or joined): everyone's target becomes
+/// the N-th best value now; the rows whose target moved, and `promoter`'s, get their
+/// percentage and their event, in promoter order.
+pub(super) async fn retarget(
+    txn: &impl ConnectionTrait,
+    program: &incentives::Model,
+    promoter: Uuid,
+    tail: &mut Tail,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let n = program.target_threshold / 100;
     let values: Vec<i64> = incentive_progress::Entity::find()
         .filter(incentive_progress::Column::IncentiveId.eq(program.id))

@@ -156,6 +156,11 @@ async fn transition(
                 promoter.status
             )));
         }
+        if to == PromoterStatus::Active {
+            let mut tail = crate::tail::Tail::new();
+            crate::incentives::manage::join_programmes(&txn, &promoter, &mut tail, now()).await?;
+            tail.send(&txn).await?;
+        }
         txn.commit().await?;
         Ok(promoter)
     })
@@ -219,6 +224,10 @@ pub async fn set_promoter_tier(
         async move {
             let txn = db.begin().await?;
             let promoter = row.update(&txn).await?;
+            // A tier that makes the promoter eligible joins them to the running programmes.
+            let mut tail = crate::tail::Tail::new();
+            crate::incentives::manage::join_programmes(&txn, &promoter, &mut tail, now()).await?;
+            tail.send(&txn).await?;
             txn.commit().await?;
             Ok(promoter)
         }

@@ -11,7 +11,9 @@ use prima_entity::{
     bookings, commission_assignments, commission_rates, guests, incentive_progress, incentives,
     payout_holds, payouts, promoters, transactions, users, venues,
 };
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
 use uuid::Uuid;
 
 use crate::access::{Actor, Level};
@@ -472,5 +474,18 @@ pub async fn progress(db: &Db, incentive: Uuid, promoter: Uuid, current: i64) ->
         },
     )
     .await;
+    // The programme counts its participant, as activation and joining do.
+    incentives::Entity::update_many()
+        .col_expr(
+            incentives::Column::ParticipantCount,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(incentives::Column::ParticipantCount),
+                1,
+            ),
+        )
+        .filter(incentives::Column::Id.eq(incentive))
+        .exec(&db.conn)
+        .await
+        .unwrap();
     id
 }
