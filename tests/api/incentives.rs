@@ -280,3 +280,84 @@ async fn bad_programme_input_gets_a_typed_error_and_creates_nothing() {
         .await;
     assert_eq!(listed["venue"]["incentives"]["totalCount"], 0, "{listed}");
 }
+
+#[tokio::test]
+async fn twenty_leaderboard_subscribers_share_one_read_per_push_and_end_on_the_final_standings() {
+    let w = world().await;
+    let mut rules = w.rules();
+    rules["targetThreshold"] = json!("100");
+    let created = w.call(&w.manager, CREATE, rules).await;
+    let id = created["data"]["createIncentive"]["incentive"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let activated = w
+        .call(
+            &w.manager,
+            &step("activateIncentive"),
+            json!({ "incentiveId": id }),
+        )
+        .await;
+    assert_eq!(
+        activated["data"]["activateIncentive"]["incentive"]["status"],
+        "ACTIVE"
+    );
+
+    const BOARD_FEED: &str =
+        "subscription($id: ID!) { incentiveLeaderboard(incentiveId: $id, top: 3) {
+        cursor entries { rank currentValue } } }";
+    let mut boards = Vec::new();
+    for _ in 0..20 {
+        let mut ws = w.app.ws(Some(&w.manager.token)).await;
+        assert_eq!(ws.next_json().await["type"], "connection_ack");
+        ws.subscribe("b", BOARD_FEED, json!({ "id": id })).await;
+        let first = ws.next_json().await;
+        assert_eq!(
+            first["payload"]["data"]["incentiveLeaderboard"]["entries"][0]["currentValue"], "0.00",
+            "{first}"
+        );
+        boards.push(ws);
+    }
+    w.app.subscribers_at_least(20).await;
+    let metrics = w.app.url("/metrics");
+    let reads = prima_tests::gauge(&metrics, "prima_leaderboard_reads_total").await;
+    assert_eq!(prima_tests::gauge(&metrics, "prima_leaderboards").await, 1);
+
+    let bookings = 6;
+    for _ in 0..bookings {
+        w.confirmed_booking().await;
+    }
+    let last = format!("{bookings}.00");
+    let mut most_pushes = 0;
+    for ws in &mut boards {
+        let mut pushes = 0;
+        loop {
+            let frame = ws.next_json().await;
+            pushes += 1;
+            let value =
+                &frame["payload"]["data"]["incentiveLeaderboard"]["entries"][0]["currentValue"];
+            if *value == last.as_str() {
+                break;
+            }
+        }
+        most_pushes = most_pushes.max(pushes);
+    }
+    let spent = prima_tests::gauge(&metrics, "prima_leaderboard_reads_total").await - reads;
+    // One read per push for all twenty, never one per subscriber.
+    assert!(
+        spent >= 1 && spent <= bookings,
+        "{spent} reads for {most_pushes} pushes"
+    );
+    assert!(most_pushes <= bookings, "{most_pushes} pushes");
+
+    // The last subscriber to leave stops the programme's board.
+    for ws in boards {
+        ws.close().await;
+    }
+    prima_tests::eventually(
+        "the board to stop",
+        std::time::Duration::from_secs(10),
+        async || (prima_tests::gauge(&metrics, "prima_leaderboards").await == 0).then_some(()),
+    )
+    .await;
+}

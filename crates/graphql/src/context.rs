@@ -37,6 +37,8 @@ pub struct RealTime {
     pub hub: Arc<prima_service::events::hub::Hub>,
     /// How often a subscriber's access is re-checked.
     pub feed: prima_service::events::feed::FeedOptions,
+    /// The leaderboards shared by their subscribers.
+    pub boards: Arc<crate::boards::Boards>,
 }
 
 impl std::fmt::Debug for RealTime {

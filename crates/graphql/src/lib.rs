@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod batch;
+pub mod boards;
 pub mod bookings;
 pub mod commissions;
 pub mod connection;

@@ -17,10 +17,10 @@ use prima_service::Error;
 use prima_service::access::Actor;
 use prima_service::events::outbox::BookingAction;
 use prima_service::events::{self, Event};
-use prima_service::paging::PageArgs;
 use prima_service::payouts::PayoutAction;
 use uuid::Uuid;
 
+use crate::boards::Standings;
 use crate::bookings::Booking;
 use crate::context::{Caller, deps};
 use crate::error::{ApiError, Result, parse_id};
@@ -242,9 +242,7 @@ impl LeaderboardUpdate {
     }
 }
 
-/// How often, at most, a leaderboard subscription is pushed (bursts are coalesced, and the
-/// last push always shows the final standings).
-pub const LEADERBOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+pub use crate::boards::LEADERBOARD_INTERVAL;
 
 /// The events of a feed over venues (`bookingChanged`, `payoutChanged`): the caller first,
 /// then its `venueIds` and `after` parsed, then the domain's filter for those venues
@@ -422,40 +420,63 @@ impl Subscription {
                 "`top` must be from 1 to 100",
             )));
         }
+        // The subscriber's own feed decides how long it may stay (access re-checked); the
+        // standings come from the programme's shared board.
         let (feed, actor, id) = progress_feed(ctx, &incentive_id, None).await?;
-        let db = deps(ctx).db.conn.clone();
-        let standings = move |cursor: Option<String>| {
-            let db = db.clone();
-            let actor = actor.clone();
-            async move {
-                let page = PageArgs {
-                    first: Some(top),
-                    ..PageArgs::default()
-                };
-                let mut pages =
-                    prima_service::incentives::leaderboard_pages(&db, &actor, &[id], &page, false)
-                        .await
-                        .ok()?;
-                let entries = pages
-                    .remove(&id)
-                    .map(|page| page.edges)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|edge| IncentiveProgress {
-                        row: edge.node.progress,
-                        rank: Some(edge.node.rank),
-                    })
-                    .collect();
-                Some(LeaderboardUpdate { cursor, entries })
-            }
+        let program =
+            prima_service::access::scope::financial_get::<prima_entity::incentives::Entity>(
+                &deps(ctx).db.conn,
+                &actor,
+                id,
+            )
+            .await?;
+        let board = realtime(ctx)?.boards.join(id, program.venue_id);
+        let mut standings = board.watch();
+        let first = standings
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|current| current.clone())
+            .ok_or_else(|| {
+                ApiError(Error::internal(anyhow::anyhow!(
+                    "reading the leaderboard failed"
+                )))
+            })?;
+        let top = usize::try_from(top).unwrap_or(10);
+        let update = move |now: &Standings| LeaderboardUpdate {
+            cursor: now.cursor.clone(),
+            entries: now
+                .entries
+                .iter()
+                .take(top)
+                .map(|ranked| IncentiveProgress {
+                    row: ranked.progress.clone(),
+                    rank: Some(ranked.rank),
+                })
+                .collect(),
         };
-        let first = standings(None).await.ok_or_else(|| {
-            ApiError(Error::internal(anyhow::anyhow!(
-                "reading the leaderboard failed"
-            )))
-        })?;
-        let updates = events::feed::coalesce(feed, LEADERBOARD_INTERVAL)
-            .filter_map(move |event| standings(Some(events::feed::cursor(event.seq))));
+        let first = update(&first);
+        let state = (feed.boxed(), standings, board);
+        let updates = futures::stream::unfold(state, move |(mut feed, mut standings, board)| {
+            async move {
+                loop {
+                    tokio::select! {
+                        event = feed.next() => {
+                            // The feed ends when the subscriber may no longer see the programme.
+                            event.as_ref()?;
+                        }
+                        changed = standings.changed() => {
+                            changed.ok()?;
+                            let now = standings.borrow_and_update().clone();
+                            if let Some(now) = now {
+                                return Some((now, (feed, standings, board)));
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .map(move |now| update(&now));
         Ok(futures::stream::once(async move { first }).chain(updates))
     }
 }

@@ -92,6 +92,7 @@ pub async fn build(db: Db, args: &ServeArgs) -> anyhow::Result<(Router, AppState
     .await
     .context("starting the event relay")?;
     let realtime = RealTime {
+        boards: prima_graphql::boards::Boards::new(db.clone(), events.hub.clone()),
         hub: events.hub.clone(),
         events: Arc::new(events),
         feed: FeedOptions {
@@ -568,6 +569,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
         );
         page.push_str(
             "# HELP prima_events_delivered Sequence number of the last event this replica delivered.\n",
+        );
+        page.push_str(
+            "# HELP prima_leaderboards Leaderboards running on this replica (one per programme with subscribers).\n",
+        );
+        page.push_str("# TYPE prima_leaderboards gauge\n");
+        let _ = writeln!(page, "prima_leaderboards {}", realtime.boards.running());
+        page.push_str(
+            "# HELP prima_leaderboard_reads_total Standings read by the shared leaderboards (one per push, for all subscribers of a programme).\n",
+        );
+        page.push_str("# TYPE prima_leaderboard_reads_total counter\n");
+        let _ = writeln!(
+            page,
+            "prima_leaderboard_reads_total {}",
+            realtime.boards.computations()
         );
         page.push_str("# TYPE prima_events_delivered gauge\n");
         let _ = writeln!(page, "prima_events_delivered {}", realtime.hub.delivered());
