@@ -172,6 +172,20 @@ async fn a_manager_runs_a_programme_that_real_bookings_move_and_a_pause_holds() 
     assert_eq!(first["currentValue"], "2.00");
     assert_eq!(first["status"], "ACHIEVED");
     assert_eq!(board["winnerCount"], 1);
+    let standing = w
+        .app
+        .query_ok(
+            &w.manager.token,
+            "query($id: ID!, $p: ID!) { node(id: $id) { ... on Incentive {
+                standing(promoterId: $p) { rank gapToNextRank participants progress { currentValue } } } } }",
+            json!({ "id": id, "p": w.promoter }),
+        )
+        .await;
+    assert_eq!(
+        standing["node"]["standing"],
+        json!({ "rank": 1, "gapToNextRank": null, "participants": 1,
+                "progress": { "currentValue": "2.00" } })
+    );
 
     // An active programme's rules are fixed.
     let edit = w

@@ -158,6 +158,23 @@ impl Incentive {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// Where one promoter stands, wherever that is on the leaderboard: their rank and what
+    /// moving up one rank takes. Null when they do not take part.
+    async fn standing(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The promoter.")] promoter_id: ID,
+    ) -> Result<Option<IncentiveStanding>> {
+        let promoter = parse_id("promoterId", &promoter_id)?;
+        let found = prima_service::incentives::standing(
+            &crate::context::deps(ctx).db.conn,
+            actor(ctx)?,
+            self.0.id,
+            promoter,
+        )
+        .await?;
+        Ok(found.map(IncentiveStanding))
+    }
     /// The live leaderboard: participants by value, highest first (equal values by
     /// promoter id), each with its competition rank (1, 2, 2, 4).
     async fn leaderboard(
@@ -177,6 +194,34 @@ impl Incentive {
             }
         })
         .await
+    }
+}
+
+/// The GraphQL `IncentiveStanding` type; its schema description is on the `#[Object]` impl.
+pub struct IncentiveStanding(prima_service::incentives::Standing);
+
+/// One promoter's place in a programme.
+#[Object]
+impl IncentiveStanding {
+    /// Competition rank (1, 2, 2, 4): one more than the participants with a higher value.
+    async fn rank(&self) -> i64 {
+        self.0.rank
+    }
+    /// How much more (in the measured unit) the promoter needs to reach the next better
+    /// value, and so move up one rank; null for the leaders.
+    async fn gap_to_next_rank(&self) -> Option<Decimal> {
+        self.0.gap_to_next_rank.map(hundredths)
+    }
+    /// How many promoters take part.
+    async fn participants(&self) -> i64 {
+        self.0.participants
+    }
+    /// The promoter's progress.
+    async fn progress(&self) -> IncentiveProgress {
+        IncentiveProgress {
+            row: self.0.progress.clone(),
+            rank: Some(self.0.rank),
+        }
     }
 }
 

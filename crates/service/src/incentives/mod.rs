@@ -147,6 +147,60 @@ pub async fn leaderboard_pages(
     Ok(paging::pages_for(incentive_ids, pages, &window, with_total))
 }
 
+/// One promoter's place in a programme, wherever it is on the leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Their progress row.
+    pub progress: incentive_progress::Model,
+    /// Competition rank: 1 + how many participants have a higher value.
+    pub rank: i64,
+    /// How far (hundredths of the unit) the next better value is: what moving up one rank
+    /// takes. `None` for the leaders.
+    pub gap_to_next_rank: Option<i64>,
+    /// How many take part.
+    pub participants: i64,
+}
+
+/// Where `promoter` stands in programme `incentive` (financial reads at its venue); `None`
+/// when they do not take part or the caller cannot see it. Two statements: the row, then
+/// the rank, the next better value and the count.
+#[tracing::instrument(skip_all, fields(incentive = %incentive, promoter = %promoter))]
+pub async fn standing(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    incentive: Uuid,
+    promoter: Uuid,
+) -> Result<Option<Standing>> {
+    let Some(progress) = visible_progress(actor)
+        .filter(incentive_progress::Column::IncentiveId.eq(incentive))
+        .filter(incentive_progress::Column::PromoterId.eq(promoter))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT \
+               (SELECT COUNT(*) FROM incentive_progress WHERE incentive_id = $1 AND current_value > $2), \
+               (SELECT MIN(current_value) FROM incentive_progress WHERE incentive_id = $1 AND current_value > $2), \
+               (SELECT COUNT(*) FROM incentive_progress WHERE incentive_id = $1)",
+            [incentive.into(), progress.current_value.into()],
+        ))
+        .await?
+        .ok_or_else(|| crate::error::Error::internal(anyhow::anyhow!("no standing row")))?;
+    let above: i64 = row.try_get_by_index(0)?;
+    let next: Option<i64> = row.try_get_by_index(1)?;
+    let participants: i64 = row.try_get_by_index(2)?;
+    Ok(Some(Standing {
+        gap_to_next_rank: next.map(|v| v - progress.current_value),
+        rank: above + 1,
+        participants,
+        progress,
+    }))
+}
+
 const PROGRESS_SORT: Sort = Sort {
     name: "incentive_progress.created_at.desc",
     keys: &[
@@ -238,6 +292,29 @@ mod tests {
         let ranks: Vec<i64> = second[&program].edges.iter().map(|e| e.node.rank).collect();
         assert_eq!(ranks, [4, 5]);
         assert!(!second[&program].has_next_page);
+
+        // Any promoter's standing, in the top or not: rank and the gap to the next rank.
+        for (promoter, value) in &promoters {
+            let found = standing(&db.conn, &admin, program, *promoter)
+                .await
+                .unwrap()
+                .unwrap();
+            let expected = match value {
+                900 => (1, None),
+                500 => (2, Some(400)),
+                100 => (4, Some(400)),
+                _ => (5, Some(100)),
+            };
+            assert_eq!((found.rank, found.gap_to_next_rank), expected, "{value}");
+            assert_eq!(found.participants, 5);
+        }
+        let outsider = promoter(&db, a, "Outsider").await;
+        assert!(
+            standing(&db.conn, &admin, program, outsider)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
