@@ -244,6 +244,9 @@ impl LeaderboardUpdate {
 
 pub use crate::boards::LEADERBOARD_INTERVAL;
 
+/// How long a new leaderboard subscriber waits for its programme's first standings.
+const FIRST_STANDINGS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The events of a feed over venues (`bookingChanged`, `payoutChanged`): the caller first,
 /// then its `venueIds` and `after` parsed, then the domain's filter for those venues
 /// (`filter`) applied from the cursor on: replay, then live.
@@ -432,11 +435,12 @@ impl Subscription {
             .await?;
         let board = realtime(ctx)?.boards.join(id, program.venue_id);
         let mut standings = board.watch();
-        let first = standings
-            .wait_for(Option::is_some)
+        // The board's first read: a database that cannot answer within the wait ends the
+        // subscription with an error rather than leaving it silent.
+        let first = tokio::time::timeout(FIRST_STANDINGS_WAIT, standings.wait_for(Option::is_some))
             .await
             .ok()
-            .and_then(|current| current.clone())
+            .and_then(|found| found.ok().and_then(|current| current.clone()))
             .ok_or_else(|| {
                 ApiError(Error::internal(anyhow::anyhow!(
                     "reading the leaderboard failed"

@@ -118,8 +118,14 @@ pub async fn finalize_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result
         .await?;
     let mut done = 0;
     for program in due {
-        if finalize_at(db, &program, None, now).await?.is_some() {
-            done += 1;
+        // One programme failing (logged) does not hold up the others; the next pass tries
+        // it again.
+        match finalize_at(db, &program, None, now).await {
+            Ok(Some(_)) => done += 1,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = ?err, incentive = %program.id, "finalising a programme failed");
+            }
         }
     }
     Ok(done)
@@ -150,13 +156,23 @@ async fn finalize_at(
     crate::db::retry_transient("finalizeIncentive", || async move {
         let txn = db.begin().await?;
         manage::lock_promoters(&txn, Who::participants(program)).await?;
-        let Some(claimed) = claim(&txn, program.id, at).await? else {
+        // The status as it is now: the claim is conditional on it, so a PAUSED programme is
+        // always brought up to date (a pause between this read and the claim makes the
+        // claim change nothing: CONFLICT by hand, the next pass for the scheduler).
+        let Some(was) = incentives::Entity::find_by_id(program.id)
+            .one(&txn)
+            .await?
+            .map(|p| p.status)
+            .filter(|s| matches!(s, IncentiveStatus::Active | IncentiveStatus::Paused))
+        else {
+            return Ok(None);
+        };
+        let Some(claimed) = claim(&txn, program.id, was, at).await? else {
             return Ok(None);
         };
         let mut tail = Tail::new();
         let mut current = claimed.clone();
-        current.status = program.status;
-        if program.status == IncentiveStatus::Paused {
+        if was == IncentiveStatus::Paused {
             current = manage::refresh(&txn, current, &mut tail, at).await?;
         }
         current.status = IncentiveStatus::Completed;
@@ -170,7 +186,7 @@ async fn finalize_at(
                 at,
             );
         }
-        status_event(&mut tail, &finished, Some(program.status), at);
+        status_event(&mut tail, &finished, Some(was), at);
         let next = if finished.is_recurring {
             Some(open_next(&txn, &finished, &mut tail, at).await?)
         } else {
@@ -186,10 +202,11 @@ async fn finalize_at(
     .await
 }
 
-/// The claim: ACTIVE or PAUSED -> COMPLETED, `finalized_at` now.
+/// The claim: `was` (ACTIVE or PAUSED) -> COMPLETED, `finalized_at` now.
 async fn claim(
     txn: &impl ConnectionTrait,
     id: Uuid,
+    was: IncentiveStatus,
     at: DateTime<Utc>,
 ) -> Result<Option<incentives::Model>> {
     Ok(incentives::Entity::update_many()
@@ -200,9 +217,7 @@ async fn claim(
         .col_expr(incentives::Column::FinalizedAt, Expr::value(at))
         .col_expr(incentives::Column::UpdatedAt, Expr::value(at))
         .filter(incentives::Column::Id.eq(id))
-        .filter(
-            incentives::Column::Status.is_in([IncentiveStatus::Active, IncentiveStatus::Paused]),
-        )
+        .filter(incentives::Column::Status.eq(was))
         .exec_with_returning(txn)
         .await?
         .into_iter()

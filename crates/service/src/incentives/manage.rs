@@ -427,8 +427,23 @@ pub async fn create_incentive(
 }
 
 /// The rules of `current` with `patch` over them.
-fn merged(current: &incentives::Model, patch: RulesPatch, tz: Tz) -> Rules {
+fn merged(current: &incentives::Model, patch: RulesPatch, tz: Tz) -> Result<Rules> {
     let kind = patch.period_type.unwrap_or(current.period_type);
+    match (kind, patch.period_date, patch.period_ends) {
+        (PeriodType::Custom, Some(_), _) => {
+            return Err(Error::invalid(
+                "periodDate",
+                "a CUSTOM period takes `periodStart` and `periodEnd`, not `periodDate`",
+            ));
+        }
+        (PeriodType::Custom, _, _) | (_, _, None) => {}
+        (_, _, Some(_)) => {
+            return Err(Error::invalid(
+                "periodStart",
+                "only a CUSTOM period takes `periodStart` and `periodEnd`; give `periodDate`",
+            ));
+        }
+    }
     let period = match (kind, patch.period_ends) {
         (PeriodType::Custom, ends) => {
             let (start, end) = ends.unwrap_or((current.period_start, current.period_end));
@@ -444,7 +459,7 @@ fn merged(current: &incentives::Model, patch: RulesPatch, tz: Tz) -> Rules {
         ),
     };
     let keep_text = |given: Option<String>, old: &Option<String>| given.or_else(|| old.clone());
-    Rules {
+    Ok(Rules {
         name: patch.name.unwrap_or_else(|| current.name.clone()),
         description: keep_text(patch.description, &current.description),
         kind: patch.kind.unwrap_or(current.r#type),
@@ -471,7 +486,7 @@ fn merged(current: &incentives::Model, patch: RulesPatch, tz: Tz) -> Rules {
         ),
         min_tenure_days: Some(patch.min_tenure_days.unwrap_or(current.min_tenure_days)),
         max_previous_wins: patch.max_previous_wins.unwrap_or(current.max_previous_wins),
-    }
+    })
 }
 
 /// The tiers a programme names.
@@ -506,7 +521,7 @@ pub async fn update_incentive(
     }
     let at = now();
     let tz = venue_zone(&venue(db, current.venue_id).await?)?;
-    let checked = check(merged(&current, patch, tz), tz, at)?;
+    let checked = check(merged(&current, patch, tz)?, tz, at)?;
     let mut row = incentives::ActiveModel {
         updated_at: Set(at),
         ..Default::default()

@@ -269,6 +269,21 @@ async fn a_draft_is_created_in_the_venues_calendar_and_edited_until_it_is_activa
     .await
     .unwrap_err();
     assert_eq!(err.code(), "BAD_USER_INPUT");
+    // Ends are for CUSTOM periods only.
+    let err = update_incentive(
+        &w.db.conn,
+        &w.manager,
+        draft.id,
+        RulesPatch {
+            period_ends: Some((now(), now() + Duration::days(3))),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, crate::error::Error::Invalid { ref field, .. } if field == "periodStart")
+    );
     let active = move_incentive(&w.db.conn, &w.manager, draft.id, Step::Activate)
         .await
         .unwrap();
