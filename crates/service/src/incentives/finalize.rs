@@ -323,14 +323,25 @@ async fn settle(
         RewardType::PercentageBonus => commissions(txn, &program, &winners).await?,
         _ => HashMap::new(),
     };
+    // Everyone else MISSED, in one statement; then one per winner (its reward).
+    incentive_progress::Entity::update_many()
+        .col_expr(
+            incentive_progress::Column::Status,
+            Expr::value(ProgressStatus::Missed),
+        )
+        .col_expr(incentive_progress::Column::LastUpdated, Expr::value(at))
+        .filter(incentive_progress::Column::IncentiveId.eq(program.id))
+        .filter(incentive_progress::Column::PromoterId.is_not_in(winners.iter().copied()))
+        .exec(txn)
+        .await?;
+    let won: std::collections::HashSet<Uuid> = winners.iter().copied().collect();
     let mut total = 0i64;
     let mut ledger = Vec::new();
-    for row in &rows {
-        let won = winners.contains(&row.promoter_id);
-        let reward = match (won, program.reward_type) {
-            (false, _) | (true, RewardType::TierUpgrade) => None,
-            (true, RewardType::FixedAmount) => Some(program.reward_value),
-            (true, RewardType::PercentageBonus) => Some(share(
+    for row in rows.iter().filter(|r| won.contains(&r.promoter_id)) {
+        let reward = match program.reward_type {
+            RewardType::TierUpgrade => None,
+            RewardType::FixedAmount => Some(program.reward_value),
+            RewardType::PercentageBonus => Some(share(
                 bases.get(&row.promoter_id).copied().unwrap_or(0),
                 program.reward_value,
             )),
@@ -338,11 +349,7 @@ async fn settle(
         let mut update = incentive_progress::Entity::update_many()
             .col_expr(
                 incentive_progress::Column::Status,
-                Expr::value(if won {
-                    ProgressStatus::Achieved
-                } else {
-                    ProgressStatus::Missed
-                }),
+                Expr::value(ProgressStatus::Achieved),
             )
             .col_expr(incentive_progress::Column::LastUpdated, Expr::value(at))
             .col_expr(
@@ -350,7 +357,7 @@ async fn settle(
                 Expr::value(reward),
             )
             .filter(incentive_progress::Column::Id.eq(row.id));
-        if won && row.achieved_at.is_none() {
+        if row.achieved_at.is_none() {
             update = update.col_expr(incentive_progress::Column::AchievedAt, Expr::value(at));
         }
         update.exec(txn).await?;
@@ -358,7 +365,7 @@ async fn settle(
             total += amount;
             ledger.push(reward_row(&program, row.promoter_id, amount, at));
         }
-        if won && program.reward_type == RewardType::TierUpgrade {
+        if program.reward_type == RewardType::TierUpgrade {
             upgrade(txn, &program, row.promoter_id, by, at).await?;
         }
     }

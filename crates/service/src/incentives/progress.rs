@@ -257,8 +257,8 @@ pub(super) fn holds(program: &incentives::Model, value: i64) -> bool {
 /// Moves one programme's row for one promoter by `delta`, re-targets a TOP_N programme,
 /// and writes the events; runs under the programme's lock ([`apply`] takes it; the other
 /// writers of progress rows, activation and resumption in [`super::manage`], hold it too),
-/// so what it reads back is what it wrote. A move of the counts alone (a BOOKING_COUNT
-/// booking completing) updates them and nothing else.
+/// so what it reads back is what it wrote. [`apply`] moves counts only for CONVERSION_RATE,
+/// so every move reaching here changes the value or the counts it follows.
 async fn update(
     txn: &impl ConnectionTrait,
     program: &incentives::Model,
@@ -280,18 +280,6 @@ async fn update(
     const COUNTS: &str = "completed_bookings = completed_bookings + $4, \
                           closed_bookings = closed_bookings + $5";
     let conversion = program.r#type == IncentiveType::ConversionRate;
-    if !conversion && delta.value == 0 {
-        txn.execute_raw(statement(
-            txn,
-            &format!(
-                "UPDATE incentive_progress SET {COUNTS}, last_updated = $3 \
-                 WHERE incentive_id = $1 AND promoter_id = $2"
-            ),
-            values,
-        ))
-        .await?;
-        return Ok(());
-    }
     let value = if conversion {
         conversion_sql("completed_bookings + $4", "closed_bookings + $5")
     } else {
