@@ -319,7 +319,7 @@ async fn twenty_leaderboard_subscribers_share_one_read_per_push_and_end_on_the_f
 
     const BOARD_FEED: &str =
         "subscription($id: ID!) { incentiveLeaderboard(incentiveId: $id, top: 3) {
-        cursor entries { rank currentValue } } }";
+        cursor entries { rank currentValue promoter { id } } } }";
     let mut boards = Vec::new();
     for _ in 0..20 {
         let mut ws = w.app.ws(Some(&w.manager.token)).await;
@@ -351,6 +351,9 @@ async fn twenty_leaderboard_subscribers_share_one_read_per_push_and_end_on_the_f
             let value =
                 &frame["payload"]["data"]["incentiveLeaderboard"]["entries"][0]["currentValue"];
             if *value == last.as_str() {
+                // The promoter comes with the shared standings, seen with this caller's rights.
+                let entry = &frame["payload"]["data"]["incentiveLeaderboard"]["entries"][0];
+                assert_eq!(entry["promoter"]["id"], w.promoter.as_str(), "{frame}");
                 break;
             }
         }

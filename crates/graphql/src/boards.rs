@@ -1,6 +1,7 @@
 //! Leaderboards shared per programme on a replica: every `incentiveLeaderboard` subscriber
 //! of one programme reads the same standings, so one task per programme computes them,
-//! one query per push, and each subscriber takes its `top` from them.
+//! one read per push (the top participants and their promoters: two statements, however
+//! many subscribe), and each subscriber takes its `top` from them.
 //!
 //! - A [`Board`] follows the hub for the programme's progress events (from before it first
 //!   reads the standings, so none falls between), coalesces them as a subscription did
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use futures::StreamExt;
 use prima_entity::enums::UserRole;
+use prima_entity::promoters;
 use prima_service::access::Actor;
 use prima_service::db::Db;
 use prima_service::events::hub::{Audience, Hub, Route};
@@ -46,6 +48,10 @@ pub struct Standings {
     pub cursor: Option<String>,
     /// Participants by rank.
     pub entries: Vec<Ranked>,
+    /// Their promoters (all at the programme's venue, so visible to every subscriber, who
+    /// holds financial reads there), read with them: a subscriber's `promoter` costs no
+    /// statement of its own.
+    pub promoters: HashMap<Uuid, Arc<promoters::Model>>,
 }
 
 /// The replica's boards, one per programme with subscribers.
@@ -135,20 +141,23 @@ impl Boards {
             let ours = event.payload["incentiveId"].as_str() == Some(programme.as_str());
             async move { ours }
         });
-        if let Some(first) = self.read(id, None).await {
+        if let Some(first) = self.read(id, venue, None).await {
             let _ = tx.send(Some(Arc::new(first)));
         }
         let mut bursts = Box::pin(events::feed::coalesce(moved, LEADERBOARD_INTERVAL));
         while let Some(event) = bursts.next().await {
-            if let Some(now) = self.read(id, Some(events::feed::cursor(event.seq))).await {
+            if let Some(now) = self
+                .read(id, venue, Some(events::feed::cursor(event.seq)))
+                .await
+            {
                 let _ = tx.send(Some(Arc::new(now)));
             }
         }
     }
 
-    /// One read of the top [`MAX_TOP`]; `None` (logged) when the database fails, so the
+    /// One read of the top [`MAX_TOP`] and their promoters (two statements); `None` (logged) when the database fails, so the
     /// next burst tries again.
-    async fn read(&self, id: Uuid, cursor: Option<String>) -> Option<Standings> {
+    async fn read(&self, id: Uuid, venue: Uuid, cursor: Option<String>) -> Option<Standings> {
         self.computations.fetch_add(1, Ordering::Relaxed);
         let replica = Actor {
             user_id: Uuid::nil(),
@@ -160,22 +169,41 @@ impl Boards {
             first: Some(MAX_TOP),
             ..PageArgs::default()
         };
-        match prima_service::incentives::leaderboard_pages(
-            &self.db.conn,
-            &replica,
-            &[id],
-            &page,
-            false,
-        )
-        .await
-        {
-            Ok(mut pages) => Some(Standings {
+        let read = async {
+            let entries: Vec<Ranked> = prima_service::incentives::leaderboard_pages(
+                &self.db.conn,
+                &replica,
+                &[id],
+                &page,
+                false,
+            )
+            .await?
+            .remove(&id)
+            .map(|page| page.edges.into_iter().map(|edge| edge.node).collect())
+            .unwrap_or_default();
+            let ids: Vec<Uuid> = entries.iter().map(|r| r.progress.promoter_id).collect();
+            let promoters = if ids.is_empty() {
+                HashMap::new()
+            } else {
+                prima_service::access::scope::financial_by_ids::<promoters::Entity>(
+                    &self.db.conn,
+                    &replica,
+                    &ids,
+                )
+                .await?
+                .into_iter()
+                .filter(|(_, promoter)| promoter.venue_id == venue)
+                .map(|(id, promoter)| (id, Arc::new(promoter)))
+                .collect()
+            };
+            Ok::<_, prima_service::Error>(Standings {
                 cursor,
-                entries: pages
-                    .remove(&id)
-                    .map(|page| page.edges.into_iter().map(|edge| edge.node).collect())
-                    .unwrap_or_default(),
-            }),
+                entries,
+                promoters,
+            })
+        };
+        match read.await {
+            Ok(standings) => Some(standings),
             Err(err) => {
                 tracing::warn!(error = ?err, incentive = %id, "reading a leaderboard failed");
                 None

@@ -172,10 +172,13 @@ async fn find(ctx: &Context<'_>, id: Uuid) -> Result<Option<Node>> {
             .load_one(IncentiveId(id))
             .await?
             .map(|row| Node::Incentive(Incentive(row))),
-        Kind::IncentiveProgress => loader
-            .load_one(ProgressId(id))
-            .await?
-            .map(|row| Node::IncentiveProgress(IncentiveProgress { row, rank: None })),
+        Kind::IncentiveProgress => loader.load_one(ProgressId(id)).await?.map(|row| {
+            Node::IncentiveProgress(IncentiveProgress {
+                row,
+                rank: None,
+                promoter: None,
+            })
+        }),
         Kind::User => loader
             .load_one(UserId(id))
             .await?

@@ -206,6 +206,7 @@ impl IncentiveProgressChange {
         IncentiveProgress {
             row: self.progress.clone(),
             rank: None,
+            promoter: None,
         }
     }
 
@@ -456,6 +457,7 @@ impl Subscription {
                 .map(|ranked| IncentiveProgress {
                     row: ranked.progress.clone(),
                     rank: Some(ranked.rank),
+                    promoter: now.promoters.get(&ranked.progress.promoter_id).cloned(),
                 })
                 .collect(),
         };

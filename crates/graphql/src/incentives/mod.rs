@@ -10,11 +10,12 @@ use prima_entity::enums::{
     IncentiveStatus, IncentiveType, PeriodType, ProgressStatus, PromoterTier, RewardType,
     TargetComparison,
 };
-use prima_entity::{incentive_progress, incentives};
+use prima_entity::{incentive_progress, incentives, promoters};
 use prima_service::access;
 use prima_service::incentives::Ranked;
 use prima_service::money;
 use rust_decimal::Decimal;
+use std::sync::Arc;
 
 use crate::connection::{Conn, PageRequest, nested, nested_connection};
 use crate::context::{actor, loader};
@@ -191,6 +192,7 @@ impl Incentive {
             IncentiveProgress {
                 row: ranked.progress,
                 rank: Some(ranked.rank),
+                promoter: None,
             }
         })
         .await
@@ -221,6 +223,7 @@ impl IncentiveStanding {
         IncentiveProgress {
             row: self.0.progress.clone(),
             rank: Some(self.0.rank),
+            promoter: None,
         }
     }
 }
@@ -232,6 +235,10 @@ pub struct IncentiveProgress {
     pub row: incentive_progress::Model,
     /// The leaderboard rank, when read through a leaderboard.
     pub rank: Option<i64>,
+    /// The promoter, already read for a caller who may see them: a shared live board
+    /// carries its participants' promoters, so its subscribers resolve `promoter` without
+    /// a statement each. `None`: loaded (and access-checked) when asked for.
+    pub promoter: Option<Arc<promoters::Model>>,
 }
 
 /// A promoter's progress in one incentive programme.
@@ -255,6 +262,9 @@ impl IncentiveProgress {
     }
     /// The promoter; null when your role may not see them.
     async fn promoter(&self, ctx: &Context<'_>) -> Result<Option<Promoter>> {
+        if let Some(known) = &self.promoter {
+            return Ok(Some(Promoter(known.as_ref().clone())));
+        }
         promoter_by_id(ctx, self.row.promoter_id).await
     }
     /// The measured value so far, in the programme's unit.

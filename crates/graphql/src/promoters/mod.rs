@@ -205,7 +205,11 @@ impl Promoter {
     ) -> Result<Conn<IncentiveProgress>> {
         let page = PageRequest::of(ctx, first, after, last, before);
         nested(ctx, self.0.id, PromoterProgress { page }, |row| {
-            IncentiveProgress { row, rank: None }
+            IncentiveProgress {
+                row,
+                rank: None,
+                promoter: None,
+            }
         })
         .await
     }
