@@ -147,7 +147,7 @@ pub async fn run_scheduler(db: DatabaseConnection, every: std::time::Duration) {
 
 /// The claim and everything after it, in one transaction; `None` when the programme was
 /// no longer ACTIVE or PAUSED.
-async fn finalize_at(
+pub(crate) async fn finalize_at(
     db: &DatabaseConnection,
     program: &incentives::Model,
     by: Option<Uuid>,

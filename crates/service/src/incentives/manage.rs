@@ -393,8 +393,18 @@ pub async fn create_incentive(
     venue_id: Uuid,
     rules: Rules,
 ) -> Result<incentives::Model> {
+    create_incentive_at(db, actor, venue_id, rules, now()).await
+}
+
+/// [`create_incentive`] with the clock given (the demo seed creates programmes in the past).
+pub(crate) async fn create_incentive_at(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    venue_id: Uuid,
+    rules: Rules,
+    at: DateTime<Utc>,
+) -> Result<incentives::Model> {
     actor.require(venue_id, Capability::Manage)?;
-    let at = now();
     let venue = venue(db, venue_id).await?;
     let checked = check(rules, venue_zone(&venue)?, at)?;
     let mut row = incentives::ActiveModel {
@@ -614,8 +624,18 @@ pub async fn move_incentive(
     id: Uuid,
     step: Step,
 ) -> Result<incentives::Model> {
+    move_incentive_at(db, actor, id, step, now()).await
+}
+
+/// [`move_incentive`] with the clock given.
+pub(crate) async fn move_incentive_at(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    step: Step,
+    at: DateTime<Utc>,
+) -> Result<incentives::Model> {
     let program = managed(db, actor, id).await?;
-    let at = now();
     crate::db::retry_transient(step.name(), || {
         let program = program.clone();
         async move {

@@ -1233,7 +1233,6 @@ pub(super) const PARTY_WEIGHTS: [u32; 12] = [6, 38, 10, 18, 6, 8, 3, 4, 2, 2, 1,
 
 pub(super) struct Programme {
     pub(super) kind: IncentiveType,
-    pub(super) metric: &'static str,
     pub(super) comparison: TargetComparison,
     pub(super) tiers: &'static [PromoterTier],
     pub(super) tenure_days: i32,
@@ -1244,7 +1243,6 @@ pub(super) struct Programme {
 pub(super) const PROGRAMMES: [Programme; 3] = [
     Programme {
         kind: IncentiveType::BookingCount,
-        metric: "bookings",
         comparison: TargetComparison::GreaterEqual,
         tiers: &[
             PromoterTier::Standard,
@@ -1257,7 +1255,6 @@ pub(super) const PROGRAMMES: [Programme; 3] = [
     },
     Programme {
         kind: IncentiveType::RevenueTarget,
-        metric: "revenue",
         comparison: TargetComparison::GreaterEqual,
         tiers: &[PromoterTier::Premium, PromoterTier::Vip],
         tenure_days: 30,
@@ -1266,7 +1263,6 @@ pub(super) const PROGRAMMES: [Programme; 3] = [
     },
     Programme {
         kind: IncentiveType::NewGuests,
-        metric: "new_guests",
         comparison: TargetComparison::TopN,
         tiers: &[PromoterTier::Standard, PromoterTier::Premium],
         tenure_days: 0,

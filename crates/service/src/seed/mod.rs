@@ -52,9 +52,12 @@
 //! - **Payouts**: a COMPLETED payout for every promoter and every past month of the window
 //!   in which they earned (items, SETTLED transactions, a released hold, full audit trail),
 //!   and one PENDING_APPROVAL payout with an active hold.
-//! - **Incentives**: per venue, three ACTIVE programmes for the current month (venue time
-//!   zone): BOOKING_COUNT and REVENUE_TARGET (GREATER_EQUAL) and NEW_GUESTS (TOP_N 3), with
-//!   the progress of every eligible promoter.
+//! - **Incentives**: per venue, made by the incentive service functions after the bulk load
+//!   ([`incentive_tour`]): last month's recurring BOOKING_COUNT sprint, finalised (its
+//!   winners' bonuses written as INCENTIVE_PAYOUT transactions for their next payout), and
+//!   this month's three ACTIVE programmes: the sprint's next period, REVENUE_TARGET
+//!   (GREATER_EQUAL) and NEW_GUESTS (TOP_N 3), each with the progress of every eligible
+//!   promoter.
 //!
 //! # Rules the generator applies (DOMAIN.md, and where DOMAIN.md is silent)
 //!
@@ -111,17 +114,11 @@
 //!   diners over all bookings), `last_booking_at` (latest `booking_time`, any status). The
 //!   same counters per guest and venue (`guest_venue_stats`) are filled from the bookings
 //!   by one `INSERT ... SELECT ... GROUP BY` once the bookings are written.
-//! - **Incentives**: bookings count by `booking_time` in `[period_start, period_end)`.
-//!   BOOKING_COUNT counts CONFIRMED + COMPLETED bookings, REVENUE_TARGET sums their
-//!   `total_fee`, NEW_GUESTS counts guests whose first booking with the promoter falls in the
-//!   period. A GREATER_EQUAL participant is ACHIEVED at the first moment (replaying
-//!   confirmations, cancellations and no-shows in time order, not before the programme was
-//!   created) its value reached the threshold; TOP_N participants stay IN_PROGRESS until the
-//!   period ends; their `target_value` is the value currently needed to be in the top N
-//!   (the N-th best value, at least 1). `percent_complete = min(100, current / target_value *
-//!   100)`, in hundredths of a percent, rounded half away from zero. Thresholds are set
-//!   from the generated volume so that some promoters reach them and some do not.
-//!   `winner_count` counts the ACHIEVED participants so far.
+//! - **Incentives**: what [`crate::incentives`] computes (activation counts the period's
+//!   bookings as the database holds them; see [`crate::incentives::progress`] for each
+//!   measure). Thresholds are set from the generated volume so that some promoters reach
+//!   them and some do not: three quarters of the best eligible value, to two significant
+//!   digits.
 //!
 //! # Speed
 //!
@@ -140,6 +137,7 @@
 //! SQLite file in 2.6 s.
 
 mod data;
+mod incentive_tour;
 mod payout_tour;
 #[cfg(test)]
 mod tests;
@@ -151,15 +149,14 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use prima_entity::enums::{
-    BookingSource, BookingStatus, BookingType, CommissionModel, Gender, GuestStatus,
-    IncentiveStatus, IncentiveType, PayoutMethod, PayoutStatus, PeriodType, ProgressStatus,
-    PromoterStatus, PromoterTier, RewardType, SeatingPreference, TargetComparison,
-    TransactionStatus, TransactionType, UserRole, UserStatus, VenueStatus,
+    BookingSource, BookingStatus, BookingType, CommissionModel, Gender, GuestStatus, IncentiveType,
+    PayoutMethod, PayoutStatus, PeriodType, PromoterStatus, PromoterTier, RewardType,
+    SeatingPreference, TransactionStatus, TransactionType, UserRole, UserStatus, VenueStatus,
 };
 use prima_entity::{
-    booking_history, bookings, commission_assignments, commission_rates, guests,
-    incentive_progress, incentives, payout_audit, payout_holds, payout_items, payouts, promoters,
-    transactions, user_venue_access, users, venue_pricing, venues,
+    booking_history, bookings, commission_assignments, commission_rates, guests, payout_audit,
+    payout_holds, payout_items, payouts, promoters, transactions, user_venue_access, users,
+    venue_pricing, venues,
 };
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -178,6 +175,7 @@ use crate::pricing::{self, PricingRequest, Quote};
 // booking value is at most the revenue (an i64), the party size at most 120 (12 diners), and
 // percent_complete at most 100 * current (every target is >= 100), which passes i64::MAX only
 // beyond 10^12 bookings of one promoter in a month (a seed booking costs at most 847.50).
+use crate::incentives::manage::{PeriodInput, Rules};
 use crate::promoters::metrics;
 use data::{
     ACCESS, ADMIN, APPROVAL_VENUE, CANCEL_REASONS, COORDINATOR, DIETARY, FR_FIRST, FR_LAST, GM,
@@ -185,6 +183,7 @@ use data::{
     REVOKED, REVOKED_DAYS_AGO, SPECIAL_REQUESTS, STAFF_NOTES, TAGS, UK_FIRST, UK_LAST, US_FIRST,
     US_LAST, USER_AGENTS, USERS, VENUES, VenueSpec,
 };
+use rust_decimal::Decimal;
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "prima-demo";
@@ -288,6 +287,12 @@ pub async fn seed_counting(
     seeder.report.payouts += toured.payouts;
     seeder.report.transactions += toured.transactions;
     seeder.report.history += toured.history;
+    let plan = seeder.incentive_plan();
+    let toured = incentive_tour::run(&service, seeder.user_ids[ADMIN], &plan, options.now)
+        .await
+        .map_err(|err| anyhow::anyhow!("running the incentive programmes: {err:?}"))?;
+    seeder.report.incentives += toured.programmes;
+    seeder.report.transactions += toured.transactions;
     // A bulk load outruns autovacuum: without fresh statistics PostgreSQL plans the first
     // queries for empty tables (measured: the portfolio query took over 15 s instead of
     // 33 ms on a million bookings until the tables were analysed). SQLite's planner uses
@@ -779,18 +784,6 @@ struct PromoterAgg {
     last_active: Option<DateTime<Utc>>,
 }
 
-/// A change of a promoter's counted bookings in the current month, for incentive replay.
-#[derive(Debug, Clone, Copy)]
-struct ProgressEvent {
-    at: DateTime<Utc>,
-    promoter: usize,
-    count: i64,
-    revenue: i64,
-    /// The booking reached COMPLETED (1) and closed (COMPLETED, CANCELLED or NO_SHOW: 1).
-    completed: i32,
-    closed: i32,
-}
-
 /// A CONFIRMED commission transaction of a past month, a payout candidate.
 #[derive(Debug, Clone, Copy)]
 struct Earned {
@@ -829,7 +822,6 @@ struct Seeder {
     /// Earliest completion of a guest's booking at a venue (repeat customer discount).
     completed: HashMap<(u32, u8), DateTime<Utc>>,
     relationships: HashMap<(u16, u32), Relationship>,
-    events: Vec<ProgressEvent>,
     earned: Vec<Earned>,
 }
 
@@ -855,7 +847,6 @@ impl Seeder {
             promoter_aggs: Vec::new(),
             completed: HashMap::new(),
             relationships: HashMap::new(),
-            events: Vec::new(),
             earned: Vec::new(),
         }
     }
@@ -875,7 +866,6 @@ impl Seeder {
         self.guests(w, true).await?;
         self.promoter_metrics(w).await?;
         self.payouts(w).await?;
-        self.incentives(w).await?;
         tracing::info!(elapsed = ?started.elapsed(), report = ?self.report, "seed: done");
         Ok(())
     }
@@ -2499,43 +2489,6 @@ impl Seeder {
                 first: b.booking_time,
                 this_month: in_month,
             });
-        if in_month && let Some(confirmed) = life.confirmed_at {
-            self.events.push(ProgressEvent {
-                at: confirmed,
-                promoter: p,
-                count: 1,
-                revenue: total_fee,
-                completed: 0,
-                closed: 0,
-            });
-            if let Some(end) = life.cancelled_at.or(life.no_show_at) {
-                self.events.push(ProgressEvent {
-                    at: end,
-                    promoter: p,
-                    count: -1,
-                    revenue: -total_fee,
-                    completed: 0,
-                    closed: 0,
-                });
-            }
-        }
-        // A booking of the month that closed moves CONVERSION_RATE's counts.
-        let closed_at = match life.status {
-            BookingStatus::Completed => life.completed_at,
-            BookingStatus::Cancelled => life.cancelled_at,
-            BookingStatus::NoShow => life.no_show_at,
-            BookingStatus::Pending | BookingStatus::Confirmed => None,
-        };
-        if in_month && let Some(at) = closed_at {
-            self.events.push(ProgressEvent {
-                at,
-                promoter: p,
-                count: 0,
-                revenue: 0,
-                completed: i32::from(life.status == BookingStatus::Completed),
-                closed: 1,
-            });
-        }
         if let (Some(txn), Some(done), Some(confirmed)) =
             (commission_txn, life.completed_at, life.confirmed_at)
             && let Some(month) = self.venues[b.venue]
@@ -2995,108 +2948,85 @@ struct PayoutRows {
 // ---------------------------------------------------------------------------------------
 
 impl Seeder {
-    /// The incentive programmes of the current month at every venue, with the progress of
-    /// every eligible promoter (see the module documentation).
-    async fn incentives<C: ConnectionTrait>(&mut self, w: &Writer<'_, C>) -> anyhow::Result<()> {
-        let mut events = std::mem::take(&mut self.events);
-        events.sort_by_key(|e| (e.at, e.promoter));
+    /// What the incentive tour makes at every venue (see [`incentive_tour`]): the rules of
+    /// this month's programmes after the first of [`PROGRAMMES`] (the sprint, which starts
+    /// last month and recurs), with thresholds set from the month's values of the
+    /// promoters eligible for each.
+    fn incentive_plan(&self) -> Vec<incentive_tour::TourVenue> {
         let new_guests: Vec<i64> = self
             .month_guests()
             .iter()
             .map(|(new, _)| i64::from(*new))
             .collect();
-        let mut programme_rows = Vec::new();
-        let mut progress_rows = Vec::new();
-        for v in 0..self.venues.len() {
-            for programme in &PROGRAMMES {
-                let row = self.programme(v, programme, &events, &new_guests, &mut progress_rows);
-                programme_rows.push(row);
-            }
-        }
-        self.report.incentives = w.insert::<incentives::Entity>(programme_rows).await?;
-        w.insert::<incentive_progress::Entity>(progress_rows)
-            .await?;
-        Ok(())
+        (0..self.venues.len())
+            .map(|v| {
+                let venue = &self.venues[v];
+                let month =
+                    |at: DateTime<Utc>| at.with_timezone(&venue.tz).format("%B").to_string();
+                let (_, bonus, reward) =
+                    programme_reward(IncentiveType::BookingCount, v, venue.spec.currency);
+                incentive_tour::TourVenue {
+                    id: venue.id,
+                    boss: self.user_ids[venue.boss],
+                    last_month: (venue.months[2], venue.months[3]),
+                    sprint: incentive_tour::SprintText {
+                        name: "Monthly booking sprint".to_owned(),
+                        description: format!(
+                            "Bring {{n}} confirmed bookings to {} in the month.",
+                            venue.spec.name
+                        ),
+                        reward,
+                        bonus: Decimal::new(bonus, 2),
+                    },
+                    programmes: PROGRAMMES[1..]
+                        .iter()
+                        .map(|programme| {
+                            self.programme_rules(v, programme, &new_guests, &month(venue.months[3]))
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
     }
 
-    /// One programme of venue `v` for the current month: its threshold set from the
-    /// eligible promoters' values, its reward, the progress rows of its participants (pushed
-    /// to `progress_rows`) and its row.
-    fn programme(
-        &mut self,
+    /// The rules of one programme of venue `v` for this month, its threshold set from the
+    /// eligible promoters' values.
+    fn programme_rules(
+        &self,
         v: usize,
         programme: &Programme,
-        events: &[ProgressEvent],
         new_guests: &[i64],
-        progress_rows: &mut Vec<incentive_progress::Model>,
-    ) -> incentives::Model {
+        month: &str,
+    ) -> Rules {
         let venue = &self.venues[v];
-        let (period_start, period_end) = (venue.months[3], venue.months[4]);
-        let created_at = period_start - days(2);
-        let month = period_start
-            .with_timezone(&venue.tz)
-            .format("%B")
-            .to_string();
-        let (venue_id, spec, creator) = (venue.id, venue.spec, self.user_ids[venue.boss]);
-        // Final values (hundredths of the unit) of the eligible promoters.
-        let values: Vec<(usize, i64)> = self
-            .eligible(v, programme, period_start)
+        let best = self
+            .eligible(v, programme, venue.months[3])
             .into_iter()
-            .map(|p| (p, self.programme_value(programme, p, new_guests)))
-            .collect();
-        let best = values.iter().map(|&(_, value)| value).max().unwrap_or(0);
+            .map(|p| self.programme_value(programme, p, new_guests))
+            .max()
+            .unwrap_or(0);
         let threshold = programme_threshold(programme.kind, best);
-        let target_value = target_value(programme, &values, threshold);
-        let id = self.ids.uuid();
         let (reward_type, reward_value, reward_description) =
-            programme_reward(programme.kind, v, spec.currency);
-        let mut achieved = 0;
-        let mut last_change = created_at;
-        for &(p, current) in &values {
-            let progress = self.progress(
-                programme,
-                (id, created_at),
-                (p, current),
-                threshold,
-                target_value,
-                events,
-            );
-            if let Some(at) = progress.achieved_at {
-                achieved += 1;
-                last_change = last_change.max(at);
-            }
-            progress_rows.push(progress);
-        }
-        let tiers: Vec<&str> = programme.tiers.iter().map(|t| t.as_str()).collect();
-        let (name, description) = programme_text(programme.kind, &month, threshold, spec);
-        incentives::Model {
-            id,
-            venue_id,
+            programme_reward(programme.kind, v, venue.spec.currency);
+        let (name, description) = programme_text(programme.kind, month, threshold, venue.spec);
+        Rules {
             name,
             description: Some(description),
-            r#type: programme.kind,
-            target_metric: programme.metric.to_owned(),
-            target_threshold: threshold,
+            kind: programme.kind,
+            target_threshold: Decimal::new(threshold, 2),
             target_comparison: programme.comparison,
             reward_type,
-            reward_value,
-            reward_currency: spec.currency.to_owned(),
+            reward_value: (reward_type != RewardType::TierUpgrade)
+                .then(|| Decimal::new(reward_value, 2)),
             reward_description: Some(reward_description),
-            period_type: PeriodType::Monthly,
-            period_start,
-            period_end,
+            period: PeriodInput::Calendar(
+                PeriodType::Monthly,
+                Some(venue.months[3].with_timezone(&venue.tz).date_naive()),
+            ),
             is_recurring: programme.recurring,
-            eligible_tiers: json!(tiers),
-            min_tenure_days: programme.tenure_days,
+            eligible_tiers: Some(programme.tiers.to_vec()),
+            min_tenure_days: Some(programme.tenure_days),
             max_previous_wins: programme.max_previous_wins,
-            status: IncentiveStatus::Active,
-            participant_count: values.len() as i32,
-            winner_count: achieved,
-            total_payout: 0,
-            created_by: creator,
-            created_at,
-            updated_at: last_change,
-            finalized_at: None,
         }
     }
 
@@ -3124,71 +3054,6 @@ impl Seeder {
             _ => new_guests[p] * 100,
         }
     }
-
-    /// The progress row of promoter `p` (final value `current`) in programme `incentive`
-    /// (created at `created_at`): a GREATER_EQUAL participant is ACHIEVED at the first
-    /// moment its running value, replayed from `events` in time order, reached the threshold.
-    fn progress(
-        &mut self,
-        programme: &Programme,
-        (incentive, created_at): (Uuid, DateTime<Utc>),
-        (p, current): (usize, i64),
-        threshold: i64,
-        target_value: i64,
-        events: &[ProgressEvent],
-    ) -> incentive_progress::Model {
-        let mut achieved_at = None;
-        let mut last = created_at;
-        let mut running = 0i64;
-        let (mut completed, mut closed) = (0, 0);
-        let conversion = programme.kind == IncentiveType::ConversionRate;
-        let mut reached = created_at;
-        for e in events.iter().filter(|e| e.promoter == p) {
-            let moved = match programme.kind {
-                IncentiveType::BookingCount => e.count * 100,
-                IncentiveType::RevenueTarget => e.revenue,
-                _ => 0,
-            };
-            running += moved;
-            completed += e.completed;
-            closed += e.closed;
-            last = last.max(e.at);
-            if moved != 0 {
-                reached = reached.max(e.at);
-            }
-            if programme.comparison == TargetComparison::GreaterEqual
-                && achieved_at.is_none()
-                && running >= threshold
-            {
-                achieved_at = Some(e.at.max(created_at));
-            }
-        }
-        if programme.comparison != TargetComparison::TopN {
-            debug_assert_eq!(running, current, "replayed progress equals the final value");
-        }
-        incentive_progress::Model {
-            id: self.ids.uuid(),
-            incentive_id: incentive,
-            promoter_id: self.promoters[p].id,
-            current_value: current,
-            target_value,
-            percent_complete: metrics::ratio(current, target_value, 10_000).min(10_000),
-            status: if achieved_at.is_some() {
-                ProgressStatus::Achieved
-            } else {
-                ProgressStatus::InProgress
-            },
-            achieved_at,
-            reward_earned: None,
-            reward_paid_at: None,
-            last_updated: last.min(self.now).max(created_at),
-            created_at,
-            // CONVERSION_RATE's counts; 0 in other programmes' rows.
-            completed_bookings: if conversion { completed } else { 0 },
-            closed_bookings: if conversion { closed } else { 0 },
-            value_reached_at: Some(reached.min(self.now)),
-        }
-    }
 }
 
 /// A programme's threshold, set from the best eligible value so that some promoters reach
@@ -3211,23 +3076,6 @@ fn programme_threshold(kind: IncentiveType, best: i64) -> i64 {
             }
         }
         _ => 300,
-    }
-}
-
-/// A participant's target: the threshold, or for a TOP_N programme the value currently
-/// needed to be in the top N, the N-th best value (at least one unit).
-fn target_value(programme: &Programme, values: &[(usize, i64)], threshold: i64) -> i64 {
-    if programme.comparison == TargetComparison::TopN {
-        let mut values: Vec<i64> = values.iter().map(|&(_, value)| value).collect();
-        values.sort_unstable_by(|a, b| b.cmp(a));
-        let n = (threshold / 100) as usize;
-        values
-            .get(n.min(values.len()).saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
-            .max(100)
-    } else {
-        threshold
     }
 }
 

@@ -9,6 +9,8 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder};
 use super::*;
 use crate::pricing::DiscountKind;
 use crate::promoters::metrics::ratio;
+use prima_entity::enums::{IncentiveStatus, ProgressStatus, TargetComparison};
+use prima_entity::{incentive_progress, incentives};
 
 /// A fixed reference instant, with microseconds, in the middle of a month.
 fn fixed_now() -> DateTime<Utc> {
@@ -242,6 +244,12 @@ async fn check_portfolio<C: ConnectionTrait>(db: &C, report: &SeedReport, expect
     let transactions = transactions::Entity::find().all(db).await.unwrap();
     let mut ledger: HashMap<Uuid, Vec<&transactions::Model>> = HashMap::new();
     for t in &transactions {
+        if t.r#type == TransactionType::IncentivePayout {
+            // A programme's reward: checked with the programmes below.
+            assert!(t.booking_id.is_none() && t.incentive_id.is_some());
+            assert_eq!(currency[&t.venue_id], t.currency);
+            continue;
+        }
         ledger
             .entry(t.booking_id.expect("booking transactions"))
             .or_default()
@@ -560,14 +568,68 @@ async fn check_portfolio<C: ConnectionTrait>(db: &C, report: &SeedReport, expect
         }
     }
 
-    // Incentive progress agrees with the promoters' month metrics.
+    // Every venue has last month's sprint finalised (by the incentive service functions:
+    // its winners rewarded, its next period opened) and this month's three programmes.
     let programmes = incentives::Entity::find().all(db).await.unwrap();
     let progress = incentive_progress::Entity::find().all(db).await.unwrap();
+    let venues = venues::Entity::find().all(db).await.unwrap();
+    assert_eq!(programmes.len(), venues.len() * 4);
+    for venue in &venues {
+        let of = |status| {
+            programmes
+                .iter()
+                .filter(|i| i.venue_id == venue.id && i.status == status)
+                .count()
+        };
+        assert_eq!(of(IncentiveStatus::Completed), 1, "{}", venue.name);
+        assert_eq!(of(IncentiveStatus::Active), 3, "{}", venue.name);
+    }
+    let rewards = transactions::Entity::find()
+        .filter(transactions::Column::Type.eq(TransactionType::IncentivePayout))
+        .all(db)
+        .await
+        .unwrap();
+    let mut winners = 0;
+    for done in programmes
+        .iter()
+        .filter(|i| i.status == IncentiveStatus::Completed)
+    {
+        assert!(done.finalized_at.is_some());
+        let rows: Vec<_> = progress
+            .iter()
+            .filter(|r| r.incentive_id == done.id)
+            .collect();
+        assert_eq!(rows.len(), done.participant_count as usize);
+        let won: Vec<_> = rows
+            .iter()
+            .filter(|r| r.status == ProgressStatus::Achieved)
+            .collect();
+        assert!(
+            rows.iter()
+                .all(|r| matches!(r.status, ProgressStatus::Achieved | ProgressStatus::Missed))
+        );
+        assert_eq!(won.len(), done.winner_count as usize);
+        let paid: i64 = won.iter().map(|r| r.reward_earned.unwrap()).sum();
+        assert_eq!(paid, done.total_payout);
+        let written: i64 = rewards
+            .iter()
+            .filter(|t| t.incentive_id == Some(done.id))
+            .map(|t| t.amount)
+            .sum();
+        assert_eq!(written, done.total_payout, "{}", done.name);
+        winners += won.len();
+    }
+    assert!(winners > 0, "the demo shows rewarded winners");
+
+    // This month's progress agrees with the promoters' month metrics.
     for row in &progress {
         let programme = programmes
             .iter()
             .find(|i| i.id == row.incentive_id)
             .unwrap();
+        if programme.status != IncentiveStatus::Active {
+            continue;
+        }
         let promoter = promoter_rows
             .iter()
             .find(|p| p.id == row.promoter_id)
