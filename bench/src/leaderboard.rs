@@ -85,18 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let top = env_usize("TOP", 10).clamp(1, 100);
     raise_open_files(2 * subscribers as u64 + 200)?;
 
-    let mut scratch = None;
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) => url,
-        Err(_) => {
-            let dir = std::env::temp_dir()
-                .join(format!("prima-bench-leaderboard-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let url = format!("sqlite://{}?mode=rwc", dir.join("prima.db").display());
-            scratch = Some(dir);
-            url
-        }
-    };
+    let (url, scratch) = database_url()?;
     let db = db::connect(
         &url,
         &PoolSettings {
@@ -106,62 +95,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     db::migrate(&db).await?;
-    let conn = db.conn.clone();
-    if scalar(&conn, "SELECT COUNT(*) FROM users").await? == 0 {
-        prima_service::seed::seed(&conn, &prima_service::seed::SeedOptions::default()).await?;
-    }
-    let admin = admin(&conn).await?;
-    let venue: Uuid = first(
-        &conn,
-        "SELECT a.venue_id FROM user_venue_access a JOIN users u ON u.id = a.user_id \
-         WHERE u.email = 'gm@prima.demo' AND a.revoked_at IS NULL",
-    )
-    .await
-    .context("gm@prima.demo has no venue: is the database the demo's?")?;
-    conn.execute_raw(Statement::from_sql_and_values(
-        conn.get_database_backend(),
-        "UPDATE venues SET require_approval = TRUE WHERE id = $1",
-        [venue.into()],
-    ))
-    .await?;
-    let setup = Instant::now();
-    let ours = add_promoters(&conn, venue, promoters).await?;
-    let now = prima_service::time::now();
-    let programme = manage::create_incentive(
-        &db.conn,
-        &admin,
-        venue,
-        Rules {
-            name: format!("Bench week {}", Uuid::new_v4().simple()),
-            description: None,
-            kind: IncentiveType::BookingCount,
-            target_threshold: Decimal::from(bookings as u64),
-            target_comparison: TargetComparison::GreaterEqual,
-            reward_type: RewardType::FixedAmount,
-            reward_value: Some(Decimal::from(100)),
-            reward_description: None,
-            period: PeriodInput::Custom(
-                now - chrono::Duration::hours(1),
-                now + chrono::Duration::days(7),
-            ),
-            is_recurring: false,
-            eligible_tiers: None,
-            min_tenure_days: None,
-            max_previous_wins: None,
-        },
-    )
-    .await
-    .map_err(|err| anyhow::anyhow!("creating the programme: {err:?}"))?;
-    let programme = manage::move_incentive(&db.conn, &admin, programme.id, Step::Activate)
-        .await
-        .map_err(|err| anyhow::anyhow!("activating the programme: {err:?}"))?;
-    let pending = book(&db, &admin, venue, &ours, bookings, now).await?;
+    let (programme, pending) = prepare(&db, promoters, bookings).await?;
     println!(
         "setup on {}: {promoters} promoters added, programme of {} participants, {bookings} \
-         bookings PENDING, in {:.1} s",
+         bookings PENDING",
         db::redact(&url),
         programme.participant_count,
-        setup.elapsed().as_secs_f64()
     );
 
     let stats = db.stats.clone();
@@ -225,22 +164,7 @@ async fn main() -> anyhow::Result<()> {
     let (known_tx, known_rx) = watch::channel::<Final>(None);
     let (stop_tx, stop_rx) = watch::channel(false);
     let opened = Instant::now();
-    let tasks: Vec<_> = (0..subscribers)
-        .map(|_| {
-            let run = subscriber(shared.clone(), known_rx.clone(), stop_rx.clone());
-            tokio::spawn(async move {
-                let seen = run.await;
-                if let Err(err) = &seen {
-                    // The first failures say why, while the others wait.
-                    static SHOWN: AtomicUsize = AtomicUsize::new(0);
-                    if SHOWN.fetch_add(1, Ordering::Relaxed) < 3 {
-                        eprintln!("a subscriber failed: {err:#}");
-                    }
-                }
-                seen
-            })
-        })
-        .collect();
+    let tasks = spawn_subscribers(&shared, subscribers, &known_rx, &stop_rx);
     // One more connection follows the programme's progress changes, for the cursor of the
     // last one.
     let follower = tokio::spawn(last_change(shared.clone(), incentive_id.clone(), bookings));
@@ -269,28 +193,7 @@ async fn main() -> anyhow::Result<()> {
     // The burst.
     let (computations_before, statements_before) = (boards.computations(), all_statements());
     let burst_started = Instant::now();
-    let queue = Arc::new(Mutex::new(pending));
-    let mut confirmers = Vec::new();
-    for _ in 0..workers {
-        let (queue, api, gm) = (queue.clone(), api.clone(), gm.clone());
-        confirmers.push(tokio::spawn(async move {
-            loop {
-                let Some(id) = queue.lock().await.pop() else {
-                    break;
-                };
-                api.query(
-                    &gm,
-                    "mutation($input: ConfirmBookingInput!) { confirmBooking(input: $input) { booking { id } } }",
-                    json!({ "input": { "bookingId": id } }),
-                )
-                .await?;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for confirmer in confirmers {
-        confirmer.await??;
-    }
+    confirm_all(&api, &gm, pending, workers).await?;
     let last_confirmed = Instant::now();
     let burst_secs = burst_started.elapsed().as_secs_f64();
     let (computations_at_last, statements_at_last) = (boards.computations(), all_statements());
@@ -320,26 +223,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _ = stop_tx.send(true);
 
-    let mut latencies = Vec::with_capacity(subscribers);
-    let mut pushes = Vec::with_capacity(subscribers);
-    let (mut after_final, mut wrong) = (0, 0);
-    for task in tasks {
-        let seen = task.await??;
-        let reached = seen
-            .final_at
-            .context("a subscriber never saw the final standings")?;
-        latencies.push(ms(reached.saturating_duration_since(last_confirmed)));
-        pushes.push(seen.pushes.len() - 1);
-        after_final += seen
-            .pushes
-            .iter()
-            .filter(|(cursor, _)| cursor.is_some_and(|c| c >= last_seq))
-            .count()
-            - 1;
-        wrong += usize::from(seen.latest != want);
-    }
-    latencies.sort_by(f64::total_cmp);
-    pushes.sort_unstable();
+    let Tally {
+        latencies,
+        pushes,
+        after_final,
+        wrong,
+    } = tally(tasks, last_confirmed, last_seq, &want).await?;
     let computations = computations_at_final - computations_before;
     let mean_pushes = pushes.iter().sum::<usize>() as f64 / subscribers as f64;
     println!(
@@ -395,6 +284,182 @@ async fn main() -> anyhow::Result<()> {
         bail!("{wrong} subscribers' final push is not the final standings");
     }
     Ok(())
+}
+
+/// The demo data (seeded when the database is empty), `promoters` more promoters at gm's
+/// venue, the programme, activated, and `bookings` PENDING bookings of the new promoters;
+/// the programme and the bookings' ids.
+async fn prepare(
+    db: &db::Db,
+    promoters: usize,
+    bookings: usize,
+) -> anyhow::Result<(prima_entity::incentives::Model, Vec<Uuid>)> {
+    let conn = db.conn.clone();
+    if scalar(&conn, "SELECT COUNT(*) FROM users").await? == 0 {
+        prima_service::seed::seed(&conn, &prima_service::seed::SeedOptions::default()).await?;
+    }
+    let admin = admin(&conn).await?;
+    let venue: Uuid = first(
+        &conn,
+        "SELECT a.venue_id FROM user_venue_access a JOIN users u ON u.id = a.user_id \
+         WHERE u.email = 'gm@prima.demo' AND a.revoked_at IS NULL",
+    )
+    .await
+    .context("gm@prima.demo has no venue: is the database the demo's?")?;
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        "UPDATE venues SET require_approval = TRUE WHERE id = $1",
+        [venue.into()],
+    ))
+    .await?;
+    let ours = add_promoters(&conn, venue, promoters).await?;
+    let now = prima_service::time::now();
+    let programme = manage::create_incentive(
+        &db.conn,
+        &admin,
+        venue,
+        Rules {
+            name: format!("Bench week {}", Uuid::new_v4().simple()),
+            description: None,
+            kind: IncentiveType::BookingCount,
+            target_threshold: Decimal::from(bookings as u64),
+            target_comparison: TargetComparison::GreaterEqual,
+            reward_type: RewardType::FixedAmount,
+            reward_value: Some(Decimal::from(100)),
+            reward_description: None,
+            period: PeriodInput::Custom(
+                now - chrono::Duration::hours(1),
+                now + chrono::Duration::days(7),
+            ),
+            is_recurring: false,
+            eligible_tiers: None,
+            min_tenure_days: None,
+            max_previous_wins: None,
+        },
+    )
+    .await
+    .map_err(|err| anyhow::anyhow!("creating the programme: {err:?}"))?;
+    let programme = manage::move_incentive(&db.conn, &admin, programme.id, Step::Activate)
+        .await
+        .map_err(|err| anyhow::anyhow!("activating the programme: {err:?}"))?;
+    let pending = book(db, &admin, venue, &ours, bookings, now).await?;
+    Ok((programme, pending))
+}
+
+/// Confirms every booking of `pending` over HTTP as `token`, `workers` requests at a time.
+async fn confirm_all(
+    api: &Api,
+    token: &str,
+    pending: Vec<Uuid>,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let queue = Arc::new(Mutex::new(pending));
+    let mut confirmers = Vec::new();
+    for _ in 0..workers {
+        let (queue, api, gm) = (queue.clone(), api.clone(), token.to_owned());
+        confirmers.push(tokio::spawn(async move {
+            loop {
+                let Some(id) = queue.lock().await.pop() else {
+                    break;
+                };
+                api.query(
+                    &gm,
+                    "mutation($input: ConfirmBookingInput!) { confirmBooking(input: $input) { booking { id } } }",
+                    json!({ "input": { "bookingId": id } }),
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for confirmer in confirmers {
+        confirmer.await??;
+    }
+    Ok(())
+}
+
+/// `count` subscriber tasks; the first few failures are shown as they happen.
+fn spawn_subscribers(
+    shared: &Arc<Shared>,
+    count: usize,
+    known: &watch::Receiver<Final>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Seen>>> {
+    (0..count)
+        .map(|_| {
+            let run = subscriber(shared.clone(), known.clone(), stop.clone());
+
+            tokio::spawn(async move {
+                let seen = run.await;
+                if let Err(err) = &seen {
+                    // The first failures say why, while the others wait.
+                    static SHOWN: AtomicUsize = AtomicUsize::new(0);
+                    if SHOWN.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!("a subscriber failed: {err:#}");
+                    }
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+/// What the subscribers saw, together.
+struct Tally {
+    /// From the last confirmation to each one's final push, sorted (ms).
+    latencies: Vec<f64>,
+    /// Pushes each got after its first, sorted.
+    pushes: Vec<usize>,
+    /// Pushes after the final ones, in all.
+    after_final: usize,
+    /// Subscribers whose final push is not `want`.
+    wrong: usize,
+}
+
+async fn tally(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Seen>>>,
+    last_confirmed: Instant,
+    last_seq: i64,
+    want: &str,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally {
+        latencies: Vec::with_capacity(tasks.len()),
+        pushes: Vec::with_capacity(tasks.len()),
+        after_final: 0,
+        wrong: 0,
+    };
+    for task in tasks {
+        let seen = task.await??;
+        let reached = seen
+            .final_at
+            .context("a subscriber never saw the final standings")?;
+        // A push read just before the last answer arrived counts as 0 ms.
+        tally
+            .latencies
+            .push(ms(reached.saturating_duration_since(last_confirmed)));
+        tally.pushes.push(seen.pushes.len() - 1);
+        tally.after_final += seen
+            .pushes
+            .iter()
+            .filter(|(cursor, _)| cursor.is_some_and(|c| c >= last_seq))
+            .count()
+            .saturating_sub(1);
+        tally.wrong += usize::from(seen.latest != want);
+    }
+    tally.latencies.sort_by(f64::total_cmp);
+    tally.pushes.sort_unstable();
+    Ok(tally)
+}
+
+/// `DATABASE_URL`, or a fresh SQLite file in a temporary directory (returned, to remove).
+fn database_url() -> anyhow::Result<(String, Option<std::path::PathBuf>)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return Ok((url, None));
+    }
+    let dir = std::env::temp_dir().join(format!("prima-bench-leaderboard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let url = format!("sqlite://{}?mode=rwc", dir.join("prima.db").display());
+    Ok((url, Some(dir)))
 }
 
 /// What the subscriber tasks share.

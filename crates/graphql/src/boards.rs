@@ -155,8 +155,8 @@ impl Boards {
         }
     }
 
-    /// One read of the top [`MAX_TOP`] and their promoters (two statements); `None` (logged) when the database fails, so the
-    /// next burst tries again.
+    /// One read of the top [`MAX_TOP`] and their promoters (two statements); `None`
+    /// (logged) when the database fails, so the next burst tries again.
     async fn read(&self, id: Uuid, venue: Uuid, cursor: Option<String>) -> Option<Standings> {
         self.computations.fetch_add(1, Ordering::Relaxed);
         let replica = Actor {
