@@ -158,6 +158,7 @@ use prima_entity::{
     payout_holds, payout_items, payouts, promoters, transactions, user_venue_access, users,
     venue_pricing, venues,
 };
+use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, InsertMany,
@@ -167,15 +168,13 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use crate::commissions::rules::{self, RuleInput};
+use crate::incentives::manage::{PeriodInput, Rules};
 use crate::money::{cents, rate};
 use crate::pricing::{self, PricingRequest, Quote};
 // Every ratio is `metrics`' (defined once). Its `ratio` saturates at i64::MAX where the
 // seed's former copy panicked, and is otherwise the same computation; no seed value comes
 // near the limit: the three rates have numerator <= denominator (at most 10,000), the average
-// booking value is at most the revenue (an i64), the party size at most 120 (12 diners), and
-// percent_complete at most 100 * current (every target is >= 100), which passes i64::MAX only
-// beyond 10^12 bookings of one promoter in a month (a seed booking costs at most 847.50).
-use crate::incentives::manage::{PeriodInput, Rules};
+// booking value is at most the revenue (an i64) and the party size at most 120 (12 diners).
 use crate::promoters::metrics;
 use data::{
     ACCESS, ADMIN, APPROVAL_VENUE, CANCEL_REASONS, COORDINATOR, DIETARY, FR_FIRST, FR_LAST, GM,
@@ -183,7 +182,6 @@ use data::{
     REVOKED, REVOKED_DAYS_AGO, SPECIAL_REQUESTS, STAFF_NOTES, TAGS, UK_FIRST, UK_LAST, US_FIRST,
     US_LAST, USER_AGENTS, USERS, VENUES, VenueSpec,
 };
-use rust_decimal::Decimal;
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "prima-demo";
