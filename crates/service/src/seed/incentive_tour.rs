@@ -9,44 +9,32 @@
 //!   by the admin just after the month ended: ACHIEVED / MISSED, the winners' bonuses as
 //!   CONFIRMED INCENTIVE_PAYOUT transactions that the next payout takes, the counters set,
 //!   and, as it recurs, this month's sprint opened with the same rules.
-//! - **This month**: the other programmes of [`super::data::PROGRAMMES`] (thresholds set by
-//!   the seeder from the month's values), created and activated before the month began.
+//! - **This month**: the other programmes of [`super::data::PROGRAMMES`] (thresholds, like the
+//!   sprint's, set by the seeder from the month's values), created and activated before the
+//!   month began.
 //!   Bookings of the month were all written before, so each participant's value is what a
 //!   programme activated on the first day and moved by every booking since would hold.
 
 use chrono::{DateTime, Duration, Utc};
-use prima_entity::bookings;
-use prima_entity::enums::{BookingStatus, IncentiveType, PeriodType, RewardType, TargetComparison};
-use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::Result;
 use crate::incentives::finalize::finalize_at;
-use crate::incentives::manage::{PeriodInput, Rules, Step, create_incentive_at, move_incentive_at};
+use crate::incentives::manage::{Rules, Step, create_incentive_at, move_incentive_at};
 
 /// A venue whose programmes the tour makes.
 pub(super) struct TourVenue {
     pub id: Uuid,
     /// Its OWNER or venue ADMIN, who runs its programmes.
     pub boss: Uuid,
-    /// `[start, end)` of last month and the start of this one, in the venue's time zone.
+    /// `[start, end)` of last month, in the venue's time zone.
     pub last_month: (DateTime<Utc>, DateTime<Utc>),
-    /// Last month's sprint: name, description and reward text (the threshold is set here).
-    pub sprint: SprintText,
+    /// Last month's sprint, which recurs.
+    pub sprint: Rules,
     /// This month's other programmes.
     pub programmes: Vec<Rules>,
-}
-
-/// Words of last month's sprint, from the seeder's text pools.
-pub(super) struct SprintText {
-    pub name: String,
-    /// With `{n}` where the threshold goes.
-    pub description: String,
-    pub reward: String,
-    /// The bonus, in the venue's currency.
-    pub bonus: Decimal,
 }
 
 /// What the tour made.
@@ -74,7 +62,7 @@ pub(super) async fn run(
             &db.conn,
             &boss,
             venue.id,
-            sprint_rules(db, venue).await?,
+            venue.sprint.clone(),
             start - Duration::days(2),
         )
         .await?;
@@ -118,51 +106,4 @@ pub(super) async fn run(
         }
     }
     Ok(toured)
-}
-
-/// Last month's sprint at `venue`: its threshold three quarters of the month's best count
-/// of CONFIRMED and COMPLETED bookings of one promoter, to two significant digits (10 when
-/// nobody booked).
-async fn sprint_rules(db: &Db, venue: &TourVenue) -> Result<Rules> {
-    let (start, end) = venue.last_month;
-    let counts: Vec<(Option<Uuid>, i64)> = bookings::Entity::find()
-        .select_only()
-        .column(bookings::Column::PromoterId)
-        .column_as(bookings::Column::Id.count(), "n")
-        .filter(bookings::Column::VenueId.eq(venue.id))
-        .filter(bookings::Column::PromoterId.is_not_null())
-        .filter(
-            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Completed]),
-        )
-        .filter(bookings::Column::BookingTime.gte(start))
-        .filter(bookings::Column::BookingTime.lt(end))
-        .group_by(bookings::Column::PromoterId)
-        .into_tuple()
-        .all(&db.conn)
-        .await?;
-    let best = counts.iter().map(|&(_, n)| n).max().unwrap_or(0);
-    let threshold = if best == 0 {
-        10
-    } else {
-        super::nice_floor(best * 3 / 4).max(1)
-    };
-    let text = &venue.sprint;
-    Ok(Rules {
-        name: text.name.clone(),
-        description: Some(text.description.replace("{n}", &threshold.to_string())),
-        kind: IncentiveType::BookingCount,
-        target_threshold: Decimal::from(threshold),
-        target_comparison: TargetComparison::GreaterEqual,
-        reward_type: RewardType::FixedAmount,
-        reward_value: Some(text.bonus),
-        reward_description: Some(text.reward.clone()),
-        period: PeriodInput::Calendar(
-            PeriodType::Monthly,
-            Some((start + Duration::days(1)).date_naive()),
-        ),
-        is_recurring: true,
-        eligible_tiers: None,
-        min_tenure_days: None,
-        max_previous_wins: None,
-    })
 }

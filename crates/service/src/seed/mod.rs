@@ -779,8 +779,15 @@ struct PromoterAgg {
     revenue: i64,
     month_bookings: i32,
     month_revenue: i64,
+    /// CONFIRMED + COMPLETED bookings of last month (the demo's finalised sprint).
+    last_month_bookings: i32,
     last_active: Option<DateTime<Utc>>,
 }
+
+/// `VenueRt::months` index of last month's start.
+const LAST_MONTH: usize = 2;
+/// `VenueRt::months` index of this month's start.
+const THIS_MONTH: usize = 3;
 
 /// A CONFIRMED commission transaction of a past month, a payout candidate.
 #[derive(Debug, Clone, Copy)]
@@ -2449,12 +2456,13 @@ impl Seeder {
         }
     }
 
-    /// Folds the booking into promoter `p`'s counters, its guest relationships, the incentive
-    /// replay of this month and (a completed booking confirmed in a past month, with a
+    /// Folds the booking into promoter `p`'s counters, its guest relationships and (a
+    /// completed booking confirmed in a past month, with a
     /// commission row `commission_txn`) the payout candidates.
     fn count_for_promoter(&mut self, p: usize, d: &Draft, commission_txn: Option<Uuid>) {
         let (b, life) = (&d.basics, &d.life);
         let in_month = self.venues[b.venue].in_current_month(b.booking_time);
+        let last_month = self.venues[b.venue].month_offset(b.booking_time) == Some(-1);
         let counted = matches!(
             life.status,
             BookingStatus::Confirmed | BookingStatus::Completed
@@ -2474,6 +2482,9 @@ impl Seeder {
             if in_month {
                 a.month_bookings += 1;
                 a.month_revenue += total_fee;
+            }
+            if last_month {
+                a.last_month_bookings += 1;
             }
         }
         a.last_active = a.last_active.max(Some(b.created_at));
@@ -2947,9 +2958,9 @@ struct PayoutRows {
 
 impl Seeder {
     /// What the incentive tour makes at every venue (see [`incentive_tour`]): the rules of
-    /// this month's programmes after the first of [`PROGRAMMES`] (the sprint, which starts
-    /// last month and recurs), with thresholds set from the month's values of the
-    /// promoters eligible for each.
+    /// the first of [`PROGRAMMES`] for last month (the sprint, which recurs) and of the
+    /// others for this month, with thresholds set from the month's values of the promoters
+    /// eligible for each.
     fn incentive_plan(&self) -> Vec<incentive_tour::TourVenue> {
         let new_guests: Vec<i64> = self
             .month_guests()
@@ -2959,27 +2970,15 @@ impl Seeder {
         (0..self.venues.len())
             .map(|v| {
                 let venue = &self.venues[v];
-                let month =
-                    |at: DateTime<Utc>| at.with_timezone(&venue.tz).format("%B").to_string();
-                let (_, bonus, reward) =
-                    programme_reward(IncentiveType::BookingCount, v, venue.spec.currency);
                 incentive_tour::TourVenue {
                     id: venue.id,
                     boss: self.user_ids[venue.boss],
                     last_month: (venue.months[2], venue.months[3]),
-                    sprint: incentive_tour::SprintText {
-                        name: "Monthly booking sprint".to_owned(),
-                        description: format!(
-                            "Bring {{n}} confirmed bookings to {} in the month.",
-                            venue.spec.name
-                        ),
-                        reward,
-                        bonus: Decimal::new(bonus, 2),
-                    },
+                    sprint: self.programme_rules(v, &PROGRAMMES[0], &new_guests, LAST_MONTH),
                     programmes: PROGRAMMES[1..]
                         .iter()
                         .map(|programme| {
-                            self.programme_rules(v, programme, &new_guests, &month(venue.months[3]))
+                            self.programme_rules(v, programme, &new_guests, THIS_MONTH)
                         })
                         .collect(),
                 }
@@ -2987,22 +2986,26 @@ impl Seeder {
             .collect()
     }
 
-    /// The rules of one programme of venue `v` for this month, its threshold set from the
-    /// eligible promoters' values.
+    /// The rules of one programme of venue `v` for the month starting at `months[month]`
+    /// ([`LAST_MONTH`] or [`THIS_MONTH`]), its threshold set from the eligible promoters'
+    /// values.
     fn programme_rules(
         &self,
         v: usize,
         programme: &Programme,
         new_guests: &[i64],
-        month: &str,
+        month: usize,
     ) -> Rules {
         let venue = &self.venues[v];
+        let start = venue.months[month];
         let best = self
-            .eligible(v, programme, venue.months[3])
+            .eligible(v, programme, start)
             .into_iter()
-            .map(|p| self.programme_value(programme, p, new_guests))
+            .map(|p| self.programme_value(programme, p, new_guests, month))
             .max()
             .unwrap_or(0);
+        let month = start.with_timezone(&venue.tz).format("%B").to_string();
+        let month = month.as_str();
         let threshold = programme_threshold(programme.kind, best);
         let (reward_type, reward_value, reward_description) =
             programme_reward(programme.kind, v, venue.spec.currency);
@@ -3019,7 +3022,7 @@ impl Seeder {
             reward_description: Some(reward_description),
             period: PeriodInput::Calendar(
                 PeriodType::Monthly,
-                Some(venue.months[3].with_timezone(&venue.tz).date_naive()),
+                Some(start.with_timezone(&venue.tz).date_naive()),
             ),
             is_recurring: programme.recurring,
             eligible_tiers: Some(programme.tiers.to_vec()),
@@ -3044,11 +3047,21 @@ impl Seeder {
             .collect()
     }
 
-    /// Promoter `p`'s final value this month for `programme`, in hundredths of the unit.
-    fn programme_value(&self, programme: &Programme, p: usize, new_guests: &[i64]) -> i64 {
-        match programme.kind {
-            IncentiveType::BookingCount => i64::from(self.promoter_aggs[p].month_bookings) * 100,
-            IncentiveType::RevenueTarget => self.promoter_aggs[p].month_revenue,
+    /// Promoter `p`'s final value for `programme` in the month starting at
+    /// `months[month]`, in hundredths of the unit (last month's is kept for bookings only,
+    /// the sprint's measure).
+    fn programme_value(
+        &self,
+        programme: &Programme,
+        p: usize,
+        new_guests: &[i64],
+        month: usize,
+    ) -> i64 {
+        let agg = &self.promoter_aggs[p];
+        match (programme.kind, month) {
+            (IncentiveType::BookingCount, LAST_MONTH) => i64::from(agg.last_month_bookings) * 100,
+            (IncentiveType::BookingCount, _) => i64::from(agg.month_bookings) * 100,
+            (IncentiveType::RevenueTarget, _) => agg.month_revenue,
             _ => new_guests[p] * 100,
         }
     }
@@ -3112,10 +3125,11 @@ fn programme_text(
 ) -> (String, String) {
     let currency = venue.currency;
     match kind {
+        // The sprint recurs monthly: its words hold for every month.
         IncentiveType::BookingCount => (
-            format!("{month} booking sprint"),
+            "Monthly booking sprint".to_owned(),
             format!(
-                "Bring {} confirmed bookings to {} in {month}.",
+                "Bring {} confirmed bookings to {} in the month.",
                 threshold / 100,
                 venue.name
             ),
