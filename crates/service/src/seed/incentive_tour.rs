@@ -16,9 +16,9 @@
 //!   programme activated on the first day and moved by every booking since would hold.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::EntityTrait;
 use uuid::Uuid;
 
+use crate::access::Actor;
 use crate::db::Db;
 use crate::error::Result;
 use crate::incentives::finalize::finalize_at;
@@ -58,52 +58,46 @@ pub(super) async fn run(
     for venue in venues {
         let boss = crate::auth::actor_for(&db.conn, venue.boss).await?;
         let (start, end) = venue.last_month;
-        let sprint = create_incentive_at(
-            &db.conn,
-            &boss,
-            venue.id,
-            venue.sprint.clone(),
-            start - Duration::days(2),
-        )
-        .await?;
-        move_incentive_at(
-            &db.conn,
-            &boss,
-            sprint.id,
-            Step::Activate,
-            start - Duration::days(1),
-        )
-        .await?;
+        let sprint = open(db, &boss, venue.id, &venue.sprint, start).await?;
         toured.programmes += 1;
         for rules in &venue.programmes {
-            let made = create_incentive_at(
-                &db.conn,
-                &boss,
-                venue.id,
-                rules.clone(),
-                end - Duration::days(2),
-            )
-            .await?;
-            move_incentive_at(
-                &db.conn,
-                &boss,
-                made.id,
-                Step::Activate,
-                end - Duration::days(1),
-            )
-            .await?;
+            open(db, &boss, venue.id, rules, end).await?;
             toured.programmes += 1;
         }
-        // Finalised just after the month, never after the seed's `now`.
+        // Finalised just after the month, never after the seed's `now` (the claim reads the
+        // programme's status afresh).
         let at = end + (now - end).min(Duration::hours(1)).max(Duration::zero());
-        let sprint = prima_entity::incentives::Entity::find_by_id(sprint.id)
-            .one(&db.conn)
-            .await?
-            .ok_or(crate::Error::NotFound { what: "incentive" })?;
         if let Some(done) = finalize_at(&db.conn, &sprint, Some(admin.user_id), at).await? {
             toured.programmes += u64::from(done.next.is_some());
             toured.transactions += u64::try_from(done.incentive.winner_count).unwrap_or(0);
         }
     }
     Ok(toured)
+}
+
+/// A programme of the month starting at `month`, created by `boss` two days before and
+/// activated the day before; the ACTIVE programme.
+async fn open(
+    db: &Db,
+    boss: &Actor,
+    venue: Uuid,
+    rules: &Rules,
+    month: DateTime<Utc>,
+) -> Result<prima_entity::incentives::Model> {
+    let draft = create_incentive_at(
+        &db.conn,
+        boss,
+        venue,
+        rules.clone(),
+        month - Duration::days(2),
+    )
+    .await?;
+    move_incentive_at(
+        &db.conn,
+        boss,
+        draft.id,
+        Step::Activate,
+        month - Duration::days(1),
+    )
+    .await
 }
