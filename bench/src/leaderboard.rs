@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
+use prima_bench::{Api, env_usize, first, ms, pct, scalar};
 use prima_entity::enums::{IncentiveType, RewardType, TargetComparison};
 use prima_entity::promoters;
 use prima_server::config::ServeArgs;
@@ -61,13 +62,6 @@ use uuid::Uuid;
 /// What a dashboard shows of each entry; the HTTP read of the final standings selects the
 /// same, so the two compare as JSON.
 const ENTRY: &str = "rank currentValue promoter { id firstName lastName }";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -120,10 +114,7 @@ async fn main() -> anyhow::Result<()> {
     // The activation's events are published and delivered before anyone subscribes, so
     // every change a subscriber sees is the burst's.
     settle(&server.state.deps.db.conn, &hub).await?;
-    let api = Api {
-        http: reqwest::Client::new(),
-        endpoint: format!("http://{}/graphql", server.addr),
-    };
+    let api = Api::new(server.addr);
     let gm = api.login("gm@prima.demo").await?;
     let incentive_id = api
         .query(
@@ -217,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
     let (computations_at_final, statements_at_final) = (boards.computations(), all_statements());
     let held = hub.subscribers();
     // The final standings as anyone reads them now: every final push must show them.
-    let finals = api.standings(&gm, &incentive_id, top).await?;
+    let finals = standings(&api, &gm, &incentive_id, top).await?;
     let want = Value::Array(finals.clone()).to_string();
     // Anything pushed after the final standings shows up here.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -843,64 +834,24 @@ async fn book(
     Ok(ids)
 }
 
-/// GraphQL over HTTP.
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    endpoint: String,
-}
-
-impl Api {
-    /// `data` of a query, failing on any error.
-    async fn query(&self, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .post(&self.endpoint)
-            .json(&json!({ "query": query, "variables": variables }));
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        let body: Value = request.send().await?.json().await?;
-        if let Some(errors) = body.get("errors") {
-            bail!("`{query}` failed: {errors}");
-        }
-        Ok(body["data"].clone())
-    }
-
-    /// The top `top` of the programme's leaderboard, read over HTTP, as [`ENTRY`]s.
-    async fn standings(&self, token: &str, id: &str, top: usize) -> anyhow::Result<Vec<Value>> {
-        let data = self
-            .query(
-                token,
-                &format!(
-                    "query($id: ID!, $top: Int) {{ incentive(id: $id) {{ leaderboard(first: $top) \
-                     {{ edges {{ node {{ {ENTRY} }} }} }} }} }}"
-                ),
-                json!({ "id": id, "top": top }),
-            )
-            .await?;
-        Ok(data["incentive"]["leaderboard"]["edges"]
-            .as_array()
-            .context("no leaderboard")?
-            .iter()
-            .map(|edge| edge["node"].clone())
-            .collect())
-    }
-
-    async fn login(&self, email: &str) -> anyhow::Result<String> {
-        let data = self
-            .query(
-                "",
-                "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
-                json!({ "email": email, "password": prima_service::seed::DEMO_PASSWORD }),
-            )
-            .await
-            .with_context(|| format!("logging in as {email}: is the database the demo's?"))?;
-        Ok(data["login"]["token"]
-            .as_str()
-            .context("no token")?
-            .to_owned())
-    }
+/// The top `top` of the programme's leaderboard, read over HTTP, as [`ENTRY`]s.
+async fn standings(api: &Api, token: &str, id: &str, top: usize) -> anyhow::Result<Vec<Value>> {
+    let data = api
+        .query(
+            token,
+            &format!(
+                "query($id: ID!, $top: Int) {{ incentive(id: $id) {{ leaderboard(first: $top) \
+                 {{ edges {{ node {{ {ENTRY} }} }} }} }} }}"
+            ),
+            json!({ "id": id, "top": top }),
+        )
+        .await?;
+    Ok(data["incentive"]["leaderboard"]["edges"]
+        .as_array()
+        .context("no leaderboard")?
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .collect())
 }
 
 /// Raises the soft limit on open files to at least `needed` (up to the hard limit).
@@ -919,32 +870,4 @@ fn raise_open_files(needed: u64) -> anyhow::Result<()> {
         setrlimit(Resource::Nofile, limit).context("raising the open-file limit")?;
     }
     Ok(())
-}
-
-async fn scalar(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .context("no row")?;
-    Ok(row.try_get_by_index::<i64>(0)?)
-}
-
-async fn first(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<Uuid> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .context("no row")?;
-    Ok(row.try_get_by_index::<Uuid>(0)?)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The `p` quantile of sorted samples (NaN when there are none).
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }

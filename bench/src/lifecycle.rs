@@ -20,9 +20,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
+use prima_bench::{env_usize, ms, scalar};
 use prima_service::access::Actor;
 use prima_service::bookings::create::{self, NewBooking};
 use prima_service::bookings::transition::{self, Transition};
@@ -30,13 +31,6 @@ use prima_service::db::{self, PoolSettings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::sync::Mutex;
 use uuid::Uuid;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -265,10 +259,6 @@ where
     Ok((results, times, started.elapsed().as_secs_f64()))
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// What a worker books: a venue, one of its ACTIVE promoters, guests who booked there.
 #[derive(Clone)]
 struct Target {
@@ -331,14 +321,6 @@ async fn targets(conn: &DatabaseConnection) -> anyhow::Result<Vec<Target>> {
         }
     }
     Ok(out)
-}
-
-async fn scalar(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .context("no row")?;
-    Ok(row.try_get_by_index::<i64>(0)?)
 }
 
 async fn one_row(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<(Uuid, String, String)> {

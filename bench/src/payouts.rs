@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{Datelike, TimeZone, Utc};
+use prima_bench::{first, scalar};
 use prima_service::access::Actor;
 use prima_service::db::{self, PoolSettings};
 use prima_service::payouts::generate::{Outcome, generate_venue_payouts_at};
@@ -350,20 +351,4 @@ async fn wal(conn: &DatabaseConnection) -> anyhow::Result<(i64, i64)> {
         .await?
         .context("no row")?;
     Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
-}
-
-async fn scalar(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .context("no row")?;
-    Ok(row.try_get_by_index::<i64>(0)?)
-}
-
-async fn first(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<Uuid> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .with_context(|| format!("no row for {sql}"))?;
-    Ok(row.try_get_by_index(0)?)
 }

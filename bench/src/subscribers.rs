@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
+use prima_bench::{Api, env_usize, ms, pct};
 use prima_server::config::ServeArgs;
 use prima_service::db::{self, PoolSettings};
 use sea_orm::{ConnectionTrait, Statement};
@@ -70,13 +71,6 @@ const TOKENS: &str = "PRIMA_BENCH_SUBSCRIBERS_TOKENS";
 
 const SUBSCRIPTION: &str = "subscription($venues: [ID!], $statuses: [BookingStatus!]) { \
     bookingChanged(venueIds: $venues, statuses: $statuses) { cursor booking { id } } }";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -476,10 +470,7 @@ async fn client(addr: SocketAddr) -> anyhow::Result<()> {
         receiver
     };
 
-    let api = Api {
-        http: reqwest::Client::new(),
-        endpoint: format!("http://{addr}/graphql"),
-    };
+    let api = Api::new(addr);
     let admin = api.login("admin@prima.demo").await?;
     let gm = api.login("gm@prima.demo").await?;
     let venue = api
@@ -572,7 +563,7 @@ async fn client(addr: SocketAddr) -> anyhow::Result<()> {
     // The events, one at a time.
     let mut sent: Vec<(String, Instant, f64)> = Vec::with_capacity(events);
     for i in 0..events {
-        let booking = api.book(&admin, &venue).await?;
+        let booking = book(&api, &admin, &venue).await?;
         // Its CREATED event (PENDING: every subscriber filters it out) wakes every feed too.
         tokio::time::sleep(pause).await;
         let started = Instant::now();
@@ -796,79 +787,28 @@ async fn subscriber(
     received
 }
 
-/// GraphQL over HTTP.
-struct Api {
-    http: reqwest::Client,
-    endpoint: String,
-}
-
-impl Api {
-    /// `data` of a query, failing on any error.
-    async fn query(&self, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .post(&self.endpoint)
-            .json(&json!({ "query": query, "variables": variables }));
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        let body: Value = request.send().await?.json().await?;
-        if let Some(errors) = body.get("errors") {
-            bail!("`{query}` failed: {errors}");
-        }
-        Ok(body["data"].clone())
-    }
-
-    async fn login(&self, email: &str) -> anyhow::Result<String> {
-        let data = self
-            .query(
-                "",
-                "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
-                json!({ "email": email, "password": prima_service::seed::DEMO_PASSWORD }),
-            )
-            .await
-            .with_context(|| format!("logging in as {email}: is the database the demo's?"))?;
-        Ok(data["login"]["token"]
-            .as_str()
-            .context("no token")?
-            .to_owned())
-    }
-
-    /// A new guest and a booking for them two days out, made by `token` at `venue`; the
-    /// booking's id.
-    async fn book(&self, token: &str, venue: &str) -> anyhow::Result<String> {
-        let guest = self
-            .query(
-                token,
-                "mutation($input: CreateGuestInput!) { createGuest(input: $input) { guest { id } } }",
-                json!({ "input": { "venueId": venue, "firstName": "Lee", "lastName": "Park",
-                        "email": format!("{}@example.com", uuid::Uuid::new_v4()) } }),
-            )
-            .await?["createGuest"]["guest"]["id"]
-            .clone();
-        let time = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
-        Ok(self
-            .query(
-                token,
-                "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id } } }",
-                json!({ "input": { "venueId": venue, "guestId": guest, "type": "NON_PRIME",
-                        "diners": 4, "bookingTime": time } }),
-            )
-            .await?["createBooking"]["booking"]["id"]
-            .as_str()
-            .context("no booking id")?
-            .to_owned())
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The `p` quantile of sorted samples (NaN when there are none).
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+/// A new guest and a booking for them two days out, made by `token` at `venue`; the
+/// booking's id.
+async fn book(api: &Api, token: &str, venue: &str) -> anyhow::Result<String> {
+    let guest = api
+        .query(
+            token,
+            "mutation($input: CreateGuestInput!) { createGuest(input: $input) { guest { id } } }",
+            json!({ "input": { "venueId": venue, "firstName": "Lee", "lastName": "Park",
+                    "email": format!("{}@example.com", uuid::Uuid::new_v4()) } }),
+        )
+        .await?["createGuest"]["guest"]["id"]
+        .clone();
+    let time = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    Ok(api
+        .query(
+            token,
+            "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { id } } }",
+            json!({ "input": { "venueId": venue, "guestId": guest, "type": "NON_PRIME",
+                    "diners": 4, "bookingTime": time } }),
+        )
+        .await?["createBooking"]["booking"]["id"]
+        .as_str()
+        .context("no booking id")?
+        .to_owned())
 }
