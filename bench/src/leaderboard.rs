@@ -32,7 +32,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -668,23 +667,15 @@ async fn settle(
 
 /// The global admin, acting through the service functions.
 async fn admin(conn: &DatabaseConnection) -> anyhow::Result<Actor> {
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT id, first_name, last_name FROM users WHERE email = 'admin@prima.demo'",
-        ))
-        .await?
-        .context("admin@prima.demo not found: is the database the demo's?")?;
-    Ok(Actor {
-        user_id: row.try_get_by_index(0)?,
-        name: format!(
-            "{} {}",
-            row.try_get_by_index::<String>(1)?,
-            row.try_get_by_index::<String>(2)?
-        ),
-        role: prima_entity::enums::UserRole::Admin,
-        venues: Arc::new(HashMap::new()),
-    })
+    let id = first(
+        conn,
+        "SELECT id FROM users WHERE email = 'admin@prima.demo'",
+    )
+    .await
+    .context("admin@prima.demo not found: is the database the demo's?")?;
+    prima_service::auth::actor_for(conn, id)
+        .await
+        .map_err(|err| anyhow::anyhow!("loading admin@prima.demo: {err:?}"))
 }
 
 /// Adds `count` ACTIVE promoters at `venue`, copies of one of its demo promoters (same tier,
